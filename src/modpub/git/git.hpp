@@ -1,0 +1,168 @@
+// Package git: the few things modpub needs from a git repository, as RAII wrappers over
+// libgit2. Every libgit2 handle is owned by exactly one C++ object and freed with it.
+//
+// Reading follows what the go command sees when it fetches a module from git:
+//  * ReadFile is `git cat-file blob <rev>:<path>`: the raw blob bytes of a regular file
+//    or a symlink (its target text); a tree or a gitlink is "not found".
+//  * FilteredBlob is the file as `git archive` writes it, with the export filters of the
+//    tagged commit's own .gitattributes applied (eol/crlf conversion, ident) and nothing
+//    from the system, global or repository configuration: the go command archives from a
+//    cache repository of its own with `-c core.autocrlf=input -c core.eol=lf`.
+// Repositories opened with OpenFromEnv honour GIT_DIR, GIT_OBJECT_DIRECTORY and
+// GIT_ALTERNATE_OBJECT_DIRECTORIES, so a pre-receive hook sees the quarantined objects.
+#pragma once
+
+#include <git2.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "modpub/base/result.hpp"
+
+namespace modpub::git {
+
+// Owns a libgit2 object of type T, freed with Free.
+template <class T, void (*Free)(T*)>
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(T* p) : p_(p) {}
+  Handle(Handle&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      p_ = std::exchange(o.p_, nullptr);
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+
+  T* get() const { return p_; }
+  T** out() {
+    reset();
+    return &p_;
+  }
+  explicit operator bool() const { return p_ != nullptr; }
+  void reset() {
+    if (p_) Free(p_);
+    p_ = nullptr;
+  }
+
+ private:
+  T* p_ = nullptr;
+};
+
+using RepoHandle = Handle<git_repository, git_repository_free>;
+using ObjectHandle = Handle<git_object, git_object_free>;
+using CommitHandle = Handle<git_commit, git_commit_free>;
+using TreeHandle = Handle<git_tree, git_tree_free>;
+using TreeEntryHandle = Handle<git_tree_entry, git_tree_entry_free>;
+using BlobHandle = Handle<git_blob, git_blob_free>;
+using ReferenceHandle = Handle<git_reference, git_reference_free>;
+using OdbHandle = Handle<git_odb, git_odb_free>;
+using OdbObjectHandle = Handle<git_odb_object, git_odb_object_free>;
+using ConfigHandle = Handle<git_config, git_config_free>;
+using FilterListHandle = Handle<git_filter_list, git_filter_list_free>;
+
+// Frees a git_buf's memory on scope exit.
+class Buf {
+ public:
+  Buf() = default;
+  ~Buf() { git_buf_dispose(&buf_); }
+  Buf(Buf&& o) noexcept : buf_(o.buf_) { o.buf_ = GIT_BUF_INIT; }
+  Buf& operator=(Buf&&) = delete;
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  git_buf* get() { return &buf_; }
+  std::string_view view() const { return {buf_.ptr ? buf_.ptr : "", buf_.size}; }
+
+ private:
+  git_buf buf_ = GIT_BUF_INIT;
+};
+
+struct Oid {
+  git_oid raw{};
+  std::string Hex() const;
+  bool operator==(const Oid& o) const { return git_oid_equal(&raw, &o.raw) != 0; }
+};
+
+enum class EntryKind { kBlob, kExecutable, kSymlink, kGitlink, kTree };
+
+struct Entry {
+  std::string path;  // full slash-separated path from the repository root
+  EntryKind kind;
+  Oid oid;
+};
+
+// The commit a tag names, after peeling annotated tags.
+struct TaggedCommit {
+  Oid commit;
+  Oid tree;
+  std::int64_t time = 0;  // committer time, seconds since the epoch
+};
+
+// A blob's content as `git archive` writes it. Either borrowed from the loaded blob
+// (no filter applies) or owned (filtered), never copied needlessly.
+class FilteredBlob {
+ public:
+  std::string_view data() const;
+
+ private:
+  friend class Repository;
+  BlobHandle blob_;
+  Buf filtered_;
+  bool is_filtered_ = false;
+};
+
+class Repository {
+ public:
+  // Opens a bare or non-bare repository at `path` (no discovery upwards).
+  static Result<Repository> Open(const std::filesystem::path& path);
+  // Opens the repository described by the environment (inside git hooks).
+  static Result<Repository> OpenFromEnv();
+
+  git_repository* raw() const { return repo_.get(); }
+  std::filesystem::path GitDir() const;
+
+  // Names of all tags ("v1.0.0", "sub/v1.2.3"), sorted.
+  Result<std::vector<std::string>> TagNames();
+  // Resolves tag `name` (without "refs/tags/") to its commit. Fails when the tag does not
+  // exist or points (possibly through annotated tags) at a tree or a blob.
+  Result<TaggedCommit> ResolveTag(std::string_view name);
+  // Resolves an object id that must be (or peel to) a commit.
+  Result<TaggedCommit> ResolveCommit(const Oid& id, std::string_view what);
+
+  // `git cat-file blob <commit>:<path>`: nullopt when there is no blob at that path.
+  Result<std::optional<std::string>> ReadFile(const Oid& tree, std::string_view path);
+  // The entry at `path` in `tree`, or nullopt.
+  Result<std::optional<Entry>> EntryAt(const Oid& tree, std::string_view path);
+  // Every entry (files, symlinks, gitlinks; not trees) below `dir` ("" = whole tree), in
+  // git's tree order, recursively. Entry paths are full paths from the root.
+  Result<std::vector<Entry>> ListFiles(const Oid& tree, std::string_view dir);
+
+  // The size of a blob without loading it.
+  Result<std::uint64_t> BlobSize(const Oid& blob);
+  // Does an export filter apply to `path` at `commit`?
+  Result<bool> HasFilter(const Oid& blob, std::string_view path, const Oid& commit);
+  // The blob as `git archive` of `commit` writes it at `path`.
+  Result<FilteredBlob> ReadFiltered(const Oid& blob, std::string_view path, const Oid& commit);
+
+ private:
+  explicit Repository(RepoHandle repo) : repo_(std::move(repo)) {}
+  static Result<Repository> Wrap(RepoHandle repo);
+  RepoHandle repo_;
+};
+
+// The last libgit2 error, for messages.
+std::string LastError();
+
+}  // namespace modpub::git

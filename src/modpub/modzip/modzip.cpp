@@ -1,0 +1,557 @@
+#include "modpub/modzip/modzip.hpp"
+
+#include <zip.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <optional>
+
+#include "modpub/dirhash/dirhash.hpp"
+#include "modpub/gomod/gomod.hpp"
+#include "modpub/module/module.hpp"
+#include "modpub/semver/semver.hpp"
+#include "modpub/zipcheck/zipcheck.hpp"
+
+namespace modpub::modzip {
+namespace {
+
+std::string JoinPath(std::string_view a, std::string_view b) {
+  if (a.empty()) return std::string(b);
+  if (b.empty()) return std::string(a);
+  return std::string(a) + "/" + std::string(b);
+}
+
+bool HasPathPrefix(std::string_view s, std::string_view prefix) {
+  if (s.size() == prefix.size()) return s == prefix;
+  if (s.size() < prefix.size() || s.substr(0, prefix.size()) != prefix) return false;
+  return prefix.empty() || prefix.back() == '/' || s[prefix.size()] == '/';
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string FormatTime(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A tag split into the directory it names and its version.
+struct ParsedTag {
+  std::string dir;
+  std::string version;
+};
+
+Result<ParsedTag> ParseTag(const std::string& tag) {
+  auto slash = tag.rfind('/');
+  ParsedTag t;
+  t.dir = slash == std::string::npos ? "" : tag.substr(0, slash);
+  t.version = slash == std::string::npos ? tag : tag.substr(slash + 1);
+  const std::string& v = t.version;
+  if (!semver::IsValid(v)) {
+    return Fail(tag + ": " + Quote(v) +
+                " is not a semantic version: module versions are tags vMAJOR.MINOR.PATCH");
+  }
+  std::string canon = semver::Canonical(v);
+  if (canon != v) {
+    std::string why = !semver::Build(v).empty() ? "build metadata (+...) is not allowed"
+                                                : "go only uses complete versions";
+    return Fail(tag + ": version " + Quote(v) + " is not canonical semver (" + why +
+                "); tag it as " + JoinPath(t.dir, canon));
+  }
+  if (module::IsPseudoVersion(v)) {
+    return Fail(tag + ": version " + Quote(v) +
+                " has the form of a pseudo-version, which the go command ignores as a tag");
+  }
+  return t;
+}
+
+// What the go command's codeRepo knows about one candidate module path.
+struct Candidate {
+  std::string mod_path;
+  std::string path_prefix;
+  std::string path_major;
+  std::string code_dir;
+};
+
+std::optional<Candidate> MakeCandidate(const std::string& code_root, const std::string& mod_path) {
+  module::PathVersion pv = module::SplitPathVersion(mod_path);
+  if (!pv.ok) return std::nullopt;
+  Candidate c{mod_path, pv.prefix, pv.path_major, ""};
+  if (code_root == mod_path) {
+    c.path_prefix = mod_path;
+  } else {
+    if (!HasPathPrefix(c.path_prefix, code_root)) return std::nullopt;
+    std::string rest = c.path_prefix.substr(code_root.size());
+    auto b = rest.find_first_not_of('/');
+    auto e = rest.find_last_not_of('/');
+    c.code_dir = b == std::string::npos ? "" : rest.substr(b, e - b + 1);
+  }
+  return c;
+}
+
+// isMajor in coderepo.go: does module path `mpath` carry the major suffix `path_major`?
+bool IsMajor(std::string_view mpath, std::string_view path_major) {
+  if (mpath.empty()) return false;
+  module::PathVersion pv = module::SplitPathVersion(mpath);
+  if (!pv.ok) return false;
+  if (path_major.empty()) {
+    std::string p = module::PathMajorPrefix(pv.path_major);
+    return p.empty() || p == "v0" || p == "v1";
+  }
+  if (pv.path_major.empty()) return false;
+  return path_major.substr(1) == std::string_view(pv.path_major).substr(1);
+}
+
+struct FoundDir {
+  std::string dir;
+  std::optional<std::string> gomod;  // raw go.mod bytes, if the module has one
+};
+
+// findDir in coderepo.go: the directory holding the module's files for candidate `c`,
+// and its go.mod. Errors use the go command's wording.
+Result<FoundDir> FindDir(git::Repository& repo, const git::Oid& tree, const std::string& code_root,
+                         const Candidate& c, const std::string& version) {
+  std::string file1 = JoinPath(c.code_dir, "go.mod");
+  auto gomod1 = repo.ReadFile(tree, file1);
+  if (!gomod1) return gomod1.error();
+  std::string mpath1 = *gomod1 ? gomod::ModulePath(**gomod1) : "";
+  bool found1 = gomod1->has_value() &&
+                (IsMajor(mpath1, c.path_major) ||
+                 (c.path_major.empty() && mpath1.rfind("gopkg.in/", 0) == 0));
+
+  std::string file2;
+  if (!c.path_major.empty() && code_root != c.mod_path && c.path_major[0] != '.') {
+    std::string dir2 = JoinPath(c.code_dir, c.path_major.substr(1));
+    file2 = JoinPath(dir2, "go.mod");
+    auto gomod2 = repo.ReadFile(tree, file2);
+    if (!gomod2) return gomod2.error();
+    std::string mpath2 = *gomod2 ? gomod::ModulePath(**gomod2) : "";
+    bool found2 = gomod2->has_value() && IsMajor(mpath2, c.path_major);
+    if (found1 && found2) {
+      return Fail(file1 + " and " + file2 + " both declare ..." + c.path_major +
+                  " module paths; only one of them may");
+    }
+    if (found2) return FoundDir{dir2, std::move(*gomod2)};
+    if (gomod2->has_value()) {
+      if (mpath2.empty()) return Fail(file2 + ": missing module path (no module directive)");
+      return Fail(file2 + " has non-..." + c.path_major + " module path " + Quote(mpath2));
+    }
+  }
+  if (found1) return FoundDir{c.code_dir, std::move(*gomod1)};
+  if (gomod1->has_value()) {
+    std::string suffix = file2.empty() ? "" : " (and ..." + c.path_major + "/go.mod does not exist)";
+    if (mpath1.empty()) return Fail(file1 + ": missing module path (no module directive)" + suffix);
+    if (!c.path_major.empty()) {
+      return Fail(file1 + " has non-..." + c.path_major + " module path " + Quote(mpath1) + suffix);
+    }
+    if (!module::SplitPathVersion(mpath1).ok) {
+      return Fail(file1 + " has malformed module path " + Quote(mpath1) + suffix);
+    }
+    return Fail(file1 + " has post-" + semver::Major(version) + " module path " + Quote(mpath1) +
+                suffix + ": a " + semver::Major(version) + " tag needs a module path ending in /" +
+                semver::Major(version));
+  }
+  if (c.code_dir.empty() && (c.path_major.empty() || c.path_major[0] == '.')) {
+    return FoundDir{"", std::nullopt};  // implicit go.mod at the root: v0/v1 and gopkg.in
+  }
+  if (!file2.empty()) {
+    return Fail("missing " + file1 + " and ..." + c.path_major + "/go.mod: a " +
+                semver::Major(version) + " module needs a go.mod declaring " + Quote(c.mod_path));
+  }
+  return Fail("missing " + file1 + ": a module in a subdirectory needs its own go.mod");
+}
+
+// The stricter rule: a go.mod must parse and declare exactly the path the tag publishes.
+Status CheckDeclaredPath(const std::string& tag, const std::string& gomod_file,
+                         const std::string& gomod, const std::string& mod_path,
+                         const std::string& code_root) {
+  auto parsed = gomod::ParseModule(gomod, gomod_file);
+  if (!parsed) return parsed.error();
+  if (parsed->path != mod_path) {
+    return Fail(gomod_file + ": declares module path " + Quote(parsed->path) + " but tag " + tag +
+                " of the repository at " + Quote(code_root) + " publishes " + Quote(mod_path) +
+                " (import path + tag directory + major version); no build could use it");
+  }
+  return Ok();
+}
+
+std::string InfoJson(const std::string& version, std::int64_t time) {
+  return "{\"Version\":\"" + version + "\",\"Time\":\"" + FormatTime(time) + "\"}";
+}
+
+Error Prefixed(const std::string& tag, const std::string& message) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= message.size()) {
+    auto nl = message.find('\n', start);
+    std::string line = message.substr(start, nl == std::string::npos ? nl : nl - start);
+    if (!line.empty()) {
+      if (!out.empty()) out += '\n';
+      out += line.rfind(tag + ": ", 0) == 0 ? line : tag + ": " + line;
+    }
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return Fail(out);
+}
+
+// One file of the module zip, before it is read.
+struct PlannedFile {
+  std::string name;  // path inside the module
+  std::string repo_path;
+  git::Oid blob;
+  std::uint64_t size = 0;
+  std::optional<std::string> data;  // content held in memory (the root LICENSE copy)
+};
+
+struct Plan {
+  std::vector<PlannedFile> files;  // valid files only, sorted by name
+};
+
+Result<Plan> MakePlan(git::Repository& repo, const ModuleVersion& mv) {
+  auto tagged = repo.ResolveCommit(mv.commit, "tag " + mv.tag);
+  if (!tagged) return tagged.error();
+  auto entries = repo.ListFiles(tagged->tree, mv.dir);
+  if (!entries) return entries.error();
+
+  std::vector<PlannedFile> planned;
+  std::vector<zipcheck::File> check;
+  bool have_license = false;
+  std::size_t strip = mv.dir.empty() ? 0 : mv.dir.size() + 1;
+  for (git::Entry& e : *entries) {
+    // `git archive` writes a gitlink as an empty directory entry, which the go command
+    // skips: submodules never reach the zip.
+    if (e.kind == git::EntryKind::kGitlink) continue;
+    std::string name = e.path.substr(strip);
+    if (name == "LICENSE") have_license = true;
+    zipcheck::File f{name, zipcheck::FileKind::kRegular, 0};
+    if (e.kind == git::EntryKind::kSymlink) {
+      f.kind = zipcheck::FileKind::kSymlink;
+    } else {
+      auto filtered = repo.HasFilter(e.oid, e.path, mv.commit);
+      if (!filtered) return filtered.error();
+      if (*filtered) {
+        auto blob = repo.ReadFiltered(e.oid, e.path, mv.commit);
+        if (!blob) return blob.error();
+        f.size = blob->data().size();
+      } else {
+        auto size = repo.BlobSize(e.oid);
+        if (!size) return size.error();
+        f.size = *size;
+      }
+    }
+    check.push_back(f);
+    planned.push_back({std::move(name), std::move(e.path), e.oid, f.size, std::nullopt});
+  }
+  // A module in a subdirectory without a LICENSE of its own gets the repository's, read
+  // raw as `git cat-file` does (no export filters).
+  if (!mv.dir.empty() && !have_license) {
+    auto license = repo.ReadFile(tagged->tree, "LICENSE");
+    if (!license) return license.error();
+    if (*license) {
+      std::uint64_t size = (*license)->size();
+      check.push_back({"LICENSE", zipcheck::FileKind::kRegular, size});
+      planned.push_back({"LICENSE", "LICENSE", git::Oid{}, size, std::move(*license)});
+    }
+  }
+
+  zipcheck::CheckedFiles cf = zipcheck::CheckFiles(check);
+  if (!cf.ok()) {
+    std::string msg;
+    for (const std::string& p : cf.Problems()) {
+      msg += (msg.empty() ? "" : "\n") + (mv.dir.empty() ? p : mv.dir + "/" + p);
+    }
+    return Prefixed(mv.tag, msg);
+  }
+  std::vector<PlannedFile> valid;
+  valid.reserve(cf.valid.size());
+  std::size_t j = 0;
+  for (const std::string& name : cf.valid) {
+    // cf.valid keeps input order, so one forward scan pairs names with planned files.
+    while (planned[j].name != name) ++j;
+    valid.push_back(std::move(planned[j++]));
+  }
+  std::sort(valid.begin(), valid.end(),
+            [](const PlannedFile& a, const PlannedFile& b) { return a.name < b.name; });
+  return Plan{std::move(valid)};
+}
+
+// --- zip writing ------------------------------------------------------------------------
+
+// Feeds one file to libzip on demand: the blob is read when libzip opens the source and
+// released when it closes it, so only one file is in memory at a time.
+struct ZipSource {
+  git::Repository* repo = nullptr;
+  const git::Oid* commit = nullptr;
+  const PlannedFile* file = nullptr;
+  dirhash::Digest digest{};
+  bool hashed = false;
+  std::optional<git::FilteredBlob> blob;
+  std::string_view data;
+  std::size_t offset = 0;
+  zip_error_t error{};
+  std::string failure;
+};
+
+zip_int64_t SourceCallback(void* userdata, void* data, zip_uint64_t len, zip_source_cmd_t cmd) {
+  auto* s = static_cast<ZipSource*>(userdata);
+  switch (cmd) {
+    case ZIP_SOURCE_SUPPORTS:
+      return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
+                                            ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
+                                            -1);
+    case ZIP_SOURCE_STAT: {
+      if (len < sizeof(zip_stat_t)) return -1;
+      auto* st = static_cast<zip_stat_t*>(data);
+      zip_stat_init(st);
+      st->size = s->file->size;
+      st->valid = ZIP_STAT_SIZE;
+      return sizeof(zip_stat_t);
+    }
+    case ZIP_SOURCE_OPEN: {
+      if (s->file->data) {
+        s->data = *s->file->data;
+      } else {
+        auto blob = s->repo->ReadFiltered(s->file->blob, s->file->repo_path, *s->commit);
+        if (!blob) {
+          s->failure = blob.message();
+          zip_error_set(&s->error, ZIP_ER_READ, 0);
+          return -1;
+        }
+        s->blob.emplace(std::move(blob.value()));
+        s->data = s->blob->data();
+      }
+      if (s->data.size() != s->file->size) {
+        s->failure = s->file->repo_path + ": content changed while writing the zip";
+        zip_error_set(&s->error, ZIP_ER_INCONS, 0);
+        return -1;
+      }
+      s->digest = dirhash::Sha256::Of(s->data);
+      s->hashed = true;
+      s->offset = 0;
+      return 0;
+    }
+    case ZIP_SOURCE_READ: {
+      std::size_t n = std::min<std::size_t>(len, s->data.size() - s->offset);
+      if (n) std::memcpy(data, s->data.data() + s->offset, n);
+      s->offset += n;
+      return static_cast<zip_int64_t>(n);
+    }
+    case ZIP_SOURCE_CLOSE:
+      s->blob.reset();
+      s->data = {};
+      return 0;
+    case ZIP_SOURCE_ERROR:
+      return zip_error_to_data(&s->error, data, len);
+    case ZIP_SOURCE_FREE:
+      return 0;  // owned by Build
+    default:
+      zip_error_set(&s->error, ZIP_ER_OPNOTSUPP, 0);
+      return -1;
+  }
+}
+
+struct ZipArchiveCloser {
+  void operator()(zip_t* z) const {
+    if (z) zip_discard(z);
+  }
+};
+
+// libzip writes no file at all for an archive without entries, but an empty module is a
+// valid module: its zip is the 22-byte end-of-central-directory record alone.
+Result<BuiltModule> BuildEmpty(const ModuleVersion& mv, const std::filesystem::path& tmp,
+                               const std::filesystem::path& zip_path) {
+  static constexpr char kEmptyZip[22] = {'P', 'K', 5, 6};
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return Fail(zip_path.string() + ": cannot create zip: " + std::strerror(errno));
+    bool ok = std::fwrite(kEmptyZip, 1, sizeof kEmptyZip, f) == sizeof kEmptyZip;
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) return Fail(zip_path.string() + ": writing zip failed");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, zip_path, ec);
+  if (ec) return Fail(zip_path.string() + ": " + ec.message());
+  auto sum = dirhash::Hash1({});
+  if (!sum) return sum.error();
+  return BuiltModule{mv, zip_path, std::move(*sum), dirhash::HashGoMod(mv.path, mv.version, mv.mod)};
+}
+
+}  // namespace
+
+Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::string& import_path,
+                                           const std::string& tag) {
+  if (auto st = module::CheckPath(import_path); !st) {
+    return Fail("import path " + Quote(import_path) + ": " + st.message());
+  }
+  auto parsed = ParseTag(tag);
+  if (!parsed) return parsed.error();
+  const std::string& v = parsed->version;
+  auto tagged = repo.ResolveTag(tag);
+  if (!tagged) return tagged.error();
+
+  std::string base = JoinPath(import_path, parsed->dir);
+  std::vector<std::string> paths{base};
+  std::string major = semver::Major(v);
+  if (major != "v0" && major != "v1" && module::SplitPathVersion(base).path_major.empty()) {
+    paths.push_back(base + "/" + major);
+  }
+
+  std::vector<ModuleVersion> out;
+  std::vector<std::string> problems;
+  for (const std::string& mod_path : paths) {
+    auto cand = MakeCandidate(import_path, mod_path);
+    if (!cand || cand->code_dir != parsed->dir) continue;
+    if (auto st = module::CheckPath(mod_path); !st) {
+      problems.push_back("module path " + Quote(mod_path) + ": " + st.message());
+      continue;
+    }
+    std::string version = v;
+    if (!module::MatchPathMajor(v, cand->path_major)) {
+      // +incompatible: only a root module without go.mod and without a suffix.
+      auto root_gomod = repo.ReadFile(tagged->tree, "go.mod");
+      if (!root_gomod) return root_gomod.error();
+      if (!cand->code_dir.empty() || !cand->path_major.empty() || root_gomod->has_value()) {
+        if (paths.size() == 1) {
+          problems.push_back(
+              cand->path_major.empty()
+                  ? "module " + Quote(mod_path) + " cannot have version " + v
+                  : "module path " + Quote(mod_path) + " has major version suffix " +
+                        cand->path_major + ", which version " + v + " does not match");
+        }
+        continue;
+      }
+      version = v + "+incompatible";
+    }
+    auto found = FindDir(repo, tagged->tree, import_path, *cand, v);
+    if (!found) {
+      problems.push_back(found.message());
+      continue;
+    }
+    if (auto st = module::Check(mod_path, version); !st) {
+      problems.push_back(st.message());
+      continue;
+    }
+    ModuleVersion mv;
+    mv.path = mod_path;
+    mv.version = version;
+    mv.tag = tag;
+    mv.dir = found->dir;
+    mv.commit = tagged->commit;
+    mv.time = tagged->time;
+    if (found->gomod) {
+      std::string file = JoinPath(found->dir, "go.mod");
+      if (auto st = CheckDeclaredPath(tag, file, *found->gomod, mod_path, import_path); !st) {
+        problems.push_back(st.message());
+        continue;
+      }
+      mv.mod = std::move(*found->gomod);
+    } else {
+      mv.mod = gomod::LegacyGoMod(mod_path);
+    }
+    mv.info = InfoJson(version, tagged->time);
+    out.push_back(std::move(mv));
+  }
+  if (out.empty()) {
+    if (problems.empty()) {
+      problems.push_back("no module of " + Quote(import_path) + " is served by this tag");
+    }
+    std::string msg;
+    for (const auto& p : problems) msg += (msg.empty() ? "" : "\n") + p;
+    return Prefixed(tag, msg);
+  }
+  return out;
+}
+
+Status Check(git::Repository& repo, const ModuleVersion& mv) {
+  auto plan = MakePlan(repo, mv);
+  if (!plan) return plan.error();
+  return Ok();
+}
+
+Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
+                          const std::filesystem::path& zip_path) {
+  auto plan = MakePlan(repo, mv);
+  if (!plan) return plan.error();
+
+  std::filesystem::path tmp = zip_path;
+  tmp += ".tmp";
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
+  if (plan->files.empty()) return BuildEmpty(mv, tmp, zip_path);
+  int zerr = 0;
+  std::unique_ptr<zip_t, ZipArchiveCloser> za(zip_open(tmp.c_str(), ZIP_CREATE | ZIP_EXCL, &zerr));
+  if (!za) {
+    zip_error_t e;
+    zip_error_init_with_code(&e, zerr);
+    std::string msg = zip_error_strerror(&e);
+    zip_error_fini(&e);
+    return Fail(zip_path.string() + ": cannot create zip: " + msg);
+  }
+
+  std::string prefix = mv.path + "@" + mv.version + "/";
+  std::vector<std::unique_ptr<ZipSource>> sources;
+  sources.reserve(plan->files.size());
+  for (const PlannedFile& f : plan->files) {
+    auto s = std::make_unique<ZipSource>();
+    s->repo = &repo;
+    s->commit = &mv.commit;
+    s->file = &f;
+    zip_error_init(&s->error);
+    zip_error_t cerr;
+    zip_error_init(&cerr);
+    zip_source_t* src = zip_source_function_create(SourceCallback, s.get(), &cerr);
+    zip_error_fini(&cerr);
+    if (!src) return Fail(zip_path.string() + ": cannot create zip source for " + f.name);
+    std::string name = prefix + f.name;
+    zip_int64_t idx = zip_file_add(za.get(), name.c_str(), src, ZIP_FL_ENC_UTF_8);
+    if (idx < 0) {
+      zip_source_free(src);
+      return Fail(zip_path.string() + ": adding " + f.name + ": " + zip_strerror(za.get()));
+    }
+    auto i = static_cast<zip_uint64_t>(idx);
+    // Fixed metadata so that the same tree always yields the same bytes.
+    if (zip_set_file_compression(za.get(), i, ZIP_CM_DEFLATE, 6) != 0 ||
+        zip_file_set_dostime(za.get(), i, 0, (1 << 5) | 1, 0) != 0 ||
+        zip_file_set_external_attributes(za.get(), i, 0, ZIP_OPSYS_UNIX, 0100644u << 16) != 0) {
+      return Fail(zip_path.string() + ": setting attributes of " + f.name + ": " +
+                  zip_strerror(za.get()));
+    }
+    sources.push_back(std::move(s));
+  }
+  if (zip_close(za.get()) != 0) {
+    std::string msg = zip_strerror(za.get());
+    for (const auto& s : sources) {
+      if (!s->failure.empty()) msg = s->failure;
+    }
+    std::filesystem::remove(tmp, ec);
+    return Fail(zip_path.string() + ": writing zip: " + msg);
+  }
+  za.release();  // zip_close freed it
+  for (auto& s : sources) zip_error_fini(&s->error);
+
+  std::filesystem::rename(tmp, zip_path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Fail(zip_path.string() + ": " + ec.message());
+  }
+
+  std::vector<dirhash::FileDigest> digests;
+  digests.reserve(sources.size());
+  for (const auto& s : sources) {
+    if (!s->hashed) throw std::logic_error("libzip did not read " + s->file->name);
+    digests.push_back({prefix + s->file->name, s->digest});
+  }
+  auto sum = dirhash::Hash1(std::move(digests));
+  if (!sum) return Prefixed(mv.tag, sum.message());
+  BuiltModule out{mv, zip_path, std::move(*sum), dirhash::HashGoMod(mv.path, mv.version, mv.mod)};
+  return out;
+}
+
+}  // namespace modpub::modzip
