@@ -244,12 +244,9 @@ Result<std::uint64_t> Repository::BlobSize(const Oid& blob) {
   return static_cast<std::uint64_t>(len);
 }
 
-Result<bool> Repository::HasFilter(const Oid& blob_id, std::string_view path, const Oid& commit) {
-  BlobHandle blob;
-  if (git_blob_lookup(blob.out(), repo_.get(), &blob_id.raw) != 0) {
-    return GitFail("reading " + std::string(path));
-  }
-  auto filters = LoadFilters(repo_.get(), blob.get(), path, commit);
+Result<bool> Repository::HasFilter(std::string_view path, const Oid& commit) {
+  // Decided by attributes alone: no blob is loaded, so sizing a tree stays cheap.
+  auto filters = LoadFilters(repo_.get(), nullptr, path, commit);
   if (!filters) return filters.error();
   return static_cast<bool>(*filters);
 }

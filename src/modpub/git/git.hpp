@@ -151,8 +151,9 @@ class Repository {
 
   // The size of a blob without loading it.
   Result<std::uint64_t> BlobSize(const Oid& blob);
-  // Does an export filter apply to `path` at `commit`?
-  Result<bool> HasFilter(const Oid& blob, std::string_view path, const Oid& commit);
+  // May an export filter change the file at `path` of `commit`? (Attributes only: a
+  // text=auto file may still come out unchanged.)
+  Result<bool> HasFilter(std::string_view path, const Oid& commit);
   // The blob as `git archive` of `commit` writes it at `path`.
   Result<FilteredBlob> ReadFiltered(const Oid& blob, std::string_view path, const Oid& commit);
 

@@ -234,7 +234,7 @@ Result<Plan> MakePlan(git::Repository& repo, const ModuleVersion& mv) {
     if (e.kind == git::EntryKind::kSymlink) {
       f.kind = zipcheck::FileKind::kSymlink;
     } else {
-      auto filtered = repo.HasFilter(e.oid, e.path, mv.commit);
+      auto filtered = repo.HasFilter(e.path, mv.commit);
       if (!filtered) return filtered.error();
       if (*filtered) {
         auto blob = repo.ReadFiltered(e.oid, e.path, mv.commit);

@@ -1,0 +1,124 @@
+// git: reading trees and blobs the way the go command sees them.
+#include "modpub/git/git.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/temp_repo.hpp"
+
+namespace modpub::git {
+namespace {
+
+using ::modpub::testing::TempRepo;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct GitTest : ::testing::Test {
+  TempRepo repo;
+  Repository Open() {
+    auto r = Repository::Open(repo.path());
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.message());
+    return std::move(r.value());
+  }
+  TaggedCommit Head(Repository& r, const std::string& tag = "t") {
+    repo.Tag(tag);
+    auto c = r.ResolveTag(tag);
+    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.message());
+    return c.value();
+  }
+};
+
+TEST_F(GitTest, ReadFileReadsBlobsAndSymlinksButNotTreesOrGitlinks) {
+  repo.Write("dir/file.txt", "hello\r\n");
+  std::filesystem::create_symlink("dir/file.txt", repo.path() / "link");
+  repo.Git("update-index --add --cacheinfo 160000,1111111111111111111111111111111111111111,sub");
+  repo.Commit();
+  auto r = Open();
+  TaggedCommit c = Head(r);
+  auto file = r.ReadFile(c.tree, "dir/file.txt");
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(**file, "hello\r\n");  // raw: no filters
+  auto link = r.ReadFile(c.tree, "link");
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(**link, "dir/file.txt");  // a symlink's blob is its target
+  EXPECT_FALSE(r.ReadFile(c.tree, "dir")->has_value());
+  EXPECT_FALSE(r.ReadFile(c.tree, "sub")->has_value());
+  EXPECT_FALSE(r.ReadFile(c.tree, "missing")->has_value());
+}
+
+TEST_F(GitTest, ListFilesWalksInTreeOrderWithKinds) {
+  repo.Write("b/x.go", "x");
+  repo.Write("a.go", "a");
+  repo.Write("b.go", "b");
+  repo.Write("run.sh", "#!/bin/sh\n");
+  std::filesystem::permissions(repo.path() / "run.sh", std::filesystem::perms::owner_exec,
+                               std::filesystem::perm_options::add);
+  repo.Commit();
+  auto r = Open();
+  TaggedCommit c = Head(r);
+  auto all = r.ListFiles(c.tree, "");
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> paths;
+  for (const auto& e : *all) paths.push_back(e.path);
+  // git orders a tree "b" as "b/", after "b.go".
+  EXPECT_THAT(paths, ElementsAre("a.go", "b.go", "b/x.go", "run.sh"));
+  EXPECT_EQ((*all)[3].kind, EntryKind::kExecutable);
+  auto sub = r.ListFiles(c.tree, "b");
+  ASSERT_TRUE(sub.ok());
+  ASSERT_EQ(sub->size(), 1u);
+  EXPECT_EQ((*sub)[0].path, "b/x.go");
+  EXPECT_TRUE(r.ListFiles(c.tree, "nope")->empty());
+}
+
+TEST_F(GitTest, FiltersComeFromTheCommitsOwnAttributes) {
+  repo.Write(".gitattributes", "*.crlf text eol=crlf\n*.id ident\n*.ign export-ignore\n");
+  repo.Write("a.crlf", "one\ntwo\n");
+  repo.Write("b.id", "$Id$\n");
+  repo.Write("c.txt", "plain\n");
+  repo.Write("d.ign", "kept\n");
+  repo.Commit();
+  auto r = Open();
+  TaggedCommit c = Head(r);
+  auto files = r.ListFiles(c.tree, "");
+  ASSERT_TRUE(files.ok());
+  auto content = [&](const std::string& path) {
+    for (const auto& e : *files) {
+      if (e.path == path) {
+        auto b = r.ReadFiltered(e.oid, e.path, c.commit);
+        EXPECT_TRUE(b.ok());
+        return std::string(b->data());
+      }
+    }
+    return std::string("<missing>");
+  };
+  EXPECT_EQ(content("a.crlf"), "one\r\ntwo\r\n");
+  EXPECT_THAT(content("b.id"), ::testing::MatchesRegex("\\$Id: [0-9a-f]{40} \\$\n"));
+  EXPECT_EQ(content("c.txt"), "plain\n");
+  EXPECT_EQ(content("d.ign"), "kept\n");  // export-ignore is not honoured by go
+  EXPECT_TRUE(*r.HasFilter("a.crlf", c.commit));
+  EXPECT_FALSE(*r.HasFilter("c.txt", c.commit));
+}
+
+TEST_F(GitTest, AnnotatedTagsArePeeledAndTimesAreCommitterTimes) {
+  repo.Write("f", "x");
+  repo.Commit();
+  repo.Tag("v1", /*annotated=*/true);
+  auto r = Open();
+  auto c = r.ResolveTag("v1");
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c->time, 1704164645);  // 2024-01-02T03:04:05Z
+  auto names = r.TagNames();
+  ASSERT_TRUE(names.ok());
+  EXPECT_THAT(*names, ElementsAre("v1"));
+}
+
+TEST_F(GitTest, OpenRejectsNonRepositories) {
+  auto r = Repository::Open(repo.path() / "missing");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("not a git repository"));
+}
+
+}  // namespace
+}  // namespace modpub::git

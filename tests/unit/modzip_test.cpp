@@ -1,0 +1,273 @@
+// modzip: which modules a tag publishes, what goes into the zip, and what is refused.
+// The hashes themselves are checked against the real go command in tests/e2e.
+#include "modpub/modzip/modzip.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "support/temp_repo.hpp"
+
+namespace modpub::modzip {
+namespace {
+
+using ::modpub::testing::TempDir;
+using ::modpub::testing::TempRepo;
+using ::testing::HasSubstr;
+
+constexpr char kRoot[] = "corp.example/lib";
+
+struct Fixture : ::testing::Test {
+  TempRepo repo;
+  TempDir out;
+
+  git::Repository Open() {
+    auto r = git::Repository::Open(repo.path());
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.message());
+    return std::move(r.value());
+  }
+  Result<std::vector<ModuleVersion>> ResolveTag(const std::string& tag) {
+    auto r = Open();
+    return Resolve(r, kRoot, tag);
+  }
+  std::vector<std::string> Paths(const Result<std::vector<ModuleVersion>>& r) {
+    std::vector<std::string> out_paths;
+    if (!r) return {"error: " + r.message()};
+    for (const auto& mv : *r) out_paths.push_back(mv.path + "@" + mv.version + " dir=" + mv.dir);
+    return out_paths;
+  }
+  std::string ZipBytes(const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+};
+
+TEST_F(Fixture, RootModuleFromLightweightAndAnnotatedTags) {
+  repo.Write("go.mod", "module corp.example/lib\n\ngo 1.19\n");
+  repo.Write("lib.go", "package lib\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  repo.Tag("v1.0.1", /*annotated=*/true);
+  EXPECT_THAT(Paths(ResolveTag("v1.0.0")), ::testing::ElementsAre("corp.example/lib@v1.0.0 dir="));
+  auto r = ResolveTag("v1.0.1");
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ((*r)[0].mod, "module corp.example/lib\n\ngo 1.19\n");
+  EXPECT_EQ((*r)[0].info, R"({"Version":"v1.0.1","Time":"2024-01-02T03:04:05Z"})");
+}
+
+TEST_F(Fixture, NonCanonicalAndNonSemverTagsAreRefused) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Commit();
+  for (const char* tag : {"v1.2", "v1.0.0+build", "1.0.0", "v01.0.0", "release-1", "v1"}) {
+    repo.Tag(tag);
+    auto r = ResolveTag(tag);
+    ASSERT_FALSE(r.ok()) << tag;
+    EXPECT_THAT(r.message(), HasSubstr(std::string(tag) + ": ")) << tag;
+  }
+  auto r = ResolveTag("v1.0.0+build");
+  EXPECT_THAT(r.message(), HasSubstr("build metadata"));
+}
+
+TEST_F(Fixture, PseudoVersionTagIsRefused) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Commit();
+  repo.Tag("v0.0.0-20240102030405-abcdefabcdef");
+  auto r = ResolveTag("v0.0.0-20240102030405-abcdefabcdef");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("pseudo-version"));
+}
+
+TEST_F(Fixture, SubdirectoryModuleNeedsItsOwnGoMod) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("a/b/go.mod", "module corp.example/lib/a/b\n");
+  repo.Write("c/c.go", "package c\n");
+  repo.Commit();
+  repo.Tag("a/b/v1.2.3");
+  repo.Tag("c/v1.0.0");
+  EXPECT_THAT(Paths(ResolveTag("a/b/v1.2.3")),
+              ::testing::ElementsAre("corp.example/lib/a/b@v1.2.3 dir=a/b"));
+  auto r = ResolveTag("c/v1.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("c/v1.0.0: missing c/go.mod"));
+}
+
+TEST_F(Fixture, MajorVersionFromRootGoModOrMajorSubdirectory) {
+  repo.Write("go.mod", "module corp.example/lib/v2\n");
+  repo.Commit();
+  repo.Tag("v2.0.0");
+  EXPECT_THAT(Paths(ResolveTag("v2.0.0")),
+              ::testing::ElementsAre("corp.example/lib/v2@v2.0.0 dir="));
+
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("v3/go.mod", "module corp.example/lib/v3\n");
+  repo.Commit();
+  repo.Tag("v3.1.0");
+  EXPECT_THAT(Paths(ResolveTag("v3.1.0")),
+              ::testing::ElementsAre("corp.example/lib/v3@v3.1.0 dir=v3"));
+}
+
+TEST_F(Fixture, BothRootAndSubdirectoryClaimingTheMajorIsRefused) {
+  repo.Write("go.mod", "module corp.example/lib/v2\n");
+  repo.Write("v2/go.mod", "module corp.example/lib/v2\n");
+  repo.Commit();
+  repo.Tag("v2.0.0");
+  auto r = ResolveTag("v2.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("both declare"));
+}
+
+TEST_F(Fixture, MajorTagWithoutSuffixIsRefusedWhenGoModExists) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Commit();
+  repo.Tag("v2.0.0");
+  auto r = ResolveTag("v2.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("v2.0.0: go.mod has post-v2 module path"));
+}
+
+TEST_F(Fixture, IncompatibleWithoutGoModAndBesideMajorSubdirectory) {
+  repo.Write("lib.go", "package lib\n");
+  repo.Commit();
+  repo.Tag("v2.0.0");
+  EXPECT_THAT(Paths(ResolveTag("v2.0.0")),
+              ::testing::ElementsAre("corp.example/lib@v2.0.0+incompatible dir="));
+  auto r = ResolveTag("v2.0.0");
+  EXPECT_EQ((*r)[0].mod, "module corp.example/lib\n");
+
+  repo.Write("v3/go.mod", "module corp.example/lib/v3\n");
+  repo.Commit();
+  repo.Tag("v3.0.0");
+  EXPECT_THAT(Paths(ResolveTag("v3.0.0")),
+              ::testing::ElementsAre("corp.example/lib@v3.0.0+incompatible dir=",
+                                     "corp.example/lib/v3@v3.0.0 dir=v3"));
+}
+
+TEST_F(Fixture, GoModDeclaringAnotherPathIsRefused) {
+  repo.Write("go.mod", "module other.example/lib\n");
+  repo.Write("sub/go.mod", "module corp.example/lib/elsewhere\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  repo.Tag("sub/v1.0.0");
+  auto r = ResolveTag("v1.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("v1.0.0: go.mod: declares module path \"other.example/lib\""));
+  r = ResolveTag("sub/v1.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("\"corp.example/lib/sub\""));
+}
+
+TEST_F(Fixture, GoModWithoutModuleLineIsRefused) {
+  repo.Write("go.mod", "go 1.19\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  auto r = ResolveTag("v1.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("missing module path"));
+}
+
+TEST_F(Fixture, TagOnTreeOrBlobOrMissingIsRefused) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Commit();
+  repo.Git("tag v1.0.0 HEAD^{tree}");
+  repo.Git("tag v1.0.1 HEAD:go.mod");
+  EXPECT_THAT(ResolveTag("v1.0.0").message(), HasSubstr("points at a tree, not a commit"));
+  EXPECT_THAT(ResolveTag("v1.0.1").message(), HasSubstr("points at a blob, not a commit"));
+  EXPECT_THAT(ResolveTag("v9.9.9").message(), HasSubstr("tag v9.9.9 does not exist"));
+}
+
+TEST_F(Fixture, NotARepository) {
+  auto r = git::Repository::Open(out.path() / "nope");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("not a git repository"));
+  r = git::Repository::Open(out.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("not a git repository"));
+}
+
+TEST_F(Fixture, BuildIsDeterministicAndCopiesRootLicense) {
+  repo.Write("LICENSE", "root license\n");
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("sub/go.mod", "module corp.example/lib/sub\n");
+  repo.Write("sub/x.go", "package sub\n");
+  repo.Commit();
+  repo.Tag("sub/v1.0.0");
+  auto r = ResolveTag("sub/v1.0.0");
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto g = Open();
+  auto a = Build(g, (*r)[0], out.path() / "a.zip");
+  auto b = Build(g, (*r)[0], out.path() / "b.zip");
+  ASSERT_TRUE(a.ok()) << a.message();
+  ASSERT_TRUE(b.ok()) << b.message();
+  EXPECT_EQ(a->sum, b->sum);
+  EXPECT_EQ(ZipBytes(a->zip), ZipBytes(b->zip));
+  EXPECT_THAT(a->sum, ::testing::StartsWith("h1:"));
+  // The names in the zip: sorted, prefixed, LICENSE copied from the root.
+  std::string bytes = ZipBytes(a->zip);
+  EXPECT_THAT(bytes, HasSubstr("corp.example/lib/sub@v1.0.0/LICENSE"));
+  EXPECT_THAT(bytes, HasSubstr("corp.example/lib/sub@v1.0.0/x.go"));
+  EXPECT_FALSE(std::filesystem::exists(out.path() / "a.zip.tmp"));
+}
+
+TEST_F(Fixture, CheckReportsEveryProblem) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("a.go", "package lib\n");
+  repo.Write("A.go", "package lib\n");
+  repo.Write("x/b.go", "package x\n");
+  repo.Write("X/c.go", "package x\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  auto r = ResolveTag("v1.0.0");
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto g = Open();
+  Status st = Check(g, (*r)[0]);
+  ASSERT_FALSE(st.ok());
+  // One line per problem, each naming the tag.
+  std::istringstream lines(st.message());
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    EXPECT_THAT(line, ::testing::StartsWith("v1.0.0: ")) << line;
+  }
+  EXPECT_EQ(n, 2) << st.message();
+  auto built = Build(g, (*r)[0], out.path() / "c.zip");
+  EXPECT_FALSE(built.ok());
+  EXPECT_FALSE(std::filesystem::exists(out.path() / "c.zip"));
+}
+
+TEST_F(Fixture, NestedModuleIsDropped) {
+  repo.Write("sub/go.mod", "module corp.example/lib/sub\n");
+  repo.Write("sub/inner/go.mod", "module corp.example/lib/sub/inner\n");
+  repo.Write("sub/inner/x.go", "package inner\n");
+  repo.Commit();
+  repo.Tag("sub/v1.0.0");
+  auto r = ResolveTag("sub/v1.0.0");
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto g = Open();
+  auto built = Build(g, (*r)[0], out.path() / "e.zip");
+  ASSERT_TRUE(built.ok()) << built.message();
+  // Only go.mod remains: the nested module is dropped.
+  EXPECT_THAT(ZipBytes(built->zip), HasSubstr("sub@v1.0.0/go.mod"));
+  EXPECT_THAT(ZipBytes(built->zip), ::testing::Not(HasSubstr("inner")));
+}
+
+TEST_F(Fixture, EmptyTreeGivesAnEmptyZip) {
+  repo.Commit("empty");
+  repo.Tag("v0.1.0");
+  auto r = ResolveTag("v0.1.0");
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ((*r)[0].mod, "module corp.example/lib\n");
+  auto g = Open();
+  auto built = Build(g, (*r)[0], out.path() / "empty.zip");
+  ASSERT_TRUE(built.ok()) << built.message();
+  std::string bytes = ZipBytes(built->zip);
+  ASSERT_EQ(bytes.size(), 22u);
+  EXPECT_EQ(bytes.substr(0, 4), std::string("PK\x05\x06", 4));
+  // h1 over no files is the hash of the empty string.
+  EXPECT_EQ(built->sum, "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+}
+
+}  // namespace
+}  // namespace modpub::modzip
