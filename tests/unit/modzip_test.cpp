@@ -126,7 +126,8 @@ TEST_F(Fixture, MajorTagWithoutSuffixIsRefusedWhenGoModExists) {
   repo.Tag("v2.0.0");
   auto r = ResolveTag("v2.0.0");
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(r.message(), HasSubstr("v2.0.0: go.mod has post-v2 module path"));
+  EXPECT_THAT(r.message(),
+              HasSubstr("v2.0.0: go.mod has non-.../v2 module path \"corp.example/lib\""));
 }
 
 TEST_F(Fixture, IncompatibleWithoutGoModAndBesideMajorSubdirectory) {

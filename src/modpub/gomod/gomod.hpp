@@ -2,14 +2,39 @@
 //
 // Two readers, for two questions the go command asks:
 //  * ModulePath(data) answers "which module path does this go.mod claim?" exactly as
-//    x/mod's modfile.ModulePath does (lenient: first `module` line, quoted or not, "" when
-//    there is none). The go command uses this when choosing which directory a tag
-//    serves, so modpub must use it there too.
-//  * ParseModule(data, file) is the strict reading used to refuse a tag at push time: it
-//    tokenizes the file like modfile (comments, quoted and back-quoted strings, blocks)
-//    and reports every problem with its line number, e.g.
-//    "go.mod:3: module directive: invalid quoted string". It also picks up a
-//    "// Deprecated:" comment attached to the module directive.
+//    x/mod's modfile.ModulePath does (lenient: the first line starting with "module" and
+//    a space, anything from "//" on cut off, quoted or not, "" when there is none). The go
+//    command uses this when choosing which directory a tag serves (coderepo.go findDir),
+//    so modpub must use it there too.
+//  * ParseModule(data, file) is the strict reading used to refuse a tag at push time. It
+//    reads the file as the go command reads a dependency's go.mod, with
+//    modfile.ParseLax(file, data, nil) (go 1.19 modload/modfile.go rawGoModSummary), so
+//    that every go.mod it accepts is one no build will choke on:
+//      - syntax: the modfile lexer and parser (// comments only, "..." strings with Go
+//        escapes, `...` strings, parenthesized blocks, no line continuation: a newline
+//        ends a statement). The first syntax error ends the reading, as in modfile, and
+//        is reported alone, with modfile's wording and position, e.g.
+//        "go.mod:3:9: mod files must use // comments (not /* */ comments)";
+//      - directives, every problem reported, one line each ("<file>:<line>: <what>"):
+//        "module" (exactly one, with one argument, a well-formed quoted or unquoted
+//        string), "go" (a version like 1.19, or the lax forms ParseLax allows such as
+//        1.19rc1), "require" (path and canonicalisable version whose major version
+//        matches the path). Other directives are ignored, as ParseLax ignores them.
+//    Then two rules of modpub's own, checked only when the above found no problem:
+//      - there must be a module directive: "<file>: no module directive";
+//      - ModulePath(data) must find the same path, or the go command would locate the
+//        module under a path its build then contradicts (the block form
+//        "module (\n path\n)" reads as "(", "//" inside a quoted path cuts it, a line
+//        "module x" inside another block is taken first): "<file>:<line>: module
+//        directive: the go command's quick scan of go.mod reads the module path as ...".
+//    The module path itself is NOT validated here (module::CheckPath is the caller's
+//    job), nor compared with the path the tag publishes.
+//    It also picks up the "Deprecated:" paragraph of the comments attached to the module
+//    directive (modfile's parseDeprecation: the comment lines just above it and the one
+//    after it on its line, or those of its block when it has none).
+//
+// modfile in go 1.19's vendored x/mod (v0.6.0-dev) and x/mod 0.7.0 agree on everything
+// here; they differ only in a replace-directive message ParseLax never produces.
 #pragma once
 
 #include <string>
@@ -24,21 +49,23 @@ namespace modpub::gomod {
 std::string ModulePath(std::string_view data);
 
 struct ModuleDirective {
-  std::string path;         // the module path, unquoted
-  int line = 0;             // 1-based line of the module directive
-  std::string deprecated;   // text after "Deprecated:" in the attached comment, or ""
+  std::string path;        // the module path, unquoted
+  int line = 0;            // 1-based line of the module directive (of its path, in a block)
+  std::string deprecated;  // text after "Deprecated:" in the attached comment, or ""
 };
 
-// ParseModule: the module directive of a go.mod, or an error listing every problem
-// found (one per line, each "<file>:<line>: <what>"). Missing module directive, more than
-// one, a malformed path token, or a syntax error elsewhere in the file are errors.
+// ParseModule: the module directive of a go.mod, or an error: the first syntax error, or
+// every directive problem found (one per line, "<file>:<line>[:<column>]: <what>"), or
+// one of modpub's own two refusals (see above). `file` names the file in messages.
 Result<ModuleDirective> ParseModule(std::string_view data, std::string_view file = "go.mod");
 
-// modfile.AutoQuote: the path quoted as a Go string if it needs quoting, else as is.
+// modfile.AutoQuote: `s` as is if it reads back as one go.mod token, else quoted as a Go
+// string (strconv.Quote): empty, or holding a space, a quote, a non-printable rune, "//"
+// or "/*", or punctuation ()[]{}, unless it is that one character.
 std::string AutoQuote(std::string_view s);
 
-// The go.mod the go command synthesizes for a module without one:
-// "module " + AutoQuote(path) + "\n".
+// The go.mod the go command synthesizes for a module without one (coderepo.go
+// LegacyGoMod): "module " + AutoQuote(path) + "\n".
 std::string LegacyGoMod(std::string_view module_path);
 
 }  // namespace modpub::gomod

@@ -1,18 +1,36 @@
 // Package zipcheck: which files of a module tree go into its zip, and whether the
 // tree can become a valid module zip at all.
 //
-// Mirrors the file checks of golang.org/x/mod/zip (checkFiles used by zip.Create, as the
-// go command runs it on the files `git archive` produced). For each file, in order:
-//  * omitted silently (recorded in `omitted`): files of vendored packages
-//    (IsVendoredPackage), files in a subdirectory holding its own go.mod (a nested
-//    module; "go.mod" matched case-insensitively, regular files only), ".hg_archival.txt",
-//    symbolic links and other non-regular files;
-//  * invalid (recorded in `invalid`, the tree cannot be zipped): a path that is not clean
-//    or is absolute, a path failing module::CheckFilePath, a "go.mod" in another case at
-//    the root, two paths equal under Unicode case folding (file/file or file/directory),
-//    go.mod over MaxGoMod or LICENSE over MaxLICENSE bytes;
-//  * a total size of regular files over MaxZipFile sets `size_error`.
-// Every problem is reported, not just the first.
+// Mirrors the file checks of golang.org/x/mod/zip (checkFiles, as zip.Create runs it for
+// the go command on the files `git archive` produced; go 1.19's vendored copy is the
+// same). Each file is classified by the FIRST rule it meets, in this order:
+//  1. invalid: path not clean (path.Clean; "" included) -- "file path is not clean";
+//  2. invalid: absolute path -- "file path is not relative";
+//  3. omitted: in a vendored package (IsVendoredPackage) -- "file is in vendor directory";
+//  4. omitted: under a directory other than the root holding a regular file named
+//     "go.mod" in any case (a nested module; the go.mod itself included) -- "file is in
+//     another module";
+//  5. omitted: ".hg_archival.txt" at the root -- "file is inserted by 'hg archive' and is
+//     always omitted";
+//  6. invalid: module::CheckFilePath fails -- its message;
+//  7. invalid: "go.mod" in another case at the root -- "go.mod files must have lowercase
+//     names";
+//  8. invalid: equal under Unicode simple case folding to an earlier path, or a file
+//     where an earlier path has a directory or the reverse (x/mod's collisionChecker;
+//     symbolic links and other files take part too, before they are omitted);
+//  9. omitted: symbolic link -- "file is a symbolic link"; other non-regular file -- "not
+//     a regular file";
+// 10. the size of every file reaching this point counts towards kMaxZipFile
+//     (`size_error` once exceeded), then invalid: root "go.mod" over kMaxGoMod or root
+//     "LICENSE" over kMaxLICENSE bytes.
+// A path already reported (omitted or invalid) is not reported again: a third copy of a
+// duplicated file appears in no list.
+//
+// Not dropped here, as in the go command: directories named .git, .hg, .svn or .bzr. Only
+// zip.CreateFromDir skips those (in its directory walk, x/mod zip.go:885, listFilesInDir);
+// zip.Create / checkFiles, which the go command uses for VCS downloads, keep them.
+// Entries are files; the go command drops `git archive`'s directory entries before the
+// check, so no entry here is a directory.
 #pragma once
 
 #include <cstdint>
@@ -41,9 +59,9 @@ struct FileError {
 };
 
 struct CheckedFiles {
-  std::vector<std::string> valid;     // paths that go into the zip, input order
-  std::vector<FileError> omitted;     // dropped silently by the go command
-  std::vector<FileError> invalid;     // make the zip impossible
+  std::vector<std::string> valid;  // paths that go into the zip, input order
+  std::vector<FileError> omitted;  // dropped silently by the go command
+  std::vector<FileError> invalid;  // make the zip impossible
   std::optional<std::string> size_error;
 
   bool ok() const { return invalid.empty() && !size_error; }

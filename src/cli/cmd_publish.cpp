@@ -1,0 +1,329 @@
+// `modpub publish`, `modpub backfill` and `modpub ls`: publishing tags into proxy storage
+// and looking at what is stored. Argument parsing and output only; the work is in
+// modpub::publish and modpub::storage.
+//
+// Exit status, for publish and backfill: 0 when every module version is published or
+// unchanged on every backend; 1 when a tag is invalid or a backend refused a version
+// (other content stored, or damaged); 2 when something failed (bad URL, unreadable
+// repository, I/O error on a backend) — failure wins over refusal. Re-running completes
+// what failed: publishing is idempotent.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "modpub/git/git.hpp"
+#include "modpub/publish/publish.hpp"
+#include "modpub/storage/open.hpp"
+
+namespace modpub::cli {
+namespace {
+
+constexpr int kExitRefused = 1;
+constexpr int kExitFailed = 2;
+
+struct PublishOptions {
+  std::string repo;
+  std::string import_path;
+  std::string tag;
+  std::vector<std::string> to;
+  bool json = false;  // backfill: JSON lines on stdout, table on stderr
+};
+
+void PrintLines(const std::string& prefix, const std::string& message) {
+  std::size_t start = 0;
+  while (start <= message.size()) {
+    auto nl = message.find('\n', start);
+    std::cerr << prefix << message.substr(start, nl - start) << "\n";
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+}
+
+// Opens every --to URL; prints the problems and returns nothing if any is bad, so that a
+// typo in the second URL does not leave the first backend published alone.
+std::vector<std::unique_ptr<storage::Backend>> OpenBackends(const std::vector<std::string>& urls,
+                                                            bool* ok) {
+  std::vector<std::unique_ptr<storage::Backend>> out;
+  *ok = true;
+  for (const auto& url : urls) {
+    auto b = storage::OpenBackend(url);
+    if (!b) {
+      std::cerr << "modpub: " << b.message() << "\n";
+      *ok = false;
+      continue;
+    }
+    out.push_back(std::move(*b));
+  }
+  return out;
+}
+
+std::vector<storage::Backend*> Pointers(const std::vector<std::unique_ptr<storage::Backend>>& v) {
+  std::vector<storage::Backend*> out;
+  for (const auto& b : v) out.push_back(b.get());
+  return out;
+}
+
+std::string JsonLine(const publish::Report& r) {
+  nlohmann::ordered_json j;
+  j["Path"] = r.path;
+  j["Version"] = r.version;
+  j["Sum"] = r.sum;
+  j["Backend"] = r.backend;
+  j["Result"] = std::string(publish::OutcomeName(r.outcome));
+  if (!r.message.empty()) j["Message"] = r.message;
+  return j.dump();
+}
+
+int ExitFor(const std::vector<publish::Report>& reports) {
+  int code = 0;
+  for (const auto& r : reports) {
+    if (r.outcome == publish::Outcome::kFailed) code = kExitFailed;
+    if (r.outcome == publish::Outcome::kRefused && code == 0) code = kExitRefused;
+  }
+  return code;
+}
+
+int RunPublish(const PublishOptions& o) {
+  bool ok = false;
+  auto backends = OpenBackends(o.to, &ok);
+  if (!ok) return kExitFailed;
+  auto repo = git::Repository::Open(o.repo);
+  if (!repo) {
+    std::cerr << "modpub: " << repo.message() << "\n";
+    return kExitFailed;
+  }
+  auto result = publish::PublishTag(*repo, o.import_path, o.tag, Pointers(backends));
+  switch (result.kind) {
+    case publish::TagResult::kInvalid:
+      PrintLines("modpub: refused ", result.error);
+      return kExitRefused;
+    case publish::TagResult::kFailed:
+      std::cerr << "modpub: " << result.error << "\n";
+      return kExitFailed;
+    case publish::TagResult::kDone:
+      break;
+  }
+  for (const auto& r : result.reports) std::cout << JsonLine(r) << "\n";
+  std::cout.flush();
+  return ExitFor(result.reports);
+}
+
+// A one-line progress indicator on stderr, only when stderr is a terminal.
+class Progress {
+ public:
+  Progress() : tty_(::isatty(STDERR_FILENO) == 1) {}
+  void Show(std::size_t i, std::size_t n, const std::string& tag) {
+    if (!tty_) return;
+    std::cerr << "\r\033[K[" << i << "/" << n << "] " << tag << std::flush;
+    shown_ = true;
+  }
+  // Clears the line before anything else is written to stderr.
+  void Clear() {
+    if (!shown_) return;
+    std::cerr << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool tty_;
+  bool shown_ = false;
+};
+
+struct Counts {
+  int published = 0, unchanged = 0, refused = 0, failed = 0;
+};
+
+int RunBackfill(const PublishOptions& o) {
+  bool ok = false;
+  auto backends = OpenBackends(o.to, &ok);
+  if (!ok) return kExitFailed;
+  auto repo = git::Repository::Open(o.repo);
+  if (!repo) {
+    std::cerr << "modpub: " << repo.message() << "\n";
+    return kExitFailed;
+  }
+  auto names = repo->TagNames();
+  if (!names) {
+    std::cerr << "modpub: " << names.message() << "\n";
+    return kExitFailed;
+  }
+  auto tags = publish::OrderVersionTags(*names);
+  for (const auto& t : tags.other) spdlog::info("tag {} is not a version tag: skipped", t);
+
+  std::map<std::string, Counts> counts;  // by backend URL
+  std::vector<std::string> invalid;
+  int tag_failures = 0;
+  int code = 0;
+  std::ostream& table = o.json ? std::cerr : std::cout;
+  Progress progress;
+  for (std::size_t i = 0; i < tags.versions.size(); ++i) {
+    const std::string& tag = tags.versions[i];
+    progress.Show(i + 1, tags.versions.size(), tag);
+    auto result = publish::PublishTag(*repo, o.import_path, tag, Pointers(backends));
+    if (result.kind != publish::TagResult::kDone) {
+      progress.Clear();
+      if (result.kind == publish::TagResult::kInvalid) {
+        invalid.push_back(tag);
+        PrintLines("modpub: refused ", result.error);
+        code = std::max(code, kExitRefused);
+      } else {
+        ++tag_failures;
+        std::cerr << "modpub: " << tag << ": " << result.error << "\n";
+        code = kExitFailed;
+      }
+      continue;
+    }
+    for (const auto& r : result.reports) {
+      Counts& c = counts[r.backend];
+      switch (r.outcome) {
+        case publish::Outcome::kPublished:
+          ++c.published;
+          break;
+        case publish::Outcome::kUnchanged:
+          ++c.unchanged;
+          break;
+        case publish::Outcome::kRefused:
+          ++c.refused;
+          break;
+        case publish::Outcome::kFailed:
+          ++c.failed;
+          break;
+      }
+      if (o.json) std::cout << JsonLine(r) << "\n";
+    }
+    if (o.json) std::cout.flush();
+    code = std::max(code, ExitFor(result.reports));
+  }
+  progress.Clear();
+
+  std::size_t width = 7;
+  for (const auto& b : backends) width = std::max(width, b->Name().size());
+  char line[512];
+  std::snprintf(line, sizeof line, "%-*s %10s %10s %8s %8s %7s\n", static_cast<int>(width),
+                "backend", "published", "unchanged", "refused", "invalid", "failed");
+  table << line;
+  for (const auto& b : backends) {
+    const Counts& c = counts[b->Name()];
+    std::snprintf(line, sizeof line, "%-*s %10d %10d %8d %8zu %7d\n", static_cast<int>(width),
+                  b->Name().c_str(), c.published, c.unchanged, c.refused, invalid.size(),
+                  c.failed + tag_failures);
+    table << line;
+  }
+  table << tags.versions.size() << " version tags";
+  if (!invalid.empty()) {
+    table << "; invalid:";
+    for (const auto& t : invalid) table << " " << t;
+  }
+  table << "\n";
+  table.flush();
+  return code;
+}
+
+struct LsOptions {
+  std::string from;
+  std::string module;
+};
+
+int RunLs(const LsOptions& o) {
+  auto backend = storage::OpenBackend(o.from);
+  if (!backend) {
+    std::cerr << "modpub: " << backend.message() << "\n";
+    return kExitFailed;
+  }
+  std::vector<std::string> modules;
+  if (!o.module.empty()) {
+    modules.push_back(o.module);
+  } else {
+    auto all = (*backend)->ListModules();
+    if (!all) {
+      std::cerr << "modpub: " << all.message() << "\n";
+      return kExitFailed;
+    }
+    modules = std::move(*all);
+  }
+  int code = 0;
+  for (const auto& m : modules) {
+    auto versions = (*backend)->ListVersions(m);
+    if (!versions) {
+      std::cerr << "modpub: " << versions.message() << "\n";
+      code = kExitFailed;
+      continue;
+    }
+    std::string line;
+    for (const auto& v : *versions) {
+      if (v.state == storage::VersionState::kComplete) {
+        line += " " + v.version;
+        continue;
+      }
+      std::cerr << "modpub: " << m << "@" << v.version << " is " << storage::StateName(v.state)
+                << " (" << v.detail << ")"
+                << (v.state == storage::VersionState::kIncomplete
+                        ? ": an interrupted publish; publishing it again completes it"
+                        : ": not served; inspect it")
+                << "\n";
+      code = std::max(code, kExitRefused);
+    }
+    if (!line.empty()) std::cout << m << line << "\n";
+  }
+  return code;
+}
+
+}  // namespace
+
+void RegisterPublish(CLI::App& app, int* exit_code) {
+  auto add_common = [](CLI::App* cmd, PublishOptions* o) {
+    cmd->add_option("--repo", o->repo, "git repository (bare or not) holding the tags")->required();
+    cmd->add_option("--import-path", o->import_path,
+                    "import path of the repository root, e.g. corp.example/lib")
+        ->required();
+    cmd->add_option("--to", o->to,
+                    "storage to publish into (repeatable): file:///abs/dir (GOPROXY tree) "
+                    "or athens-disk:///abs/dir (Athens disk storage)")
+        ->required();
+  };
+
+  auto pub = std::make_shared<PublishOptions>();
+  CLI::App* p = app.add_subcommand(
+      "publish",
+      "Publish the module(s) of one version tag into every --to storage: builds once, writes\n"
+      "to each. Prints one JSON line per module and storage: Path, Version, Sum, Backend,\n"
+      "Result (published | unchanged | refused | failed) and Message. A version already\n"
+      "stored with identical content is left as is (unchanged); with other content it is\n"
+      "refused, both hashes printed, nothing overwritten. Exit status 0 = all published or\n"
+      "unchanged, 1 = tag invalid or a version refused, 2 = a failure (re-run to complete).");
+  add_common(p, pub.get());
+  p->add_option("--tag", pub->tag, "version tag, e.g. v1.2.3 or sub/dir/v2.0.0")->required();
+  p->callback([pub, exit_code] { *exit_code = RunPublish(*pub); });
+
+  auto bf = std::make_shared<PublishOptions>();
+  CLI::App* b = app.add_subcommand(
+      "backfill",
+      "Publish every version tag of a repository, oldest first by semver, into every --to\n"
+      "storage. Invalid tags are reported (stderr) and skipped. Prints a summary table\n"
+      "(published / unchanged / refused / invalid / failed per storage); with --json, one\n"
+      "JSON line per module and storage on stdout and the table on stderr. Safe to interrupt\n"
+      "and re-run. Exit status as for publish.");
+  add_common(b, bf.get());
+  b->add_flag("--json", bf->json, "print one JSON line per module and storage on stdout");
+  b->callback([bf, exit_code] { *exit_code = RunBackfill(*bf); });
+
+  auto ls = std::make_shared<LsOptions>();
+  CLI::App* l = app.add_subcommand(
+      "ls",
+      "List the modules and versions stored in a storage: one line per module, its path and\n"
+      "its complete versions in semver order. Incomplete (interrupted) or damaged versions\n"
+      "are not listed; each is reported on stderr, and the exit status is then 1.");
+  l->add_option("--from", ls->from, "storage URL: file:///abs/dir or athens-disk:///abs/dir")
+      ->required();
+  l->add_option("module", ls->module, "only this module path");
+  l->callback([ls, exit_code] { *exit_code = RunLs(*ls); });
+}
+
+}  // namespace modpub::cli

@@ -1,0 +1,157 @@
+#include "modpub/publish/publish.hpp"
+
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "modpub/modzip/modzip.hpp"
+#include "modpub/semver/semver.hpp"
+
+namespace modpub::publish {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A private directory for the zips of one tag, removed with the object.
+class BuildDir {
+ public:
+  static Result<BuildDir> Create() {
+    std::error_code ec;
+    fs::path base = fs::temp_directory_path(ec);
+    if (ec) return Fail("no temporary directory: " + ec.message());
+    std::string tmpl = (base / "modpub-build-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) {
+      return Fail(tmpl + ": cannot create build directory: " + std::strerror(errno));
+    }
+    return BuildDir(tmpl);
+  }
+  BuildDir(BuildDir&& o) noexcept : path_(std::exchange(o.path_, fs::path())) {}
+  BuildDir& operator=(BuildDir&&) = delete;
+  BuildDir(const BuildDir&) = delete;
+  BuildDir& operator=(const BuildDir&) = delete;
+  ~BuildDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+    if (ec) spdlog::warn("cannot remove build directory {}: {}", path_.string(), ec.message());
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  explicit BuildDir(fs::path p) : path_(std::move(p)) {}
+  fs::path path_;
+};
+
+bool LooksLikeVersion(std::string_view elem) {
+  return elem.size() >= 2 && elem[0] == 'v' && elem[1] >= '0' && elem[1] <= '9';
+}
+
+std::string_view LastElement(std::string_view tag) {
+  auto slash = tag.rfind('/');
+  return slash == std::string_view::npos ? tag : tag.substr(slash + 1);
+}
+
+}  // namespace
+
+std::string_view OutcomeName(Outcome o) {
+  switch (o) {
+    case Outcome::kPublished:
+      return "published";
+    case Outcome::kUnchanged:
+      return "unchanged";
+    case Outcome::kRefused:
+      return "refused";
+    case Outcome::kFailed:
+      return "failed";
+  }
+  throw std::logic_error("bad publish::Outcome");
+}
+
+TagResult PublishTag(git::Repository& repo, const std::string& import_path, const std::string& tag,
+                     const std::vector<storage::Backend*>& backends) {
+  TagResult result;
+  auto modules = modzip::Resolve(repo, import_path, tag);
+  if (!modules) {
+    result.kind = TagResult::kInvalid;
+    result.error = modules.message();
+    spdlog::info("tag {} of {} is not publishable", tag, import_path);
+    return result;
+  }
+  auto dir = BuildDir::Create();
+  if (!dir) {
+    result.kind = TagResult::kFailed;
+    result.error = dir.message();
+    return result;
+  }
+  // Build everything first: a tag is published whole or not at all.
+  std::vector<modzip::BuiltModule> built;
+  std::string problems;
+  for (std::size_t i = 0; i < modules->size(); ++i) {
+    const auto& mv = (*modules)[i];
+    auto b = modzip::Build(repo, mv, dir->path() / (std::to_string(i) + ".zip"));
+    if (!b) {
+      problems += (problems.empty() ? "" : "\n") + b.message();
+      continue;
+    }
+    spdlog::info("built {}@{} from tag {}: {}", mv.path, mv.version, tag, b->sum);
+    built.push_back(std::move(*b));
+  }
+  if (!problems.empty()) {
+    result.kind = TagResult::kInvalid;
+    result.error = problems;
+    return result;
+  }
+
+  for (const auto& b : built) {
+    storage::VersionFiles files{b.mv.path, b.mv.version, b.mv.info,  b.mv.mod,
+                                b.zip,     b.sum,        b.gomod_sum};
+    const std::string mv = b.mv.path + "@" + b.mv.version;
+    for (storage::Backend* backend : backends) {
+      Report r{b.mv.path, b.mv.version, b.sum, backend->Name(), Outcome::kFailed, ""};
+      auto put = backend->Put(files);
+      if (!put) {
+        r.message = put.message();
+        spdlog::error("failed to publish {} to {}: {}", mv, backend->Name(), r.message);
+      } else {
+        r.message = put->message;
+        switch (put->outcome) {
+          case storage::PutOutcome::kPublished:
+            r.outcome = Outcome::kPublished;
+            spdlog::info("published {} to {}{}{}", mv, backend->Name(),
+                         r.message.empty() ? "" : ": ", r.message);
+            break;
+          case storage::PutOutcome::kUnchanged:
+            r.outcome = Outcome::kUnchanged;
+            r.message = "already published";
+            spdlog::info("{} already published in {}", mv, backend->Name());
+            break;
+          case storage::PutOutcome::kRefused:
+            r.outcome = Outcome::kRefused;
+            spdlog::warn("refused to publish {} to {}: {}", mv, backend->Name(), r.message);
+            break;
+        }
+      }
+      result.reports.push_back(std::move(r));
+    }
+  }
+  return result;
+}
+
+OrderedTags OrderVersionTags(const std::vector<std::string>& tags) {
+  OrderedTags out;
+  for (const auto& t : tags) {
+    (LooksLikeVersion(LastElement(t)) ? out.versions : out.other).push_back(t);
+  }
+  std::stable_sort(out.versions.begin(), out.versions.end(),
+                   [](const std::string& a, const std::string& b) {
+                     int c = semver::Compare(LastElement(a), LastElement(b));
+                     return c != 0 ? c < 0 : a < b;
+                   });
+  return out;
+}
+
+}  // namespace modpub::publish

@@ -1,0 +1,65 @@
+// Package publish: from a version tag to its module versions stored in every backend.
+//
+// The pipeline, used by `modpub publish`, `modpub backfill` and the daemon:
+//  1. modzip::Resolve the tag to the module versions it publishes (a tag may publish two:
+//     path@vN.x.y+incompatible and path/vN, or a module and its vN/ subdirectory);
+//  2. modzip::Build each one once, into a private temporary directory (removed after);
+//     a tag that cannot be resolved or built is invalid and nothing is written anywhere;
+//  3. hand every module version to every backend in turn (storage::Backend::Put). A
+//     backend that fails or refuses does not stop the others: each module×backend pair
+//     gets its own Report, so a re-run completes what failed (Put is idempotent).
+// Each Put is logged as one line naming module@version and the backend.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "modpub/git/git.hpp"
+#include "modpub/storage/backend.hpp"
+
+namespace modpub::publish {
+
+// What happened to one module version on one backend.
+enum class Outcome {
+  kPublished,  // written now (possibly completing an interrupted publish)
+  kUnchanged,  // already stored with identical content
+  kRefused,    // stored with other content, or damaged: nothing written
+  kFailed,     // the backend could not be read or written (I/O, full disk, ...)
+};
+std::string_view OutcomeName(Outcome o);  // "published", "unchanged", "refused", "failed"
+
+struct Report {
+  std::string path;
+  std::string version;
+  std::string sum;      // h1 of the zip we built
+  std::string backend;  // the backend's URL
+  Outcome outcome = Outcome::kFailed;
+  std::string message;  // why it was refused or failed; or a note
+};
+
+struct TagResult {
+  enum Kind {
+    kDone,     // every module version went to every backend: see `reports`
+    kInvalid,  // the tag names no module version go could fetch: `error`, one line per problem
+    kFailed,   // a local failure before any backend was written (e.g. no temporary space)
+  } kind = kDone;
+  std::string error;
+  std::vector<Report> reports;  // module versions in Resolve order, then backends in order
+};
+
+// Publishes tag `tag` of `repo` (whose root has import path `import_path`) to `backends`.
+TagResult PublishTag(git::Repository& repo, const std::string& import_path, const std::string& tag,
+                     const std::vector<storage::Backend*>& backends);
+
+// Tags in publishing order for a backfill: version tags ("v…" or "dir/v…" whose last
+// element starts with "v" and a digit) sorted oldest first by semver of that element
+// (semver::Compare; tags that are not valid semver first, to be reported), ties by tag
+// name. Other tags ("release", "latest") are not version tags: returned in `other`.
+struct OrderedTags {
+  std::vector<std::string> versions;
+  std::vector<std::string> other;
+};
+OrderedTags OrderVersionTags(const std::vector<std::string>& tags);
+
+}  // namespace modpub::publish

@@ -1,0 +1,244 @@
+#include "modpub/storage/athens_disk.hpp"
+
+#include <algorithm>
+
+#include "modpub/module/module.hpp"
+#include "modpub/semver/semver.hpp"
+#include "modpub/storage/atomic_file.hpp"
+#include "modpub/storage/local_part.hpp"
+
+namespace modpub::storage {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kLockName[] = ".modpub.lock";
+constexpr std::uint64_t kMinZip = 22;  // an end-of-central-directory record alone
+
+// The three file names Athens expects, in write order.
+std::vector<std::string> PartNames(const std::string& version) {
+  return {"source.zip", "go.mod", version + ".info"};
+}
+
+// What a version directory holds: which parts; what makes Athens treat it as absent or
+// unservable (`structural`: other entries, no directory, an empty directory); and parts
+// visibly broken (`broken`: truncated, not a regular file), which Put finds by comparison.
+struct Presence {
+  bool exists = false;
+  std::vector<bool> present;
+  std::vector<std::string> structural;
+  std::vector<std::string> broken;
+};
+Result<Presence> Examine(const fs::path& vdir, const std::string& version) {
+  Presence p;
+  auto names = PartNames(version);
+  p.present.assign(names.size(), false);
+  auto exists = local::Exists(vdir);
+  if (!exists) return exists.error();
+  if (!*exists) return p;
+  p.exists = true;
+  std::error_code ec;
+  if (!fs::is_directory(fs::symlink_status(vdir, ec))) {
+    p.structural.push_back(vdir.filename().string() + " is not a directory");
+    return p;
+  }
+  for (fs::directory_iterator it(vdir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    auto at = std::find(names.begin(), names.end(), name);
+    if (at == names.end()) {
+      p.structural.push_back("unexpected entry " + name +
+                             " (Athens serves a version only when its directory holds exactly " +
+                             names[0] + ", " + names[1] + " and " + names[2] + ")");
+      continue;
+    }
+    auto i = static_cast<std::size_t>(at - names.begin());
+    p.present[i] = true;
+    auto size = local::RegularFileSize(it->path());
+    if (!size) return size.error();
+    std::uint64_t min_size = i == 0 ? kMinZip : 1;
+    if (!*size) {
+      p.broken.push_back(name + " is not a regular file");
+    } else if (**size < min_size) {
+      p.broken.push_back(name + " is truncated (" + std::to_string(**size) + " bytes)");
+    }
+  }
+  if (ec) return Fail(vdir.string() + ": " + ec.message());
+  if (std::none_of(p.present.begin(), p.present.end(), [](bool b) { return b; }) &&
+      p.structural.empty()) {
+    p.structural.push_back(
+        "empty version directory (Athens lists the version but cannot serve it)");
+  }
+  return p;
+}
+
+std::string JoinProblems(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::string out;
+  for (const auto* v : {&a, &b}) {
+    for (const auto& s : *v) out += (out.empty() ? "" : "; ") + s;
+  }
+  return out;
+}
+
+StoredVersion ToStored(const std::string& version, const Presence& p) {
+  StoredVersion sv = Classify(version, PartNames(version), p.present, /*resumable=*/false);
+  std::string problems = JoinProblems(p.structural, p.broken);
+  if (!problems.empty()) {
+    sv.state = VersionState::kDamaged;
+    sv.detail =
+        sv.detail == "nothing stored" || sv.detail.empty() ? problems : sv.detail + "; " + problems;
+  }
+  return sv;
+}
+
+}  // namespace
+
+AthensDisk::AthensDisk(std::string url, fs::path root)
+    : url_(std::move(url)), root_(std::move(root)) {
+  if (!root_.is_absolute()) throw std::logic_error("AthensDisk root must be absolute");
+}
+
+bool AthensDisk::IsVersionDirName(const std::string& name) {
+  std::string canon = semver::Canonical(name);
+  return !canon.empty() && name.starts_with(canon);
+}
+
+Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
+  const std::string mv = f.path + "@" + f.version;
+  if (auto st = ValidateModuleVersion(f.path, f.version); !st) return st.error();
+  const fs::path mdir = root_ / f.path;
+  const fs::path vdir = mdir / f.version;
+  const auto names = PartNames(f.version);
+
+  if (auto st = MakeDirs(mdir); !st) return st.error();
+  auto lock = FileLock::Acquire(mdir / kLockName);
+  if (!lock) return lock.error();
+  if (auto st = RemoveStaleTemporaries(mdir); !st) return st.error();
+
+  auto presence = Examine(vdir, f.version);
+  if (!presence) return presence.error();
+  if (!presence->structural.empty()) {
+    return PutResult{PutOutcome::kRefused,
+                     mv + " is stored but damaged (" + JoinProblems(presence->structural, {}) +
+                         "); not repaired: inspect the stored version and remove it by hand"};
+  }
+  std::vector<StoredPart> parts(3);
+  for (std::size_t i = 0; i < parts.size(); ++i) parts[i].name = names[i];
+  auto zs = local::CompareFile(vdir / names[0], f.zip);
+  if (!zs) return zs.error();
+  auto ms = local::CompareBytes(vdir / names[1], f.mod);
+  if (!ms) return ms.error();
+  auto is = local::CompareBytes(vdir / names[2], f.info);
+  if (!is) return is.error();
+  parts[0].state = *zs;
+  parts[1].state = *ms;
+  parts[2].state = *is;
+  if (*zs == PartState::kDifferent) {
+    parts[0].difference = local::DescribeZipDifference(vdir / names[0], f.sum);
+  }
+  if (*ms == PartState::kDifferent) {
+    parts[1].difference =
+        local::DescribeModDifference(vdir / names[1], f.path, f.version, f.gomod_sum);
+  }
+  if (*is == PartState::kDifferent) {
+    parts[2].difference = local::DescribeBytesDifference(vdir / names[2], f.info);
+  }
+  Decision d = Decide(mv, parts, /*resumable=*/false);
+  switch (d.kind) {
+    case Decision::kConflict:
+    case Decision::kDamaged:
+      return PutResult{PutOutcome::kRefused, d.message};
+    case Decision::kUnchanged:
+      return PutResult{PutOutcome::kUnchanged, ""};
+    case Decision::kWrite:
+      break;
+  }
+  if (d.first_absent != 0) throw std::logic_error("AthensDisk: partial write decided");
+
+  // Fill a temporary directory beside the version directory, then rename it into place.
+  auto tmp = AtomicDir::Create(mdir);
+  if (!tmp) return tmp.error();
+  auto write_file = [&](const std::string& name, auto&& fill) -> Status {
+    auto file = AtomicFile::Create(tmp->path());
+    if (!file) return file.error();
+    if (auto st = fill(*file); !st) return st;
+    TestStepDelay();
+    auto committed = file->CommitNoReplace(tmp->path() / name);
+    if (!committed) return committed.error();
+    if (!*committed) throw std::logic_error("AthensDisk: name taken in a private directory");
+    TestStepDelay();
+    return Ok();
+  };
+  if (auto st = write_file(names[0], [&](AtomicFile& t) { return t.AppendFile(f.zip); }); !st) {
+    return st.error();
+  }
+  if (auto st = write_file(names[1], [&](AtomicFile& t) { return t.Append(f.mod); }); !st) {
+    return st.error();
+  }
+  if (auto st = write_file(names[2], [&](AtomicFile& t) { return t.Append(f.info); }); !st) {
+    return st.error();
+  }
+  auto committed = tmp->CommitNoReplace(vdir);
+  if (!committed) return committed.error();
+  if (!*committed) {
+    return Fail(vdir.string() + ": appeared while " + mv +
+                " was being published by this process, although it holds " + kLockName +
+                "; nothing was overwritten");
+  }
+  return PutResult{PutOutcome::kPublished, ""};
+}
+
+Result<std::optional<StoredVersion>> AthensDisk::Stat(const std::string& path,
+                                                      const std::string& version) {
+  if (auto st = ValidateModuleVersion(path, version); !st) return st.error();
+  auto p = Examine(root_ / path / version, version);
+  if (!p) return p.error();
+  if (!p->exists) return std::optional<StoredVersion>();
+  return std::optional<StoredVersion>(ToStored(version, *p));
+}
+
+Result<std::vector<StoredVersion>> AthensDisk::ListVersions(const std::string& path) {
+  if (auto st = module::CheckPath(path); !st) return st.error();
+  const fs::path mdir = root_ / path;
+  std::vector<StoredVersion> out;
+  std::error_code ec;
+  if (!fs::is_directory(mdir, ec)) return out;
+  std::vector<std::string> versions;
+  for (fs::directory_iterator it(mdir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (IsVersionDirName(name) && it->is_directory(ec)) versions.push_back(name);
+  }
+  if (ec) return Fail(mdir.string() + ": " + ec.message());
+  for (const auto& v : versions) {
+    auto p = Examine(mdir / v, v);
+    if (!p) return p.error();
+    out.push_back(ToStored(v, *p));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const StoredVersion& a, const StoredVersion& b) {
+    return semver::Compare(a.version, b.version) < 0;
+  });
+  return out;
+}
+
+Result<std::vector<std::string>> AthensDisk::ListModules() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::exists(root_, ec)) return out;
+  fs::recursive_directory_iterator it(root_, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.starts_with(".")) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it.depth() == 0 || !IsVersionDirName(name) || !it->is_directory(ec)) continue;
+    it.disable_recursion_pending();
+    auto path = it->path().parent_path().lexically_relative(root_).generic_string();
+    if (module::CheckPath(path)) out.push_back(path);
+  }
+  if (ec) return Fail(root_.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+}  // namespace modpub::storage

@@ -1,0 +1,52 @@
+// Athens's disk storage layout (URL athens-disk:///abs/dir), so that an Athens proxy with
+// `StorageType = "disk"` and `RootPath = /abs/dir` serves what modpub published, also in
+// strict network mode (no upstream):
+//
+//   <root>/<module path, not escaped>/<version>/go.mod
+//   <root>/<module path, not escaped>/<version>/source.zip
+//   <root>/<module path, not escaped>/<version>/<version>.info
+//
+// How Athens reads it (gomods/athens pkg/storage/fs): a version exists when its directory
+// holds exactly 3 entries; a module's versions are the subdirectories whose names are
+// semver versions, whatever they hold. So a version directory must never be seen partly
+// filled: the three files are written (each fsynced) into a temporary directory
+// <root>/<path>/.modpub-tmp-* beside it, which is then renamed to <version> in one step
+// (no-replace) and the module directory fsynced. An interrupted publish leaves only a
+// temporary directory, which Athens ignores (not a semver name) and the next writer
+// removes; hence no partial version is ever resumable here (`resumable` = false in
+// backend.hpp's rule): a version directory with some of the files missing, or with any
+// other entry, was not left by modpub and is reported as damaged, never repaired.
+// Writers of one module are serialized by an flock on <root>/<path>/.modpub.lock (a file,
+// which Athens's lister skips).
+// The module path is validated (module::CheckPath) before it becomes a directory name, so
+// it cannot leave the root; it is used with its upper-case letters, as Athens does.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "modpub/storage/backend.hpp"
+
+namespace modpub::storage {
+
+class AthensDisk : public Backend {
+ public:
+  // `root` must be absolute; it is created on the first Put if missing.
+  AthensDisk(std::string url, std::filesystem::path root);
+
+  const std::string& Name() const override { return url_; }
+  Result<PutResult> Put(const VersionFiles& files) override;
+  Result<std::optional<StoredVersion>> Stat(const std::string& path,
+                                            const std::string& version) override;
+  Result<std::vector<StoredVersion>> ListVersions(const std::string& path) override;
+  Result<std::vector<std::string>> ListModules() override;
+
+  // Is `name` a version directory name to Athens (semver.Canonical(name) is a prefix)?
+  static bool IsVersionDirName(const std::string& name);
+
+ private:
+  std::string url_;
+  std::filesystem::path root_;
+};
+
+}  // namespace modpub::storage

@@ -1,0 +1,142 @@
+#include "modpub/storage/backend.hpp"
+
+#include <stdexcept>
+
+#include "modpub/module/module.hpp"
+#include "modpub/semver/semver.hpp"
+
+namespace modpub::storage {
+namespace {
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+// Present parts followed by missing ones only: what a crash between the steps leaves.
+bool IsPrefix(const std::vector<bool>& present) {
+  bool seen_absent = false;
+  for (bool p : present) {
+    if (!p) seen_absent = true;
+    if (p && seen_absent) return false;
+  }
+  return true;
+}
+
+std::string DescribeGap(const std::vector<std::string>& names, const std::vector<bool>& present) {
+  std::vector<std::string> have, missing;
+  for (std::size_t i = 0; i < names.size(); ++i) (present[i] ? have : missing).push_back(names[i]);
+  if (have.empty()) return "nothing stored";
+  if (missing.empty()) return "all parts stored";
+  return Join(have, ", ") + " present but " + Join(missing, ", ") + " missing";
+}
+
+}  // namespace
+
+std::string_view OutcomeName(PutOutcome o) {
+  switch (o) {
+    case PutOutcome::kPublished:
+      return "published";
+    case PutOutcome::kUnchanged:
+      return "unchanged";
+    case PutOutcome::kRefused:
+      return "refused";
+  }
+  throw std::logic_error("bad PutOutcome");
+}
+
+std::string_view StateName(VersionState s) {
+  switch (s) {
+    case VersionState::kComplete:
+      return "complete";
+    case VersionState::kIncomplete:
+      return "incomplete";
+    case VersionState::kDamaged:
+      return "damaged";
+  }
+  throw std::logic_error("bad VersionState");
+}
+
+Status ValidateModuleVersion(std::string_view path, std::string_view version) {
+  if (auto st = module::CheckPath(path); !st) return st;
+  constexpr std::string_view kIncompatible = "+incompatible";
+  std::string_view base = version;
+  bool incompatible = base.ends_with(kIncompatible);
+  if (incompatible) base.remove_suffix(kIncompatible.size());
+  if (!semver::IsValid(base) || semver::Canonical(base) != base) {
+    return Fail(std::string(path) + "@" + std::string(version) +
+                ": not a canonical version (vMAJOR.MINOR.PATCH[-pre][+incompatible])");
+  }
+  if (incompatible) {
+    std::string major = semver::Major(base);
+    if (major == "v0" || major == "v1") {
+      return Fail(std::string(path) + "@" + std::string(version) +
+                  ": +incompatible is only for major versions 2 and above");
+    }
+  }
+  return module::Check(path, version);
+}
+
+Decision Decide(std::string_view module_version, const std::vector<StoredPart>& parts,
+                bool resumable) {
+  std::vector<std::string> names, differences;
+  std::vector<bool> present;
+  for (const auto& p : parts) {
+    names.push_back(p.name);
+    present.push_back(p.state != PartState::kAbsent);
+    if (p.state == PartState::kDifferent) differences.push_back(p.name + ": " + p.difference);
+  }
+  Decision d;
+  if (!differences.empty()) {
+    d.kind = Decision::kConflict;
+    d.message = std::string(module_version) + " is already stored with different content (" +
+                Join(differences, "; ") + "); nothing was written";
+    return d;
+  }
+  std::size_t first_absent = 0;
+  while (first_absent < parts.size() && present[first_absent]) ++first_absent;
+  if (first_absent == parts.size()) {
+    d.kind = Decision::kUnchanged;
+    return d;
+  }
+  // A prefix starting at index 0 means nothing is stored: a fresh publish.
+  if (IsPrefix(present) && (first_absent == 0 || resumable)) {
+    d.kind = Decision::kWrite;
+    d.first_absent = first_absent;
+    if (first_absent > 0) {
+      d.message =
+          "completed an interrupted publish (" +
+          Join({names.begin(), names.begin() + static_cast<std::ptrdiff_t>(first_absent)}, ", ") +
+          " already stored)";
+    }
+    return d;
+  }
+  d.kind = Decision::kDamaged;
+  d.message = std::string(module_version) + " is stored but damaged (" +
+              DescribeGap(names, present) +
+              "), which no interrupted publish leaves; not repaired: inspect the stored "
+              "version and remove it by hand";
+  return d;
+}
+
+StoredVersion Classify(std::string version, const std::vector<std::string>& part_names,
+                       const std::vector<bool>& present, bool resumable) {
+  if (part_names.size() != present.size()) throw std::logic_error("Classify: size mismatch");
+  StoredVersion sv;
+  sv.version = std::move(version);
+  bool all = true;
+  for (bool p : present) all = all && p;
+  if (all) {
+    sv.state = VersionState::kComplete;
+    return sv;
+  }
+  sv.detail = DescribeGap(part_names, present);
+  sv.state = resumable && IsPrefix(present) ? VersionState::kIncomplete : VersionState::kDamaged;
+  return sv;
+}
+
+}  // namespace modpub::storage

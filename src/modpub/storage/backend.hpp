@@ -1,0 +1,124 @@
+// Package storage: proxy storage that module versions are published into.
+//
+// A Backend stores module versions in some layout a Go module proxy serves: a GOPROXY
+// tree on disk (fs_tree.hpp), Athens's disk layout (athens_disk.hpp); an S3 backend can
+// be added beside them. OpenBackend (open.hpp) picks one by URL.
+//
+// A stored module version consists of "parts", written in a fixed order that makes the
+// version visible to readers only when it is complete: zip, then .mod, then .info (then,
+// in layouts that have one, the entry in the module's version list). Go clients fetch
+// .info first, so a reader never sees a version whose other files are missing.
+//
+// Immutability and recovery: the rule every backend applies in Put, the same for all
+// (Decide below). Each part already stored is compared byte for byte with what this
+// publish would write, and is absent, the same, or different. Then:
+//  1. If any part is different (other content, a truncated or damaged file): REFUSED
+//     as a conflict. Nothing is written; the message names each differing part with both
+//     hashes (h1 for zip and go.mod, as go.sum records them; sha256 otherwise).
+//  2. Else, if every part is present: UNCHANGED (publishing again is a no-op).
+//  3. Else, if the parts present are a prefix of the write order (e.g. zip and .mod, no
+//     .info, not listed): the trace of an interrupted publish of this very content. The
+//     remaining parts are written: PUBLISHED, noting that an interrupted publish was
+//     completed. A backend whose writes leave no partial state (Athens disk renames a
+//     whole directory into place) does not allow this case: see `resumable`.
+//  4. Else (a part missing before a present one, e.g. listed but no zip; or, for Athens,
+//     an unexpected extra file): REFUSED as damaged. Something other than a modpub crash
+//     did this: it is reported, not repaired; an operator must inspect and remove it.
+// Nothing stored is ever overwritten or removed by Put (except modpub's own leftover
+// temporaries), and concurrent Puts of one module are serialized by the backend.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "modpub/base/result.hpp"
+
+namespace modpub::storage {
+
+// One module version to store: what `modzip::Build` produced.
+struct VersionFiles {
+  std::string path;           // module path, e.g. "example.com/lib/v2"
+  std::string version;        // canonical version, e.g. "v2.1.0" or "v2.0.0+incompatible"
+  std::string info;           // .info bytes
+  std::string mod;            // .mod bytes
+  std::filesystem::path zip;  // the module zip, a local file
+  std::string sum;            // h1 of the zip (for messages)
+  std::string gomod_sum;      // h1 of .mod (for messages)
+};
+
+enum class PutOutcome { kPublished, kUnchanged, kRefused };
+std::string_view OutcomeName(PutOutcome o);  // "published", "unchanged", "refused"
+
+struct PutResult {
+  PutOutcome outcome = PutOutcome::kPublished;
+  // Refused: why (conflict or damage, with hashes). Published: "" or a note such as
+  // "completed an interrupted publish".
+  std::string message;
+};
+
+// A stored version as found, without anything to compare it with.
+enum class VersionState {
+  kComplete,    // every part present: served to clients
+  kIncomplete,  // a prefix of the parts: an interrupted publish, completed by re-running it
+  kDamaged,     // any other state: reported, never repaired by Put
+};
+std::string_view StateName(VersionState s);  // "complete", "incomplete", "damaged"
+
+struct StoredVersion {
+  std::string version;
+  VersionState state = VersionState::kComplete;
+  std::string detail;  // for incomplete/damaged: which parts are missing or unexpected
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // The URL the backend was opened with, e.g. "file:///srv/goproxy".
+  virtual const std::string& Name() const = 0;
+
+  // Stores one module version under the rule above. An Error means the backend could not
+  // be read or written (I/O error, full disk, permissions, invalid module path or version);
+  // the version is then in some state a later Put completes or reports.
+  virtual Result<PutResult> Put(const VersionFiles& files) = 0;
+
+  // The state of `path`@`version`, or nullopt when no part of it is stored.
+  virtual Result<std::optional<StoredVersion>> Stat(const std::string& path,
+                                                    const std::string& version) = 0;
+  // Every version of `path` of which any part is stored, in semver order.
+  virtual Result<std::vector<StoredVersion>> ListVersions(const std::string& path) = 0;
+  // Every module path with at least one version directory or file, sorted.
+  virtual Result<std::vector<std::string>> ListModules() = 0;
+};
+
+// Fails unless `path` is a valid module path and `version` a canonical version for it
+// (vX.Y.Z[-pre], or vX.Y.Z[-pre]+incompatible): what a backend may turn into file names.
+// This is what keeps "../" and absolute paths out of the storage root.
+Status ValidateModuleVersion(std::string_view path, std::string_view version);
+
+// The immutability rule, shared by every backend.
+enum class PartState { kAbsent, kSame, kDifferent };
+struct StoredPart {
+  std::string name;  // as the user should read it: "v1.0.0.zip", "list entry"
+  PartState state = PartState::kAbsent;
+  std::string difference;  // for kDifferent: "stored h1:…, new h1:…"
+};
+struct Decision {
+  enum Kind { kWrite, kUnchanged, kConflict, kDamaged } kind = kWrite;
+  std::size_t first_absent = 0;  // kWrite: index of the first part to write
+  std::string message;           // kConflict, kDamaged: for the user; kWrite: a note
+};
+// `parts` in write order. `resumable`: may a prefix be completed (rule 3)? If not, a
+// partial state is damage.
+Decision Decide(std::string_view module_version, const std::vector<StoredPart>& parts,
+                bool resumable);
+
+// The state of a version from the presence of its parts alone (parts in write order):
+// all present = complete, a prefix = incomplete (if `resumable`), otherwise damaged.
+StoredVersion Classify(std::string version, const std::vector<std::string>& part_names,
+                       const std::vector<bool>& present, bool resumable);
+
+}  // namespace modpub::storage

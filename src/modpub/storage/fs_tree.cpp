@@ -1,0 +1,262 @@
+#include "modpub/storage/fs_tree.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "modpub/module/module.hpp"
+#include "modpub/semver/semver.hpp"
+#include "modpub/storage/atomic_file.hpp"
+#include "modpub/storage/local_part.hpp"
+
+namespace modpub::storage {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kLockName[] = ".modpub.lock";
+constexpr std::size_t kMaxList = 64u << 20;
+// The smallest zip file: an end-of-central-directory record alone.
+constexpr std::uint64_t kMinZip = 22;
+
+// The versions in @v/list, in file order; empty when there is no list.
+Result<std::vector<std::string>> ReadList(const fs::path& list) {
+  auto exists = local::Exists(list);
+  if (!exists) return exists.error();
+  if (!*exists) return std::vector<std::string>();
+  auto data = local::ReadFile(list, kMaxList);
+  if (!data) return data.error();
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < data->size()) {
+    std::size_t nl = data->find('\n', start);
+    if (nl == std::string::npos) nl = data->size();
+    std::string line = data->substr(start, nl - start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) out.push_back(std::move(line));
+    start = nl + 1;
+  }
+  return out;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// The names of a version's parts in write order, for messages and Classify.
+std::vector<std::string> PartNames(const std::string& ev) {
+  return {ev + ".zip", ev + ".mod", ev + ".info", "list entry"};
+}
+
+// Which parts of a version are stored, and anything visibly wrong with the files present
+// (a truncated zip, an empty .mod or .info, a directory in place of a file).
+struct Presence {
+  std::vector<bool> present;
+  std::vector<std::string> problems;
+};
+Result<Presence> Examine(const fs::path& dir, const std::string& ev, bool listed) {
+  Presence p;
+  const std::pair<const char*, std::uint64_t> files[] = {
+      {".zip", kMinZip}, {".mod", 1}, {".info", 1}};
+  for (const auto& [ext, min_size] : files) {
+    fs::path f = dir / (ev + ext);
+    auto size = local::RegularFileSize(f);
+    if (!size) return size.error();
+    if (!*size) {
+      auto exists = local::Exists(f);
+      if (!exists) return exists.error();
+      if (*exists) p.problems.push_back(ev + ext + " is not a regular file");
+      p.present.push_back(*exists);
+      continue;
+    }
+    p.present.push_back(true);
+    if (**size < min_size) {
+      p.problems.push_back(ev + ext + " is truncated (" + std::to_string(**size) + " bytes)");
+    }
+  }
+  p.present.push_back(listed);
+  return p;
+}
+
+}  // namespace
+
+FsTree::FsTree(std::string url, fs::path root) : url_(std::move(url)), root_(std::move(root)) {
+  if (!root_.is_absolute()) throw std::logic_error("FsTree root must be absolute");
+}
+
+Result<fs::path> FsTree::VersionDir(const std::string& path) const {
+  auto escaped = module::EscapePath(path);
+  if (!escaped) return escaped.error();
+  return root_ / *escaped / "@v";
+}
+
+Result<PutResult> FsTree::Put(const VersionFiles& f) {
+  const std::string mv = f.path + "@" + f.version;
+  if (auto st = ValidateModuleVersion(f.path, f.version); !st) return st.error();
+  auto dir = VersionDir(f.path);
+  if (!dir) return dir.error();
+  auto ev = module::EscapeVersion(f.version);
+  if (!ev) return ev.error();
+  const fs::path zip = *dir / (*ev + ".zip"), mod = *dir / (*ev + ".mod"),
+                 info = *dir / (*ev + ".info"), list = *dir / "list";
+
+  if (auto st = MakeDirs(*dir); !st) return st.error();
+  auto lock = FileLock::Acquire(*dir / kLockName);
+  if (!lock) return lock.error();
+  if (auto st = RemoveStaleTemporaries(*dir); !st) return st.error();
+
+  // Compare what is stored with what we would write (rule in backend.hpp).
+  auto names = PartNames(*ev);
+  std::vector<StoredPart> parts(4);
+  for (std::size_t i = 0; i < parts.size(); ++i) parts[i].name = names[i];
+  auto zs = local::CompareFile(zip, f.zip);
+  if (!zs) return zs.error();
+  auto ms = local::CompareBytes(mod, f.mod);
+  if (!ms) return ms.error();
+  auto is = local::CompareBytes(info, f.info);
+  if (!is) return is.error();
+  auto versions = ReadList(list);
+  if (!versions) return versions.error();
+  parts[0].state = *zs;
+  parts[1].state = *ms;
+  parts[2].state = *is;
+  parts[3].state = Contains(*versions, f.version) ? PartState::kSame : PartState::kAbsent;
+  if (*zs == PartState::kDifferent) parts[0].difference = local::DescribeZipDifference(zip, f.sum);
+  if (*ms == PartState::kDifferent) {
+    parts[1].difference = local::DescribeModDifference(mod, f.path, f.version, f.gomod_sum);
+  }
+  if (*is == PartState::kDifferent)
+    parts[2].difference = local::DescribeBytesDifference(info, f.info);
+
+  Decision d = Decide(mv, parts, /*resumable=*/true);
+  switch (d.kind) {
+    case Decision::kConflict:
+    case Decision::kDamaged:
+      return PutResult{PutOutcome::kRefused, d.message};
+    case Decision::kUnchanged:
+      return PutResult{PutOutcome::kUnchanged, ""};
+    case Decision::kWrite:
+      break;
+  }
+
+  // Writes one file part; a file that appears under its final name although we hold the
+  // lock was written by something that ignores it: stop rather than guess.
+  auto write_file = [&](const fs::path& target, auto&& fill) -> Status {
+    auto tmp = AtomicFile::Create(*dir);
+    if (!tmp) return tmp.error();
+    if (auto st = fill(*tmp); !st) return st;
+    TestStepDelay();
+    auto committed = tmp->CommitNoReplace(target);
+    if (!committed) return committed.error();
+    if (!*committed) {
+      return Fail(target.string() + ": appeared while " + mv +
+                  " was being published by this process, although it holds " + kLockName +
+                  "; nothing was overwritten");
+    }
+    TestStepDelay();
+    return Ok();
+  };
+  if (d.first_absent == 0) {
+    auto st = write_file(zip, [&](AtomicFile& t) { return t.AppendFile(f.zip); });
+    if (!st) return st.error();
+  }
+  if (d.first_absent <= 1) {
+    auto st = write_file(mod, [&](AtomicFile& t) { return t.Append(f.mod); });
+    if (!st) return st.error();
+  }
+  if (d.first_absent <= 2) {
+    auto st = write_file(info, [&](AtomicFile& t) { return t.Append(f.info); });
+    if (!st) return st.error();
+  }
+  // The list entry, last: the version is complete now.
+  std::vector<std::string> updated = *versions;
+  updated.push_back(f.version);
+  semver::Sort(updated);
+  updated.erase(std::unique(updated.begin(), updated.end()), updated.end());
+  std::string text;
+  for (const auto& v : updated) text += v + "\n";
+  auto tmp = AtomicFile::Create(*dir);
+  if (!tmp) return tmp.error();
+  if (auto st = tmp->Append(text); !st) return st.error();
+  TestStepDelay();
+  if (auto st = tmp->CommitReplace(list); !st) return st.error();
+  return PutResult{PutOutcome::kPublished, d.message};
+}
+
+Result<std::optional<StoredVersion>> FsTree::Stat(const std::string& path,
+                                                  const std::string& version) {
+  if (auto st = ValidateModuleVersion(path, version); !st) return st.error();
+  auto dir = VersionDir(path);
+  if (!dir) return dir.error();
+  auto ev = module::EscapeVersion(version);
+  if (!ev) return ev.error();
+  auto versions = ReadList(*dir / "list");
+  if (!versions) return versions.error();
+  auto p = Examine(*dir, *ev, Contains(*versions, version));
+  if (!p) return p.error();
+  if (std::none_of(p->present.begin(), p->present.end(), [](bool b) { return b; })) {
+    return std::optional<StoredVersion>();
+  }
+  StoredVersion sv = Classify(version, PartNames(*ev), p->present, /*resumable=*/true);
+  if (!p->problems.empty()) {
+    sv.state = VersionState::kDamaged;
+    for (const auto& problem : p->problems) sv.detail += (sv.detail.empty() ? "" : "; ") + problem;
+  }
+  return std::optional<StoredVersion>(std::move(sv));
+}
+
+Result<std::vector<StoredVersion>> FsTree::ListVersions(const std::string& path) {
+  if (auto st = module::CheckPath(path); !st) return st.error();
+  auto dir = VersionDir(path);
+  if (!dir) return dir.error();
+  auto listed = ReadList(*dir / "list");
+  if (!listed) return listed.error();
+  std::set<std::string> candidates(listed->begin(), listed->end());
+  std::error_code ec;
+  if (fs::is_directory(*dir, ec)) {
+    for (fs::directory_iterator it(*dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (name.starts_with(".")) continue;
+      for (std::string_view ext : {".zip", ".mod", ".info"}) {
+        if (!name.ends_with(ext)) continue;
+        auto v = module::UnescapeVersion(name.substr(0, name.size() - ext.size()));
+        if (v) candidates.insert(*v);
+      }
+    }
+    if (ec) return Fail(dir->string() + ": " + ec.message());
+  }
+  std::vector<StoredVersion> out;
+  for (const auto& v : candidates) {
+    if (!ValidateModuleVersion(path, v)) continue;  // not something modpub stores
+    auto sv = Stat(path, v);
+    if (!sv) return sv.error();
+    if (*sv) out.push_back(std::move(**sv));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const StoredVersion& a, const StoredVersion& b) {
+    return semver::Compare(a.version, b.version) < 0;
+  });
+  return out;
+}
+
+Result<std::vector<std::string>> FsTree::ListModules() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::exists(root_, ec)) return out;
+  fs::recursive_directory_iterator it(root_, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.starts_with(".")) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (name != "@v" || !it->is_directory(ec)) continue;
+    it.disable_recursion_pending();
+    auto rel = it->path().parent_path().lexically_relative(root_).generic_string();
+    if (auto path = module::UnescapePath(rel)) out.push_back(*path);
+  }
+  if (ec) return Fail(root_.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+}  // namespace modpub::storage

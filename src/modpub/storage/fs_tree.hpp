@@ -1,0 +1,51 @@
+// A GOPROXY tree on local disk (URL file:///abs/dir), which `GOPROXY=file:///abs/dir` and
+// a plain static web server (examples/nginx/) serve as is:
+//
+//   <root>/<escaped module path>/@v/list              one version per line, semver order
+//   <root>/<escaped module path>/@v/<escaped v>.zip
+//   <root>/<escaped module path>/@v/<escaped v>.mod
+//   <root>/<escaped module path>/@v/<escaped v>.info
+//
+// Paths and versions are "!"-escaped (module::EscapePath/EscapeVersion) exactly as the go
+// command requests them; a module path is validated before it becomes a file name, so no
+// path can leave the root.
+//
+// Writes (see backend.hpp for the immutability rule): the parts are zip, .mod, .info, list
+// entry, in that order, each one atomic (atomic_file.hpp), committed with a no-replace
+// rename. Writers of one module are serialized by an flock on @v/.modpub.lock, held from
+// the first comparison to the list update, so `list` stays sorted and free of duplicates.
+// Temporaries live in @v/ as .modpub-tmp-*; a writer holding the lock removes those left
+// by crashed writers. An interrupted publish is resumable: zip, or zip and .mod, or all
+// three files without a list entry are completed by publishing the same content again.
+// Go fetches .info first, so a version is visible by explicit version once its .info is
+// stored, and listed (for `go list -m -versions` and @latest queries) only after that.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "modpub/storage/backend.hpp"
+
+namespace modpub::storage {
+
+class FsTree : public Backend {
+ public:
+  // `root` must be absolute; it is created on the first Put if missing.
+  FsTree(std::string url, std::filesystem::path root);
+
+  const std::string& Name() const override { return url_; }
+  Result<PutResult> Put(const VersionFiles& files) override;
+  Result<std::optional<StoredVersion>> Stat(const std::string& path,
+                                            const std::string& version) override;
+  Result<std::vector<StoredVersion>> ListVersions(const std::string& path) override;
+  Result<std::vector<std::string>> ListModules() override;
+
+ private:
+  // <root>/<escaped path>/@v, for a valid module path.
+  Result<std::filesystem::path> VersionDir(const std::string& path) const;
+
+  std::string url_;
+  std::filesystem::path root_;
+};
+
+}  // namespace modpub::storage

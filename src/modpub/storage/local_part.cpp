@@ -1,0 +1,216 @@
+#include "modpub/storage/local_part.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "modpub/dirhash/dirhash.hpp"
+#include "modpub/storage/atomic_file.hpp"
+
+namespace modpub::storage::local {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kChunk = 1 << 20;
+
+std::string Errno(const fs::path& p, std::string_view what, int err) {
+  return p.string() + ": " + std::string(what) + ": " + std::strerror(err);
+}
+
+// Reads up to n bytes, fewer only at end of file.
+Result<std::size_t> ReadFull(int fd, char* buf, std::size_t n, const fs::path& p) {
+  std::size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::read(fd, buf + got, n - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Fail(Errno(p, "read", errno));
+    }
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+// Opens a stored part for comparison: nullopt if absent; the fd and size otherwise. A
+// non-regular file (directory, socket, symlink) is reported through `is_regular`.
+struct Opened {
+  UniqueFd fd;
+  std::uint64_t size = 0;
+  bool is_regular = false;
+};
+Result<std::optional<Opened>> OpenStored(const fs::path& p) {
+  struct stat st;
+  if (::lstat(p.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::optional<Opened>();
+    return Fail(Errno(p, "stat", errno));
+  }
+  Opened o;
+  if (!S_ISREG(st.st_mode)) return std::optional<Opened>(std::move(o));
+  o.fd = UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!o.fd) return Fail(Errno(p, "open", errno));
+  o.size = static_cast<std::uint64_t>(st.st_size);
+  o.is_regular = true;
+  return std::optional<Opened>(std::move(o));
+}
+
+std::string Sha256OfFile(const fs::path& p) {
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return std::string("unreadable (") + std::strerror(errno) + ")";
+  dirhash::Sha256 h;
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    auto n = ReadFull(fd.get(), buf.data(), buf.size(), p);
+    if (!n) return "unreadable (" + n.message() + ")";
+    if (*n == 0) break;
+    h.Update(buf.data(), *n);
+  }
+  return "sha256:" + dirhash::Hex(h.Finish());
+}
+
+struct ZipCloser {
+  void operator()(zip_t* z) const { zip_discard(z); }
+};
+struct ZipFileCloser {
+  void operator()(zip_file_t* f) const { zip_fclose(f); }
+};
+
+// dirhash.HashZip: h1 over the files of a zip, named as stored.
+Result<std::string> HashZip(const fs::path& p) {
+  int zerr = 0;
+  std::unique_ptr<zip_t, ZipCloser> za(zip_open(p.c_str(), ZIP_RDONLY, &zerr));
+  if (!za) {
+    zip_error_t e;
+    zip_error_init_with_code(&e, zerr);
+    std::string msg = zip_error_strerror(&e);
+    zip_error_fini(&e);
+    return Fail(msg);
+  }
+  std::vector<dirhash::FileDigest> files;
+  std::vector<char> buf(kChunk);
+  zip_int64_t n = zip_get_num_entries(za.get(), 0);
+  for (zip_int64_t i = 0; i < n; ++i) {
+    auto idx = static_cast<zip_uint64_t>(i);
+    const char* name = zip_get_name(za.get(), idx, ZIP_FL_ENC_RAW);
+    std::unique_ptr<zip_file_t, ZipFileCloser> zf(zip_fopen_index(za.get(), idx, 0));
+    if (!name || !zf) return Fail(zip_strerror(za.get()));
+    dirhash::Sha256 h;
+    for (;;) {
+      zip_int64_t r = zip_fread(zf.get(), buf.data(), buf.size());
+      if (r < 0) return Fail(zip_file_strerror(zf.get()));
+      if (r == 0) break;
+      h.Update(buf.data(), static_cast<std::size_t>(r));
+    }
+    files.push_back({name, h.Finish()});
+  }
+  return dirhash::Hash1(std::move(files));
+}
+
+}  // namespace
+
+Result<bool> Exists(const fs::path& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return Fail(Errno(path, "stat", errno));
+}
+
+Result<PartState> CompareBytes(const fs::path& stored, std::string_view expected) {
+  auto o = OpenStored(stored);
+  if (!o) return o.error();
+  if (!*o) return PartState::kAbsent;
+  if (!(*o)->is_regular || (*o)->size != expected.size()) return PartState::kDifferent;
+  std::vector<char> buf(std::min(kChunk, expected.size()) + 1);
+  std::size_t off = 0;
+  for (;;) {
+    auto n = ReadFull((*o)->fd.get(), buf.data(), buf.size(), stored);
+    if (!n) return n.error();
+    if (*n == 0) break;
+    if (off + *n > expected.size() || expected.compare(off, *n, buf.data(), *n) != 0) {
+      return PartState::kDifferent;
+    }
+    off += *n;
+  }
+  return off == expected.size() ? PartState::kSame : PartState::kDifferent;
+}
+
+Result<PartState> CompareFile(const fs::path& stored, const fs::path& expected) {
+  auto o = OpenStored(stored);
+  if (!o) return o.error();
+  if (!*o) return PartState::kAbsent;
+  struct stat st;
+  if (::stat(expected.c_str(), &st) != 0) return Fail(Errno(expected, "stat", errno));
+  if (!(*o)->is_regular || (*o)->size != static_cast<std::uint64_t>(st.st_size)) {
+    return PartState::kDifferent;
+  }
+  UniqueFd e(::open(expected.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!e) return Fail(Errno(expected, "open", errno));
+  std::vector<char> a(kChunk), b(kChunk);
+  for (;;) {
+    auto na = ReadFull((*o)->fd.get(), a.data(), a.size(), stored);
+    if (!na) return na.error();
+    auto nb = ReadFull(e.get(), b.data(), b.size(), expected);
+    if (!nb) return nb.error();
+    if (*na != *nb || std::memcmp(a.data(), b.data(), *na) != 0) return PartState::kDifferent;
+    if (*na == 0) return PartState::kSame;
+  }
+}
+
+std::string DescribeZipDifference(const fs::path& stored, std::string_view new_sum) {
+  auto sum = HashZip(stored);
+  if (sum) return "stored " + *sum + ", new " + std::string(new_sum);
+  std::error_code ec;
+  auto size = fs::file_size(stored, ec);
+  return "stored file is not a readable zip (" + sum.message() + "; " +
+         (ec ? std::string("size unknown") : std::to_string(size) + " bytes") + ", " +
+         Sha256OfFile(stored) + "), new " + std::string(new_sum);
+}
+
+std::string DescribeModDifference(const fs::path& stored, std::string_view module_path,
+                                  std::string_view version, std::string_view new_sum) {
+  auto data = ReadFile(stored, 16u << 20);
+  if (!data) return "stored file unreadable (" + data.message() + "), new " + std::string(new_sum);
+  return "stored " + dirhash::HashGoMod(module_path, version, *data) + ", new " +
+         std::string(new_sum);
+}
+
+std::string DescribeBytesDifference(const fs::path& stored, std::string_view expected) {
+  return "stored " + Sha256OfFile(stored) +
+         ", new sha256:" + dirhash::Hex(dirhash::Sha256::Of(expected));
+}
+
+Result<std::string> ReadFile(const fs::path& path, std::size_t limit) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Fail(Errno(path, "open", errno));
+  std::string out;
+  char buf[64 * 1024];
+  for (;;) {
+    auto n = ReadFull(fd.get(), buf, sizeof buf, path);
+    if (!n) return n.error();
+    if (*n == 0) return out;
+    if (out.size() + *n > limit) {
+      return Fail(path.string() + ": larger than " + std::to_string(limit) + " bytes");
+    }
+    out.append(buf, *n);
+  }
+}
+
+Result<std::optional<std::uint64_t>> RegularFileSize(const fs::path& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::optional<std::uint64_t>();
+    return Fail(Errno(path, "stat", errno));
+  }
+  if (!S_ISREG(st.st_mode)) return std::optional<std::uint64_t>();
+  return std::optional<std::uint64_t>(static_cast<std::uint64_t>(st.st_size));
+}
+
+}  // namespace modpub::storage::local

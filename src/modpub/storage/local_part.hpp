@@ -1,0 +1,40 @@
+// Internal to the disk backends: comparing a stored file with what a publish would write,
+// and describing a difference with the hashes a user can check (h1 as in go.sum).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "modpub/base/result.hpp"
+#include "modpub/storage/backend.hpp"
+
+namespace modpub::storage::local {
+
+// Does `path` exist (as anything, symlinks not followed)?
+Result<bool> Exists(const std::filesystem::path& path);
+
+// Compares the stored file `stored` with `expected` bytes / with the local file
+// `expected`: absent, same, or different (a directory or other non-file is different).
+Result<PartState> CompareBytes(const std::filesystem::path& stored, std::string_view expected);
+Result<PartState> CompareFile(const std::filesystem::path& stored,
+                              const std::filesystem::path& expected);
+
+// "stored h1:…, new h1:…" for a module zip; for a stored file that is not a readable zip,
+// says so and gives its size and sha256.
+std::string DescribeZipDifference(const std::filesystem::path& stored, std::string_view new_sum);
+// "stored h1:…, new h1:…" for a go.mod of `module_path`@`version`.
+std::string DescribeModDifference(const std::filesystem::path& stored, std::string_view module_path,
+                                  std::string_view version, std::string_view new_sum);
+// "stored sha256:…, new sha256:…".
+std::string DescribeBytesDifference(const std::filesystem::path& stored, std::string_view expected);
+
+// Reads a whole small file (at most `limit` bytes; larger is an error).
+Result<std::string> ReadFile(const std::filesystem::path& path, std::size_t limit);
+
+// The size of a regular file, or nullopt if `path` is absent or not a regular file.
+Result<std::optional<std::uint64_t>> RegularFileSize(const std::filesystem::path& path);
+
+}  // namespace modpub::storage::local

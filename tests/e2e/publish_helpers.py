@@ -1,0 +1,243 @@
+"""Helpers for the publish end-to-end tests: git repositories, running modpub and go,
+an nginx serving a GOPROXY tree, and checks of what is stored.
+
+Self-contained on purpose (standard library only), so that bench/publish can use it too.
+"""
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import string
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NGINX_TEMPLATE = REPO_ROOT / "examples" / "nginx" / "goproxy.conf.template"
+
+
+def modpub_bin():
+    return Path(os.environ.get("MODPUB_BIN", REPO_ROOT / "build" / "bin" / "modpub"))
+
+
+# --- git ------------------------------------------------------------------------------------
+
+GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_AUTHOR_NAME": "modpub test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "modpub test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_AUTHOR_DATE": "2024-01-02T03:04:05Z",
+    "GIT_COMMITTER_DATE": "2024-01-02T03:04:05Z",
+}
+
+
+class GitRepo:
+    """A work tree to commit and tag in, pushed to a bare repository (`bare`) that
+    modpub reads, as a git server would hold it."""
+
+    def __init__(self, root: Path, name: str = "repo"):
+        self.work = root / f"{name}-work"
+        self.bare = root / f"{name}.git"
+        self._git("init", "-q", "-b", "main", str(self.work), cwd=root)
+        self._git("init", "-q", "--bare", str(self.bare), cwd=root)
+
+    def _git(self, *args, cwd=None):
+        env = dict(os.environ, **GIT_ENV)
+        subprocess.run(["git", *args], cwd=cwd or self.work, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def write(self, rel: str, content):
+        p = self.work / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+
+    def remove(self, rel: str):
+        (self.work / rel).unlink()
+
+    def commit(self, msg="commit"):
+        self._git("add", "-A")
+        self._git("commit", "-q", "--allow-empty", "-m", msg)
+
+    def tag(self, *names, force=False):
+        for name in names:
+            self._git("tag", *(["-f"] if force else []), name)
+        self.push()
+
+    def push(self):
+        self._git("push", "-q", "--force", str(self.bare), "main", "--tags")
+
+
+# --- modpub ---------------------------------------------------------------------------------
+
+def run_modpub(*args, env=None, timeout=300, **kw):
+    e = dict(os.environ)
+    e.pop("MODPUB_TEST_STEP_DELAY_MS", None)
+    if env:
+        e.update(env)
+    return subprocess.run([str(modpub_bin()), *map(str, args)], env=e, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def publish(repo: GitRepo, import_path, tag, *urls, env=None):
+    args = ["publish", "--repo", repo.bare, "--import-path", import_path, "--tag", tag]
+    for u in urls:
+        args += ["--to", u]
+    return run_modpub(*args, env=env)
+
+
+# --- hashes and stored files ----------------------------------------------------------------
+
+def h1_of_zip(path):
+    """dirhash.HashZip: the h1 of a module zip, as go.sum records it."""
+    lines = []
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            lines.append(f"{hashlib.sha256(z.read(info)).hexdigest()}  {info.filename}\n")
+    return "h1:" + base64.b64encode(hashlib.sha256("".join(sorted(lines)).encode()).digest()).decode()
+
+
+def escape(s):
+    """module.EscapePath / EscapeVersion: upper-case letters as "!" + lower case."""
+    return "".join("!" + c.lower() if c.isupper() else c for c in s)
+
+
+def tree_files(tree: Path, module, version):
+    d = tree / escape(module) / "@v"
+    v = escape(version)
+    return {"zip": d / f"{v}.zip", "mod": d / f"{v}.mod", "info": d / f"{v}.info"}
+
+
+def athens_files(root: Path, module, version):
+    d = root / module / version
+    return {"zip": d / "source.zip", "mod": d / "go.mod", "info": d / f"{version}.info"}
+
+
+def read_list(tree: Path, module):
+    p = tree / escape(module) / "@v" / "list"
+    return p.read_text().splitlines() if p.exists() else []
+
+
+def semver_key(v):
+    """Enough of semver ordering for the versions these tests use."""
+    core, _, pre = v[1:].split("+")[0].partition("-")
+    nums = tuple(int(x) for x in core.split("."))
+    pre_key = (1,) if not pre else (0, *[(0, int(p), "") if p.isdigit() else (1, 0, p)
+                                         for p in pre.split(".")])
+    return (nums, pre_key)
+
+
+def snapshot(root: Path):
+    """Every regular file under root (relative path -> bytes), lock files left out."""
+    out = {}
+    if not root.exists():
+        return out
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != ".modpub.lock":
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+# --- go -------------------------------------------------------------------------------------
+
+def go_env(work: Path, goproxy, gocache: Path):
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
+    env.update({
+        "HOME": str(home),
+        "GOPATH": str(work / "gopath"),
+        "GOMODCACHE": str(work / "gopath" / "pkg" / "mod"),
+        "GOCACHE": str(gocache),
+        "GOENV": "off",
+        "GO111MODULE": "on",
+        "GOFLAGS": "-mod=mod",
+        "GOPROXY": goproxy,
+        "GONOSUMDB": "corp.example",
+        "GOSUMDB": "off",
+        "GOTOOLCHAIN": "local",
+    })
+    return env
+
+
+def go(*args, env, cwd, check=True, timeout=300):
+    r = subprocess.run(["go", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"go {' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r
+
+
+def clean_gopath(env):
+    """The module cache is read-only; make it removable."""
+    gopath = Path(env["GOPATH"])
+    if gopath.exists():
+        subprocess.run(["chmod", "-R", "u+w", str(gopath)], check=False)
+        shutil.rmtree(gopath, ignore_errors=True)
+
+
+# --- nginx ----------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=10.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def nginx_serving(tree: Path, work: Path):
+    """Debian's nginx serving `tree` on a free loopback port with the configuration from
+    examples/nginx/; yields the GOPROXY URL."""
+    prefix = work / "nginx"
+    prefix.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = string.Template(NGINX_TEMPLATE.read_text()).safe_substitute(
+        NGINX_USER="root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),
+        NGINX_PREFIX=str(prefix),
+        GOPROXY_LISTEN=f"127.0.0.1:{port}",
+        GOPROXY_ROOT=str(tree),
+    )
+    conf_path = prefix / "goproxy.conf"
+    conf_path.write_text(conf)
+    tree.mkdir(parents=True, exist_ok=True)
+    cmd = [shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(prefix / "error.log"),
+           "-p", str(prefix), "-c", str(conf_path), "-g", "daemon off;"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        if not wait_for_port(port, proc=proc):
+            out = proc.stdout.read().decode() if proc.poll() is not None else ""
+            log = (prefix / "error.log").read_text() if (prefix / "error.log").exists() else ""
+            raise AssertionError(f"nginx did not start: {out}\n{log}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
