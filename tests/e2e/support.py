@@ -1,11 +1,13 @@
-"""Helpers for the publish end-to-end tests: git repositories, running modpub and go,
-an nginx serving a GOPROXY tree, and checks of what is stored.
+"""Helpers shared by the end-to-end tests and the benchmarks: git repositories, a git
+daemon for go's direct mode, running modpub and go, an nginx serving a GOPROXY tree, and
+checks of what is stored.
 
-Self-contained on purpose (standard library only), so that bench/publish can use it too.
+Self-contained on purpose (standard library only), so that bench/ scripts can use it too.
 """
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -188,6 +190,67 @@ def clean_gopath(env):
     if gopath.exists():
         subprocess.run(["chmod", "-R", "u+w", str(gopath)], check=False)
         shutil.rmtree(gopath, ignore_errors=True)
+
+
+def go_direct_env(work: Path, gocache: Path, host: str):
+    """go in direct mode, fetching from the git daemon on `host` (see git_daemon)."""
+    env = go_env(work, "direct", gocache)
+    env.pop("GONOSUMDB")
+    env.update({"GOPRIVATE": host, "GOINSECURE": host, "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0"})
+    return env
+
+
+def go_download(module_at_version, env, cwd):
+    """`go mod download -json M@V`: (returncode, parsed JSON or None, stderr)."""
+    r = go("mod", "download", "-json", module_at_version, env=env, cwd=cwd, check=False)
+    try:
+        data = json.loads(r.stdout) if r.stdout.strip() else None
+    except json.JSONDecodeError:
+        data = None
+    if data is not None and data.get("Error"):
+        return 1, data, data["Error"]
+    return r.returncode, data, r.stderr
+
+
+# --- git daemon -----------------------------------------------------------------------------
+
+GIT_DAEMON_PORT = 9418  # go's git:// scheme has no port: a module path may not carry one
+
+
+@contextlib.contextmanager
+def git_daemon(base: Path):
+    """`git daemon` exporting every repository under `base` on <host>:9418, where host is
+    $MODPUB_E2E_GIT_HOST or 127.0.0.1; yields the host. Module paths are then
+    "<host>/<repo dir relative to base>". The port is fixed, so a lock file serializes
+    test runs that share a host (set MODPUB_E2E_GIT_HOST=127.0.0.2 etc. to run in parallel)."""
+    host = os.environ.get("MODPUB_E2E_GIT_HOST", "127.0.0.1")
+    lock = open(f"/tmp/modpub-e2e-git-daemon-{host}.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    proc = subprocess.Popen(
+        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={base}",
+         f"--listen={host}", f"--port={GIT_DAEMON_PORT}", "--informative-errors", str(base)],
+        env=dict(os.environ, **GIT_ENV), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    (host, GIT_DAEMON_PORT), 0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("git daemon did not start: " +
+                                     (proc.stderr.read().decode() if proc.poll() is not None else "timeout"))
+            time.sleep(0.05)
+        yield host
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
 
 
 # --- nginx ----------------------------------------------------------------------------------
