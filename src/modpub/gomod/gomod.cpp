@@ -85,24 +85,6 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-void AppendUtf8(std::string& out, char32_t r) {
-  if (r < 0x80) {
-    out += static_cast<char>(r);
-  } else if (r < 0x800) {
-    out += static_cast<char>(0xC0 | (r >> 6));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else if (r < 0x10000) {
-    out += static_cast<char>(0xE0 | (r >> 12));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (r >> 18));
-    out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  }
-}
-
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -136,7 +118,7 @@ std::optional<std::string> Unquote(std::string_view s) {
     if (c == '\n') return std::nullopt;
     if (static_cast<unsigned char>(c) >= 0x80) {
       module::DecodedRune d = DecodeRune(s.substr(i));
-      AppendUtf8(out, d.rune);
+      module::AppendUTF8(out, d.rune);
       i += d.width;
       continue;
     }
@@ -192,7 +174,7 @@ std::optional<std::string> Unquote(std::string_view s) {
           out += static_cast<char>(v);  // a single byte, not necessarily UTF-8
         } else {
           if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return std::nullopt;
-          AppendUtf8(out, v);
+          module::AppendUTF8(out, v);
         }
         break;
       }
@@ -291,10 +273,9 @@ struct Stmt {
   std::size_t lparen = 0, rparen = 0;
 };
 
-// modfile's isIdent: most printable runes, except spaces and a little punctuation.
-bool IsIdentRune(char32_t r) {
+// The punctuation that is a token of its own in go.mod syntax.
+bool IsPunctToken(char32_t r) {
   switch (r) {
-    case ' ':
     case '(':
     case ')':
     case '[':
@@ -302,10 +283,15 @@ bool IsIdentRune(char32_t r) {
     case '{':
     case '}':
     case ',':
-      return false;
+      return true;
     default:
-      return !IsSpace(r) && module::IsPrint(r);
+      return false;
   }
+}
+
+// modfile's isIdent: most printable runes, except spaces and a little punctuation.
+bool IsIdentRune(char32_t r) {
+  return r != ' ' && !IsPunctToken(r) && !IsSpace(r) && module::IsPrint(r);
 }
 
 class Reader {
@@ -966,25 +952,12 @@ std::string AutoQuote(std::string_view s) {
   for (std::string_view rest = s; !must && !rest.empty();) {
     module::DecodedRune d = DecodeRune(rest);
     rest.remove_prefix(d.width);
-    switch (d.rune) {
-      case ' ':
-      case '"':
-      case '\'':
-      case '`':
-        must = true;
-        break;
-      case '(':
-      case ')':
-      case '[':
-      case ']':
-      case '{':
-      case '}':
-      case ',':
-        must = s.size() > 1;  // alone, punctuation is still one token
-        break;
-      default:
-        must = !module::IsPrint(d.rune);  // invalid UTF-8 is U+FFFD: printable
-        break;
+    if (d.rune == ' ' || d.rune == '"' || d.rune == '\'' || d.rune == '`') {
+      must = true;
+    } else if (IsPunctToken(d.rune)) {
+      must = s.size() > 1;  // alone, punctuation is still one token
+    } else {
+      must = !module::IsPrint(d.rune);  // invalid UTF-8 is U+FFFD: printable
     }
   }
   return must ? module::Quote(s) : std::string(s);

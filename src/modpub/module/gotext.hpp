@@ -28,6 +28,9 @@ struct DecodedRune {
 // input yields {U+FFFD, 0}.
 DecodedRune DecodeRune(std::string_view s);
 
+// utf8.AppendRune: the UTF-8 encoding of `r` (a valid rune) appended to `out`.
+void AppendUTF8(std::string& out, char32_t r);
+
 // utf8.ValidString.
 bool IsValidUTF8(std::string_view s);
 

@@ -133,24 +133,6 @@ char32_t FoldRune(char32_t r) {
   return r;
 }
 
-void AppendUtf8(std::string& out, char32_t r) {
-  if (r < 0x80) {
-    out += static_cast<char>(r);
-  } else if (r < 0x800) {
-    out += static_cast<char>(0xC0 | (r >> 6));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else if (r < 0x10000) {
-    out += static_cast<char>(0xE0 | (r >> 12));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (r >> 18));
-    out += static_cast<char>(0x80 | ((r >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((r >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (r & 0x3F));
-  }
-}
-
 std::string FoldPath(std::string_view s) {
   bool simple = true;
   for (char c : s) {
@@ -165,7 +147,7 @@ std::string FoldPath(std::string_view s) {
   while (!s.empty()) {
     // Invalid UTF-8 decodes to U+FFFD, one byte at a time, as Go's range loop does.
     module::DecodedRune d = module::DecodeRune(s);
-    AppendUtf8(out, FoldRune(d.rune));
+    module::AppendUTF8(out, FoldRune(d.rune));
     s.remove_prefix(d.width);
   }
   return out;
