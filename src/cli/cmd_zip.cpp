@@ -1,21 +1,31 @@
 // `modpub zip`: build the module(s) a tag publishes into a GOPROXY tree.
-#include <unistd.h>
-
+//
+// The same pipeline as `modpub publish --to file://<out>` (modpub::publish, with the
+// GOPROXY-tree backend storage::FsTree, the one place that knows that layout), with the
+// output of `go mod download -json`. So the tree is written atomically and immutably: a
+// version already stored with the same bytes is left as is, one stored with other bytes
+// is refused and kept.
+//
+// Exit status: 0 written (or already there, identical); 1 refused (the tag names no
+// module go could fetch, or --out holds other content for the version); 2 the repository
+// or --out cannot be used. A refused tag leaves --out as it was: modules are built in a
+// private temporary directory, and --out is created only by the first write.
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "modpub/git/git.hpp"
-#include "modpub/modzip/modzip.hpp"
-#include "modpub/module/module.hpp"
-#include "modpub/semver/semver.hpp"
+#include "modpub/publish/publish.hpp"
+#include "modpub/storage/fs_tree.hpp"
 
 namespace fs = std::filesystem;
 
 namespace modpub::cli {
 namespace {
+
+constexpr int kExitRefused = 1;
+constexpr int kExitFailed = 2;
 
 struct ZipOptions {
   std::string repo;
@@ -34,107 +44,60 @@ void PrintRefusal(const std::string& message) {
   }
 }
 
-Status WriteFile(const fs::path& p, const std::string& data) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << data;
-  f.close();
-  if (!f) return Fail(p.string() + ": write failed");
-  return Ok();
-}
-
-// Adds `version` to the @v/list file in `dir`, keeping it sorted and free of duplicates.
-Status AddToList(const fs::path& dir, const std::string& version) {
-  std::vector<std::string> versions;
-  {
-    std::ifstream in(dir / "list");
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line != version) versions.push_back(line);
-    }
-  }
-  versions.push_back(version);
-  semver::Sort(versions);
-  std::string text;
-  for (const auto& v : versions) text += v + "\n";
-  return WriteFile(dir / "list", text);
-}
-
 int RunZip(const ZipOptions& o) {
   auto repo = git::Repository::Open(o.repo);
   if (!repo) {
     std::cerr << "modpub: " << repo.message() << "\n";
-    return 2;
+    return kExitFailed;
   }
-  auto modules = modzip::Resolve(*repo, o.import_path, o.tag);
-  if (!modules) {
-    PrintRefusal(modules.message());
-    return 1;
-  }
-  // Every module is checked and built into a staging directory first, so that a refused
-  // tag leaves nothing behind in --out.
-  fs::path out = fs::absolute(o.out);
   std::error_code ec;
-  bool created_out = !fs::exists(out, ec);
-  fs::create_directories(out, ec);
+  fs::path out = fs::absolute(o.out, ec).lexically_normal();
   if (ec) {
-    std::cerr << "modpub: " << out.string() << ": " << ec.message() << "\n";
-    return 2;
+    std::cerr << "modpub: " << o.out << ": " << ec.message() << "\n";
+    return kExitFailed;
   }
-  fs::path staging = out / (".modpub-staging-" + std::to_string(getpid()));
-  fs::create_directories(staging, ec);
-  auto cleanup = [&] {
-    fs::remove_all(staging, ec);
-    if (created_out) fs::remove(out, ec);
-  };
-  std::vector<modzip::BuiltModule> built;
-  bool failed = false;
-  for (std::size_t i = 0; i < modules->size(); ++i) {
-    auto b = modzip::Build(*repo, (*modules)[i], staging / (std::to_string(i) + ".zip"));
-    if (!b) {
-      PrintRefusal(b.message());
-      failed = true;
-      continue;
-    }
-    built.push_back(std::move(*b));
-  }
-  if (failed) {
-    cleanup();
-    return 1;
-  }
+  if (out != out.root_path() && !out.has_filename()) out = out.parent_path();
+  storage::FsTree tree("file://" + out.string(), out);
 
-  for (const auto& b : built) {
-    auto esc_path = module::EscapePath(b.mv.path);
-    auto esc_version = module::EscapeVersion(b.mv.version);
-    if (!esc_path || !esc_version) {
-      std::cerr << "modpub: " << (esc_path ? esc_version.message() : esc_path.message()) << "\n";
-      cleanup();
-      return 1;
+  auto result = publish::PublishTag(*repo, o.import_path, o.tag, {&tree});
+  switch (result.kind) {
+    case publish::TagResult::kInvalid:
+      PrintRefusal(result.error);
+      return kExitRefused;
+    case publish::TagResult::kFailed:
+      std::cerr << "modpub: " << result.error << "\n";
+      return kExitFailed;
+    case publish::TagResult::kDone:
+      break;
+  }
+  // A refusal or failure of the tree has been logged (with both hashes) by the pipeline.
+  int code = 0;
+  for (const auto& r : result.reports) {
+    switch (r.outcome) {
+      case publish::Outcome::kPublished:
+      case publish::Outcome::kUnchanged:
+        break;
+      case publish::Outcome::kRefused:
+        code = std::max(code, kExitRefused);
+        continue;
+      case publish::Outcome::kFailed:
+        code = kExitFailed;
+        continue;
     }
-    fs::path dir = out / *esc_path / "@v";
-    fs::create_directories(dir, ec);
-    fs::path base = dir / *esc_version;
-    fs::path info = base.string() + ".info", mod = base.string() + ".mod",
-             zip = base.string() + ".zip";
-    fs::rename(b.zip, zip, ec);
-    Status st = ec ? Status(Fail(zip.string() + ": " + ec.message())) : WriteFile(mod, b.mv.mod);
-    if (st) st = WriteFile(info, b.mv.info);
-    if (st) st = AddToList(dir, b.mv.version);
-    if (!st) {
-      std::cerr << "modpub: " << st.message() << "\n";
-      cleanup();
-      return 2;
-    }
+    auto files = tree.Locate(r.path, r.version);
+    if (!files) throw std::logic_error("stored a version FsTree cannot locate: " + files.message());
     nlohmann::ordered_json j;
-    j["Path"] = b.mv.path;
-    j["Version"] = b.mv.version;
-    j["Info"] = info.string();
-    j["GoMod"] = mod.string();
-    j["Zip"] = zip.string();
-    j["Sum"] = b.sum;
-    j["GoModSum"] = b.gomod_sum;
+    j["Path"] = r.path;
+    j["Version"] = r.version;
+    j["Info"] = files->info.string();
+    j["GoMod"] = files->mod.string();
+    j["Zip"] = files->zip.string();
+    j["Sum"] = r.sum;
+    j["GoModSum"] = r.gomod_sum;
     std::cout << j.dump() << "\n";
   }
-  fs::remove_all(staging, ec);
-  return 0;
+  std::cout.flush();
+  return code;
 }
 
 }  // namespace
@@ -147,9 +110,10 @@ void RegisterZip(CLI::App& app, int* exit_code) {
       "into a GOPROXY tree: <out>/<escaped module path>/@v/{list,<v>.info,<v>.mod,<v>.zip}.\n"
       "Prints one JSON line per module with the fields of `go mod download -json`\n"
       "(Path, Version, Info, GoMod, Zip, Sum, GoModSum). A tag the go command could not\n"
-      "fetch is refused: one line per problem on stderr, exit status 1, nothing written.");
-  cmd->add_option("--repo", opts->repo, "git repository (bare or not) holding the tag")
-      ->required();
+      "fetch is refused: one line per problem on stderr, exit status 1, nothing written.\n"
+      "Files are written atomically; a version already in <out> with other content is\n"
+      "refused (exit status 1) and kept. Exit status 2: repository or <out> unusable.");
+  cmd->add_option("--repo", opts->repo, "git repository (bare or not) holding the tag")->required();
   cmd->add_option("--import-path", opts->import_path,
                   "import path of the repository root, e.g. example.com/lib")
       ->required();

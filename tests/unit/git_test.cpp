@@ -4,8 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
+#include "modpub/git/convert.hpp"
 #include "support/temp_repo.hpp"
 
 namespace modpub::git {
@@ -99,6 +103,62 @@ TEST_F(GitTest, FiltersComeFromTheCommitsOwnAttributes) {
   EXPECT_EQ(content("d.ign"), "kept\n");  // export-ignore is not honoured by go
   EXPECT_TRUE(*r.HasFilter("a.crlf", c.commit));
   EXPECT_FALSE(*r.HasFilter("c.txt", c.commit));
+}
+
+// ident and working-tree-encoding, where libgit2 alone differs from git: each file must
+// come out exactly as the real `git archive` writes it.
+TEST_F(GitTest, ConversionsMatchGitArchive) {
+  repo.Write(
+      ".gitattributes",
+      "*.id ident\n*.idc ident text eol=crlf\n*.u16 working-tree-encoding=UTF-16\n"
+      "*.bom working-tree-encoding=UTF-16LE-BOM\n"
+      "*.lat working-tree-encoding=latin-1 text eol=crlf\n*.u8 working-tree-encoding=UTF8\n");
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"two.id", "$Id$ and again $Id$\n"},
+      {"broken.id", "$Id: no end\n$Id$\n"},
+      {"spaces.id", "$Id: other vcs $ $Id:x$ $Id:$ $Id: y $\n"},
+      {"binary.id", std::string("\0\1$Id$\0", 8)},
+      {"none.id", "no keyword $I d$\n"},
+      {"crlf.idc", "$Id$\nline\n"},
+      {"a.u16", std::string("\xff\xfeh\0i\0\n\0", 8)},
+      {"a.bom", std::string("\xff\xfe"
+                            "b\0\n\0",
+                            6)},
+      {"a.lat", "caf\xe9\nx\n"},
+      {"a.u8", "\xc3\xbc\n"},
+      {"empty.u16", ""},
+  };
+  for (const auto& [name, content] : files) repo.Write(name, content);
+  repo.Commit();
+  auto r = Open();
+  TaggedCommit c = Head(r);
+  auto listed = r.ListFiles(c.tree, "");
+  ASSERT_TRUE(listed.ok());
+  for (const auto& [name, content] : files) {
+    auto it = std::find_if(listed->begin(), listed->end(),
+                           [&](const Entry& e) { return e.path == name; });
+    ASSERT_NE(it, listed->end()) << name;
+    auto b = r.ReadFiltered(it->oid, it->path, c.commit);
+    ASSERT_TRUE(b.ok()) << b.message();
+    EXPECT_EQ(std::string(b->data()), repo.Archived(name)) << name;
+  }
+  EXPECT_TRUE(*r.HasFilter("a.u16", c.commit));  // libgit2 has no filter for it
+  EXPECT_FALSE(*r.HasFilter("a.u8", c.commit));  // UTF-8 in any spelling: nothing to do
+}
+
+TEST(GitConvert, IdentCountsAndExpandsLikeGit) {
+  EXPECT_EQ(CountIdent("$Id$ $Id: x $ $Id: a\nb $ $I"), 2u);
+  EXPECT_FALSE(ExpandIdent("nothing here $", "abc").has_value());
+  EXPECT_EQ(*ExpandIdent("$Id$$Id$", "abc"), "$Id: abc $$Id: abc $");
+}
+
+TEST(GitConvert, WorkingTreeEncodingValues) {
+  EXPECT_FALSE(WorkingTreeEncoding(nullptr)->has_value());
+  EXPECT_FALSE(WorkingTreeEncoding("utf-8")->has_value());
+  EXPECT_FALSE(WorkingTreeEncoding("UTF8")->has_value());
+  EXPECT_EQ(**WorkingTreeEncoding("utf-16le"), "UTF-16LE");
+  EXPECT_FALSE(EncodeToWorktree("x", "NO-SUCH-ENCODING-42").has_value());
+  EXPECT_FALSE(EncodeToWorktree("\xff", "UTF-16LE").has_value());  // invalid UTF-8: as is
 }
 
 TEST_F(GitTest, AnnotatedTagsArePeeledAndTimesAreCommitterTimes) {

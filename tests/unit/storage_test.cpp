@@ -152,8 +152,10 @@ class AthensHarness : public Harness {
     return {d + "go.mod", d + "source.zip", d + version + ".info"};
   }
   void SimulateCrash(const fs::path& root, const VersionFiles& f, int steps) const override {
-    // modpub fills a temporary directory and renames it: a crash leaves only that.
-    fs::path tmp = root / f.path / ".modpub-tmp-99999-abc";
+    // modpub fills a temporary directory in the root, tagged with the first 16 hex digits
+    // of the module path's sha256, and renames it: a crash leaves only that.
+    std::string tag = dirhash::Hex(dirhash::Sha256::Of(f.path)).substr(0, 16);
+    fs::path tmp = root / (".modpub-tmp-" + tag + "-99999-abc");
     fs::create_directories(tmp);
     if (steps > 0) fs::copy_file(f.zip, tmp / "source.zip");
     if (steps > 1) WriteAll(tmp / "go.mod", f.mod);
@@ -557,6 +559,35 @@ TEST(AthensDisk, ExtraFileOrEmptyDirectoryIsDamaged) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->outcome, PutOutcome::kRefused);
   EXPECT_THAT(r->message, HasSubstr("empty version directory"));
+}
+
+// Athens lists every subdirectory of a module directory as a version, so modpub stages in
+// the root; a writer removes only its own module's leftovers (other modules' writers hold
+// other locks and may be staging right now).
+TEST(AthensDisk, StagesInTheRootAndRemovesOnlyItsOwnModulesLeftovers) {
+  TempDir tmp;
+  Fabricator fab(tmp.path());
+  const fs::path root = tmp.path() / "a";
+  auto b = OpenBackend("athens-disk://" + root.string()).value();
+  auto tag = [](const std::string& path) {
+    return dirhash::Hex(dirhash::Sha256::Of(path)).substr(0, 16);
+  };
+  const fs::path own = root / (".modpub-tmp-" + tag("corp.example/lib") + "-1-a");
+  const fs::path other = root / (".modpub-tmp-" + tag("corp.example/other") + "-1-b");
+  fs::create_directories(own);
+  fs::create_directories(other);
+  auto f = fab.Make("corp.example/lib", "v1.0.0");
+  auto r = b->Put(f);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->outcome, PutOutcome::kPublished);
+  EXPECT_FALSE(fs::exists(own));
+  EXPECT_TRUE(fs::exists(other));
+  std::vector<std::string> entries;
+  for (const auto& e : fs::directory_iterator(root / "corp.example/lib")) {
+    entries.push_back(e.path().filename().string());
+  }
+  std::sort(entries.begin(), entries.end());
+  EXPECT_THAT(entries, ElementsAre(".modpub.lock", "v1.0.0"));
 }
 
 TEST(AthensDisk, VersionDirectoryNamesFollowAthens) {

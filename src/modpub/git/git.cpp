@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "modpub/git/convert.hpp"
+
 namespace modpub::git {
 namespace {
 
@@ -52,18 +54,47 @@ Result<TreeHandle> LookupTree(git_repository* repo, const Oid& id) {
   return tree;
 }
 
-Result<FilterListHandle> LoadFilters(git_repository* repo, git_blob* blob, std::string_view path,
+// libgit2's export filters for `path`, with the attributes of `commit` only. Loaded
+// without a blob on purpose: with no blob id, libgit2's ident filter passes content
+// through, leaving only its end-of-line conversion (ident is done as git does it).
+Result<FilterListHandle> LoadFilters(git_repository* repo, std::string_view path,
                                      const Oid& commit) {
   git_filter_options opts = GIT_FILTER_OPTIONS_INIT;
   opts.flags = GIT_FILTER_NO_SYSTEM_ATTRIBUTES | GIT_FILTER_ATTRIBUTES_FROM_COMMIT;
   opts.attr_commit_id = commit.raw;
   FilterListHandle filters;
   std::string p(path);
-  if (git_filter_list_load_ext(filters.out(), repo, blob, p.c_str(), GIT_FILTER_TO_WORKTREE,
+  if (git_filter_list_load_ext(filters.out(), repo, nullptr, p.c_str(), GIT_FILTER_TO_WORKTREE,
                                &opts) != 0) {
     return GitFail("loading git attributes for " + p);
   }
   return filters;
+}
+
+// The attributes of `path` that git converts by itself (see convert.hpp).
+struct OwnConversions {
+  bool ident = false;
+  std::optional<std::string> encoding;
+  bool any() const { return ident || encoding.has_value(); }
+};
+
+Result<OwnConversions> LoadOwnConversions(git_repository* repo, std::string_view path,
+                                          const Oid& commit) {
+  git_attr_options opts = GIT_ATTR_OPTIONS_INIT;
+  opts.flags = GIT_ATTR_CHECK_NO_SYSTEM | GIT_ATTR_CHECK_INCLUDE_COMMIT;
+  opts.attr_commit_id = commit.raw;
+  const char* names[] = {"ident", "working-tree-encoding"};
+  const char* values[2] = {nullptr, nullptr};
+  std::string p(path);
+  if (git_attr_get_many_ext(values, repo, &opts, p.c_str(), 2, names) != 0) {
+    return GitFail("reading git attributes of " + p);
+  }
+  OwnConversions out;
+  out.ident = git_attr_value(values[0]) == GIT_ATTR_VALUE_TRUE;
+  auto enc = WorkingTreeEncoding(values[1]);
+  if (!enc) return Fail(p + ": " + enc.message());
+  out.encoding = std::move(*enc);
+  return out;
 }
 
 }  // namespace
@@ -80,7 +111,14 @@ std::string Oid::Hex() const {
 }
 
 std::string_view FilteredBlob::data() const {
-  if (is_filtered_) return filtered_.view();
+  switch (stage_) {
+    case Stage::kFiltered:
+      return filtered_.view();
+    case Stage::kConverted:
+      return converted_;
+    case Stage::kRaw:
+      break;
+  }
   const void* p = git_blob_rawcontent(blob_.get());
   auto n = static_cast<std::size_t>(git_blob_rawsize(blob_.get()));
   return {static_cast<const char*>(p), n};
@@ -246,7 +284,10 @@ Result<std::uint64_t> Repository::BlobSize(const Oid& blob) {
 
 Result<bool> Repository::HasFilter(std::string_view path, const Oid& commit) {
   // Decided by attributes alone: no blob is loaded, so sizing a tree stays cheap.
-  auto filters = LoadFilters(repo_.get(), nullptr, path, commit);
+  auto own = LoadOwnConversions(repo_.get(), path, commit);
+  if (!own) return own.error();
+  if (own->any()) return true;
+  auto filters = LoadFilters(repo_.get(), path, commit);
   if (!filters) return filters.error();
   return static_cast<bool>(*filters);
 }
@@ -257,15 +298,33 @@ Result<FilteredBlob> Repository::ReadFiltered(const Oid& blob_id, std::string_vi
   if (git_blob_lookup(out.blob_.out(), repo_.get(), &blob_id.raw) != 0) {
     return GitFail("reading " + std::string(path));
   }
-  auto filters = LoadFilters(repo_.get(), out.blob_.get(), path, commit);
+  auto own = LoadOwnConversions(repo_.get(), path, commit);
+  if (!own) return own.error();
+  auto filters = LoadFilters(repo_.get(), path, commit);
   if (!filters) return filters.error();
+
+  // git's order (convert.c, to worktree): ident, end of line, working-tree-encoding.
+  if (own->ident) {
+    if (auto expanded = ExpandIdent(out.data(), blob_id.Hex())) {
+      out.converted_ = std::move(*expanded);
+      out.stage_ = FilteredBlob::Stage::kConverted;
+    }
+  }
   if (*filters) {
-    if (git_filter_list_apply_to_blob(out.filtered_.get(), filters->get(), out.blob_.get()) != 0) {
+    std::string_view in = out.data();
+    if (git_filter_list_apply_to_buffer(out.filtered_.get(), filters->get(), in.data(),
+                                        in.size()) != 0) {
       return GitFail("applying git attributes to " + std::string(path));
     }
-    out.is_filtered_ = true;
-    out.blob_.reset();  // the filtered copy is all that is needed now
+    out.stage_ = FilteredBlob::Stage::kFiltered;
   }
+  if (own->encoding) {
+    if (auto encoded = EncodeToWorktree(out.data(), *own->encoding)) {
+      out.converted_ = std::move(*encoded);
+      out.stage_ = FilteredBlob::Stage::kConverted;
+    }
+  }
+  if (out.stage_ != FilteredBlob::Stage::kRaw) out.blob_.reset();  // not needed any more
   return out;
 }
 

@@ -4,10 +4,13 @@
 // Reading follows what the go command sees when it fetches a module from git:
 //  * ReadFile is `git cat-file blob <rev>:<path>`: the raw blob bytes of a regular file
 //    or a symlink (its target text); a tree or a gitlink is "not found".
-//  * FilteredBlob is the file as `git archive` writes it, with the export filters of the
-//    tagged commit's own .gitattributes applied (eol/crlf conversion, ident) and nothing
-//    from the system, global or repository configuration: the go command archives from a
-//    cache repository of its own with `-c core.autocrlf=input -c core.eol=lf`.
+//  * FilteredBlob is the file as `git archive` writes it, with the export conversions of
+//    the tagged commit's own .gitattributes applied in git's order -- ident, end of line,
+//    working-tree-encoding -- and nothing from the system, global or repository
+//    configuration: the go command archives from a cache repository of its own with
+//    `-c core.autocrlf=input -c core.eol=lf`. libgit2's crlf filter does the end-of-line
+//    step; ident and working-tree-encoding are git's own (convert.hpp), since libgit2
+//    expands only the first $Id$ and ignores working-tree-encoding.
 // Repositories opened with OpenFromEnv honour GIT_DIR, GIT_OBJECT_DIRECTORY and
 // GIT_ALTERNATE_OBJECT_DIRECTORIES, so a pre-receive hook sees the quarantined objects.
 #pragma once
@@ -111,7 +114,7 @@ struct TaggedCommit {
 };
 
 // A blob's content as `git archive` writes it. Either borrowed from the loaded blob
-// (no filter applies) or owned (filtered), never copied needlessly.
+// (no conversion applies) or owned (converted), never copied needlessly.
 class FilteredBlob {
  public:
   std::string_view data() const;
@@ -119,8 +122,9 @@ class FilteredBlob {
  private:
   friend class Repository;
   BlobHandle blob_;
-  Buf filtered_;
-  bool is_filtered_ = false;
+  Buf filtered_;           // libgit2's end-of-line conversion
+  std::string converted_;  // ident / working-tree-encoding
+  enum class Stage { kRaw, kFiltered, kConverted } stage_ = Stage::kRaw;
 };
 
 class Repository {
@@ -151,8 +155,8 @@ class Repository {
 
   // The size of a blob without loading it.
   Result<std::uint64_t> BlobSize(const Oid& blob);
-  // May an export filter change the file at `path` of `commit`? (Attributes only: a
-  // text=auto file may still come out unchanged.)
+  // May an export conversion change the file at `path` of `commit`? (Attributes only: a
+  // text=auto file may still come out unchanged.) Fails where `git archive` would.
   Result<bool> HasFilter(std::string_view path, const Oid& commit);
   // The blob as `git archive` of `commit` writes it at `path`.
   Result<FilteredBlob> ReadFiltered(const Oid& blob, std::string_view path, const Oid& commit);

@@ -121,9 +121,9 @@ Result<FoundDir> FindDir(git::Repository& repo, const git::Oid& tree, const std:
   auto gomod1 = repo.ReadFile(tree, file1);
   if (!gomod1) return gomod1.error();
   std::string mpath1 = *gomod1 ? gomod::ModulePath(**gomod1) : "";
-  bool found1 = gomod1->has_value() &&
-                (IsMajor(mpath1, c.path_major) ||
-                 (c.path_major.empty() && mpath1.rfind("gopkg.in/", 0) == 0));
+  bool found1 =
+      gomod1->has_value() && (IsMajor(mpath1, c.path_major) ||
+                              (c.path_major.empty() && mpath1.rfind("gopkg.in/", 0) == 0));
 
   std::string file2;
   if (!c.path_major.empty() && code_root != c.mod_path && c.path_major[0] != '.') {
@@ -145,7 +145,8 @@ Result<FoundDir> FindDir(git::Repository& repo, const git::Oid& tree, const std:
   }
   if (found1) return FoundDir{c.code_dir, std::move(*gomod1)};
   if (gomod1->has_value()) {
-    std::string suffix = file2.empty() ? "" : " (and ..." + c.path_major + "/go.mod does not exist)";
+    std::string suffix =
+        file2.empty() ? "" : " (and ..." + c.path_major + "/go.mod does not exist)";
     if (mpath1.empty()) return Fail(file1 + ": missing module path (no module directive)" + suffix);
     if (!c.path_major.empty()) {
       return Fail(file1 + " has non-..." + c.path_major + " module path " + Quote(mpath1) + suffix);
@@ -216,9 +217,9 @@ struct Plan {
 
 Result<Plan> MakePlan(git::Repository& repo, const ModuleVersion& mv) {
   auto tagged = repo.ResolveCommit(mv.commit, "tag " + mv.tag);
-  if (!tagged) return tagged.error();
+  if (!tagged) return Prefixed(mv.tag, tagged.message());
   auto entries = repo.ListFiles(tagged->tree, mv.dir);
-  if (!entries) return entries.error();
+  if (!entries) return Prefixed(mv.tag, entries.message());
 
   std::vector<PlannedFile> planned;
   std::vector<zipcheck::File> check;
@@ -235,14 +236,14 @@ Result<Plan> MakePlan(git::Repository& repo, const ModuleVersion& mv) {
       f.kind = zipcheck::FileKind::kSymlink;
     } else {
       auto filtered = repo.HasFilter(e.path, mv.commit);
-      if (!filtered) return filtered.error();
+      if (!filtered) return Prefixed(mv.tag, filtered.message());
       if (*filtered) {
         auto blob = repo.ReadFiltered(e.oid, e.path, mv.commit);
-        if (!blob) return blob.error();
+        if (!blob) return Prefixed(mv.tag, blob.message());
         f.size = blob->data().size();
       } else {
         auto size = repo.BlobSize(e.oid);
-        if (!size) return size.error();
+        if (!size) return Prefixed(mv.tag, size.message());
         f.size = *size;
       }
     }
@@ -253,7 +254,7 @@ Result<Plan> MakePlan(git::Repository& repo, const ModuleVersion& mv) {
   // raw as `git cat-file` does (no export filters).
   if (!mv.dir.empty() && !have_license) {
     auto license = repo.ReadFile(tagged->tree, "LICENSE");
-    if (!license) return license.error();
+    if (!license) return Prefixed(mv.tag, license.message());
     if (*license) {
       std::uint64_t size = (*license)->size();
       check.push_back({"LICENSE", zipcheck::FileKind::kRegular, size});
@@ -304,8 +305,7 @@ zip_int64_t SourceCallback(void* userdata, void* data, zip_uint64_t len, zip_sou
   switch (cmd) {
     case ZIP_SOURCE_SUPPORTS:
       return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-                                            ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE,
-                                            -1);
+                                            ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, -1);
     case ZIP_SOURCE_STAT: {
       if (len < sizeof(zip_stat_t)) return -1;
       auto* st = static_cast<zip_stat_t*>(data);
@@ -380,7 +380,8 @@ Result<BuiltModule> BuildEmpty(const ModuleVersion& mv, const std::filesystem::p
   if (ec) return Fail(zip_path.string() + ": " + ec.message());
   auto sum = dirhash::Hash1({});
   if (!sum) return sum.error();
-  return BuiltModule{mv, zip_path, std::move(*sum), dirhash::HashGoMod(mv.path, mv.version, mv.mod)};
+  return BuiltModule{mv, zip_path, std::move(*sum),
+                     dirhash::HashGoMod(mv.path, mv.version, mv.mod)};
 }
 
 }  // namespace
@@ -388,7 +389,7 @@ Result<BuiltModule> BuildEmpty(const ModuleVersion& mv, const std::filesystem::p
 Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::string& import_path,
                                            const std::string& tag) {
   if (auto st = module::CheckPath(import_path); !st) {
-    return Fail("import path " + Quote(import_path) + ": " + st.message());
+    return Prefixed(tag, "import path " + Quote(import_path) + ": " + st.message());
   }
   auto parsed = ParseTag(tag);
   if (!parsed) return parsed.error();
@@ -419,11 +420,11 @@ Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::str
       if (!root_gomod) return root_gomod.error();
       if (!cand->code_dir.empty() || !cand->path_major.empty() || root_gomod->has_value()) {
         if (paths.size() == 1) {
-          problems.push_back(
-              cand->path_major.empty()
-                  ? "module " + Quote(mod_path) + " cannot have version " + v
-                  : "module path " + Quote(mod_path) + " has major version suffix " +
-                        cand->path_major + ", which version " + v + " does not match");
+          problems.push_back(cand->path_major.empty()
+                                 ? "module " + Quote(mod_path) + " cannot have version " + v
+                                 : "module path " + Quote(mod_path) + " has major version suffix " +
+                                       cand->path_major + ", which version " + v +
+                                       " does not match");
         }
         continue;
       }

@@ -111,7 +111,7 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
                                 b.zip,     b.sum,        b.gomod_sum};
     const std::string mv = b.mv.path + "@" + b.mv.version;
     for (storage::Backend* backend : backends) {
-      Report r{b.mv.path, b.mv.version, b.sum, backend->Name(), Outcome::kFailed, ""};
+      Report r{b.mv.path, b.mv.version, b.sum, b.gomod_sum, backend->Name(), Outcome::kFailed, ""};
       auto put = backend->Put(files);
       if (!put) {
         r.message = put.message();

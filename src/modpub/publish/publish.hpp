@@ -32,8 +32,9 @@ std::string_view OutcomeName(Outcome o);  // "published", "unchanged", "refused"
 struct Report {
   std::string path;
   std::string version;
-  std::string sum;      // h1 of the zip we built
-  std::string backend;  // the backend's URL
+  std::string sum;        // h1 of the zip we built
+  std::string gomod_sum;  // h1 of the .mod
+  std::string backend;    // the backend's URL
   Outcome outcome = Outcome::kFailed;
   std::string message;  // why it was refused or failed; or a note
 };

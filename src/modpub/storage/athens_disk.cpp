@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "modpub/dirhash/dirhash.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/atomic_file.hpp"
@@ -14,6 +15,12 @@ namespace {
 
 constexpr char kLockName[] = ".modpub.lock";
 constexpr std::uint64_t kMinZip = 22;  // an end-of-central-directory record alone
+
+// The owner tag of a module's temporary directories in the root: writers of different
+// modules hold different locks, so each removes only the leftovers of its own module.
+std::string TempTag(const std::string& module_path) {
+  return dirhash::Hex(dirhash::Sha256::Of(module_path)).substr(0, 16);
+}
 
 // The three file names Athens expects, in write order.
 std::vector<std::string> PartNames(const std::string& version) {
@@ -112,7 +119,8 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
   if (auto st = MakeDirs(mdir); !st) return st.error();
   auto lock = FileLock::Acquire(mdir / kLockName);
   if (!lock) return lock.error();
-  if (auto st = RemoveStaleTemporaries(mdir); !st) return st.error();
+  const std::string tag = TempTag(f.path);
+  if (auto st = RemoveStaleTemporaries(root_, tag); !st) return st.error();
 
   auto presence = Examine(vdir, f.version);
   if (!presence) return presence.error();
@@ -154,8 +162,9 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
   }
   if (d.first_absent != 0) throw std::logic_error("AthensDisk: partial write decided");
 
-  // Fill a temporary directory beside the version directory, then rename it into place.
-  auto tmp = AtomicDir::Create(mdir);
+  // Fill a temporary directory in the root, then rename it into place. Not in the module
+  // directory: Athens lists every subdirectory there as a version.
+  auto tmp = AtomicDir::Create(root_, tag);
   if (!tmp) return tmp.error();
   auto write_file = [&](const std::string& name, auto&& fill) -> Status {
     auto file = AtomicFile::Create(tmp->path());

@@ -7,15 +7,17 @@
 //   <root>/<module path, not escaped>/<version>/<version>.info
 //
 // How Athens reads it (gomods/athens pkg/storage/fs): a version exists when its directory
-// holds exactly 3 entries; a module's versions are the subdirectories whose names are
-// semver versions, whatever they hold. So a version directory must never be seen partly
-// filled: the three files are written (each fsynced) into a temporary directory
-// <root>/<path>/.modpub-tmp-* beside it, which is then renamed to <version> in one step
-// (no-replace) and the module directory fsynced. An interrupted publish leaves only a
-// temporary directory, which Athens ignores (not a semver name) and the next writer
-// removes; hence no partial version is ever resumable here (`resumable` = false in
-// backend.hpp's rule): a version directory with some of the files missing, or with any
-// other entry, was not left by modpub and is reported as damaged, never repaired.
+// holds exactly 3 entries; a module's versions are the subdirectories of its directory,
+// whatever their names and contents. So a version directory must never be seen partly
+// filled, and nothing else may be a directory there: the three files are written (each
+// fsynced) into a temporary directory <root>/.modpub-tmp-<module tag>-* in the root, which
+// is then renamed to <root>/<path>/<version> in one step (no-replace) and the module
+// directory fsynced. An interrupted publish leaves only that temporary directory, which
+// Athens never serves (no module path starts with "."; its /catalog walk may list it
+// while it exists) and the next writer of the same module removes; hence no partial
+// version is ever resumable here (`resumable` = false in backend.hpp's rule): a version
+// directory with some of the files missing, or with any other entry, was not left by
+// modpub and is reported as damaged, never repaired.
 // Writers of one module are serialized by an flock on <root>/<path>/.modpub.lock (a file,
 // which Athens's lister skips).
 // The module path is validated (module::CheckPath) before it becomes a directory name, so

@@ -26,13 +26,15 @@ std::string Errno(const fs::path& p, std::string_view what, int err) {
 
 // A name no other writer will pick: the pid makes it unique across live processes, the
 // random part across successive runs of one pid.
-std::string TempName() {
+std::string TempName(std::string_view tag = {}) {
   static thread_local std::mt19937_64 rng{std::random_device{}() ^
                                           static_cast<std::uint64_t>(getpid())};
   char buf[32];
   std::snprintf(buf, sizeof buf, "%d-%012llx", static_cast<int>(getpid()),
                 static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
-  return std::string(kTempPrefix) + buf;
+  std::string name(kTempPrefix);
+  if (!tag.empty()) name.append(tag).append("-");
+  return name + buf;
 }
 
 Status WriteAll(int fd, const char* data, std::size_t n, const fs::path& p) {
@@ -171,9 +173,9 @@ Status AtomicFile::CommitReplace(const fs::path& target) {
   return SyncDir(target.parent_path());
 }
 
-Result<AtomicDir> AtomicDir::Create(const fs::path& parent) {
+Result<AtomicDir> AtomicDir::Create(const fs::path& parent, std::string_view tag) {
   for (int attempt = 0; attempt < 100; ++attempt) {
-    fs::path p = parent / TempName();
+    fs::path p = parent / TempName(tag);
     if (::mkdir(p.c_str(), 0777) == 0) return AtomicDir(std::move(p));
     if (errno != EEXIST) return Fail(Errno(parent, "cannot create temporary directory", errno));
   }
@@ -224,13 +226,15 @@ Status MakeDirs(const fs::path& dir) {
   return SyncDir(parent);
 }
 
-Status RemoveStaleTemporaries(const fs::path& dir) {
+Status RemoveStaleTemporaries(const fs::path& dir, std::string_view tag) {
+  std::string prefix(kTempPrefix);
+  if (!tag.empty()) prefix.append(tag).append("-");
   std::error_code ec;
   fs::directory_iterator it(dir, ec), end;
   if (ec) return Fail(dir.string() + ": " + ec.message());
   std::vector<fs::path> stale;
   for (; it != end; it.increment(ec)) {
-    if (it->path().filename().string().starts_with(kTempPrefix)) stale.push_back(it->path());
+    if (it->path().filename().string().starts_with(prefix)) stale.push_back(it->path());
   }
   if (ec) return Fail(dir.string() + ": " + ec.message());
   for (const auto& p : stale) {

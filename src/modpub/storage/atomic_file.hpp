@@ -12,8 +12,10 @@
 //    never be overwritten, even by a writer that does not take our lock.
 //  * Files are created with mode 0666 and directories 0777, minus the umask, like any
 //    other file: a web server or an Athens running as another user can read them.
-// Leftover temporaries may only be deleted by a writer holding the directory's FileLock
-// (see RemoveStaleTemporaries): every writer creates its temporaries while holding it.
+// Leftover temporaries may only be deleted by a writer holding the FileLock that every
+// writer creating them holds (see RemoveStaleTemporaries). Temporaries may carry an owner
+// tag in their name (kTempPrefix + tag + "-" + unique part) so that writers serialized by
+// different locks can share one directory, each cleaning up only its own kind.
 #pragma once
 
 #include <filesystem>
@@ -99,11 +101,12 @@ class AtomicFile {
   std::filesystem::path path_;  // empty once committed or removed
 };
 
-// A directory created under a temporary name in `parent`, filled, then renamed to its final
-// name in one step. The same promises as AtomicFile, for a directory.
+// A directory created under a temporary name in `parent` (tagged with `tag`, see above),
+// filled, then renamed to its final name in one step, which may be in another directory of
+// the same filesystem. The same promises as AtomicFile, for a directory.
 class AtomicDir {
  public:
-  static Result<AtomicDir> Create(const std::filesystem::path& parent);
+  static Result<AtomicDir> Create(const std::filesystem::path& parent, std::string_view tag = {});
   AtomicDir(AtomicDir&&) noexcept;
   AtomicDir& operator=(AtomicDir&&) = delete;
   AtomicDir(const AtomicDir&) = delete;
@@ -128,10 +131,10 @@ Status SyncDir(const std::filesystem::path& dir);
 // created so that the new entries survive a crash.
 Status MakeDirs(const std::filesystem::path& dir);
 
-// Removes every entry of `dir` whose name starts with kTempPrefix: the leftovers of
-// writers that crashed. Only safe while holding the FileLock that every writer creating
-// temporaries in `dir` holds.
-Status RemoveStaleTemporaries(const std::filesystem::path& dir);
+// Removes every entry of `dir` that is a temporary with owner tag `tag` (any untagged or
+// tagged temporary when `tag` is empty): the leftovers of writers that crashed. Only safe
+// while holding the FileLock that every writer creating such temporaries holds.
+Status RemoveStaleTemporaries(const std::filesystem::path& dir, std::string_view tag = {});
 
 // Test hook for the crash-safety tests: when the environment variable
 // MODPUB_TEST_STEP_DELAY_MS holds a positive number, sleeps that many milliseconds. The

@@ -89,23 +89,38 @@ Result<fs::path> FsTree::VersionDir(const std::string& path) const {
   return root_ / *escaped / "@v";
 }
 
+Result<FsTree::Files> FsTree::Locate(const std::string& path, const std::string& version) const {
+  if (auto st = ValidateModuleVersion(path, version); !st) return st.error();
+  auto dir = VersionDir(path);
+  if (!dir) return dir.error();
+  auto ev = module::EscapeVersion(version);
+  if (!ev) return ev.error();
+  Files f;
+  f.dir = *dir;
+  f.zip = *dir / (*ev + ".zip");
+  f.mod = *dir / (*ev + ".mod");
+  f.info = *dir / (*ev + ".info");
+  f.list = *dir / "list";
+  f.escaped_version = *ev;
+  return f;
+}
+
 Result<PutResult> FsTree::Put(const VersionFiles& f) {
   const std::string mv = f.path + "@" + f.version;
-  if (auto st = ValidateModuleVersion(f.path, f.version); !st) return st.error();
-  auto dir = VersionDir(f.path);
-  if (!dir) return dir.error();
-  auto ev = module::EscapeVersion(f.version);
-  if (!ev) return ev.error();
-  const fs::path zip = *dir / (*ev + ".zip"), mod = *dir / (*ev + ".mod"),
-                 info = *dir / (*ev + ".info"), list = *dir / "list";
+  auto loc = Locate(f.path, f.version);
+  if (!loc) return loc.error();
+  const fs::path& zip = loc->zip;
+  const fs::path& mod = loc->mod;
+  const fs::path& info = loc->info;
+  const fs::path& list = loc->list;
 
-  if (auto st = MakeDirs(*dir); !st) return st.error();
-  auto lock = FileLock::Acquire(*dir / kLockName);
+  if (auto st = MakeDirs(loc->dir); !st) return st.error();
+  auto lock = FileLock::Acquire(loc->dir / kLockName);
   if (!lock) return lock.error();
-  if (auto st = RemoveStaleTemporaries(*dir); !st) return st.error();
+  if (auto st = RemoveStaleTemporaries(loc->dir); !st) return st.error();
 
   // Compare what is stored with what we would write (rule in backend.hpp).
-  auto names = PartNames(*ev);
+  auto names = PartNames(loc->escaped_version);
   std::vector<StoredPart> parts(4);
   for (std::size_t i = 0; i < parts.size(); ++i) parts[i].name = names[i];
   auto zs = local::CompareFile(zip, f.zip);
@@ -141,7 +156,7 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   // Writes one file part; a file that appears under its final name although we hold the
   // lock was written by something that ignores it: stop rather than guess.
   auto write_file = [&](const fs::path& target, auto&& fill) -> Status {
-    auto tmp = AtomicFile::Create(*dir);
+    auto tmp = AtomicFile::Create(loc->dir);
     if (!tmp) return tmp.error();
     if (auto st = fill(*tmp); !st) return st;
     TestStepDelay();
@@ -174,7 +189,7 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   updated.erase(std::unique(updated.begin(), updated.end()), updated.end());
   std::string text;
   for (const auto& v : updated) text += v + "\n";
-  auto tmp = AtomicFile::Create(*dir);
+  auto tmp = AtomicFile::Create(loc->dir);
   if (!tmp) return tmp.error();
   if (auto st = tmp->Append(text); !st) return st.error();
   TestStepDelay();
@@ -184,19 +199,17 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
 
 Result<std::optional<StoredVersion>> FsTree::Stat(const std::string& path,
                                                   const std::string& version) {
-  if (auto st = ValidateModuleVersion(path, version); !st) return st.error();
-  auto dir = VersionDir(path);
-  if (!dir) return dir.error();
-  auto ev = module::EscapeVersion(version);
-  if (!ev) return ev.error();
-  auto versions = ReadList(*dir / "list");
+  auto loc = Locate(path, version);
+  if (!loc) return loc.error();
+  auto versions = ReadList(loc->dir / "list");
   if (!versions) return versions.error();
-  auto p = Examine(*dir, *ev, Contains(*versions, version));
+  auto p = Examine(loc->dir, loc->escaped_version, Contains(*versions, version));
   if (!p) return p.error();
   if (std::none_of(p->present.begin(), p->present.end(), [](bool b) { return b; })) {
     return std::optional<StoredVersion>();
   }
-  StoredVersion sv = Classify(version, PartNames(*ev), p->present, /*resumable=*/true);
+  StoredVersion sv =
+      Classify(version, PartNames(loc->escaped_version), p->present, /*resumable=*/true);
   if (!p->problems.empty()) {
     sv.state = VersionState::kDamaged;
     for (const auto& problem : p->problems) sv.detail += (sv.detail.empty() ? "" : "; ") + problem;

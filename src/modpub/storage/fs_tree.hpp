@@ -33,6 +33,15 @@ class FsTree : public Backend {
   // `root` must be absolute; it is created on the first Put if missing.
   FsTree(std::string url, std::filesystem::path root);
 
+  // Where the files of `path`@`version` are (or would be) stored: the one place that
+  // knows the layout. Fails unless ValidateModuleVersion accepts path and version.
+  struct Files {
+    std::filesystem::path dir;  // <root>/<escaped path>/@v
+    std::filesystem::path zip, mod, info, list;
+    std::string escaped_version;
+  };
+  Result<Files> Locate(const std::string& path, const std::string& version) const;
+
   const std::string& Name() const override { return url_; }
   Result<PutResult> Put(const VersionFiles& files) override;
   Result<std::optional<StoredVersion>> Stat(const std::string& path,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,21 @@ namespace modpub::testing {
 inline void Sh(const std::string& cmd) {
   int rc = std::system(cmd.c_str());
   ASSERT_EQ(rc, 0) << "command failed: " << cmd;
+}
+
+// Runs a shell command and returns its standard output; fails the test on error.
+inline std::string Capture(const std::string& cmd) {
+  std::string out;
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    ADD_FAILURE() << "cannot run: " << cmd;
+    return out;
+  }
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int rc = pclose(p);
+  EXPECT_EQ(rc, 0) << "command failed: " << cmd;
+  return out;
 }
 
 inline std::string Quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
@@ -59,6 +75,14 @@ class TempRepo {
     auto p = dir_.path() / rel;
     std::filesystem::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary) << content;
+  }
+  // The file at `rel` as `git archive` of HEAD writes it, run as the go command runs it
+  // (no system or global configuration, `-c core.autocrlf=input -c core.eol=lf`).
+  std::string Archived(const std::string& rel) {
+    return Capture("GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git -C " +
+                   Quoted(dir_.path()) +
+                   " -c core.autocrlf=input -c core.eol=lf archive --format=tar HEAD -- '" + rel +
+                   "' | tar -xOf -");
   }
   void Commit(const std::string& msg = "commit") {
     Git("add -A");

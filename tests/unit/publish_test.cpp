@@ -1,0 +1,168 @@
+// publish: the pipeline's promises (publish.hpp) with scripted backends: built once, handed
+// to every backend even when one fails or refuses, invalid tags touch no backend; and the
+// order a backfill publishes tags in.
+#include "modpub/publish/publish.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "modpub/storage/open.hpp"
+#include "support/temp_repo.hpp"
+
+namespace modpub::publish {
+namespace {
+
+namespace fs = std::filesystem;
+using ::modpub::testing::TempDir;
+using ::modpub::testing::TempRepo;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A backend whose Put answers as scripted, recording what it was given.
+class ScriptedBackend : public storage::Backend {
+ public:
+  enum class Answer { kPublish, kUnchanged, kRefuse, kFail };
+  ScriptedBackend(std::string name, Answer answer) : name_(std::move(name)), answer_(answer) {}
+
+  const std::string& Name() const override { return name_; }
+  Result<storage::PutResult> Put(const storage::VersionFiles& f) override {
+    // The zip handed over exists and is a zip (end-of-central-directory signature).
+    EXPECT_TRUE(fs::is_regular_file(f.zip)) << f.zip;
+    EXPECT_GT(fs::file_size(f.zip), 22u);
+    puts.push_back(f.path + "@" + f.version);
+    switch (answer_) {
+      case Answer::kPublish:
+        return storage::PutResult{storage::PutOutcome::kPublished, ""};
+      case Answer::kUnchanged:
+        return storage::PutResult{storage::PutOutcome::kUnchanged, ""};
+      case Answer::kRefuse:
+        return storage::PutResult{storage::PutOutcome::kRefused, "stored h1:a, new h1:b"};
+      case Answer::kFail:
+        return Fail(name_ + ": No space left on device");
+    }
+    throw std::logic_error("bad answer");
+  }
+  Result<std::optional<storage::StoredVersion>> Stat(const std::string&,
+                                                     const std::string&) override {
+    return std::optional<storage::StoredVersion>();
+  }
+  Result<std::vector<storage::StoredVersion>> ListVersions(const std::string&) override {
+    return std::vector<storage::StoredVersion>();
+  }
+  Result<std::vector<std::string>> ListModules() override { return std::vector<std::string>(); }
+
+  std::vector<std::string> puts;
+
+ private:
+  std::string name_;
+  Answer answer_;
+};
+
+struct PublishTagTest : ::testing::Test {
+  TempRepo repo;
+  git::Repository Open() {
+    auto r = git::Repository::Open(repo.path());
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.message());
+    return std::move(r.value());
+  }
+};
+
+std::vector<std::string> Summary(const TagResult& r) {
+  std::vector<std::string> out;
+  for (const auto& rep : r.reports) {
+    out.push_back(rep.path + "@" + rep.version + " " + rep.backend + " " +
+                  std::string(OutcomeName(rep.outcome)));
+  }
+  return out;
+}
+
+TEST_F(PublishTagTest, EveryBackendGetsEveryModuleEvenWhenOneFails) {
+  // No go.mod at the root, a v2/ major subdirectory: tag v2.0.0 publishes two modules.
+  repo.Write("x.go", "package x\n");
+  repo.Write("v2/go.mod", "module corp.example/lib/v2\n");
+  repo.Write("v2/x.go", "package x\n");
+  repo.Commit();
+  repo.Tag("v2.0.0");
+  ScriptedBackend fail("fail", ScriptedBackend::Answer::kFail);
+  ScriptedBackend refuse("refuse", ScriptedBackend::Answer::kRefuse);
+  ScriptedBackend ok("ok", ScriptedBackend::Answer::kPublish);
+  auto git = Open();
+  auto r = PublishTag(git, "corp.example/lib", "v2.0.0", {&fail, &refuse, &ok});
+  ASSERT_EQ(r.kind, TagResult::kDone) << r.error;
+  EXPECT_THAT(Summary(r), ElementsAre("corp.example/lib@v2.0.0+incompatible fail failed",
+                                      "corp.example/lib@v2.0.0+incompatible refuse refused",
+                                      "corp.example/lib@v2.0.0+incompatible ok published",
+                                      "corp.example/lib/v2@v2.0.0 fail failed",
+                                      "corp.example/lib/v2@v2.0.0 refuse refused",
+                                      "corp.example/lib/v2@v2.0.0 ok published"));
+  EXPECT_THAT(r.reports[0].message, HasSubstr("No space left"));
+  EXPECT_THAT(r.reports[1].message, HasSubstr("stored h1:a, new h1:b"));
+  for (const auto& rep : r.reports) EXPECT_THAT(rep.sum, ::testing::StartsWith("h1:"));
+  EXPECT_EQ(ok.puts.size(), 2u);
+}
+
+TEST_F(PublishTagTest, UnchangedSaysAlreadyPublished) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  ScriptedBackend same("same", ScriptedBackend::Answer::kUnchanged);
+  auto git = Open();
+  auto r = PublishTag(git, "corp.example/lib", "v1.0.0", {&same});
+  ASSERT_EQ(r.kind, TagResult::kDone) << r.error;
+  ASSERT_EQ(r.reports.size(), 1u);
+  EXPECT_EQ(r.reports[0].outcome, Outcome::kUnchanged);
+  EXPECT_EQ(r.reports[0].message, "already published");
+}
+
+TEST_F(PublishTagTest, InvalidTagTouchesNoBackend) {
+  repo.Write("go.mod", "module corp.example/other\n");  // not the path the tag implies
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  repo.Tag("v1.0");
+  ScriptedBackend ok("ok", ScriptedBackend::Answer::kPublish);
+  auto git = Open();
+  for (const char* tag : {"v1.0.0", "v1.0", "v9.9.9"}) {
+    auto r = PublishTag(git, "corp.example/lib", tag, {&ok});
+    EXPECT_EQ(r.kind, TagResult::kInvalid) << tag;
+    EXPECT_THAT(r.error, HasSubstr(tag));
+    EXPECT_TRUE(r.reports.empty());
+  }
+  EXPECT_TRUE(ok.puts.empty());
+}
+
+TEST_F(PublishTagTest, PublishesIntoRealBackends) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  TempDir store;
+  auto tree = storage::OpenBackend("file://" + (store.path() / "t").string());
+  auto athens = storage::OpenBackend("athens-disk://" + (store.path() / "a").string());
+  ASSERT_TRUE(tree.ok() && athens.ok());
+  auto git = Open();
+  for (const char* want : {"published", "unchanged"}) {
+    auto r = PublishTag(git, "corp.example/lib", "v1.0.0", {tree->get(), athens->get()});
+    ASSERT_EQ(r.kind, TagResult::kDone) << r.error;
+    ASSERT_EQ(r.reports.size(), 2u);
+    for (const auto& rep : r.reports) EXPECT_EQ(OutcomeName(rep.outcome), want) << rep.message;
+  }
+  EXPECT_TRUE(fs::is_regular_file(store.path() / "t/corp.example/lib/@v/v1.0.0.zip"));
+  EXPECT_TRUE(fs::is_regular_file(store.path() / "a/corp.example/lib/v1.0.0/source.zip"));
+}
+
+TEST(OrderVersionTags, OldestFirstBySemverThenName) {
+  // "v1.2" is valid (shorthand) semver equal to v1.2.0: a tie, broken by name; it is
+  // reported as invalid when published. "v1.2.3.4" is no semver at all: first.
+  auto o =
+      OrderVersionTags({"v1.10.0", "release", "sub/v1.2.0", "v1.2.0", "v1.2", "latest",
+                        "v0.1.0-rc.1", "v0.1.0", "v2.0.0+incompatible", "x/y/v0.0.1", "v1.2.3.4"});
+  EXPECT_THAT(o.versions,
+              ElementsAre("v1.2.3.4", "x/y/v0.0.1", "v0.1.0-rc.1", "v0.1.0", "sub/v1.2.0", "v1.2",
+                          "v1.2.0", "v1.10.0", "v2.0.0+incompatible"));
+  EXPECT_THAT(o.other, ElementsAre("release", "latest"));
+}
+
+}  // namespace
+}  // namespace modpub::publish
