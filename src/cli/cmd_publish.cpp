@@ -275,8 +275,6 @@ int RunLs(const LsOptions& o) {
   return code;
 }
 
-}  // namespace
-
 void RegisterPublish(CLI::App& app, int* exit_code) {
   auto add_common = [](CLI::App* cmd, PublishOptions* o) {
     cmd->add_option("--repo", o->repo, "git repository (bare or not) holding the tags")->required();
@@ -325,5 +323,9 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
   l->add_option("module", ls->module, "only this module path");
   l->callback([ls, exit_code] { *exit_code = RunLs(*ls); });
 }
+
+}  // namespace
+
+const Registration kRegistration{20, RegisterPublish};
 
 }  // namespace modpub::cli

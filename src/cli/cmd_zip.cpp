@@ -100,8 +100,6 @@ int RunZip(const ZipOptions& o) {
   return code;
 }
 
-}  // namespace
-
 void RegisterZip(CLI::App& app, int* exit_code) {
   auto opts = std::make_shared<ZipOptions>();
   CLI::App* cmd = app.add_subcommand(
@@ -121,5 +119,9 @@ void RegisterZip(CLI::App& app, int* exit_code) {
   cmd->add_option("--out", opts->out, "directory of the GOPROXY tree to write")->required();
   cmd->callback([opts, exit_code] { *exit_code = RunZip(*opts); });
 }
+
+}  // namespace
+
+const Registration kRegistration{10, RegisterZip};
 
 }  // namespace modpub::cli

@@ -1,13 +1,21 @@
-// Subcommands of the `modpub` CLI. Each Register* adds one subcommand to `app` and wires
-// it to the library; main.cpp only calls them. A subcommand's callback stores its exit
-// status in `*exit_code`.
+// Subcommands of the `modpub` CLI. Each cmd_*.cpp registers its subcommands with one
+// namespace-scope `const Registration` object; main.cpp only runs the registrations in
+// `order` (the order `modpub --help` lists them). A subcommand's callback stores its exit
+// status in `*exit_code`. The CLI sources are linked into the executable directly (not
+// through a static library), so every registration object is constructed.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 namespace modpub::cli {
 
-void RegisterZip(CLI::App& app, int* exit_code);
-void RegisterPublish(CLI::App& app, int* exit_code);   // publish, backfill, ls
+using RegisterFn = void (*)(CLI::App& app, int* exit_code);
+
+struct Registration {
+  Registration(int order, RegisterFn fn);
+};
+
+// Adds every registered subcommand to `app`.
+void RegisterAll(CLI::App& app, int* exit_code);
 
 }  // namespace modpub::cli

@@ -4,7 +4,29 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "cli/commands.hpp"
+
+namespace modpub::cli {
+namespace {
+std::vector<std::pair<int, RegisterFn>>& Registry() {
+  static std::vector<std::pair<int, RegisterFn>> registry;  // built before main runs
+  return registry;
+}
+}  // namespace
+
+Registration::Registration(int order, RegisterFn fn) { Registry().emplace_back(order, fn); }
+
+void RegisterAll(CLI::App& app, int* exit_code) {
+  auto& all = Registry();
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& entry : all) entry.second(app, exit_code);
+}
+}  // namespace modpub::cli
 
 int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("modpub"));
@@ -22,8 +44,7 @@ int main(int argc, char** argv) {
   });
 
   int exit_code = 0;
-  modpub::cli::RegisterZip(app, &exit_code);
-  modpub::cli::RegisterPublish(app, &exit_code);
+  modpub::cli::RegisterAll(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

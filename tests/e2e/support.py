@@ -19,6 +19,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = REPO_ROOT / "examples" / "nginx" / "goproxy.conf.template"
 
@@ -105,12 +107,29 @@ def publish(repo: GitRepo, import_path, tag, *urls, env=None):
 # --- hashes and stored files ----------------------------------------------------------------
 
 def h1_of_zip(path):
-    """dirhash.HashZip: the h1 of a module zip, as go.sum records it."""
-    lines = []
+    """dirhash.HashZip: the h1 of a module zip, as go.sum records it. The summary lines
+    are ordered by file NAME (not by the lines themselves, which start with the hash)."""
     with zipfile.ZipFile(path) as z:
-        for info in z.infolist():
-            lines.append(f"{hashlib.sha256(z.read(info)).hexdigest()}  {info.filename}\n")
-    return "h1:" + base64.b64encode(hashlib.sha256("".join(sorted(lines)).encode()).digest()).decode()
+        lines = "".join(f"{hashlib.sha256(z.read(n)).hexdigest()}  {n}\n"
+                        for n in sorted(z.namelist()))
+    return "h1:" + base64.b64encode(hashlib.sha256(lines.encode()).digest()).decode()
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size, read_only=False):
+    """A small tmpfs mounted at `path` (root only; the test is skipped otherwise)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size}" + (",ro" if read_only else "")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
 
 
 def escape(s):

@@ -3,20 +3,15 @@ through GOPROXY=file:// and through Debian's nginx (examples/nginx/), the Athens
 layout, and the bad inputs of issue 4 (unwritable or full target, bad URLs, a different
 zip already stored, module paths that would leave the root)."""
 
-import base64
-import contextlib
-import hashlib
-import os
 import random
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from support import (GitRepo, athens_files, go, go_env, json_lines, nginx_serving, publish,
-                     read_list, run_modpub, semver_key, snapshot, tree_files)
+from support import (GitRepo, athens_files, go, go_env, h1_of_zip, json_lines, nginx_serving, publish,
+                     read_list, run_modpub, semver_key, snapshot, tmpfs, tree_files)
 
 pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
 
@@ -24,13 +19,6 @@ WIDGETS = "corp.example/Widgets"  # upper case: "!"-escaped in the tree, %21 ove
 LEGACY = "corp.example/legacy"
 
 
-def h1_zip(path):
-    """dirhash.HashZip: sha256 lines sorted by file NAME (support.h1_of_zip sorts the
-    lines themselves, which differs as soon as a zip has two files)."""
-    with zipfile.ZipFile(path) as z:
-        lines = "".join(f"{hashlib.sha256(z.read(n)).hexdigest()}  {n}\n"
-                        for n in sorted(z.namelist()))
-    return "h1:" + base64.b64encode(hashlib.sha256(lines.encode()).digest()).decode()
 
 
 def url(scheme, path):
@@ -181,7 +169,7 @@ def test_tree_layout_and_list(published):
         assert read_list(tree, m) == sorted(vs, key=semver_key)
         for v in vs:
             files = tree_files(tree, m, v)
-            assert h1_zip(files["zip"]) == published["sums"][(m, v)]
+            assert h1_of_zip(files["zip"]) == published["sums"][(m, v)]
             assert files["info"].read_text().startswith(f'{{"Version":"{v}","Time":"')
     # Nothing but the proxy files, and modpub's hidden lock files.
     names = {p.name for p in tree.rglob("*") if p.is_file()}
@@ -276,21 +264,6 @@ def test_backfill_oldest_first_reports_invalid_and_reruns_clean(work):
 
 # --- bad inputs -----------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def tmpfs(path: Path, size, read_only=False):
-    """A small tmpfs mounted at `path` (root only; the test is skipped otherwise)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    path.mkdir(parents=True, exist_ok=True)
-    opts = f"size={size}" + (",ro" if read_only else "")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=False)
 
 
 def small_repo(work, name, module):

@@ -3,16 +3,15 @@ one module, plus 5 more publishing one of those versions again, all into the sam
 tree and Athens root. The list must end up with exactly the 50 versions, semver-sorted,
 every version complete and consistent, each published exactly once per storage."""
 
-import base64
 import collections
-import hashlib
 import json
 import os
 import subprocess
 import time
 import zipfile
 
-from support import GitRepo, athens_files, json_lines, modpub_bin, read_list, tree_files
+from support import (GitRepo, athens_files, h1_of_zip, json_lines, modpub_bin, read_list,
+                     tree_files)
 
 MODULE = "corp.example/Busy"
 VERSIONS = [f"v1.{minor}.{patch}" for minor in range(2) for patch in range(25)]  # 50
@@ -20,12 +19,6 @@ DUPLICATED = "v1.0.7"
 DUPLICATES = 5
 
 
-def h1_zip(path):
-    """dirhash.HashZip (sha256 lines sorted by file name)."""
-    with zipfile.ZipFile(path) as z:
-        lines = "".join(f"{hashlib.sha256(z.read(n)).hexdigest()}  {n}\n"
-                        for n in sorted(z.namelist()))
-    return "h1:" + base64.b64encode(hashlib.sha256(lines.encode()).digest()).decode()
 
 
 def test_fifty_concurrent_publishers(tmp_path):
@@ -78,7 +71,7 @@ def test_fifty_concurrent_publishers(tmp_path):
     # Every version complete and consistent in both layouts.
     for v in VERSIONS:
         t, a = tree_files(tree, MODULE, v), athens_files(athens, MODULE, v)
-        assert h1_zip(t["zip"]) == sums[v]
+        assert h1_of_zip(t["zip"]) == sums[v]
         with zipfile.ZipFile(t["zip"]) as z:
             assert all(n.startswith(f"{MODULE}@{v}/") for n in z.namelist())
         assert t["mod"].read_text() == f"module {MODULE}\n\ngo 1.19\n"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from support import (GIT_ENV, GitRepo, clean_gopath, escape, git_daemon, go, go_direct_env,
+from support import (GIT_ENV, GitRepo, clean_gopath, git_daemon, go, go_direct_env,
                      go_env, json_lines, run_modpub)
 
 pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
