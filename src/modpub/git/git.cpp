@@ -24,8 +24,12 @@ void InitOnce() {
       git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, level, "");
     }
     // Bound the memory libgit2 maps for pack files: large blobs are read one at a time
-    // and peak memory should track the largest file, not the repository.
-    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, static_cast<size_t>(64) << 20);
+    // and peak memory should track the largest file, not the repository. The limit counts
+    // whole windows (1 GiB each by default on 64-bit, so a pack is one window and the limit
+    // never bites); small windows let libgit2 unmap the parts of a pack it has read. The
+    // limit is shared by every Repository of the process (modzip reads with two).
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, static_cast<size_t>(4) << 20);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, static_cast<size_t>(16) << 20);
   });
 }
 
@@ -154,8 +158,12 @@ Result<Repository> Repository::OpenFromEnv() {
   if (git_repository_open_ext(repo.out(), nullptr, GIT_REPOSITORY_OPEN_FROM_ENV, nullptr) != 0) {
     return GitFail("opening the repository from the environment");
   }
-  return Wrap(std::move(repo));
+  auto out = Wrap(std::move(repo));
+  if (out) out->from_env_ = true;
+  return out;
 }
+
+Result<Repository> Repository::Reopen() const { return from_env_ ? OpenFromEnv() : Open(GitDir()); }
 
 std::filesystem::path Repository::GitDir() const { return git_repository_path(repo_.get()); }
 

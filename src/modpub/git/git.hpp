@@ -134,6 +134,11 @@ class Repository {
   // Opens the repository described by the environment (inside git hooks).
   static Result<Repository> OpenFromEnv();
 
+  // The same repository opened again, the same way (path or environment), as a handle of
+  // its own: libgit2 objects may be used by one thread at a time, so a second thread
+  // reads through its own Repository.
+  Result<Repository> Reopen() const;
+
   git_repository* raw() const { return repo_.get(); }
   std::filesystem::path GitDir() const;
 
@@ -165,6 +170,7 @@ class Repository {
   explicit Repository(RepoHandle repo) : repo_(std::move(repo)) {}
   static Result<Repository> Wrap(RepoHandle repo);
   RepoHandle repo_;
+  bool from_env_ = false;  // opened by OpenFromEnv (else by Open(GitDir()))
 };
 
 // The last libgit2 error, for messages.

@@ -1,13 +1,17 @@
 #include "modpub/modzip/modzip.hpp"
 
 #include <zip.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/gomod/gomod.hpp"
@@ -285,12 +289,177 @@ Result<Plan> MakePlan(git::Repository& repo, const ModuleVersion& mv) {
 
 // --- zip writing ------------------------------------------------------------------------
 
+// libzip 1.7's deflate: raw stream (no zlib header), 32 KiB window, zlib's largest memory
+// level, default strategy, fed with Z_NO_FLUSH and finished with Z_FINISH. zlib's output
+// depends only on these parameters and the input, not on how the input is split, so a
+// stream made here is byte for byte the one libzip would write.
+constexpr int kDeflateLevel = 6;
+constexpr int kDeflateWindowBits = -MAX_WBITS;
+constexpr int kDeflateMemLevel = MAX_MEM_LEVEL;
+
+// A file deflated ahead of libzip, with what the zip entry records about it.
+struct Deflated {
+  std::string data;  // raw deflate stream
+  std::uint32_t crc = 0;
+  dirhash::Digest digest{};
+};
+
+std::optional<Deflated> DeflateFile(std::string_view in) {
+  Deflated out;
+  z_stream z{};
+  if (deflateInit2(&z, kDeflateLevel, Z_DEFLATED, kDeflateWindowBits, kDeflateMemLevel,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    return std::nullopt;
+  }
+  out.data.resize(deflateBound(&z, in.size()));
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.next_out = reinterpret_cast<Bytef*>(out.data.data());
+  // deflate's counters are 32-bit: feed at most 1 GiB per call (files are < 500 MiB).
+  z.avail_in = static_cast<uInt>(in.size());
+  z.avail_out = static_cast<uInt>(out.data.size());
+  int rc = deflate(&z, Z_FINISH);
+  std::size_t produced = z.total_out;
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) return std::nullopt;
+  out.data.resize(produced);
+  out.data.shrink_to_fit();
+  out.crc = static_cast<std::uint32_t>(
+      crc32_z(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(in.data()), in.size()));
+  out.digest = dirhash::Sha256::Of(in);
+  return out;
+}
+
+// Deflates the files of a zip on a second thread, ahead of libzip, which writes the zip
+// in name order on the calling thread: while libzip compresses file i itself, the worker
+// deflates files i+1, i+2, ... into memory, and libzip then copies those as they are.
+// The output bytes are the same as without the worker (see DeflateFile).
+//
+// Memory stays bounded: the worker takes a file only while the bytes it holds (deflated
+// results not yet written, plus twice the size of the file in progress: its content and
+// the output buffer) stay within kBudget; a file that could never fit is left to libzip,
+// which streams it. So the peak is about the largest file (libzip's) plus kBudget.
+// A file the worker has not started when libzip reaches it is claimed by libzip; one it
+// is deflating is waited for. The worker reads through a repository handle of its own.
+// Any failure on the worker's side just leaves the file to libzip, which reports it.
+class Precompressor {
+ public:
+  static constexpr std::uint64_t kBudget = 16ull << 20;
+
+  Precompressor(git::Repository repo, const git::Oid& commit, const std::vector<PlannedFile>& files)
+      : repo_(std::move(repo)),
+        commit_(commit),
+        files_(files),
+        state_(files.size()),
+        results_(files.size()) {
+    for (std::size_t i = 0; i < files_.size(); ++i) {
+      // Empty files are left to libzip: nothing to gain, and no stream to get wrong.
+      if (files_[i].size == 0 || 2 * files_[i].size > kBudget) state_[i] = State::kLibzip;
+    }
+    worker_ = std::thread([this] { Run(); });
+  }
+  ~Precompressor() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  Precompressor(const Precompressor&) = delete;
+  Precompressor& operator=(const Precompressor&) = delete;
+
+  // libzip is about to write file i: its deflated form if the worker made it (waiting for
+  // one in progress), else nullptr and the file is libzip's. Idempotent: libzip asks more
+  // than once per file and must get the same answer.
+  const Deflated* Take(std::size_t i) {
+    std::unique_lock lk(mu_);
+    head_ = std::max(head_, i);
+    cv_.wait(lk, [&] { return state_[i] != State::kWorking; });
+    if (state_[i] == State::kPending) state_[i] = State::kLibzip;
+    cv_.notify_all();
+    return state_[i] == State::kDone ? &*results_[i] : nullptr;
+  }
+
+  // libzip has written file i: its deflated form can go.
+  void Release(std::size_t i) {
+    {
+      std::lock_guard lk(mu_);
+      if (state_[i] != State::kDone || !results_[i]) return;
+      held_ -= results_[i]->data.size();
+      results_[i].reset();
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  enum class State { kPending, kWorking, kDone, kLibzip };
+
+  void Run() {
+    std::unique_lock lk(mu_);
+    std::size_t j = 0;
+    for (;;) {
+      // The next file libzip has not reached yet and that the worker may take. The one
+      // right after libzip's current file is left to libzip: if the worker took it too,
+      // libzip, copying finished files fast, would catch up and wait for the worker at
+      // every file, and the two threads would take turns instead of working together.
+      j = std::max(j, head_ + 2);
+      while (j < files_.size() && state_[j] != State::kPending) ++j;
+      if (stop_ || j >= files_.size()) return;
+      std::uint64_t need = 2 * files_[j].size;
+      if (held_ + need > kBudget) {
+        cv_.wait(lk);  // until libzip writes (Release) or moves on (Take)
+        continue;
+      }
+      state_[j] = State::kWorking;
+      held_ += need;
+      lk.unlock();
+      std::optional<Deflated> d = Deflate(files_[j]);
+      lk.lock();
+      held_ -= need;
+      if (d) {
+        held_ += d->data.size();
+        results_[j] = std::move(d);
+        state_[j] = State::kDone;
+      } else {
+        state_[j] = State::kLibzip;  // libzip reads it again and reports any error
+      }
+      cv_.notify_all();
+    }
+  }
+
+  std::optional<Deflated> Deflate(const PlannedFile& f) {
+    if (f.data) return DeflateFile(*f.data);
+    auto blob = repo_.ReadFiltered(f.blob, f.repo_path, commit_);
+    if (!blob || blob->data().size() != f.size) return std::nullopt;
+    return DeflateFile(blob->data());
+  }
+
+  git::Repository repo_;
+  git::Oid commit_;
+  const std::vector<PlannedFile>& files_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<State> state_;
+  std::vector<std::optional<Deflated>> results_;
+  std::size_t head_ = 0;    // the file libzip is writing
+  std::uint64_t held_ = 0;  // bytes the worker holds (see the class comment)
+  bool stop_ = false;
+  std::thread worker_;
+};
+
 // Feeds one file to libzip on demand: the blob is read when libzip opens the source and
-// released when it closes it, so only one file is in memory at a time.
+// released when it closes it, so only one file is in memory at a time -- or, when the
+// Precompressor deflated it already, libzip copies that deflated stream.
 struct ZipSource {
   git::Repository* repo = nullptr;
   const git::Oid* commit = nullptr;
   const PlannedFile* file = nullptr;
+  Precompressor* pre = nullptr;
+  std::size_t index = 0;
+  bool asked = false;  // pre has been asked about this file
+  const Deflated* deflated = nullptr;
+  std::uint32_t crc = 0;
+  std::uint64_t comp_size = 0;
   dirhash::Digest digest{};
   bool hashed = false;
   std::optional<git::FilteredBlob> blob;
@@ -312,9 +481,32 @@ zip_int64_t SourceCallback(void* userdata, void* data, zip_uint64_t len, zip_sou
       zip_stat_init(st);
       st->size = s->file->size;
       st->valid = ZIP_STAT_SIZE;
+      if (s->pre && !s->asked) {
+        s->asked = true;
+        s->deflated = s->pre->Take(s->index);
+        if (s->deflated) {
+          s->crc = s->deflated->crc;
+          s->comp_size = s->deflated->data.size();
+          s->digest = s->deflated->digest;
+          s->hashed = true;
+        }
+      }
+      if (s->comp_size) {  // already deflated: libzip copies it as it is
+        st->comp_size = s->comp_size;
+        st->comp_method = ZIP_CM_DEFLATE;
+        st->crc = s->crc;
+        st->encryption_method = ZIP_EM_NONE;
+        st->valid |=
+            ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC | ZIP_STAT_ENCRYPTION_METHOD;
+      }
       return sizeof(zip_stat_t);
     }
     case ZIP_SOURCE_OPEN: {
+      if (s->deflated) {
+        s->data = s->deflated->data;
+        s->offset = 0;
+        return 0;
+      }
       if (s->file->data) {
         s->data = *s->file->data;
       } else {
@@ -346,6 +538,10 @@ zip_int64_t SourceCallback(void* userdata, void* data, zip_uint64_t len, zip_sou
     case ZIP_SOURCE_CLOSE:
       s->blob.reset();
       s->data = {};
+      if (s->deflated) {
+        s->deflated = nullptr;
+        s->pre->Release(s->index);
+      }
       return 0;
     case ZIP_SOURCE_ERROR:
       return zip_error_to_data(&s->error, data, len);
@@ -496,14 +692,25 @@ Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
     return Fail(zip_path.string() + ": cannot create zip: " + msg);
   }
 
+  // A second thread deflates ahead of libzip when there is a second core to run it.
+  std::optional<Precompressor> pre;
+  if (std::thread::hardware_concurrency() > 1 && plan->files.size() > 1) {
+    if (auto worker_repo = repo.Reopen()) {
+      pre.emplace(std::move(*worker_repo), mv.commit, plan->files);
+    }
+  }
+
   std::string prefix = mv.path + "@" + mv.version + "/";
   std::vector<std::unique_ptr<ZipSource>> sources;
   sources.reserve(plan->files.size());
-  for (const PlannedFile& f : plan->files) {
+  for (std::size_t i = 0; i < plan->files.size(); ++i) {
+    const PlannedFile& f = plan->files[i];
     auto s = std::make_unique<ZipSource>();
     s->repo = &repo;
     s->commit = &mv.commit;
     s->file = &f;
+    s->pre = pre ? &*pre : nullptr;
+    s->index = i;
     zip_error_init(&s->error);
     zip_error_t cerr;
     zip_error_init(&cerr);
@@ -516,11 +723,11 @@ Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
       zip_source_free(src);
       return Fail(zip_path.string() + ": adding " + f.name + ": " + zip_strerror(za.get()));
     }
-    auto i = static_cast<zip_uint64_t>(idx);
+    auto entry = static_cast<zip_uint64_t>(idx);
     // Fixed metadata so that the same tree always yields the same bytes.
-    if (zip_set_file_compression(za.get(), i, ZIP_CM_DEFLATE, 6) != 0 ||
-        zip_file_set_dostime(za.get(), i, 0, (1 << 5) | 1, 0) != 0 ||
-        zip_file_set_external_attributes(za.get(), i, 0, ZIP_OPSYS_UNIX, 0100644u << 16) != 0) {
+    if (zip_set_file_compression(za.get(), entry, ZIP_CM_DEFLATE, kDeflateLevel) != 0 ||
+        zip_file_set_dostime(za.get(), entry, 0, (1 << 5) | 1, 0) != 0 ||
+        zip_file_set_external_attributes(za.get(), entry, 0, ZIP_OPSYS_UNIX, 0100644u << 16) != 0) {
       return Fail(zip_path.string() + ": setting attributes of " + f.name + ": " +
                   zip_strerror(za.get()));
     }
