@@ -192,7 +192,7 @@ Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<Re
       CheckAllowed(policy, mv, out.problems, allowed);
       auto st = modzip::Check(repo, mv);
       if (!st) AddProblems(out.problems, tag, st.message());
-      if (allowed && st) out.accepted.push_back({tag, mv.path, mv.version});
+      if (allowed && st) out.accepted.push_back({tag, mv.path, mv.version, mv.commit});
     }
   }
   return out;
@@ -209,7 +209,7 @@ Verdict Published(git::Repository& repo, const std::string& import_path,
       AddProblems(out.problems, tag, mvs.message());
       continue;
     }
-    for (const modzip::ModuleVersion& mv : *mvs) out.accepted.push_back({tag, mv.path, mv.version});
+    for (const modzip::ModuleVersion& mv : *mvs) out.accepted.push_back({tag, mv.path, mv.version, mv.commit});
   }
   return out;
 }

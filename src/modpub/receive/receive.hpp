@@ -69,6 +69,7 @@ struct Accepted {
   std::string tag;
   std::string path;
   std::string version;
+  git::Oid commit;  // the commit the tag names
 };
 
 struct Verdict {

@@ -1,0 +1,306 @@
+// receive: the pre-receive decision (receive.hpp) over real repositories built with the git
+// CLI. Pushes through real git (quarantine, hooks run by git) are in tests/e2e/test_hooks.py.
+#include "modpub/receive/receive.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "modpub/modzip/modzip.hpp"
+#include "modpub/publish/publish.hpp"
+#include "modpub/storage/fs_tree.hpp"
+#include "support/temp_repo.hpp"
+
+namespace modpub::receive {
+namespace {
+
+using ::modpub::testing::Capture;
+using ::modpub::testing::Quoted;
+using ::modpub::testing::TempDir;
+using ::modpub::testing::TempRepo;
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+
+constexpr char kRoot[] = "corp.example/lib";
+const std::string kZero(40, '0');
+
+// A backend whose Stat cannot read its storage.
+class UnreadableBackend : public storage::Backend {
+ public:
+  const std::string& Name() const override { return name_; }
+  Result<storage::PutResult> Put(const storage::VersionFiles&) override { return Fail("not used"); }
+  Result<std::optional<storage::StoredVersion>> Stat(const std::string&,
+                                                     const std::string&) override {
+    return Fail("/srv/goproxy: Permission denied");
+  }
+  Result<std::vector<storage::StoredVersion>> ListVersions(const std::string&) override {
+    return Fail("not used");
+  }
+  Result<std::vector<std::string>> ListModules() override { return Fail("not used"); }
+
+ private:
+  std::string name_ = "file:///srv/goproxy";
+};
+
+struct Fixture : ::testing::Test {
+  TempRepo repo;
+  TempDir store;
+  storage::FsTree tree{"file://" + store.path().string(), store.path()};
+  Policy policy{kRoot, {}, false, {&tree}};
+
+  std::string Rev(const std::string& rev) {
+    std::string out = Capture("git -C " + Quoted(repo.path()) + " rev-parse " + rev);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+  // Commits what was written and returns the commit id (no ref points at it but HEAD).
+  std::string CommitNow() {
+    repo.Commit();
+    return Rev("HEAD");
+  }
+  Verdict Push(const std::string& lines) {
+    auto updates = ParseUpdates(lines);
+    EXPECT_TRUE(updates.ok()) << (updates.ok() ? "" : updates.message());
+    auto r = git::Repository::Open(repo.path());
+    EXPECT_TRUE(r.ok());
+    return Review(*r, policy, *updates);
+  }
+  std::string Create(const std::string& ref, const std::string& id) {
+    return kZero + " " + id + " " + ref + "\n";
+  }
+  void PublishTag(const std::string& tag) {
+    repo.Tag(tag);
+    auto r = git::Repository::Open(repo.path());
+    ASSERT_TRUE(r.ok());
+    auto result = publish::PublishTag(*r, kRoot, tag, {&tree});
+    ASSERT_EQ(result.kind, publish::TagResult::kDone) << result.error;
+  }
+  std::vector<std::string> Accepted(const Verdict& v) {
+    std::vector<std::string> out;
+    for (const auto& a : v.accepted) out.push_back(a.tag + " " + a.path + "@" + a.version);
+    return out;
+  }
+};
+
+TEST(ParseUpdates, ReadsGitsLines) {
+  std::string a(40, 'a'), b(40, 'b');
+  auto u = ParseUpdates(a + " " + b + " refs/tags/v1.0.0\n\n" + kZero + " " + b +
+                        " refs/heads/main\r\n" + a + " " + kZero + " refs/tags/sub/v2.0.0");
+  ASSERT_TRUE(u.ok()) << u.message();
+  ASSERT_EQ(u->size(), 3u);
+  EXPECT_EQ((*u)[0].ref, "refs/tags/v1.0.0");
+  EXPECT_EQ((*u)[0].old_id.Hex(), a);
+  EXPECT_EQ((*u)[0].new_id.Hex(), b);
+  EXPECT_FALSE((*u)[0].Creates());
+  EXPECT_FALSE((*u)[0].Deletes());
+  EXPECT_EQ((*u)[0].Tag(), "v1.0.0");
+  EXPECT_TRUE((*u)[1].Creates());
+  EXPECT_EQ((*u)[1].Tag(), "");
+  EXPECT_EQ((*u)[1].ref, "refs/heads/main");
+  EXPECT_TRUE((*u)[2].Deletes());
+  EXPECT_EQ((*u)[2].Tag(), "sub/v2.0.0");
+}
+
+TEST(ParseUpdates, RefusesMalformedLines) {
+  std::string a(40, 'a');
+  for (const std::string& bad : {a + " " + a, a + " xyz refs/tags/v1", "short " + a + " refs/x",
+                                 a + " " + a + " ", std::string(40, 'A') + " " + a + " refs/x"}) {
+    auto u = ParseUpdates(a + " " + a + " refs/heads/ok\n" + bad + "\n");
+    ASSERT_FALSE(u.ok()) << bad;
+    EXPECT_THAT(u.message(), HasSubstr("line 2")) << bad;
+  }
+}
+
+TEST(Rules, VersionTagsAndPrefixes) {
+  EXPECT_TRUE(IsVersionTag("v1.0.0"));
+  EXPECT_TRUE(IsVersionTag("v1.2"));
+  EXPECT_TRUE(IsVersionTag("sub/dir/v2.0.0"));
+  EXPECT_FALSE(IsVersionTag("release-1"));
+  EXPECT_FALSE(IsVersionTag("vnext"));
+  EXPECT_FALSE(IsVersionTag("v1.0.0/notes"));
+  EXPECT_TRUE(UnderPrefix("corp.example/lib", "corp.example/lib"));
+  EXPECT_TRUE(UnderPrefix("corp.example/lib/v2", "corp.example/lib"));
+  EXPECT_TRUE(UnderPrefix("corp.example/lib", "corp.example/"));
+  EXPECT_FALSE(UnderPrefix("corp.example/library", "corp.example/lib"));
+  EXPECT_FALSE(UnderPrefix("corp.example", "corp.example/lib"));
+}
+
+TEST_F(Fixture, GoodTagIsAcceptedFromThePushedIdAlone) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("lib.go", "package lib\n");
+  std::string c = CommitNow();
+  // No ref names the version yet, as in pre-receive.
+  Verdict v = Push(Create("refs/tags/v1.0.0", c));
+  EXPECT_THAT(v.problems, IsEmpty());
+  EXPECT_THAT(Accepted(v), ElementsAre("v1.0.0 corp.example/lib@v1.0.0"));
+}
+
+TEST_F(Fixture, AnnotatedTagObjectAndTwoModulesFromOneTag) {
+  repo.Write("lib.go", "package lib\n");
+  repo.Write("v3/go.mod", "module corp.example/lib/v3\n");
+  repo.Commit();
+  repo.Tag("v3.0.0", /*annotated=*/true);
+  std::string tag_object = Rev("refs/tags/v3.0.0");
+  repo.Git("tag -d v3.0.0");
+  Verdict v = Push(Create("refs/tags/v3.0.0", tag_object));
+  EXPECT_THAT(v.problems, IsEmpty());
+  EXPECT_THAT(Accepted(v), ElementsAre("v3.0.0 corp.example/lib@v3.0.0+incompatible",
+                                       "v3.0.0 corp.example/lib/v3@v3.0.0"));
+}
+
+TEST_F(Fixture, BranchesAndOtherTagsPass) {
+  repo.Write("go.mod", "module other.example/wrong\n");
+  std::string c = CommitNow();
+  Verdict v = Push(Create("refs/heads/feature", c) + Create("refs/tags/release-1", c) + c + " " +
+                   kZero + " refs/tags/nightly\n" + Create("refs/notes/commits", c));
+  EXPECT_THAT(v.problems, IsEmpty());
+  EXPECT_THAT(v.accepted, IsEmpty());
+}
+
+TEST_F(Fixture, EveryProblemOfEveryTagIsReported) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("a.go", "package lib\n");
+  repo.Write("A.go", "package lib\n");
+  repo.Write("bad:name.go", "package lib\n");
+  repo.Write("nomod/go.mod", "go 1.19\n");
+  repo.Write("other/go.mod", "module corp.example/elsewhere\n");
+  std::string c = CommitNow();
+  Verdict v = Push(Create("refs/tags/v1.2", c) + Create("refs/tags/v1.0.0", c) +
+                   Create("refs/tags/nomod/v1.0.0", c) + Create("refs/tags/other/v1.0.0", c) +
+                   Create("refs/tags/v2.0.0", c) + Create("refs/heads/main", c));
+  EXPECT_THAT(v.accepted, IsEmpty());
+  EXPECT_THAT(v.problems, Contains(AllOf(StartsWith("v1.2: "), HasSubstr("not canonical"))));
+  EXPECT_THAT(v.problems, Contains(AllOf(StartsWith("v1.0.0: "), HasSubstr("A.go"))));
+  EXPECT_THAT(v.problems, Contains(AllOf(StartsWith("v1.0.0: "), HasSubstr("bad:name.go"))));
+  EXPECT_THAT(v.problems, Contains(AllOf(StartsWith("nomod/v1.0.0: "), HasSubstr("nomod/go.mod"),
+                                         HasSubstr("missing module path"))));
+  EXPECT_THAT(v.problems, Contains(AllOf(StartsWith("other/v1.0.0: "), HasSubstr("other/go.mod"),
+                                         HasSubstr("corp.example/elsewhere"))));
+  EXPECT_THAT(v.problems, Contains(AllOf(StartsWith("v2.0.0: "), HasSubstr("/v2"))));
+  for (const auto& p : v.problems) EXPECT_EQ(p.find('\n'), std::string::npos) << p;
+}
+
+TEST_F(Fixture, ProblemsAreThoseOfModpubZip) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("x/y.go", "package x\n");
+  repo.Write("X/y.go", "package x\n");
+  repo.Write("con.go", "package lib\n");
+  std::string c = CommitNow();
+  repo.Tag("v1.0.0");
+  auto r = git::Repository::Open(repo.path());
+  ASSERT_TRUE(r.ok());
+  auto mvs = modzip::Resolve(*r, kRoot, "v1.0.0");
+  ASSERT_TRUE(mvs.ok()) << mvs.message();
+  auto built = modzip::Build(*r, (*mvs)[0], store.path() / "x.zip");
+  ASSERT_FALSE(built.ok());
+  std::vector<std::string> lines;
+  for (std::size_t s = 0, nl; s < built.message().size(); s = nl + 1) {
+    nl = built.message().find('\n', s);
+    if (nl == std::string::npos) nl = built.message().size();
+    lines.push_back(built.message().substr(s, nl - s));
+  }
+  Verdict v = Push(Create("refs/tags/v1.0.0", c));
+  EXPECT_EQ(v.problems, lines);
+  EXPECT_GE(lines.size(), 2u);
+}
+
+TEST_F(Fixture, OversizeGoModIsRefused) {
+  std::string big = "module corp.example/lib\n" + std::string((16u << 20) + 1, '\n');
+  repo.Write("go.mod", big);
+  std::string c = CommitNow();
+  Verdict v = Push(Create("refs/tags/v1.0.0", c));
+  EXPECT_THAT(v.problems, ElementsAre(AllOf(StartsWith("v1.0.0: "), HasSubstr("go.mod"))));
+}
+
+TEST_F(Fixture, ModulePathsOutsideTheAllowedPrefixesAreRefused) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("sub/go.mod", "module corp.example/lib/sub\n");
+  std::string c = CommitNow();
+  policy.allowed_prefixes = {"corp.example/lib/sub", "corp.example/tools"};
+  Verdict v = Push(Create("refs/tags/v1.0.0", c) + Create("refs/tags/sub/v1.0.0", c));
+  EXPECT_THAT(v.problems,
+              ElementsAre(AllOf(StartsWith("v1.0.0: go.mod: module path \"corp.example/lib\""),
+                                HasSubstr("\"corp.example/lib/sub\", \"corp.example/tools\""))));
+  EXPECT_THAT(Accepted(v), ElementsAre("sub/v1.0.0 corp.example/lib/sub@v1.0.0"));
+}
+
+TEST_F(Fixture, PublishedTagMayNotMoveOrBeDeleted) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  std::string c1 = CommitNow();
+  PublishTag("v1.0.0");
+  repo.Write("more.go", "package lib\n");
+  std::string c2 = CommitNow();
+
+  Verdict moved = Push(c1 + " " + c2 + " refs/tags/v1.0.0\n");
+  EXPECT_THAT(
+      moved.problems,
+      ElementsAre(AllOf(StartsWith("v1.0.0: corp.example/lib@v1.0.0 is published in file://"),
+                        HasSubstr("moving"))));
+  Verdict deleted = Push(c1 + " " + kZero + " refs/tags/v1.0.0\n");
+  EXPECT_THAT(deleted.problems, ElementsAre(AllOf(StartsWith("v1.0.0: corp.example/lib@v1.0.0"),
+                                                  HasSubstr("deleting"))));
+  // Not published: may move (the new target is checked) and be deleted.
+  repo.Tag("v1.1.0");
+  Verdict other =
+      Push(c1 + " " + c2 + " refs/tags/v1.1.0\n" + c1 + " " + kZero + " refs/tags/v1.2.0\n");
+  EXPECT_THAT(other.problems, IsEmpty());
+  EXPECT_THAT(Accepted(other), ElementsAre("v1.1.0 corp.example/lib@v1.1.0"));
+}
+
+TEST_F(Fixture, PublishedIncompatibleAndMajorSubdirectoryVersionsCount) {
+  repo.Write("lib.go", "package lib\n");
+  repo.Write("v2/go.mod", "module corp.example/lib/v2\n");
+  std::string c = CommitNow();
+  PublishTag("v2.0.0");
+  Verdict v = Push(c + " " + kZero + " refs/tags/v2.0.0\n");
+  EXPECT_THAT(v.problems,
+              ElementsAre(StartsWith("v2.0.0: corp.example/lib@v2.0.0+incompatible is published"),
+                          StartsWith("v2.0.0: corp.example/lib/v2@v2.0.0 is published")));
+}
+
+TEST_F(Fixture, UnreadableStorageRefusesMovingButNotCreating) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  std::string c = CommitNow();
+  UnreadableBackend bad;
+  policy.published_in = {&bad};
+  Verdict v = Push(c + " " + kZero + " refs/tags/v1.0.0\n" + Create("refs/tags/v1.1.0", c));
+  EXPECT_THAT(v.problems, ElementsAre(AllOf(StartsWith("v1.0.0: cannot tell whether"),
+                                            HasSubstr("Permission denied"))));
+  EXPECT_THAT(Accepted(v), ElementsAre("v1.1.0 corp.example/lib@v1.1.0"));
+}
+
+TEST_F(Fixture, ImmutableTagsRefuseEverySemverTagChange) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  std::string c1 = CommitNow();
+  std::string c2 = CommitNow();
+  policy.immutable_tags = true;
+  Verdict v = Push(c1 + " " + c2 + " refs/tags/v1.0.0\n" + c1 + " " + kZero +
+                   " refs/tags/sub/v0.1.0\n" + c1 + " " + c2 + " refs/tags/release\n" +
+                   Create("refs/tags/v1.1.0", c2) + c1 + " " + c2 + " refs/heads/main\n");
+  EXPECT_THAT(v.problems,
+              ElementsAre(AllOf(StartsWith("v1.0.0: moving"), HasSubstr("immutable_tags = true")),
+                          AllOf(StartsWith("sub/v0.1.0: deleting"), HasSubstr("immutable"))));
+  EXPECT_THAT(Accepted(v), ElementsAre("v1.1.0 corp.example/lib@v1.1.0"));
+}
+
+TEST_F(Fixture, PublishedListsWhatCreatedAndMovedTagsPublish) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("sub/go.mod", "module corp.example/lib/sub\n");
+  std::string c = CommitNow();
+  auto updates = ParseUpdates(Create("refs/tags/v1.0.0", c) + Create("refs/tags/sub/v0.2.0", c) +
+                              c + " " + kZero + " refs/tags/v0.9.0\n" +
+                              Create("refs/tags/release", c) + Create("refs/tags/v1.2", c));
+  ASSERT_TRUE(updates.ok());
+  auto r = git::Repository::Open(repo.path());
+  ASSERT_TRUE(r.ok());
+  Verdict v = Published(*r, kRoot, *updates);
+  EXPECT_THAT(Accepted(v), ElementsAre("v1.0.0 corp.example/lib@v1.0.0",
+                                       "sub/v0.2.0 corp.example/lib/sub@v0.2.0"));
+  EXPECT_THAT(v.problems, ElementsAre(StartsWith("v1.2: ")));
+}
+
+}  // namespace
+}  // namespace modpub::receive
