@@ -105,8 +105,8 @@ Result<fs::path> HooksDir(const fs::path& repo_path) {
   return gitdir / "hooks";
 }
 
-std::string ShimText(std::string_view shim_template, std::string_view hook,
-                     const fs::path& program, const std::optional<fs::path>& config) {
+std::string ShimText(std::string_view shim_template, std::string_view hook, const fs::path& program,
+                     const std::optional<fs::path>& config) {
   std::string text(shim_template);
   std::string args;
   if (config) args = "--config " + ShellQuote(config->string());
@@ -145,8 +145,7 @@ Result<std::vector<std::string>> Install(const InstallOptions& o) {
     auto text = ReadIfExists(*hooks / hook);
     if (!text) return text.error();
     if (*text && !IsShim(*text) && fs::exists(fs::symlink_status(chained / hook, ec))) {
-      return Fail((*hooks / hook).string() + " is not modpub's, and " +
-                  (chained / hook).string() +
+      return Fail((*hooks / hook).string() + " is not modpub's, and " + (chained / hook).string() +
                   " holds an earlier hook: decide by hand which one to keep");
     }
     current.push_back(std::move(*text));
@@ -154,8 +153,8 @@ Result<std::vector<std::string>> Install(const InstallOptions& o) {
   fs::create_directories(chained, ec);
   if (ec) return Fail(chained.string() + ": " + ec.message());
   if (created) {
-    std::ofstream(chained / kCreatedMarker) << "modpub hook install created " << hooks->string()
-                                            << "\n";
+    std::ofstream(chained / kCreatedMarker)
+        << "modpub hook install created " << hooks->string() << "\n";
   }
 
   std::vector<std::string> lines;

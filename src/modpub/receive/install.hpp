@@ -36,10 +36,10 @@ inline constexpr std::string_view kShimMarker = "# modpub-hook-shim";
 inline constexpr std::string_view kChainedDir = "modpub-chained";
 
 struct InstallOptions {
-  std::filesystem::path repo;     // the repository (bare or not)
-  std::filesystem::path program;  // absolute path of modpub-hook
+  std::filesystem::path repo;                   // the repository (bare or not)
+  std::filesystem::path program;                // absolute path of modpub-hook
   std::optional<std::filesystem::path> config;  // passed as --config (made absolute)
-  std::string shim_template;      // text with @HOOK@, @PROGRAM@, @ARGS@
+  std::string shim_template;                    // text with @HOOK@, @PROGRAM@, @ARGS@
 };
 
 // The hooks directory git uses for `repo` (see above).

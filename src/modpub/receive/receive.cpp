@@ -209,7 +209,8 @@ Verdict Published(git::Repository& repo, const std::string& import_path,
       AddProblems(out.problems, tag, mvs.message());
       continue;
     }
-    for (const modzip::ModuleVersion& mv : *mvs) out.accepted.push_back({tag, mv.path, mv.version, mv.commit});
+    for (const modzip::ModuleVersion& mv : *mvs)
+      out.accepted.push_back({tag, mv.path, mv.version, mv.commit});
   }
   return out;
 }
