@@ -2,11 +2,17 @@
 // CLI. Pushes through real git (quarantine, hooks run by git) are in tests/e2e/test_hooks.py.
 #include "modpub/receive/receive.hpp"
 
+#include <sys/stat.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
+
 #include "modpub/modzip/modzip.hpp"
 #include "modpub/publish/publish.hpp"
+#include "modpub/receive/install.hpp"
 #include "modpub/storage/fs_tree.hpp"
 #include "support/temp_repo.hpp"
 
@@ -45,7 +51,7 @@ class UnreadableBackend : public storage::Backend {
   std::string name_ = "file:///srv/goproxy";
 };
 
-struct Fixture : ::testing::Test {
+struct ReceiveTest : ::testing::Test {
   TempRepo repo;
   TempDir store;
   storage::FsTree tree{"file://" + store.path().string(), store.path()};
@@ -128,7 +134,7 @@ TEST(Rules, VersionTagsAndPrefixes) {
   EXPECT_FALSE(UnderPrefix("corp.example", "corp.example/lib"));
 }
 
-TEST_F(Fixture, GoodTagIsAcceptedFromThePushedIdAlone) {
+TEST_F(ReceiveTest, GoodTagIsAcceptedFromThePushedIdAlone) {
   repo.Write("go.mod", "module corp.example/lib\n");
   repo.Write("lib.go", "package lib\n");
   std::string c = CommitNow();
@@ -138,7 +144,7 @@ TEST_F(Fixture, GoodTagIsAcceptedFromThePushedIdAlone) {
   EXPECT_THAT(Accepted(v), ElementsAre("v1.0.0 corp.example/lib@v1.0.0"));
 }
 
-TEST_F(Fixture, AnnotatedTagObjectAndTwoModulesFromOneTag) {
+TEST_F(ReceiveTest, AnnotatedTagObjectAndTwoModulesFromOneTag) {
   repo.Write("lib.go", "package lib\n");
   repo.Write("v3/go.mod", "module corp.example/lib/v3\n");
   repo.Commit();
@@ -151,7 +157,7 @@ TEST_F(Fixture, AnnotatedTagObjectAndTwoModulesFromOneTag) {
                                        "v3.0.0 corp.example/lib/v3@v3.0.0"));
 }
 
-TEST_F(Fixture, BranchesAndOtherTagsPass) {
+TEST_F(ReceiveTest, BranchesAndOtherTagsPass) {
   repo.Write("go.mod", "module other.example/wrong\n");
   std::string c = CommitNow();
   Verdict v = Push(Create("refs/heads/feature", c) + Create("refs/tags/release-1", c) + c + " " +
@@ -160,7 +166,7 @@ TEST_F(Fixture, BranchesAndOtherTagsPass) {
   EXPECT_THAT(v.accepted, IsEmpty());
 }
 
-TEST_F(Fixture, EveryProblemOfEveryTagIsReported) {
+TEST_F(ReceiveTest, EveryProblemOfEveryTagIsReported) {
   repo.Write("go.mod", "module corp.example/lib\n");
   repo.Write("a.go", "package lib\n");
   repo.Write("A.go", "package lib\n");
@@ -183,7 +189,7 @@ TEST_F(Fixture, EveryProblemOfEveryTagIsReported) {
   for (const auto& p : v.problems) EXPECT_EQ(p.find('\n'), std::string::npos) << p;
 }
 
-TEST_F(Fixture, ProblemsAreThoseOfModpubZip) {
+TEST_F(ReceiveTest, ProblemsAreThoseOfModpubZip) {
   repo.Write("go.mod", "module corp.example/lib\n");
   repo.Write("x/y.go", "package x\n");
   repo.Write("X/y.go", "package x\n");
@@ -207,7 +213,7 @@ TEST_F(Fixture, ProblemsAreThoseOfModpubZip) {
   EXPECT_GE(lines.size(), 2u);
 }
 
-TEST_F(Fixture, OversizeGoModIsRefused) {
+TEST_F(ReceiveTest, OversizeGoModIsRefused) {
   std::string big = "module corp.example/lib\n" + std::string((16u << 20) + 1, '\n');
   repo.Write("go.mod", big);
   std::string c = CommitNow();
@@ -215,7 +221,7 @@ TEST_F(Fixture, OversizeGoModIsRefused) {
   EXPECT_THAT(v.problems, ElementsAre(AllOf(StartsWith("v1.0.0: "), HasSubstr("go.mod"))));
 }
 
-TEST_F(Fixture, ModulePathsOutsideTheAllowedPrefixesAreRefused) {
+TEST_F(ReceiveTest, ModulePathsOutsideTheAllowedPrefixesAreRefused) {
   repo.Write("go.mod", "module corp.example/lib\n");
   repo.Write("sub/go.mod", "module corp.example/lib/sub\n");
   std::string c = CommitNow();
@@ -227,7 +233,7 @@ TEST_F(Fixture, ModulePathsOutsideTheAllowedPrefixesAreRefused) {
   EXPECT_THAT(Accepted(v), ElementsAre("sub/v1.0.0 corp.example/lib/sub@v1.0.0"));
 }
 
-TEST_F(Fixture, PublishedTagMayNotMoveOrBeDeleted) {
+TEST_F(ReceiveTest, PublishedTagMayNotMoveOrBeDeleted) {
   repo.Write("go.mod", "module corp.example/lib\n");
   std::string c1 = CommitNow();
   PublishTag("v1.0.0");
@@ -250,7 +256,7 @@ TEST_F(Fixture, PublishedTagMayNotMoveOrBeDeleted) {
   EXPECT_THAT(Accepted(other), ElementsAre("v1.1.0 corp.example/lib@v1.1.0"));
 }
 
-TEST_F(Fixture, PublishedIncompatibleAndMajorSubdirectoryVersionsCount) {
+TEST_F(ReceiveTest, PublishedIncompatibleAndMajorSubdirectoryVersionsCount) {
   repo.Write("lib.go", "package lib\n");
   repo.Write("v2/go.mod", "module corp.example/lib/v2\n");
   std::string c = CommitNow();
@@ -261,7 +267,7 @@ TEST_F(Fixture, PublishedIncompatibleAndMajorSubdirectoryVersionsCount) {
                           StartsWith("v2.0.0: corp.example/lib/v2@v2.0.0 is published")));
 }
 
-TEST_F(Fixture, UnreadableStorageRefusesMovingButNotCreating) {
+TEST_F(ReceiveTest, UnreadableStorageRefusesMovingButNotCreating) {
   repo.Write("go.mod", "module corp.example/lib\n");
   std::string c = CommitNow();
   UnreadableBackend bad;
@@ -272,7 +278,7 @@ TEST_F(Fixture, UnreadableStorageRefusesMovingButNotCreating) {
   EXPECT_THAT(Accepted(v), ElementsAre("v1.1.0 corp.example/lib@v1.1.0"));
 }
 
-TEST_F(Fixture, ImmutableTagsRefuseEverySemverTagChange) {
+TEST_F(ReceiveTest, ImmutableTagsRefuseEverySemverTagChange) {
   repo.Write("go.mod", "module corp.example/lib\n");
   std::string c1 = CommitNow();
   std::string c2 = CommitNow();
@@ -286,7 +292,7 @@ TEST_F(Fixture, ImmutableTagsRefuseEverySemverTagChange) {
   EXPECT_THAT(Accepted(v), ElementsAre("v1.1.0 corp.example/lib@v1.1.0"));
 }
 
-TEST_F(Fixture, PublishedListsWhatCreatedAndMovedTagsPublish) {
+TEST_F(ReceiveTest, PublishedListsWhatCreatedAndMovedTagsPublish) {
   repo.Write("go.mod", "module corp.example/lib\n");
   repo.Write("sub/go.mod", "module corp.example/lib/sub\n");
   std::string c = CommitNow();
@@ -300,6 +306,124 @@ TEST_F(Fixture, PublishedListsWhatCreatedAndMovedTagsPublish) {
   EXPECT_THAT(Accepted(v), ElementsAre("v1.0.0 corp.example/lib@v1.0.0",
                                        "sub/v0.2.0 corp.example/lib/sub@v0.2.0"));
   EXPECT_THAT(v.problems, ElementsAre(StartsWith("v1.2: ")));
+}
+
+// --- install ------------------------------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+constexpr char kTemplate[] = "#!/bin/sh\n# modpub-hook-shim\nexec @PROGRAM@ @HOOK@ @ARGS@\n";
+
+struct InstallTest : ::testing::Test {
+  TempDir dir;
+  fs::path bare = dir.path() / "repo.git";
+  fs::path program = dir.path() / "bin" / "modpub-hook";
+  fs::path hooks = bare / "hooks";
+
+  void SetUp() override {
+    ::modpub::testing::Sh("git init -q --bare " + Quoted(bare));
+    fs::create_directories(program.parent_path());
+    std::ofstream(program) << "#!/bin/sh\n";
+    fs::permissions(program, fs::perms::owner_all);
+  }
+  InstallOptions Options() { return {bare, program, std::nullopt, kTemplate}; }
+  // Every file below `d`: name -> (mode, content).
+  std::map<std::string, std::pair<unsigned, std::string>> Snapshot(const fs::path& d) {
+    std::map<std::string, std::pair<unsigned, std::string>> out;
+    if (!fs::exists(d)) return out;
+    for (const auto& e : fs::recursive_directory_iterator(d)) {
+      struct stat st {};
+      ::lstat(e.path().c_str(), &st);
+      std::string content;
+      if (e.is_regular_file()) {
+        std::ifstream in(e.path(), std::ios::binary);
+        content.assign(std::istreambuf_iterator<char>(in), {});
+      }
+      out[fs::relative(e.path(), d).string()] = {st.st_mode, content};
+    }
+    return out;
+  }
+};
+
+TEST_F(InstallTest, HooksDirHonoursCoreHooksPath) {
+  auto d = HooksDir(bare);
+  ASSERT_TRUE(d.ok()) << d.message();
+  EXPECT_EQ(*d, hooks);
+  ::modpub::testing::Sh("git -C " + Quoted(bare) + " config core.hooksPath shared/hooks");
+  d = HooksDir(bare);
+  ASSERT_TRUE(d.ok()) << d.message();
+  EXPECT_EQ(*d, bare / "shared/hooks");
+  ::modpub::testing::Sh("git -C " + Quoted(bare) + " config core.hooksPath /srv/hooks");
+  EXPECT_EQ(*HooksDir(bare), fs::path("/srv/hooks"));
+}
+
+TEST_F(InstallTest, ShimQuotesItsArguments) {
+  std::string text = ShimText(kTemplate, "pre-receive", "/opt/it's here/modpub-hook",
+                              fs::path("/etc/modpub.toml"));
+  EXPECT_EQ(text,
+            "#!/bin/sh\n# modpub-hook-shim\nexec '/opt/it'\\''s here/modpub-hook' pre-receive "
+            "--config '/etc/modpub.toml'\n");
+}
+
+TEST_F(InstallTest, InstallChainsIsIdempotentAndUninstallRestores) {
+  std::ofstream(hooks / "pre-receive") << "#!/bin/sh\nexit 0\n";
+  fs::permissions(hooks / "pre-receive", fs::perms::owner_all | fs::perms::group_read);
+  auto before = Snapshot(hooks);
+
+  auto first = Install(Options());
+  ASSERT_TRUE(first.ok()) << first.message();
+  EXPECT_THAT(*first, ElementsAre(HasSubstr("runs first"), HasSubstr("installed")));
+  EXPECT_TRUE(fs::exists(hooks / "modpub-chained" / "pre-receive"));
+  EXPECT_FALSE(fs::exists(hooks / "modpub-chained" / "post-receive"));
+  auto installed = Snapshot(hooks);
+  EXPECT_THAT(installed["pre-receive"].second, HasSubstr(program.string()));
+  EXPECT_TRUE(installed["post-receive"].first & S_IXUSR);
+
+  auto second = Install(Options());
+  ASSERT_TRUE(second.ok()) << second.message();
+  EXPECT_THAT(*second, ::testing::Each(HasSubstr("already installed")));
+  EXPECT_EQ(Snapshot(hooks), installed);
+
+  InstallOptions with_config = Options();
+  with_config.config = bare / "config";  // any existing file
+  auto third = Install(with_config);
+  ASSERT_TRUE(third.ok()) << third.message();
+  EXPECT_THAT(*third, ::testing::Each(HasSubstr("updated")));
+  EXPECT_EQ(Snapshot(hooks)["modpub-chained/pre-receive"], before["pre-receive"]);
+
+  auto removed = Uninstall(bare);
+  ASSERT_TRUE(removed.ok()) << removed.message();
+  EXPECT_EQ(Snapshot(hooks), before);
+}
+
+TEST_F(InstallTest, CreatedHooksDirectoryIsRemovedAgain) {
+  ::modpub::testing::Sh("git -C " + Quoted(bare) + " config core.hooksPath my-hooks");
+  ASSERT_TRUE(Install(Options()).ok());
+  EXPECT_TRUE(fs::exists(bare / "my-hooks" / "pre-receive"));
+  ASSERT_TRUE(Uninstall(bare).ok());
+  EXPECT_FALSE(fs::exists(bare / "my-hooks"));
+}
+
+TEST_F(InstallTest, AHookReplacedByHandIsNotTouched) {
+  std::ofstream(hooks / "pre-receive") << "#!/bin/sh\necho original\n";
+  ASSERT_TRUE(Install(Options()).ok());
+  std::ofstream(hooks / "pre-receive") << "#!/bin/sh\necho replaced by hand\n";
+  auto before = Snapshot(hooks);
+  auto again = Install(Options());
+  ASSERT_FALSE(again.ok());
+  EXPECT_THAT(again.message(), HasSubstr("decide by hand"));
+  auto removed = Uninstall(bare);
+  ASSERT_FALSE(removed.ok());
+  EXPECT_EQ(Snapshot(hooks), before);
+}
+
+TEST_F(InstallTest, MissingProgramIsRefused) {
+  InstallOptions o = Options();
+  o.program = dir.path() / "nowhere" / "modpub-hook";
+  auto r = Install(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("modpub-hook program is missing"));
+  EXPECT_FALSE(fs::exists(hooks / "modpub-chained"));
 }
 
 }  // namespace

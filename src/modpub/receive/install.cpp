@@ -70,6 +70,25 @@ Status Rename(const fs::path& from, const fs::path& to) {
   return Ok();
 }
 
+// The current text of each of kHooks (nullopt: absent). Fails when a hook is not a shim
+// while modpub-chained/ holds one of the same name: then only a person can tell which
+// of the two is meant.
+Result<std::vector<std::optional<std::string>>> ReadHooks(const fs::path& hooks) {
+  fs::path chained = hooks / kChainedDir;
+  std::error_code ec;
+  std::vector<std::optional<std::string>> current;
+  for (const char* hook : kHooks) {
+    auto text = ReadIfExists(hooks / hook);
+    if (!text) return text.error();
+    if (*text && !IsShim(*text) && fs::exists(fs::symlink_status(chained / hook, ec))) {
+      return Fail((hooks / hook).string() + " is not modpub's, and " + (chained / hook).string() +
+                  " holds an earlier hook: decide by hand which one to keep");
+    }
+    current.push_back(std::move(*text));
+  }
+  return current;
+}
+
 }  // namespace
 
 Result<fs::path> HooksDir(const fs::path& repo_path) {
@@ -139,17 +158,9 @@ Result<std::vector<std::string>> Install(const InstallOptions& o) {
     if (ec) return Fail(hooks->string() + ": " + ec.message());
     created = true;
   }
-  // Check every hook before changing anything, so a refusal changes nothing.
-  std::vector<std::optional<std::string>> current;
-  for (const char* hook : kHooks) {
-    auto text = ReadIfExists(*hooks / hook);
-    if (!text) return text.error();
-    if (*text && !IsShim(*text) && fs::exists(fs::symlink_status(chained / hook, ec))) {
-      return Fail((*hooks / hook).string() + " is not modpub's, and " + (chained / hook).string() +
-                  " holds an earlier hook: decide by hand which one to keep");
-    }
-    current.push_back(std::move(*text));
-  }
+  // Every hook is checked before anything changes, so a refusal changes nothing.
+  auto current = ReadHooks(*hooks);
+  if (!current) return current.error();
   fs::create_directories(chained, ec);
   if (ec) return Fail(chained.string() + ": " + ec.message());
   if (created) {
@@ -162,8 +173,8 @@ Result<std::vector<std::string>> Install(const InstallOptions& o) {
     const std::string hook = kHooks[i];
     fs::path target = *hooks / hook;
     std::string text = ShimText(o.shim_template, hook, o.program, config);
-    if (IsShim(current[i])) {
-      if (*current[i] == text) {
+    if (IsShim((*current)[i])) {
+      if (*(*current)[i] == text) {
         lines.push_back(hook + ": already installed in " + hooks->string());
         continue;
       }
@@ -172,7 +183,7 @@ Result<std::vector<std::string>> Install(const InstallOptions& o) {
       continue;
     }
     std::string note;
-    if (current[i]) {
+    if ((*current)[i]) {
       if (auto st = Rename(target, chained / hook); !st) return st.error();
       note = " (the existing hook, kept in " + (chained / hook).string() + ", runs first)";
     }
@@ -187,22 +198,20 @@ Result<std::vector<std::string>> Uninstall(const fs::path& repo) {
   if (!hooks) return hooks.error();
   fs::path chained = *hooks / kChainedDir;
   std::error_code ec;
+  // Every hook is checked before anything changes, so a refusal changes nothing.
+  auto current = ReadHooks(*hooks);
+  if (!current) return current.error();
   std::vector<std::string> lines;
-  for (const char* h : kHooks) {
-    const std::string hook = h;
+  for (std::size_t i = 0; i < std::size(kHooks); ++i) {
+    const std::string hook = kHooks[i];
     fs::path target = *hooks / hook;
-    auto text = ReadIfExists(target);
-    if (!text) return text.error();
+    const std::optional<std::string>& text = (*current)[i];
     bool have_chained = fs::exists(fs::symlink_status(chained / hook, ec));
-    if (*text && !IsShim(*text)) {
-      if (have_chained) {
-        return Fail(target.string() + " is not modpub's, and " + (chained / hook).string() +
-                    " holds an earlier hook: decide by hand which one to keep");
-      }
+    if (text && !IsShim(text)) {
       lines.push_back(hook + ": not modpub's, left as it is");
       continue;
     }
-    if (*text) {
+    if (text) {
       fs::remove(target, ec);
       if (ec) return Fail(target.string() + ": " + ec.message());
     }
@@ -210,14 +219,14 @@ Result<std::vector<std::string>> Uninstall(const fs::path& repo) {
       if (auto st = Rename(chained / hook, target); !st) return st.error();
       lines.push_back(hook + ": removed; the earlier hook is back in place");
     } else {
-      lines.push_back(hook + (*text ? ": removed" : ": was not installed"));
+      lines.push_back(hook + (text ? ": removed" : ": was not installed"));
     }
   }
   bool created = fs::exists(chained / kCreatedMarker, ec);
   fs::remove(chained / kCreatedMarker, ec);
   if (fs::is_directory(chained, ec)) {
     fs::remove(chained, ec);  // only if empty: anything else in it is someone's
-    if (ec) return Fail(chained.string() + ": " + ec.message());
+    if (ec) lines.push_back(chained.string() + ": left in place, it holds other files");
   }
   if (created && fs::is_empty(*hooks, ec)) fs::remove(*hooks, ec);
   return lines;

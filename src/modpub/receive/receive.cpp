@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "modpub/gomod/gomod.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/modzip/modzip.hpp"
 #include "modpub/publish/publish.hpp"
@@ -95,25 +94,29 @@ void CheckNotPublished(const Policy& policy, const std::string& tag, std::string
   }
 }
 
-// The file that states module version `mv`'s path: its go.mod, or the import path.
-std::string PathSource(const modzip::ModuleVersion& mv) {
-  if (mv.mod == gomod::LegacyGoMod(mv.path)) return "import path (no go.mod)";
-  return mv.dir.empty() ? "go.mod" : mv.dir + "/go.mod";
+// The file that states module version `mv`'s path: its go.mod, or (a module without one)
+// the repository's import path.
+std::string PathSource(git::Repository& repo, const modzip::ModuleVersion& mv) {
+  std::string file = mv.dir.empty() ? "go.mod" : mv.dir + "/go.mod";
+  auto tagged = repo.ResolveCommit(mv.commit, "tag " + mv.tag);
+  if (!tagged) return file;
+  auto entry = repo.EntryAt(tagged->tree, file);
+  if (entry && !entry->has_value()) return "import path (no go.mod)";
+  return file;
 }
 
-void CheckAllowed(const Policy& policy, const modzip::ModuleVersion& mv,
-                  std::vector<std::string>& problems, bool& allowed) {
-  allowed = policy.allowed_prefixes.empty();
+void CheckAllowed(git::Repository& repo, const Policy& policy, const modzip::ModuleVersion& mv,
+                  std::vector<std::string>& problems) {
   for (const std::string& prefix : policy.allowed_prefixes) {
-    if (UnderPrefix(mv.path, prefix)) allowed = true;
+    if (UnderPrefix(mv.path, prefix)) return;
   }
-  if (allowed) return;
+  if (policy.allowed_prefixes.empty()) return;
   std::string list;
   for (const std::string& prefix : policy.allowed_prefixes) {
     list += (list.empty() ? "" : ", ") + Quote(prefix);
   }
   AddProblems(problems, mv.tag,
-              PathSource(mv) + ": module path " + Quote(mv.path) +
+              PathSource(repo, mv) + ": module path " + Quote(mv.path) +
                   " is not under the allowed module path prefixes of this repository (" + list +
                   ")");
 }
@@ -169,6 +172,7 @@ Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<Re
     std::string tag = u.Tag();
     if (tag.empty()) continue;
     bool version_tag = IsVersionTag(tag);
+    const std::size_t problems_before = out.problems.size();
     if (!u.Creates()) {
       std::string_view action = u.Deletes() ? "deleting" : "moving";
       if (policy.immutable_tags && semver::IsValid(LastElement(tag))) {
@@ -188,11 +192,12 @@ Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<Re
       continue;
     }
     for (const modzip::ModuleVersion& mv : *mvs) {
-      bool allowed = false;
-      CheckAllowed(policy, mv, out.problems, allowed);
-      auto st = modzip::Check(repo, mv);
-      if (!st) AddProblems(out.problems, tag, st.message());
-      if (allowed && st) out.accepted.push_back({tag, mv.path, mv.version, mv.commit});
+      CheckAllowed(repo, policy, mv, out.problems);
+      if (auto st = modzip::Check(repo, mv); !st) AddProblems(out.problems, tag, st.message());
+    }
+    if (out.problems.size() != problems_before) continue;  // this update is refused
+    for (const modzip::ModuleVersion& mv : *mvs) {
+      out.accepted.push_back({tag, mv.path, mv.version, mv.commit});
     }
   }
   return out;

@@ -75,6 +75,7 @@ struct Accepted {
 struct Verdict {
   std::vector<std::string> problems;  // "<tag>: <rule and file>", one per problem
   std::vector<Accepted> accepted;     // module versions of the created or moved tags
+                                      // that have no problem
   bool ok() const { return problems.empty(); }
 };
 
