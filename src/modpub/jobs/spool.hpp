@@ -56,8 +56,8 @@ struct Job {
   std::string import_path;
   std::string tag;
   std::string commit;
-  std::string source = "cli";  // "hook" | "webhook" | "cli"
-  int attempts = 0;            // publish attempts made so far
+  std::string source = "cli";        // "hook" | "webhook" | "cli"
+  int attempts = 0;                  // publish attempts made so far
   Clock::time_point created{};       // epoch: Enqueue sets now
   Clock::time_point next_attempt{};  // epoch: due now
   std::string last_error;
@@ -106,7 +106,7 @@ struct SetAside {
 };
 
 struct ClaimResult {
-  std::optional<Job> job;        // nothing due (or all due ones taken by others)
+  std::optional<Job> job;           // nothing due (or all due ones taken by others)
   std::vector<SetAside> set_aside;  // corrupt files moved aside while looking
 };
 
@@ -134,10 +134,9 @@ class Spool {
   // Claimed -> done/, with job.result_json and finished set by the caller or now.
   Status Complete(const Owner& owner, Job job) const;
   // Claimed -> queue/ with attempts+1, last_error = error, next_attempt = when.
-  Status Retry(const Owner& owner, Job job, const std::string& error,
-               Clock::time_point when) const;
+  Status Retry(const Owner& owner, Job job, const std::string& error, Clock::time_point when) const;
   // Claimed -> failed/ with last_error = reason.
-  Status Fail(const Owner& owner, Job job, const std::string& reason) const;
+  Status MarkFailed(const Owner& owner, Job job, const std::string& reason) const;
   // Claimed -> queue/ unchanged (graceful stop before the job ran).
   Status Release(const Owner& owner, const Job& job) const;
 
