@@ -363,3 +363,28 @@ def test_git_config_fallback_without_toml(tmp_path):
     p = s.push("v1.0.1")
     assert p.returncode == 0, p.stderr
     assert len(s.jobs()) == 2
+
+
+def test_post_receive_pokes_the_daemon_socket(server):
+    import socket
+    sock_path = server.root / "modpubd.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(str(sock_path))
+        s.settimeout(10)
+        server.commit(GOOD)
+        server.tag("v1.0.0")
+        p = server.push("main", "v1.0.0")
+        assert p.returncode == 0, p.stderr
+        assert s.recv(64)  # woken once the job is in the queue
+        assert [j["tag"] for j in server.jobs()] == ["v1.0.0"]
+
+
+def test_post_receive_never_fails_the_push(server):
+    server.spool.write_text("a file where the spool directory should be")
+    server.commit(GOOD)
+    server.tag("v1.0.0")
+    p = server.push("main", "v1.0.0")
+    assert p.returncode == 0, p.stderr
+    assert any(line.startswith("modpub: warning: ") for line in remote_lines(p)), p.stderr
+    assert not any(line.startswith("modpub: queued") for line in remote_lines(p))
+    assert set(server.remote_tags()) == {"v1.0.0"}

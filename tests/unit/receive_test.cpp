@@ -13,6 +13,7 @@
 #include "modpub/modzip/modzip.hpp"
 #include "modpub/publish/publish.hpp"
 #include "modpub/receive/install.hpp"
+#include "modpub/receive/settings.hpp"
 #include "modpub/storage/fs_tree.hpp"
 #include "support/temp_repo.hpp"
 
@@ -424,6 +425,103 @@ TEST_F(InstallTest, MissingProgramIsRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.message(), HasSubstr("modpub-hook program is missing"));
   EXPECT_FALSE(fs::exists(hooks / "modpub-chained"));
+}
+
+// --- settings -----------------------------------------------------------------------------
+
+struct SettingsTest : ::testing::Test {
+  TempDir dir;
+  fs::path bare = dir.path() / "repo.git";
+  void SetUp() override {
+    ::modpub::testing::Sh("git init -q --bare " + Quoted(bare));
+    ::unsetenv("MODPUB_CONFIG");
+  }
+  void GitConfig(const std::string& args) {
+    ::modpub::testing::Sh("git -C " + Quoted(bare) + " config " + args);
+  }
+  fs::path WriteToml(const std::string& repo_path, const std::string& extra = "") {
+    fs::path p = dir.path() / "modpub.toml";
+    std::ofstream(p) << "storage = [\"file:///srv/goproxy\"]\n"
+                     << "spool_dir = \"/var/spool/modpub\"\n"
+                     << "state_dir = \"/var/lib/modpub\"\n"
+                     << "socket = \"/run/modpub.sock\"\n"
+                     << "[[repository]]\n"
+                     << "path = \"" << repo_path << "\"\n"
+                     << "import_path = \"corp.example/lib\"\n"
+                     << extra;
+    return p;
+  }
+};
+
+TEST_F(SettingsTest, NothingConfiguredIsAnErrorThatSaysWhatToDo) {
+  auto s = LoadSettings(bare, std::nullopt);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), AllOf(HasSubstr("--config"), HasSubstr("modpub.importPath")));
+}
+
+TEST_F(SettingsTest, GitConfigAlone) {
+  GitConfig("modpub.importPath corp.example/lib");
+  GitConfig("--add modpub.allowedPrefix corp.example/lib/api");
+  GitConfig("--add modpub.allowedPrefix corp.example/tools");
+  GitConfig("modpub.immutableTags true");
+  GitConfig("modpub.storage file:///srv/goproxy");
+  GitConfig("modpub.spoolDir /var/spool/modpub");
+  auto s = LoadSettings(bare, std::nullopt);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s->import_path, "corp.example/lib");
+  EXPECT_THAT(s->allowed_prefixes, ElementsAre("corp.example/lib/api", "corp.example/tools"));
+  EXPECT_TRUE(s->immutable_tags);
+  EXPECT_THAT(s->storage, ElementsAre("file:///srv/goproxy"));
+  EXPECT_EQ(s->spool_dir, "/var/spool/modpub");
+  EXPECT_EQ(s->socket_path, "");
+  EXPECT_EQ(s->repo_path, fs::canonical(bare).string());
+}
+
+TEST_F(SettingsTest, TomlFromFlagGitConfigOrEnvironment) {
+  fs::path toml = WriteToml(bare.string(), "immutable_tags = true\n");
+  GitConfig("modpub.importPath ignored.example/x");  // the file's entry wins
+  auto s = LoadSettings(bare, toml.string());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s->source, toml.string());
+  EXPECT_EQ(s->import_path, "corp.example/lib");
+  EXPECT_THAT(s->allowed_prefixes, ElementsAre("corp.example/lib"));
+  EXPECT_TRUE(s->immutable_tags);
+  EXPECT_EQ(s->spool_dir, "/var/spool/modpub");
+  EXPECT_EQ(s->socket_path, "/run/modpub.sock");
+  EXPECT_EQ(s->repo_path, bare.string());
+
+  GitConfig("modpub.config ../modpub.toml");  // relative to the repository
+  s = LoadSettings(bare, std::nullopt);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s->import_path, "corp.example/lib");
+
+  GitConfig("--unset modpub.config");
+  ::setenv("MODPUB_CONFIG", toml.c_str(), 1);
+  s = LoadSettings(bare, std::nullopt);
+  ::unsetenv("MODPUB_CONFIG");
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s->source, toml.string());
+}
+
+TEST_F(SettingsTest, RepositoryMissingFromTheFile) {
+  fs::path toml = WriteToml("/srv/git/other.git");
+  auto s = LoadSettings(bare, toml.string());
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), AllOf(HasSubstr("no [[repository]]"), HasSubstr("modpub.importPath")));
+  GitConfig("modpub.importPath corp.example/own");
+  s = LoadSettings(bare, toml.string());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s->import_path, "corp.example/own");
+  EXPECT_THAT(s->allowed_prefixes, ElementsAre("corp.example/own"));
+  EXPECT_EQ(s->spool_dir, "/var/spool/modpub");
+}
+
+TEST_F(SettingsTest, BrokenTomlIsAnError) {
+  fs::path toml = dir.path() / "bad.toml";
+  std::ofstream(toml) << "storage = [\n";
+  auto s = LoadSettings(bare, toml.string());
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("bad.toml"));
 }
 
 }  // namespace
