@@ -5,13 +5,17 @@ accepted version tags become one job file each."""
 
 import json
 import os
+import shutil
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from support import GIT_ENV, GitRepo, publish, run_modpub
+from support import (GIT_ENV, GitRepo, clean_gopath, go, go_env, h1_of_zip, modpub_bin, publish,
+                     run_modpub)
 
 IMPORT = "corp.example/lib"
 
@@ -388,3 +392,58 @@ def test_post_receive_never_fails_the_push(server):
     assert any(line.startswith("modpub: warning: ") for line in remote_lines(p)), p.stderr
     assert not any(line.startswith("modpub: queued") for line in remote_lines(p))
     assert set(server.remote_tags()) == {"v1.0.0"}
+
+
+@pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+def test_pushed_tag_is_published_by_modpubd_and_fetchable_by_go(tmp_path):
+    """The product's main path: push a tag, modpubd (woken by the post-receive hook)
+    publishes it, go fetches it through GOPROXY=file://; the tag is then immutable."""
+    modpubd = modpub_bin().parent / "modpubd"
+    if not modpubd.exists():
+        pytest.skip(f"{modpubd} is not built")
+    (tmp_path / "srv").mkdir()
+    s = Server(tmp_path / "srv")
+    with open(s.config, "a") as f:  # the daemon's own table; loopback HTTP off
+        f.write('\n[daemon]\nhttp_listen = ""\nscan_interval_ms = 60000\n')
+    log = open(tmp_path / "modpubd.log", "w")
+    d = subprocess.Popen([str(modpubd), "--config", str(s.config)], stdout=log, stderr=log)
+    try:
+        sock = s.root / "modpubd.sock"
+        deadline = time.monotonic() + 30
+        while not sock.exists():  # scan interval is a minute: only the poke wakes it fast
+            assert d.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "modpubd.log").read_text()
+            time.sleep(0.02)
+        s.commit({**GOOD, "lib.go": 'package lib\n\nfunc Name() string { return "lib" }\n'})
+        s.tag("v1.0.0")
+        p = s.push("main", "v1.0.0")
+        assert p.returncode == 0, p.stderr
+        info = s.store / IMPORT / "@v" / "v1.0.0.info"
+        deadline = time.monotonic() + 30
+        while not info.exists():
+            assert time.monotonic() < deadline, (tmp_path / "modpubd.log").read_text()
+            time.sleep(0.02)
+    finally:
+        d.send_signal(signal.SIGTERM)
+        assert d.wait(timeout=60) == 0
+        log.close()
+    assert [p.name for p in (s.spool / "done").glob("*.job")]
+
+    env = go_env(tmp_path / "go", f"file://{s.store}", tmp_path / "gocache")
+    try:
+        consumer = tmp_path / "consumer"
+        consumer.mkdir()
+        (consumer / "go.mod").write_text("module corp.example/consumer\n\ngo 1.19\n")
+        r = go("mod", "download", "-json", f"{IMPORT}@v1.0.0", env=env, cwd=consumer)
+        got = json.loads(r.stdout)
+        assert got["Version"] == "v1.0.0"
+        assert got["Sum"] == h1_of_zip(s.store / IMPORT / "@v" / "v1.0.0.zip")
+    finally:
+        clean_gopath(env)
+
+    s.commit({"lib.go": "package lib\n"})
+    s.tag("v1.0.0", "-f")
+    p = s.push("v1.0.0", force=True)
+    assert p.returncode != 0
+    assert any(line.startswith(f"modpub: refused v1.0.0: {IMPORT}@v1.0.0 is published")
+               for line in remote_lines(p)), p.stderr
