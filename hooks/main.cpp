@@ -77,8 +77,7 @@ int PreReceive(const std::optional<std::string>& config) {
   if (!repo) return refuse(repo.message());
 
   std::vector<std::unique_ptr<modpub::storage::Backend>> owned;
-  modpub::receive::Policy policy{
-      settings->import_path, settings->allowed_prefixes, settings->immutable_tags, {}};
+  modpub::receive::Policy policy{settings->repo, {}};
   for (const std::string& url : settings->storage) {
     auto backend = modpub::storage::OpenBackend(url);
     if (!backend) return refuse(settings->source + ": storage " + url + ": " + backend.message());
@@ -119,7 +118,7 @@ int PostReceive(const std::optional<std::string>& config) {
     return 0;
   }
   modpub::receive::Verdict found =
-      modpub::receive::Published(*repo, settings->import_path, *updates);
+      modpub::receive::Published(*repo, settings->repo.import_path, *updates);
   for (const std::string& p : found.problems) warn(p + " (not queued)");
 
   // One job per tag; the daemon publishes every module version the tag names.
@@ -132,8 +131,8 @@ int PostReceive(const std::optional<std::string>& config) {
   bool queued = false;
   for (const std::string& tag : order) {
     modpub::jobs::Job job;
-    job.repo = settings->repo_path;
-    job.import_path = settings->import_path;
+    job.repo = settings->repo.path;
+    job.import_path = settings->repo.import_path;
     job.tag = tag;
     job.commit = by_tag[tag].front()->commit.Hex();
     job.source = "hook";
