@@ -3,6 +3,7 @@ pre-receive/post-receive hooks (`modpub hook install`) git runs itself, with the
 objects in git's quarantine. Refused tags never reach the repository or the spool;
 accepted version tags become one job file each."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -394,40 +395,70 @@ def test_post_receive_never_fails_the_push(server):
     assert set(server.remote_tags()) == {"v1.0.0"}
 
 
+# --- with modpubd ----------------------------------------------------------------------------
+
+def modpubd_bin():
+    return modpub_bin().parent / "modpubd"
+
+
+needs_modpubd = pytest.mark.skipif(not modpubd_bin().exists(), reason="modpubd is not built")
+
+
+def add_daemon_table(config: Path):
+    # No HTTP server; a scan interval of a minute, so only the hook's poke wakes it fast.
+    with open(config, "a") as f:
+        f.write('\n[daemon]\nhttp_listen = ""\nscan_interval_ms = 60000\n')
+
+
+@contextlib.contextmanager
+def running_modpubd(config: Path, socket_path: Path, log: Path):
+    """modpubd on `config`, ready (socket bound) on entry, SIGTERM-ed (by PID) on exit."""
+    with open(log, "a") as out:
+        d = subprocess.Popen([str(modpubd_bin()), "--config", str(config)], stdout=out,
+                             stderr=out)
+        try:
+            wait_for(lambda: socket_path.exists() or d.poll() is not None, "modpubd ready",
+                     log)
+            assert d.poll() is None, log.read_text()
+            yield d
+        finally:
+            d.send_signal(signal.SIGTERM)
+            try:
+                assert d.wait(timeout=60) == 0, log.read_text()
+            except subprocess.TimeoutExpired:
+                d.kill()
+                d.wait()
+                raise
+
+
+def wait_for(cond, what, log, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n" + (
+            log.read_text() if log.exists() else "")
+        time.sleep(0.02)
+
+
+def info_file(store: Path, module, version):
+    return store / module / "@v" / f"{version}.info"
+
+
+@needs_modpubd
 @pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
 def test_pushed_tag_is_published_by_modpubd_and_fetchable_by_go(tmp_path):
     """The product's main path: push a tag, modpubd (woken by the post-receive hook)
     publishes it, go fetches it through GOPROXY=file://; the tag is then immutable."""
-    modpubd = modpub_bin().parent / "modpubd"
-    if not modpubd.exists():
-        pytest.skip(f"{modpubd} is not built")
     (tmp_path / "srv").mkdir()
     s = Server(tmp_path / "srv")
-    with open(s.config, "a") as f:  # the daemon's own table; loopback HTTP off
-        f.write('\n[daemon]\nhttp_listen = ""\nscan_interval_ms = 60000\n')
-    log = open(tmp_path / "modpubd.log", "w")
-    d = subprocess.Popen([str(modpubd), "--config", str(s.config)], stdout=log, stderr=log)
-    try:
-        sock = s.root / "modpubd.sock"
-        deadline = time.monotonic() + 30
-        while not sock.exists():  # scan interval is a minute: only the poke wakes it fast
-            assert d.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "modpubd.log").read_text()
-            time.sleep(0.02)
+    add_daemon_table(s.config)
+    log = tmp_path / "modpubd.log"
+    with running_modpubd(s.config, s.root / "modpubd.sock", log):
         s.commit({**GOOD, "lib.go": 'package lib\n\nfunc Name() string { return "lib" }\n'})
         s.tag("v1.0.0")
         p = s.push("main", "v1.0.0")
         assert p.returncode == 0, p.stderr
-        info = s.store / IMPORT / "@v" / "v1.0.0.info"
-        deadline = time.monotonic() + 30
-        while not info.exists():
-            assert time.monotonic() < deadline, (tmp_path / "modpubd.log").read_text()
-            time.sleep(0.02)
-    finally:
-        d.send_signal(signal.SIGTERM)
-        assert d.wait(timeout=60) == 0
-        log.close()
-    assert [p.name for p in (s.spool / "done").glob("*.job")]
+        wait_for(info_file(s.store, IMPORT, "v1.0.0").exists, "v1.0.0 published", log)
+    assert len(list((s.spool / "done").glob("*.job"))) == 1
 
     env = go_env(tmp_path / "go", f"file://{s.store}", tmp_path / "gocache")
     try:
@@ -447,3 +478,54 @@ def test_pushed_tag_is_published_by_modpubd_and_fetchable_by_go(tmp_path):
     assert p.returncode != 0
     assert any(line.startswith(f"modpub: refused v1.0.0: {IMPORT}@v1.0.0 is published")
                for line in remote_lines(p)), p.stderr
+
+
+@needs_modpubd
+def test_pushes_while_daemon_is_down_wait_and_concurrent_pushes_across_repos(tmp_path):
+    """20 tags pushed concurrently into 5 repositories: 10 while modpubd is down (the jobs
+    wait in the spool), then 10 more while it runs; every version is published once."""
+    n_repos, per_repo = 5, 4
+    store, spool = tmp_path / "store", tmp_path / "spool"
+    config = tmp_path / "modpub.toml"
+    repos = [GitRepo(tmp_path, f"r{i}") for i in range(n_repos)]
+    lines = [f'storage = ["file://{store}"]', f'spool_dir = "{spool}"',
+             f'state_dir = "{tmp_path / "state"}"', f'socket = "{tmp_path / "d.sock"}"']
+    for i, r in enumerate(repos):
+        lines += ["[[repository]]", f'path = "{r.bare}"', f'import_path = "corp.example/r{i}"']
+    config.write_text("\n".join(lines) + "\n")
+    add_daemon_table(config)
+    for i, r in enumerate(repos):
+        res = run_modpub("hook", "install", "--repo", r.bare, "--config", config)
+        assert res.returncode == 0, res.stderr
+        r.write("go.mod", f"module corp.example/r{i}\n")
+        r.write("x.go", "package x\n")
+        r.commit()
+        git("push", "-q", r.bare, "main", cwd=r.work)
+        for k in range(per_repo):
+            git("tag", f"v1.{k}.0", cwd=r.work)
+
+    def push_all(tags):
+        procs = [subprocess.Popen(["git", "push", str(r.bare), t], cwd=r.work,
+                                  env=dict(os.environ, **GIT_ENV), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for r in repos for t in tags]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            assert "modpub: queued corp.example/r" in err, err
+
+    push_all(["v1.0.0", "v1.1.0"])  # no daemon: the jobs wait
+    assert len(list((spool / "queue").glob("*.job"))) == 2 * n_repos
+    log = tmp_path / "modpubd.log"
+    with running_modpubd(config, tmp_path / "d.sock", log):
+        push_all(["v1.2.0", "v1.3.0"])
+        wanted = [info_file(store, f"corp.example/r{i}", f"v1.{k}.0")
+                  for i in range(n_repos) for k in range(per_repo)]
+        wait_for(lambda: all(p.exists() for p in wanted), "all versions published", log)
+        wait_for(lambda: len(list((spool / "done").glob("*.job"))) == n_repos * per_repo,
+                 "all jobs done", log)
+    assert not list((spool / "queue").glob("*.job"))
+    assert not list((spool / "failed").glob("*.job"))
+    for i in range(n_repos):
+        listed = (store / f"corp.example/r{i}" / "@v" / "list").read_text().split()
+        assert sorted(listed) == [f"v1.{k}.0" for k in range(per_repo)]
