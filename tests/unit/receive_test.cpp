@@ -399,6 +399,22 @@ TEST_F(InstallTest, InstallChainsIsIdempotentAndUninstallRestores) {
   EXPECT_EQ(Snapshot(hooks), before);
 }
 
+TEST_F(InstallTest, RelativeSymlinkHookStillResolvesAndComesBackUnchanged) {
+  fs::create_directories(bare / "shared");
+  std::ofstream(bare / "shared" / "dispatch") << "#!/bin/sh\n";
+  fs::create_symlink("../shared/dispatch", hooks / "pre-receive");
+  fs::create_symlink("/usr/share/hooks/post", hooks / "post-receive");
+  ASSERT_TRUE(Install(Options()).ok());
+  fs::path chained = hooks / "modpub-chained";
+  EXPECT_EQ(fs::read_symlink(chained / "pre-receive"), fs::path("../../shared/dispatch"));
+  EXPECT_TRUE(fs::equivalent(chained / "pre-receive", bare / "shared" / "dispatch"));
+  EXPECT_EQ(fs::read_symlink(chained / "post-receive"), fs::path("/usr/share/hooks/post"));
+  ASSERT_TRUE(Uninstall(bare).ok());
+  EXPECT_EQ(fs::read_symlink(hooks / "pre-receive"), fs::path("../shared/dispatch"));
+  EXPECT_EQ(fs::read_symlink(hooks / "post-receive"), fs::path("/usr/share/hooks/post"));
+  EXPECT_FALSE(fs::exists(chained));
+}
+
 TEST_F(InstallTest, CreatedHooksDirectoryIsRemovedAgain) {
   ::modpub::testing::Sh("git -C " + Quoted(bare) + " config core.hooksPath my-hooks");
   ASSERT_TRUE(Install(Options()).ok());
