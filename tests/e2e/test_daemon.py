@@ -37,7 +37,8 @@ def now_rfc3339():
 
 def write_job(spool: Path, repo: GitRepo, tag, import_path=MODULE, commit=None, job_id=None):
     """Writes one job durably into spool/queue; returns its id."""
-    job_id = job_id or time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:12]
+    # Sortable by creation, like the ids modpub assigns (oldest first).
+    job_id = job_id or f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     if commit is None:
         commit = subprocess.run(["git", "rev-parse", f"refs/tags/{tag}^{{commit}}"],
                                 cwd=repo.bare, capture_output=True, text=True,
@@ -333,9 +334,8 @@ def test_invalid_tag_fails_and_retry_requeues(tmp_path, daemons):
     assert run_modpub("retry", "nonexistent", "--config", d.config).returncode == 1
     r = run_modpub("retry", bad, "--config", d.config)
     assert r.returncode == 0 and f"re-queued {bad}" in r.stdout
-    wait_until(lambda: d.text().count(f"(job {bad}): failed") == 2, what="second failure",
-               on_fail=d.text)
-    assert jobs_in(d.spool, "failed") == [bad]
+    wait_until(lambda: d.text().count(f"(job {bad}): failed") == 2 and
+               jobs_in(d.spool, "failed") == [bad], what="second failure", on_fail=d.text)
     assert not tree.exists() or read_list(tree, MODULE) == []
     assert d.stop() == 0
 
@@ -444,7 +444,8 @@ def test_sigterm_finishes_running_publish_and_exits_0(tmp_path, daemons):
 # --- SIGKILL at random points ---------------------------------------------------------------
 
 TRIALS = 30
-CRASH_TAGS = [f"v1.{i}.0" for i in range(8)]
+CRASH_TAGS = [f"v1.{i}.0" for i in range(TRIALS)]
+STEP_DELAY = {"MODPUB_TEST_STEP_DELAY_MS": "15"}
 
 
 def check_no_partial(tree: Path, ref):
@@ -474,26 +475,34 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
                        "--to", f"file://{ref_tree}")
         assert r.returncode == 0, r.stderr
     ref = snapshot(ref_tree)
+
+    # How long one job takes with the step delay: the kills are spread over that span.
+    probe = Daemon(tmp_path, [f"file://{tmp_path / 'probe-tree'}"], [(repo.bare, MODULE)],
+                   name="probe", spool=tmp_path / "probe-spool")
+    daemons.append(probe)
+    job = write_job(probe.spool, repo, CRASH_TAGS[0])
+    t0 = time.monotonic()
+    probe.start(env=STEP_DELAY)
+    wait_until(lambda: job in jobs_in(probe.spool, "done"), what="probe", on_fail=probe.text)
+    span = time.monotonic() - t0
+    assert probe.stop() == 0
+
     tree = tmp_path / "tree"
     rng = random.Random(int(os.environ.get("MODPUB_CRASH_SEED", "5")))
     d = Daemon(tmp_path, [f"file://{tree}"], [(repo.bare, MODULE)], workers=2, scan_ms=100)
     daemons.append(d)
     ids = {}
-    pending = list(CRASH_TAGS)
-    delay_env = {"MODPUB_TEST_STEP_DELAY_MS": "10"}
+    interrupted = 0
     for trial in range(TRIALS):
-        # New jobs keep arriving while daemons die.
-        if pending and trial % 3 == 0:
-            tag = pending.pop(0)
-            ids[write_job(d.spool, repo, tag)] = tag
-        d.start(env=delay_env)
-        time.sleep(rng.uniform(0.0, 0.6))
+        # A new job arrives for every start; earlier interrupted ones are still there.
+        ids[write_job(d.spool, repo, CRASH_TAGS[trial])] = CRASH_TAGS[trial]
+        d.start(env=STEP_DELAY)
+        time.sleep(rng.uniform(0.0, span))
         d.kill()
         check_no_partial(tree, ref)
-        assert len(jobs_in(d.spool, "done")) + len(jobs_in(d.spool, "queue")) + \
-            len(jobs_in(d.spool, "claimed")) == len(ids)
-    for tag in pending:
-        ids[write_job(d.spool, repo, tag)] = tag
+        interrupted += len(jobs_in(d.spool, "claimed"))
+        assert sorted(jobs_in(d.spool, "done") + jobs_in(d.spool, "queue") +
+                      jobs_in(d.spool, "claimed")) == sorted(ids)
     d.start().wait_ready()
     wait_until(lambda: len(jobs_in(d.spool, "done")) == len(ids), what="all done",
                on_fail=d.text)
@@ -503,13 +512,14 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
     assert jobs_in(d.spool, "done") == sorted(ids)
     assert jobs_in(d.spool, "queue") == [] and jobs_in(d.spool, "claimed") == []
     assert jobs_in(d.spool, "failed") == []
-    assert read_list(tree, MODULE) == CRASH_TAGS
+    assert read_list(tree, MODULE) == sorted(CRASH_TAGS, key=lambda v: int(v.split(".")[1]))
     stored = {k: v for k, v in snapshot(tree).items() if ".modpub-tmp-" not in k}
     assert stored == ref
-    log = d.text()
-    assert "re-queued" in log  # some kills did land mid-job
+    assert interrupted > 0, "no kill landed while a job was claimed"
+    assert "re-queued" in d.text()
     for job_id in ids:
         result = read_job(d.spool, "done", job_id)["result"]
         assert [x["Result"] for x in result] in (["published"], ["unchanged"])
     r = run_modpub("ls", "--from", f"file://{tree}")
-    assert r.returncode == 0 and r.stdout.split() == [MODULE, *CRASH_TAGS], r.stderr
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.split()) == sorted([MODULE, *CRASH_TAGS])
