@@ -7,6 +7,7 @@ Each daemon gets its own spool, state dir, socket and free HTTP port under tmp_p
 is stopped by its PID."""
 
 import json
+import shutil
 import os
 import random
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import (GitRepo, clean_gopath, free_port, go, go_env, json_lines, modpub_bin,
+from support import (REPO_ROOT, GitRepo, clean_gopath, free_port, go, go_env, json_lines, modpub_bin,
                      run_modpub, snapshot, tmpfs, tree_files, read_list)
 
 MODULE = "corp.example/daemonlib"
@@ -523,3 +524,40 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
     r = run_modpub("ls", "--from", f"file://{tree}")
     assert r.returncode == 0, r.stderr
     assert sorted(r.stdout.split()) == sorted([MODULE, *CRASH_TAGS])
+
+
+# --- systemd unit ---------------------------------------------------------------------------
+
+def test_systemd_unit_verifies_and_is_hardened(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed (scripts/install-deps installs systemd)")
+    unit = (REPO_ROOT / "systemd" / "modpubd.service").read_text()
+    keys = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            keys.setdefault(k, []).append(v)
+    assert keys["Type"] == ["notify"]
+    assert keys["User"] == ["modpub"]
+    assert keys["ProtectSystem"] == ["strict"]
+    assert keys["NoNewPrivileges"] == ["yes"]
+    assert keys["PrivateTmp"] == ["yes"]
+    assert keys["ProtectHome"] == ["yes"]
+    assert "@system-service" in keys["SystemCallFilter"]
+    assert set(keys["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    rw = keys["ReadWritePaths"][0].split()
+    assert "/var/lib/modpub" in rw and "/run/modpub" in rw
+    # verify checks that the binary exists: point the unit at the one just built.
+    local = tmp_path / "modpubd.service"
+    local.write_text(unit.replace("/usr/local/bin/modpubd", str(modpubd_bin())))
+    r = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "modpubd.service" not in r.stderr, r.stderr
+
+
+def test_example_config_is_valid():
+    r = subprocess.run([str(modpubd_bin()), "--config", str(REPO_ROOT / "examples" / "modpub.toml"),
+                        "--check-config"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "2 repositories" in r.stdout
