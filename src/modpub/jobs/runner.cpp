@@ -44,6 +44,9 @@ Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, Runner
     auto b = storage::OpenBackend(url);
     if (!b) return b.error();
   }
+  if (auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1)); n && *n > 0) {
+    spdlog::info("removed {} stale temporary file(s) from {}/tmp", *n, cfg.spool_dir);
+  }
   auto owner = spool->Register();
   if (!owner) return owner.error();
   auto requeued = spool->RequeueStale();

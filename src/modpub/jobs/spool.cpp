@@ -430,6 +430,21 @@ Result<int> Spool::RequeueStale() const {
   return requeued;
 }
 
+Result<int> Spool::RemoveStaleTemporaries(std::chrono::seconds age) const {
+  auto names = ListDir(dir_ / "tmp");
+  if (!names) return names.error();
+  const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
+  int removed = 0;
+  for (const auto& n : *names) {
+    std::error_code ec;
+    fs::path p = dir_ / "tmp" / n;
+    auto t = fs::last_write_time(p, ec);
+    if (ec || t > cutoff) continue;
+    if (fs::remove(p, ec) && !ec) ++removed;
+  }
+  return removed;
+}
+
 Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) const {
   ClaimResult out;
   auto names = ListDir(dir_ / "queue");

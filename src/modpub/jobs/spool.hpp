@@ -140,6 +140,11 @@ class Spool {
   // Claimed -> queue/ unchanged (graceful stop before the job ran).
   Status Release(const Owner& owner, const Job& job) const;
 
+  // Removes entries of tmp/ last modified more than `age` ago: temporaries and owner
+  // locks of writers that died mid-write (a live writer renames within milliseconds).
+  // Returns how many were removed.
+  Result<int> RemoveStaleTemporaries(std::chrono::seconds age) const;
+
   // --- inspection (modpub jobs / retry) ---------------------------------------------
   struct Entry {
     State state;
