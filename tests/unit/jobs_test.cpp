@@ -120,6 +120,8 @@ TEST(Jobs, EnqueueIsAtomicAndClaimTakesOldestDue) {
   auto none = spool->Claim(*owner);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->job.has_value());
+  ASSERT_TRUE(none->next_due.has_value());
+  EXPECT_EQ(FormatTime(*none->next_due), FormatTime(later.next_attempt));
   // ...but is when time has come.
   auto due = spool->Claim(*owner, Clock::now() + 2h);
   ASSERT_TRUE(due.ok());

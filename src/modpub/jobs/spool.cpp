@@ -486,7 +486,11 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     if (!IsJobName(name)) continue;
     fs::path q = dir_ / "queue" / name;
     auto job = load(q, name);
-    if (!job || job->next_attempt > now) continue;
+    if (!job) continue;
+    if (job->next_attempt > now) {
+      if (!out.next_due || job->next_attempt < *out.next_due) out.next_due = job->next_attempt;
+      continue;
+    }
     fs::path c = cdir / name;
     if (::rename(q.c_str(), c.c_str()) != 0) {
       if (errno == ENOENT && fs::exists(cdir)) continue;  // another daemon took it

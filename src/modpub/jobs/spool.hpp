@@ -108,6 +108,9 @@ struct SetAside {
 struct ClaimResult {
   std::optional<Job> job;           // nothing due (or all due ones taken by others)
   std::vector<SetAside> set_aside;  // corrupt files moved aside while looking
+  // When no job was due: the earliest next_attempt among the waiting jobs, if any (so
+  // the caller can sleep exactly until a retry is due).
+  std::optional<Clock::time_point> next_due;
 };
 
 class Spool {
