@@ -451,6 +451,7 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
   if (!names) return names.error();
   const fs::path cdir = dir_ / "claimed" / owner.id();
 
+  std::string transient;  // a read error that is not the file's fault
   auto set_aside = [&](const fs::path& from, const std::string& name, const std::string& why) {
     fs::path to = dir_ / "corrupt" / name;
     if (fs::exists(to)) to += "." + Hex(Random64(), 8);
@@ -467,7 +468,13 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     int err = 0;
     auto text = ReadFile(p, &err);
     if (!text) {
-      if (err != ENOENT) set_aside(p, name, text.message());
+      // Out of descriptors or memory, or an I/O error: the file may be fine, so it stays
+      // (the claim fails and is tried again). Anything else is the file's own fault.
+      if (err == EMFILE || err == ENFILE || err == ENOMEM || err == EIO || err == EAGAIN) {
+        transient = text.message();
+      } else if (err != ENOENT) {
+        set_aside(p, name, text.message());
+      }
       return std::nullopt;
     }
     auto job = FromJson(*text);
@@ -508,6 +515,7 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     out.job = std::move(*claimed);
     return out;
   }
+  if (!transient.empty() && out.set_aside.empty()) return Fail(transient);
   return out;
 }
 
