@@ -7,6 +7,7 @@ Each daemon gets its own spool, state dir, socket and free HTTP port under tmp_p
 is stopped by its PID."""
 
 import json
+import shutil
 import os
 import random
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import (GitRepo, clean_gopath, free_port, go, go_env, json_lines, modpub_bin,
+from support import (REPO_ROOT, GitRepo, clean_gopath, free_port, go, go_env, json_lines, modpub_bin,
                      run_modpub, snapshot, tmpfs, tree_files, read_list)
 
 MODULE = "corp.example/daemonlib"
@@ -37,7 +38,8 @@ def now_rfc3339():
 
 def write_job(spool: Path, repo: GitRepo, tag, import_path=MODULE, commit=None, job_id=None):
     """Writes one job durably into spool/queue; returns its id."""
-    job_id = job_id or time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:12]
+    # Sortable by creation, like the ids modpub assigns (oldest first).
+    job_id = job_id or f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     if commit is None:
         commit = subprocess.run(["git", "rev-parse", f"refs/tags/{tag}^{{commit}}"],
                                 cwd=repo.bare, capture_output=True, text=True,
@@ -333,9 +335,8 @@ def test_invalid_tag_fails_and_retry_requeues(tmp_path, daemons):
     assert run_modpub("retry", "nonexistent", "--config", d.config).returncode == 1
     r = run_modpub("retry", bad, "--config", d.config)
     assert r.returncode == 0 and f"re-queued {bad}" in r.stdout
-    wait_until(lambda: d.text().count(f"(job {bad}): failed") == 2, what="second failure",
-               on_fail=d.text)
-    assert jobs_in(d.spool, "failed") == [bad]
+    wait_until(lambda: d.text().count(f"(job {bad}): failed") == 2 and
+               jobs_in(d.spool, "failed") == [bad], what="second failure", on_fail=d.text)
     assert not tree.exists() or read_list(tree, MODULE) == []
     assert d.stop() == 0
 
@@ -444,7 +445,8 @@ def test_sigterm_finishes_running_publish_and_exits_0(tmp_path, daemons):
 # --- SIGKILL at random points ---------------------------------------------------------------
 
 TRIALS = 30
-CRASH_TAGS = [f"v1.{i}.0" for i in range(8)]
+CRASH_TAGS = [f"v1.{i}.0" for i in range(TRIALS)]
+STEP_DELAY = {"MODPUB_TEST_STEP_DELAY_MS": "15"}
 
 
 def check_no_partial(tree: Path, ref):
@@ -474,26 +476,34 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
                        "--to", f"file://{ref_tree}")
         assert r.returncode == 0, r.stderr
     ref = snapshot(ref_tree)
+
+    # How long one job takes with the step delay: the kills are spread over that span.
+    probe = Daemon(tmp_path, [f"file://{tmp_path / 'probe-tree'}"], [(repo.bare, MODULE)],
+                   name="probe", spool=tmp_path / "probe-spool")
+    daemons.append(probe)
+    job = write_job(probe.spool, repo, CRASH_TAGS[0])
+    t0 = time.monotonic()
+    probe.start(env=STEP_DELAY)
+    wait_until(lambda: job in jobs_in(probe.spool, "done"), what="probe", on_fail=probe.text)
+    span = time.monotonic() - t0
+    assert probe.stop() == 0
+
     tree = tmp_path / "tree"
     rng = random.Random(int(os.environ.get("MODPUB_CRASH_SEED", "5")))
     d = Daemon(tmp_path, [f"file://{tree}"], [(repo.bare, MODULE)], workers=2, scan_ms=100)
     daemons.append(d)
     ids = {}
-    pending = list(CRASH_TAGS)
-    delay_env = {"MODPUB_TEST_STEP_DELAY_MS": "10"}
+    interrupted = 0
     for trial in range(TRIALS):
-        # New jobs keep arriving while daemons die.
-        if pending and trial % 3 == 0:
-            tag = pending.pop(0)
-            ids[write_job(d.spool, repo, tag)] = tag
-        d.start(env=delay_env)
-        time.sleep(rng.uniform(0.0, 0.6))
+        # A new job arrives for every start; earlier interrupted ones are still there.
+        ids[write_job(d.spool, repo, CRASH_TAGS[trial])] = CRASH_TAGS[trial]
+        d.start(env=STEP_DELAY)
+        time.sleep(rng.uniform(0.0, span))
         d.kill()
         check_no_partial(tree, ref)
-        assert len(jobs_in(d.spool, "done")) + len(jobs_in(d.spool, "queue")) + \
-            len(jobs_in(d.spool, "claimed")) == len(ids)
-    for tag in pending:
-        ids[write_job(d.spool, repo, tag)] = tag
+        interrupted += len(jobs_in(d.spool, "claimed"))
+        assert sorted(jobs_in(d.spool, "done") + jobs_in(d.spool, "queue") +
+                      jobs_in(d.spool, "claimed")) == sorted(ids)
     d.start().wait_ready()
     wait_until(lambda: len(jobs_in(d.spool, "done")) == len(ids), what="all done",
                on_fail=d.text)
@@ -503,13 +513,170 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
     assert jobs_in(d.spool, "done") == sorted(ids)
     assert jobs_in(d.spool, "queue") == [] and jobs_in(d.spool, "claimed") == []
     assert jobs_in(d.spool, "failed") == []
-    assert read_list(tree, MODULE) == CRASH_TAGS
+    assert read_list(tree, MODULE) == sorted(CRASH_TAGS, key=lambda v: int(v.split(".")[1]))
     stored = {k: v for k, v in snapshot(tree).items() if ".modpub-tmp-" not in k}
     assert stored == ref
-    log = d.text()
-    assert "re-queued" in log  # some kills did land mid-job
+    assert interrupted > 0, "no kill landed while a job was claimed"
+    assert "re-queued" in d.text()
     for job_id in ids:
         result = read_job(d.spool, "done", job_id)["result"]
         assert [x["Result"] for x in result] in (["published"], ["unchanged"])
     r = run_modpub("ls", "--from", f"file://{tree}")
-    assert r.returncode == 0 and r.stdout.split() == [MODULE, *CRASH_TAGS], r.stderr
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.split()) == sorted([MODULE, *CRASH_TAGS])
+
+
+# --- systemd unit ---------------------------------------------------------------------------
+
+def test_systemd_unit_verifies_and_is_hardened(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed (scripts/install-deps installs systemd)")
+    unit = (REPO_ROOT / "systemd" / "modpubd.service").read_text()
+    keys = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            keys.setdefault(k, []).append(v)
+    assert keys["Type"] == ["notify"]
+    assert keys["User"] == ["modpub"]
+    assert keys["ProtectSystem"] == ["strict"]
+    assert keys["NoNewPrivileges"] == ["yes"]
+    assert keys["PrivateTmp"] == ["yes"]
+    assert keys["ProtectHome"] == ["yes"]
+    assert "@system-service" in keys["SystemCallFilter"]
+    assert set(keys["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    rw = keys["ReadWritePaths"][0].split()
+    assert "/var/lib/modpub" in rw and "/run/modpub" in rw
+    # verify checks that the binary exists: point the unit at the one just built.
+    local = tmp_path / "modpubd.service"
+    local.write_text(unit.replace("/usr/local/bin/modpubd", str(modpubd_bin())))
+    r = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "modpubd.service" not in r.stderr, r.stderr
+
+
+def test_example_config_is_valid():
+    r = subprocess.run([str(modpubd_bin()), "--config", str(REPO_ROOT / "examples" / "modpub.toml"),
+                        "--check-config"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "2 repositories" in r.stdout
+
+
+# --- real pushes through the hooks (modpub hook install) -------------------------------------
+
+def hook_bin_exists():
+    return (modpub_bin().parent / "modpub-hook").exists()
+
+
+class PushedRepo:
+    """A bare repository with modpub's hooks installed (config = the daemon's), and a
+    working clone to push from."""
+
+    def __init__(self, root: Path, name, module):
+        self.module = module
+        self.bare = root / f"{name}.git"
+        self.work = root / f"{name}-work"
+        env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null")
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.bare)], check=True,
+                       env=env)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(self.work)], check=True, env=env)
+
+    def install(self, config):
+        r = run_modpub("hook", "install", "--repo", self.bare, "--config", config)
+        assert r.returncode == 0, r.stderr
+
+    def commit_and_tag(self, tag):
+        from support import GIT_ENV
+        env = dict(os.environ, **GIT_ENV)
+        (self.work / "go.mod").write_text(f"module {self.module}\n\ngo 1.19\n")
+        (self.work / "lib.go").write_text(f'package lib\n\nconst Version = "{tag}"\n')
+        for args in (["add", "-A"], ["commit", "-q", "-m", tag], ["tag", tag]):
+            subprocess.run(["git", *args], cwd=self.work, env=env, check=True)
+
+    def push(self, *refs):
+        from support import GIT_ENV
+        env = dict(os.environ, **GIT_ENV)
+        return subprocess.run(["git", "push", str(self.bare), *refs], cwd=self.work, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not hook_bin_exists(), reason="modpub-hook not built")
+def test_pushes_while_daemon_down_are_published_when_it_starts(tmp_path, daemons):
+    repo = PushedRepo(tmp_path, "pushed", "corp.example/pushed")
+    tree = tmp_path / "tree"
+    d = Daemon(tmp_path, [f"file://{tree}"], [(repo.bare, repo.module)])
+    daemons.append(d)
+    repo.install(d.config)
+    tags = [f"v0.{i}.0" for i in range(4)]
+    for tag in tags:  # no daemon running: every push still succeeds and queues its job
+        repo.commit_and_tag(tag)
+        r = repo.push("main", tag)
+        assert r.returncode == 0, r.stderr
+        assert f"modpub: queued {repo.module}@{tag}" in r.stderr
+    assert len(jobs_in(d.spool, "queue")) == len(tags)
+    assert not tree.exists()
+    d.start().wait_ready()
+    wait_until(lambda: len(jobs_in(d.spool, "done")) == len(tags), what="all published",
+               on_fail=d.text)
+    assert read_list(tree, repo.module) == tags
+    assert d.stop() == 0
+
+
+@pytest.mark.skipif(not hook_bin_exists(), reason="modpub-hook not built")
+def test_20_concurrent_pushes_across_5_repos_all_published(tmp_path, daemons):
+    repos = [PushedRepo(tmp_path, f"c{i}", f"corp.example/c{i}") for i in range(5)]
+    tree = tmp_path / "tree"
+    d = Daemon(tmp_path, [f"file://{tree}"], [(r.bare, r.module) for r in repos], workers=4)
+    daemons.append(d)
+    for r in repos:
+        r.install(d.config)
+        r.commit_and_tag("v0.1.0")
+        assert r.push("main").returncode == 0
+    d.start().wait_ready()
+    tags = [f"v1.{i}.0" for i in range(4)]
+    for r in repos:
+        for tag in tags:
+            r.commit_and_tag(tag)
+    # 5 repos x 4 tags, each tag its own push, all at once.
+    procs = []
+    from support import GIT_ENV
+    env = dict(os.environ, **GIT_ENV)
+    for r in repos:
+        for tag in tags:
+            procs.append((r, tag, subprocess.Popen(["git", "push", str(r.bare), tag], cwd=r.work,
+                                                   env=env, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE, text=True)))
+    for r, tag, p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert f"modpub: queued {r.module}@{tag}" in err
+    wait_until(lambda: len(jobs_in(d.spool, "done")) == 20, what="20 published", on_fail=d.text)
+    for r in repos:
+        assert read_list(tree, r.module) == tags
+    assert jobs_in(d.spool, "failed") == []
+    assert go_fetch_and_run(tmp_path / "go", tree, "corp.example/c3", "v1.3.0") == "v1.3.0"
+    assert d.stop() == 0
+
+
+def test_sd_notify_ready_watchdog_stopping(tmp_path, daemons):
+    import socket as pysock
+    notify = tmp_path / "notify.sock"
+    s = pysock.socket(pysock.AF_UNIX, pysock.SOCK_DGRAM)
+    s.bind(str(notify))
+    s.settimeout(20)
+    try:
+        d = Daemon(tmp_path, [f"file://{tmp_path / 'tree'}"], [])
+        daemons.append(d)
+        d.start(env={"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "200000"})
+        seen = []
+        while not any("WATCHDOG=1" in m for m in seen):
+            seen.append(s.recv(4096).decode())
+        assert "READY=1" in seen[0], seen
+        assert f"MAINPID={d.proc.pid}" in seen[0], seen
+        d.wait_ready()
+        assert d.stop() == 0
+        while not any("STOPPING=1" in m for m in seen):
+            seen.append(s.recv(4096).decode())
+    finally:
+        s.close()

@@ -62,7 +62,7 @@ std::string EscapeLabel(const std::string& v) {
 namespace {
 std::string Num(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::snprintf(buf, sizeof buf, "%.15g", v);
   return buf;
 }
 }  // namespace

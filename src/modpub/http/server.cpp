@@ -1,6 +1,6 @@
 #include "modpub/http/server.hpp"
 
-#include <spdlog/spdlog.h>
+#include <chrono>
 
 namespace modpub::http {
 
@@ -8,6 +8,12 @@ Server::Server(Metrics& metrics, std::function<Status()> health)
     : metrics_(metrics), health_(std::move(health)) {
   // Without TCP_NODELAY every small response waits for the delayed ACK (~40 ms).
   server_.set_tcp_nodelay(true);
+  // httplib's default also sets SO_REUSEPORT, which lets a second daemon bind the same
+  // port and silently take half of the requests: only SO_REUSEADDR (fast restarts).
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     Status st = health_ ? health_() : Ok();
     if (st.ok()) {
@@ -39,6 +45,11 @@ Status Server::Start(const std::string& host, int port) {
     port_ = port;
   }
   thread_ = std::thread([this] { server_.listen_after_bind(); });
+  // httplib's stop() does nothing before the accept loop runs (it would then run for
+  // ever): wait until it does, so that Stop() right after Start() works.
+  for (int i = 0; i < 5000 && !server_.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return Ok();
 }
 
