@@ -159,6 +159,12 @@ int main(int argc, char** argv) {
       "modpub's git receive hooks: check version tags before a push is accepted\n"
       "(pre-receive) and queue their publishing after it (post-receive)."};
   app.require_subcommand(1);
+  app.footer(
+      "Configuration, first found: --config <toml>; git config modpub.config of the\n"
+      "repository; $MODPUB_CONFIG; else the repository's git config keys modpub.importPath,\n"
+      "modpub.allowedPrefix, modpub.immutableTags, modpub.storage, modpub.spoolDir and\n"
+      "modpub.socket (hooks/README.md). Version tags pushed into an unconfigured repository\n"
+      "are refused; branches and other tags always pass.");
   std::optional<std::string> config;
   int code = 0;
   for (const char* name : {"pre-receive", "post-receive"}) {
