@@ -580,20 +580,14 @@ Result<BuiltModule> BuildEmpty(const ModuleVersion& mv, const std::filesystem::p
                      dirhash::HashGoMod(mv.path, mv.version, mv.mod)};
 }
 
-}  // namespace
+// Resolve, once the tag's name is parsed and the commit it names is known.
+Result<std::vector<ModuleVersion>> ResolveParsed(git::Repository& repo,
+                                                 const std::string& import_path,
+                                                 const std::string& tag, const ParsedTag& parsed,
+                                                 const git::TaggedCommit& tagged) {
+  const std::string& v = parsed.version;
 
-Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::string& import_path,
-                                           const std::string& tag) {
-  if (auto st = module::CheckPath(import_path); !st) {
-    return Prefixed(tag, "import path " + Quote(import_path) + ": " + st.message());
-  }
-  auto parsed = ParseTag(tag);
-  if (!parsed) return parsed.error();
-  const std::string& v = parsed->version;
-  auto tagged = repo.ResolveTag(tag);
-  if (!tagged) return tagged.error();
-
-  std::string base = JoinPath(import_path, parsed->dir);
+  std::string base = JoinPath(import_path, parsed.dir);
   std::vector<std::string> paths{base};
   std::string major = semver::Major(v);
   if (major != "v0" && major != "v1" && module::SplitPathVersion(base).path_major.empty()) {
@@ -604,7 +598,7 @@ Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::str
   std::vector<std::string> problems;
   for (const std::string& mod_path : paths) {
     auto cand = MakeCandidate(import_path, mod_path);
-    if (!cand || cand->code_dir != parsed->dir) continue;
+    if (!cand || cand->code_dir != parsed.dir) continue;
     if (auto st = module::CheckPath(mod_path); !st) {
       problems.push_back("module path " + Quote(mod_path) + ": " + st.message());
       continue;
@@ -612,7 +606,7 @@ Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::str
     std::string version = v;
     if (!module::MatchPathMajor(v, cand->path_major)) {
       // +incompatible: only a root module without go.mod and without a suffix.
-      auto root_gomod = repo.ReadFile(tagged->tree, "go.mod");
+      auto root_gomod = repo.ReadFile(tagged.tree, "go.mod");
       if (!root_gomod) return root_gomod.error();
       if (!cand->code_dir.empty() || !cand->path_major.empty() || root_gomod->has_value()) {
         if (paths.size() == 1) {
@@ -626,7 +620,7 @@ Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::str
       }
       version = v + "+incompatible";
     }
-    auto found = FindDir(repo, tagged->tree, import_path, *cand, v);
+    auto found = FindDir(repo, tagged.tree, import_path, *cand, v);
     if (!found) {
       problems.push_back(found.message());
       continue;
@@ -640,8 +634,8 @@ Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::str
     mv.version = version;
     mv.tag = tag;
     mv.dir = found->dir;
-    mv.commit = tagged->commit;
-    mv.time = tagged->time;
+    mv.commit = tagged.commit;
+    mv.time = tagged.time;
     if (found->gomod) {
       std::string file = JoinPath(found->dir, "go.mod");
       if (auto st = CheckDeclaredPath(tag, file, *found->gomod, mod_path, import_path); !st) {
@@ -652,7 +646,7 @@ Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::str
     } else {
       mv.mod = gomod::LegacyGoMod(mod_path);
     }
-    mv.info = InfoJson(version, tagged->time);
+    mv.info = InfoJson(version, tagged.time);
     out.push_back(std::move(mv));
   }
   if (out.empty()) {
@@ -664,6 +658,32 @@ Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::str
     return Prefixed(tag, msg);
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::string& import_path,
+                                           const std::string& tag) {
+  if (auto st = module::CheckPath(import_path); !st) {
+    return Prefixed(tag, "import path " + Quote(import_path) + ": " + st.message());
+  }
+  auto parsed = ParseTag(tag);
+  if (!parsed) return parsed.error();
+  auto tagged = repo.ResolveTag(tag);
+  if (!tagged) return tagged.error();
+  return ResolveParsed(repo, import_path, tag, *parsed, *tagged);
+}
+
+Result<std::vector<ModuleVersion>> ResolveAt(git::Repository& repo, const std::string& import_path,
+                                             const std::string& tag, const git::Oid& target) {
+  if (auto st = module::CheckPath(import_path); !st) {
+    return Prefixed(tag, "import path " + Quote(import_path) + ": " + st.message());
+  }
+  auto parsed = ParseTag(tag);
+  if (!parsed) return parsed.error();
+  auto tagged = repo.ResolveCommit(target, "tag " + tag);
+  if (!tagged) return Prefixed(tag, tagged.message());
+  return ResolveParsed(repo, import_path, tag, *parsed, *tagged);
 }
 
 Status Check(git::Repository& repo, const ModuleVersion& mv) {

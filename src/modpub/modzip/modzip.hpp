@@ -48,6 +48,12 @@ struct ModuleVersion {
 Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::string& import_path,
                                            const std::string& tag);
 
+// Resolve for a tag whose ref need not exist yet: `target` is the object the tag will name
+// (a commit, or an annotated tag peeling to one). A pre-receive hook sees the pushed
+// objects before any ref is updated. Same checks and messages as Resolve.
+Result<std::vector<ModuleVersion>> ResolveAt(git::Repository& repo, const std::string& import_path,
+                                             const std::string& tag, const git::Oid& target);
+
 // Checks that `mv`'s tree can become a module zip (paths, case-fold collisions, sizes)
 // without writing anything. Used by the pre-receive hook.
 Status Check(git::Repository& repo, const ModuleVersion& mv);

@@ -1,0 +1,193 @@
+// modpub-hook: modpub's git receive hooks (installed by `modpub hook install`).
+//
+//   modpub-hook pre-receive  [--config <toml>]   check a push; non-zero exit refuses it all
+//   modpub-hook post-receive [--config <toml>]   queue a publish job per accepted version tag
+//
+// Both read git's "<old> <new> <ref>" lines on stdin and run in the repository directory.
+// Without --config the settings are found as receive/settings.hpp describes (git config
+// modpub.config / MODPUB_CONFIG / modpub.importPath and friends).
+// pre-receive prints one line per problem, "modpub: refused <tag>: <rule and file>".
+// post-receive never fails the push: problems are printed as warnings and it exits 0.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "modpub/git/git.hpp"
+#include "modpub/jobs/spool.hpp"
+#include "modpub/receive/receive.hpp"
+#include "modpub/receive/settings.hpp"
+#include "modpub/storage/open.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using modpub::receive::RefUpdate;
+
+// Whether any update touches a version tag: the only pushes modpub has a say in.
+bool TouchesVersionTags(const std::vector<RefUpdate>& updates) {
+  for (const auto& u : updates) {
+    if (modpub::receive::IsVersionTag(u.Tag())) return true;
+  }
+  return false;
+}
+
+std::string ReadStdin() {
+  return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+}
+
+// The directory git runs the hook in is the repository (GIT_DIR may be "." or absent).
+fs::path GitDir() {
+  const char* env = std::getenv("GIT_DIR");
+  return env && *env ? fs::path(env) : fs::current_path();
+}
+
+void PrintLines(std::string_view lead, const std::string& message) {
+  std::size_t start = 0;
+  while (start < message.size()) {
+    auto nl = message.find('\n', start);
+    std::cout << lead << message.substr(start, nl - start) << "\n";
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+}
+
+int PreReceive(const std::optional<std::string>& config) {
+  auto updates = modpub::receive::ParseUpdates(ReadStdin());
+  if (!updates) {
+    PrintLines("modpub: refused push: ", updates.message());
+    return 1;
+  }
+  if (!TouchesVersionTags(*updates)) return 0;
+  auto refuse = [](const std::string& why) {
+    PrintLines("modpub: refused push: ", why);
+    return 1;
+  };
+  auto settings = modpub::receive::LoadSettings(GitDir(), config);
+  if (!settings) return refuse(settings.message());
+  auto repo = modpub::git::Repository::OpenFromEnv();
+  if (!repo) return refuse(repo.message());
+
+  std::vector<std::unique_ptr<modpub::storage::Backend>> owned;
+  modpub::receive::Policy policy{settings->repo, {}};
+  for (const std::string& url : settings->storage) {
+    auto backend = modpub::storage::OpenBackend(url);
+    if (!backend) return refuse(settings->source + ": storage " + url + ": " + backend.message());
+    policy.published_in.push_back(backend->get());
+    owned.push_back(std::move(*backend));
+  }
+  modpub::receive::Verdict verdict = modpub::receive::Review(*repo, policy, *updates);
+  for (const std::string& p : verdict.problems) std::cout << "modpub: refused " << p << "\n";
+  std::cout.flush();
+  return verdict.ok() ? 0 : 1;
+}
+
+int PostReceive(const std::optional<std::string>& config) {
+  auto warn = [](const std::string& why) { PrintLines("modpub: warning: ", why); };
+  auto updates = modpub::receive::ParseUpdates(ReadStdin());
+  if (!updates) {
+    warn(updates.message());
+    return 0;
+  }
+  if (!TouchesVersionTags(*updates)) return 0;
+  auto settings = modpub::receive::LoadSettings(GitDir(), config);
+  if (!settings) {
+    warn(settings.message() + "\nnothing queued for publishing");
+    return 0;
+  }
+  if (settings->spool_dir.empty()) {
+    warn("no spool directory configured (" + settings->source + "): nothing queued for publishing");
+    return 0;
+  }
+  auto repo = modpub::git::Repository::OpenFromEnv();
+  if (!repo) {
+    warn(repo.message() + "\nnothing queued for publishing");
+    return 0;
+  }
+  auto spool = modpub::jobs::Spool::Open(settings->spool_dir);
+  if (!spool) {
+    warn(spool.message() + "\nnothing queued for publishing");
+    return 0;
+  }
+  modpub::receive::Verdict found =
+      modpub::receive::Published(*repo, settings->repo.import_path, *updates);
+  for (const std::string& p : found.problems) warn(p + " (not queued)");
+
+  // One job per tag; the daemon publishes every module version the tag names.
+  std::map<std::string, std::vector<const modpub::receive::Accepted*>> by_tag;
+  std::vector<std::string> order;
+  for (const auto& a : found.accepted) {
+    if (by_tag[a.tag].empty()) order.push_back(a.tag);
+    by_tag[a.tag].push_back(&a);
+  }
+  bool queued = false;
+  for (const std::string& tag : order) {
+    modpub::jobs::Job job;
+    job.repo = settings->repo.path;
+    job.import_path = settings->repo.import_path;
+    job.tag = tag;
+    job.commit = by_tag[tag].front()->commit.Hex();
+    job.source = "hook";
+    auto id = spool->Enqueue(job);
+    if (!id) {
+      warn(tag + ": " + id.message() + "; not queued");
+      continue;
+    }
+    queued = true;
+    for (const auto* a : by_tag[tag]) {
+      std::cout << "modpub: queued " << a->path << "@" << a->version << "\n";
+    }
+  }
+  std::cout.flush();
+  if (queued && !settings->socket_path.empty()) modpub::jobs::Poke(settings->socket_path);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  CLI::App app{
+      "modpub's git receive hooks: check version tags before a push is accepted\n"
+      "(pre-receive) and queue their publishing after it (post-receive)."};
+  app.require_subcommand(1);
+  app.footer(
+      "Configuration, first found: --config <toml>; git config modpub.config of the\n"
+      "repository; $MODPUB_CONFIG; else the repository's git config keys modpub.importPath,\n"
+      "modpub.allowedPrefix, modpub.immutableTags, modpub.storage, modpub.spoolDir and\n"
+      "modpub.socket (hooks/README.md). Version tags pushed into an unconfigured repository\n"
+      "are refused; branches and other tags always pass.");
+  std::optional<std::string> config;
+  int code = 0;
+  for (const char* name : {"pre-receive", "post-receive"}) {
+    CLI::App* cmd = app.add_subcommand(
+        name, std::string(name) == "pre-receive"
+                  ? "Check the ref updates on stdin; exit non-zero to refuse the push."
+                  : "Queue a publish job per accepted version tag; never fails.");
+    cmd->add_option("--config", config, "modpub TOML configuration");
+    cmd->callback([&code, &config, pre = std::string(name) == "pre-receive"] {
+      if (pre) {
+        code = PreReceive(config);
+        return;
+      }
+      // The push is already done: whatever happens here must not look like a failure of
+      // it, but it is reported.
+      try {
+        code = PostReceive(config);
+      } catch (const std::exception& e) {
+        std::cout << "modpub: warning: internal error: " << e.what() << "\n";
+        code = 0;
+      }
+    });
+  }
+  CLI11_PARSE(app, argc, argv);
+  return code;
+}

@@ -1,0 +1,164 @@
+// `modpub jobs` and `modpub retry`: looking at the daemon's job spool and re-queueing
+// failed jobs. Argument parsing and output only; the spool is modpub::jobs::Spool.
+//
+//   modpub jobs [--failed] [--config <toml> | --spool <dir>]
+//     one line per job, oldest first:
+//       <id>  <state>  <import path> <tag>  attempts=<n>  <when>  [<error>]
+//     without --failed: the waiting (queued) and running (claimed) jobs;
+//     with --failed: the failed jobs and the job files set aside as corrupt, with reasons.
+//   modpub retry <job>... [--config <toml> | --spool <dir>]
+//     moves each failed job back to the queue (attempts reset) and wakes the daemon.
+// Exit status: 0 = done, 1 = a job to retry is not in failed/, 2 = spool or config unusable.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "modpub/config/config.hpp"
+#include "modpub/jobs/spool.hpp"
+
+namespace modpub::cli {
+namespace {
+
+constexpr int kExitNotFound = 1;
+constexpr int kExitFailed = 2;
+
+struct SpoolOptions {
+  std::string config;
+  std::string spool;
+  std::string socket;  // from the config, for the wake-up after retry
+};
+
+void AddSpoolOptions(CLI::App* cmd, SpoolOptions* o) {
+  auto* c =
+      cmd->add_option("--config", o->config, "modpubd configuration file (its spool_dir is used)");
+  auto* s = cmd->add_option("--spool", o->spool, "spool directory (instead of --config)");
+  c->excludes(s);
+  s->excludes(c);
+}
+
+// Opens the spool named by --spool or the config; prints the problem and returns nothing
+// when it cannot.
+std::unique_ptr<jobs::Spool> OpenSpool(SpoolOptions& o) {
+  std::string dir = o.spool;
+  if (!o.config.empty()) {
+    auto cfg = config::LoadConfig(o.config);
+    if (!cfg) {
+      std::cerr << "modpub: " << cfg.message() << "\n";
+      return nullptr;
+    }
+    dir = cfg->spool_dir;
+    o.socket = cfg->socket_path;
+  }
+  if (dir.empty()) {
+    std::cerr << "modpub: give --config <toml> or --spool <dir>\n";
+    return nullptr;
+  }
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(dir, ec);
+  if (ec || !std::filesystem::is_directory(p / "queue")) {
+    std::cerr << "modpub: " << dir << ": not a job spool (no queue/ directory)\n";
+    return nullptr;
+  }
+  auto spool = jobs::Spool::Open(p);
+  if (!spool) {
+    std::cerr << "modpub: " << spool.message() << "\n";
+    return nullptr;
+  }
+  return std::make_unique<jobs::Spool>(std::move(*spool));
+}
+
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\n') c = ';';
+  }
+  return s;
+}
+
+void PrintEntry(const jobs::Spool::Entry& e) {
+  std::cout << e.job.id << "  " << jobs::StateName(e.state);
+  if (e.state == jobs::State::kCorrupt) {
+    std::cout << "  " << OneLine(e.job.last_error) << "\n";
+    return;
+  }
+  std::cout << "  " << (e.job.import_path.empty() ? "?" : e.job.import_path) << " "
+            << (e.job.tag.empty() ? "?" : e.job.tag) << "  attempts=" << e.job.attempts;
+  switch (e.state) {
+    case jobs::State::kQueued:
+      std::cout << "  next=" << jobs::FormatTime(e.job.next_attempt);
+      break;
+    case jobs::State::kClaimed:
+      std::cout << "  owner=" << e.owner;
+      break;
+    default:
+      if (e.job.finished != jobs::Clock::time_point{})
+        std::cout << "  finished=" << jobs::FormatTime(e.job.finished);
+      break;
+  }
+  if (!e.job.last_error.empty()) std::cout << "  error: " << OneLine(e.job.last_error);
+  std::cout << "\n";
+}
+
+int RunJobs(SpoolOptions& o, bool failed) {
+  auto spool = OpenSpool(o);
+  if (!spool) return kExitFailed;
+  std::vector<jobs::State> states = failed
+                                        ? std::vector{jobs::State::kFailed, jobs::State::kCorrupt}
+                                        : std::vector{jobs::State::kClaimed, jobs::State::kQueued};
+  for (auto st : states) {
+    auto list = spool->List(st);
+    if (!list) {
+      std::cerr << "modpub: " << list.message() << "\n";
+      return kExitFailed;
+    }
+    for (const auto& e : *list) PrintEntry(e);
+  }
+  return 0;
+}
+
+int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids) {
+  auto spool = OpenSpool(o);
+  if (!spool) return kExitFailed;
+  int code = 0;
+  for (const auto& id : ids) {
+    if (auto s = spool->RetryFailed(id); !s) {
+      std::cerr << "modpub: " << s.message() << "\n";
+      code = kExitNotFound;
+      continue;
+    }
+    std::cout << "modpub: re-queued " << id << "\n";
+  }
+  if (!o.socket.empty()) jobs::Poke(o.socket);
+  return code;
+}
+
+void RegisterJobs(CLI::App& app, int* exit_code) {
+  auto jo = std::make_shared<SpoolOptions>();
+  auto failed = std::make_shared<bool>(false);
+  CLI::App* j = app.add_subcommand(
+      "jobs",
+      "Show the publishing jobs in the modpubd spool, oldest first, one per line:\n"
+      "  <id>  <state>  <import path> <tag>  attempts=<n>  next=|owner=|finished=<...>  "
+      "[error: ...]\n"
+      "Without --failed: waiting (queued) and running (claimed) jobs. With --failed: failed\n"
+      "jobs with their reason, and job files set aside as corrupt.");
+  AddSpoolOptions(j, jo.get());
+  j->add_flag("--failed", *failed, "show failed and corrupt jobs instead");
+  j->callback([jo, failed, exit_code] { *exit_code = RunJobs(*jo, *failed); });
+
+  auto ro = std::make_shared<SpoolOptions>();
+  auto ids = std::make_shared<std::vector<std::string>>();
+  CLI::App* r = app.add_subcommand(
+      "retry",
+      "Move failed jobs (ids from `modpub jobs --failed`) back to the queue with their\n"
+      "attempts reset, and wake modpubd (with --config). Exit status 1 when a job is not\n"
+      "in the failed list.");
+  AddSpoolOptions(r, ro.get());
+  r->add_option("job", *ids, "job id(s)")->required();
+  r->callback([ro, ids, exit_code] { *exit_code = RunRetry(*ro, *ids); });
+}
+
+}  // namespace
+
+const Registration kRegistration{40, RegisterJobs};
+
+}  // namespace modpub::cli

@@ -1,0 +1,108 @@
+// The modpub configuration file (TOML, read with toml++), shared by modpubd, the git hooks
+// (modpub-hook) and the CLI (`modpub jobs --config`).
+//
+// File layout (examples/modpub.toml is the commented reference):
+//
+//   log_level = "info"                       # trace|debug|info|warn|error|critical|off
+//   storage   = ["file:///srv/goproxy"]      # storage URLs (storage/open.hpp), >= 1
+//   spool_dir = "/var/lib/modpub/spool"      # durable job spool (jobs/spool.hpp)
+//   state_dir = "/var/lib/modpub/state"      # daemon state (owner locks, caches)
+//   socket    = "/run/modpub/modpubd.sock"   # Unix datagram socket the hooks poke
+//
+//   [daemon]
+//   workers          = 2                     # 1..64 concurrent publishes
+//   http_listen      = "127.0.0.1:8780"      # host:port of /healthz and /metrics; "" = off
+//   scan_interval_ms = 2000                  # periodic spool scan besides the socket wake-up
+//
+//   [retry]
+//   initial_backoff_ms = 1000                # first retry delay; doubles per attempt,
+//   max_backoff_ms     = 300000              #   capped here, with +-20% jitter
+//   max_attempts       = 8                   # attempts before a job goes to failed/
+//
+//   [[repository]]                           # one table per bare repository
+//   path             = "/srv/git/lib.git"    # the bare repository
+//   import_path      = "corp.example/lib"    # import path of the repository root
+//   allowed_prefixes = ["corp.example/lib"]  # module paths the repo may publish;
+//                                            #   default: [import_path]
+//   immutable_tags   = false                 # refuse moving/deleting ANY semver tag
+//   # issue 6 (webhooks, mirrored remotes); parsed and kept, unused by the hooks/daemon:
+//   remote_url       = "https://git.example/corp/lib.git"
+//   webhook_secret   = "..."
+//   provider         = "github"              # github | gitlab | gitea | generic
+//
+// Rules (all checked by LoadConfig, each error naming "<file>:<line>:<column>: <key>: ..."):
+//  * unknown keys and wrong types are errors (a typo must not silently change behaviour);
+//  * every path (spool_dir, state_dir, socket, repository.path) must be absolute;
+//  * storage URLs must open (storage::OpenBackend); import paths and prefixes must be
+//    valid module paths; two repositories may not name the same path;
+//  * defaults: log_level "info", workers 2, http_listen "127.0.0.1:8780",
+//    scan_interval_ms 2000, retry 1000/300000/8; storage, spool_dir, state_dir and socket
+//    are required.
+// Nothing is created on disk by loading.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "modpub/base/result.hpp"
+
+namespace modpub::config {
+
+struct RepoConfig {
+  std::string path;         // absolute path of the bare repository, as written
+  std::string import_path;  // import path of the repository root
+  // Module path prefixes this repository may publish, matched element-wise: prefix
+  // "corp.example/lib" allows "corp.example/lib" and "corp.example/lib/v2", not
+  // "corp.example/library". Never empty after loading (defaults to {import_path}).
+  std::vector<std::string> allowed_prefixes;
+  bool immutable_tags = false;  // refuse moving or deleting any semver tag
+  // Issue 6 (webhooks for hosted remotes); empty when absent.
+  std::string remote_url;
+  std::string webhook_secret;
+  std::string provider;
+  int line = 0;  // line of the [[repository]] table in the file, for messages
+
+  // True when `module_path` is one of allowed_prefixes or below one (element-wise).
+  bool AllowsModule(std::string_view module_path) const;
+};
+
+struct RetryPolicy {
+  std::chrono::milliseconds initial_backoff{1000};
+  std::chrono::milliseconds max_backoff{300000};
+  int max_attempts = 8;  // total publish attempts of a job before it fails (>= 1)
+};
+
+struct Config {
+  std::string source;  // the file it was loaded from
+  std::string log_level = "info";
+  std::vector<std::string> storage;  // storage URLs, in order
+  std::string spool_dir;
+  std::string state_dir;
+  std::string socket_path;
+  int workers = 2;
+  std::string http_listen = "127.0.0.1:8780";  // host:port, or "" for no HTTP server
+  std::chrono::milliseconds scan_interval{2000};
+  RetryPolicy retry;
+  std::vector<RepoConfig> repositories;
+
+  // The repository entry for the bare repository at `repo_path` (as a hook sees it: often
+  // "." or a path through symlinks), comparing canonical paths (realpath); falls back to
+  // lexical comparison of absolute paths for entries whose path does not exist. nullptr
+  // when the repository is not configured.
+  const RepoConfig* FindRepo(const std::string& repo_path) const;
+};
+
+// Reads and validates the file. Errors name the file, line and key, one problem per line
+// (all problems found, not only the first).
+Result<Config> LoadConfig(const std::string& path);
+
+// Same, from text; `source_name` is used in messages (and as Config::source).
+Result<Config> ParseConfig(std::string_view text, const std::string& source_name);
+
+// "host:port" split; false when malformed (port 1..65535; "[::1]:80" accepted).
+bool SplitHostPort(const std::string& listen, std::string* host, int* port);
+
+}  // namespace modpub::config

@@ -1,0 +1,267 @@
+#include "modpub/jobs/runner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "modpub/git/git.hpp"
+#include "modpub/publish/publish.hpp"
+#include "modpub/storage/open.hpp"
+
+namespace modpub::jobs {
+namespace {
+
+double Jitter() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard lock(mu);
+  return std::uniform_real_distribution<double>(0.8, 1.2)(rng);
+}
+
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\n') c = ';';
+  }
+  return s;
+}
+
+}  // namespace
+
+std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempts) {
+  double ms = static_cast<double>(policy.initial_backoff.count());
+  for (int i = 1; i < attempts && ms < static_cast<double>(policy.max_backoff.count()); ++i) {
+    ms *= 2;
+  }
+  ms = std::min(ms, static_cast<double>(policy.max_backoff.count()));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+}
+
+Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, RunnerObserver observer) {
+  auto spool = Spool::Open(cfg.spool_dir);
+  if (!spool) return spool.error();
+  for (const auto& url : cfg.storage) {
+    auto b = storage::OpenBackend(url);
+    if (!b) return b.error();
+  }
+  if (auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1)); n && *n > 0) {
+    spdlog::info("removed {} stale temporary file(s) from {}/tmp", *n, cfg.spool_dir);
+  }
+  auto owner = spool->Register();
+  if (!owner) return owner.error();
+  auto requeued = spool->RequeueStale();
+  if (!requeued) return requeued.error();
+  if (*requeued > 0) {
+    spdlog::warn("re-queued {} job(s) claimed by a daemon instance that died", *requeued);
+  }
+  return std::unique_ptr<Runner>(
+      new Runner(cfg, std::move(*spool), std::move(*owner), std::move(observer)));
+}
+
+Runner::Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer)
+    : cfg_(cfg),
+      spool_(std::move(spool)),
+      owner_(std::move(owner)),
+      observer_(std::move(observer)) {}
+
+Runner::~Runner() { Stop(); }
+
+void Runner::Start() {
+  spdlog::info("spool {}: owner {}, {} worker(s)", spool_.dir().string(), owner_.id(),
+               cfg_.workers);
+  for (int i = 0; i < cfg_.workers; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+void Runner::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    ++wakes_;
+  }
+  cv_.notify_all();
+}
+
+void Runner::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void Runner::Scan() {
+  auto n = spool_.RequeueStale();
+  if (!n) {
+    spdlog::error("spool scan: {}", n.message());
+    if (observer_.error) observer_.error(n.message());
+  } else if (*n > 0) {
+    spdlog::warn("re-queued {} job(s) claimed by a daemon instance that died", *n);
+  }
+}
+
+void Runner::WorkerLoop(int index) {
+  auto last_scan = std::chrono::steady_clock::now();
+  for (;;) {
+    std::uint64_t seen_wakes;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      seen_wakes = wakes_;
+    }
+    if (index == 0 && std::chrono::steady_clock::now() - last_scan >= cfg_.scan_interval) {
+      Scan();
+      last_scan = std::chrono::steady_clock::now();
+    }
+    Result<ClaimResult> claim = [&] {
+      std::lock_guard lock(claim_mu_);
+      return spool_.Claim(owner_);
+    }();
+    if (!claim) {
+      spdlog::error("cannot claim a job from {}: {}", spool_.dir().string(), claim.message());
+      if (observer_.error) observer_.error(claim.message());
+    } else {
+      for (const auto& s : claim->set_aside) {
+        spdlog::error("job file set aside as {}: {}", s.file, OneLine(s.reason));
+        if (observer_.job) observer_.job("corrupt");
+        if (observer_.error) observer_.error("job file set aside: " + s.reason);
+      }
+      if (claim->job) {
+        Handle(std::move(*claim->job));
+        continue;  // look for more at once
+      }
+    }
+    // Nothing due: sleep until woken, the next scan, or stop. A wake that came while we
+    // were claiming is not lost (wakes_ counts them).
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.scan_interval);
+    if (claim && claim->next_due) {
+      auto until_due =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*claim->next_due - Clock::now());
+      wait = std::clamp(until_due, std::chrono::milliseconds(1), wait);
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [&] { return stopping_ || wakes_ != seen_wakes; });
+  }
+}
+
+void Runner::Handle(Job job) {
+  const std::string what = job.import_path + " " + job.tag + " (job " + job.id + ")";
+  auto start = std::chrono::steady_clock::now();
+  auto fail = [&](const std::string& reason) {
+    spdlog::error("{}: failed: {}", what, OneLine(reason));
+    if (observer_.error) observer_.error(what + ": " + reason);
+    if (auto s = spool_.MarkFailed(owner_, job, reason); !s) {
+      spdlog::error("{}: cannot record the failure: {}", what, s.message());
+    }
+    if (observer_.job) observer_.job("failed");
+  };
+  auto retry = [&](const std::string& error) {
+    if (observer_.error) observer_.error(what + ": " + error);
+    if (job.attempts + 1 >= cfg_.retry.max_attempts) {
+      fail("gave up after " + std::to_string(job.attempts + 1) + " attempt(s): " + error);
+      return;
+    }
+    auto delay = Backoff(cfg_.retry, job.attempts + 1);
+    auto jittered = std::chrono::milliseconds(
+        static_cast<std::int64_t>(static_cast<double>(delay.count()) * Jitter()));
+    spdlog::warn("{}: attempt {} failed, retrying in {} ms: {}", what, job.attempts + 1,
+                 jittered.count(), OneLine(error));
+    if (auto s = spool_.Retry(owner_, job, error, Clock::now() + jittered); !s) {
+      spdlog::error("{}: cannot re-queue: {}", what, s.message());
+    }
+    if (observer_.job) observer_.job("retried");
+  };
+
+  const config::RepoConfig* repo_cfg = cfg_.FindRepo(job.repo);
+  if (!repo_cfg) {
+    fail("repository " + job.repo + " is not configured in " + cfg_.source);
+    return;
+  }
+  auto repo = git::Repository::Open(repo_cfg->path);
+  if (!repo) {
+    retry(repo.message());
+    return;
+  }
+  if (!job.commit.empty()) {
+    auto tagged = repo->ResolveTag(job.tag);
+    if (!tagged) {
+      fail("tag " + job.tag + " no longer exists: " + tagged.message());
+      return;
+    }
+    if (tagged->commit.Hex() != job.commit) {
+      fail("tag " + job.tag + " moved since it was queued (was " + job.commit + ", now " +
+           tagged->commit.Hex() + "); the push that moved it queued its own job");
+      return;
+    }
+  }
+
+  std::vector<std::unique_ptr<storage::Backend>> backends;
+  std::vector<storage::Backend*> ptrs;
+  for (const auto& url : cfg_.storage) {
+    auto b = storage::OpenBackend(url);
+    if (!b) {
+      fail(b.message());
+      return;
+    }
+    ptrs.push_back(b->get());
+    backends.push_back(std::move(*b));
+  }
+  spdlog::info("{}: publishing (attempt {})", what, job.attempts + 1);
+  auto result = publish::PublishTag(*repo, repo_cfg->import_path, job.tag, ptrs);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (observer_.publish_duration) observer_.publish_duration(seconds);
+
+  switch (result.kind) {
+    case publish::TagResult::kInvalid:
+      fail("tag " + job.tag + " is not publishable: " + result.error);
+      return;
+    case publish::TagResult::kFailed:
+      retry(result.error);
+      return;
+    case publish::TagResult::kDone:
+      break;
+  }
+  nlohmann::ordered_json reports = nlohmann::ordered_json::array();
+  std::string failed, refused;
+  for (const auto& r : result.reports) {
+    const std::string outcome(publish::OutcomeName(r.outcome));
+    if (observer_.module_version) observer_.module_version(outcome);
+    nlohmann::ordered_json j;
+    j["Path"] = r.path;
+    j["Version"] = r.version;
+    j["Sum"] = r.sum;
+    j["Backend"] = r.backend;
+    j["Result"] = outcome;
+    if (!r.message.empty()) j["Message"] = r.message;
+    reports.push_back(std::move(j));
+    std::string line = r.path + "@" + r.version + " in " + r.backend + ": " + r.message;
+    if (r.outcome == publish::Outcome::kFailed) failed += (failed.empty() ? "" : "\n") + line;
+    if (r.outcome == publish::Outcome::kRefused) refused += (refused.empty() ? "" : "\n") + line;
+  }
+  if (!refused.empty()) {
+    fail("refused by storage: " + refused);
+    return;
+  }
+  if (!failed.empty()) {
+    retry(failed);
+    return;
+  }
+  job.result_json = reports.dump();
+  if (auto s = spool_.Complete(owner_, job); !s) {
+    // Published, but not recorded: the job stays claimed and is re-run after a restart,
+    // finding every version unchanged.
+    spdlog::error("{}: published but cannot move the job to done/: {}", what, s.message());
+    if (observer_.error) observer_.error(s.message());
+    return;
+  }
+  for (const auto& r : result.reports) {
+    spdlog::info("{}: {}@{} {} in {} ({:.0f} ms)", what, r.path, r.version,
+                 publish::OutcomeName(r.outcome), r.backend, seconds * 1000);
+  }
+  if (observer_.job) observer_.job("done");
+}
+
+}  // namespace modpub::jobs

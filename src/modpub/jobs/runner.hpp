@@ -1,0 +1,81 @@
+// The daemon's engine: a bounded pool of workers that claim jobs from the spool and
+// publish them through the publish pipeline (publish::PublishTag) into every storage.
+//
+// Per job:
+//  * the repository must be configured (config::Config::FindRepo), else the job fails;
+//  * the tag must still point at the commit recorded in the job (when one is recorded):
+//    a moved tag fails the job (the push that moved it queued its own job);
+//  * invalid tag -> failed/ at once (retrying cannot help); a storage that refused the
+//    version (other content stored) -> failed/; a storage failure or a local failure ->
+//    retried after min(max_backoff, initial_backoff * 2^attempts) +-20% jitter, and
+//    failed/ once max_attempts attempts have failed; else done/ with a result listing
+//    every module version × storage outcome.
+// Exactly once: a job is claimed by one worker of one daemon (spool rename); a daemon
+// killed mid-publish leaves the job claimed, and the next start (or a live daemon's
+// periodic scan) re-queues it; re-running it completes or finds the identical version
+// ("unchanged"): storage Put is idempotent and never writes a version twice.
+// Wake-up: Wake() (called for each datagram on the daemon socket), or the periodic scan.
+// Stop(): no new claims; running publishes finish and are recorded; then the workers
+// exit. The observer callbacks run on worker threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "modpub/base/result.hpp"
+#include "modpub/config/config.hpp"
+#include "modpub/jobs/spool.hpp"
+
+namespace modpub::jobs {
+
+struct RunnerObserver {
+  // result: "done" | "retried" | "failed" | "corrupt"
+  std::function<void(const std::string& result)> job;
+  // One per module version × storage, with publish::OutcomeName.
+  std::function<void(const std::string& outcome)> module_version;
+  std::function<void(double seconds)> publish_duration;
+  std::function<void(const std::string& message)> error;
+};
+
+// Delay before retry number `attempts` (1 = first retry), without jitter.
+std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempts);
+
+class Runner {
+ public:
+  // Opens the spool and the storages, registers this instance as a spool owner and
+  // re-queues jobs of dead owners. Nothing runs until Start.
+  static Result<std::unique_ptr<Runner>> Create(const config::Config& cfg, RunnerObserver observer);
+  ~Runner();  // Stop() + join
+
+  void Start();
+  void Wake();
+  // Stops claiming; returns once every worker has finished its current job.
+  void Stop();
+  const Spool& spool() const { return spool_; }
+
+ private:
+  Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer);
+  void WorkerLoop(int index);
+  void Scan();  // re-queue dead owners' jobs
+  void Handle(Job job);
+
+  config::Config cfg_;
+  Spool spool_;
+  Owner owner_;
+  RunnerObserver observer_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t wakes_ = 0;
+  bool stopping_ = false;
+  std::mutex claim_mu_;  // one claim at a time in this process: no pointless races
+};
+
+}  // namespace modpub::jobs

@@ -1,0 +1,175 @@
+// The durable job spool: one file per job, moved between directories by rename(2).
+//
+// Layout under the spool directory (created by Open):
+//   tmp/                 jobs being written (never read by anyone but their writer)
+//   queue/<id>.job       waiting jobs; only complete, fsynced files ever appear here
+//   claimed/<owner>/<id>.job   jobs a daemon instance is working on
+//   owners/<owner>.lock  held with flock(2) by a live daemon instance for its lifetime
+//   done/<id>.job        finished jobs, with their result
+//   failed/<id>.job      jobs that ran out of attempts or cannot succeed, with the reason
+//   corrupt/<name>       job files that could not be read or parsed, + <name>.reason
+//
+// Job file format (UTF-8 JSON object; unknown keys are kept out, not errors):
+//   {"format":"modpub-job/1", "id":"20261202T091000123Z-1a2b3c4d",
+//    "repo":"/srv/git/lib.git", "import_path":"corp.example/lib", "tag":"v1.2.3",
+//    "commit":"<40 hex: the commit the tag pointed at when queued, or \"\">",
+//    "source":"hook"|"webhook"|"cli", "attempts":0,
+//    "created":"2026-12-02T09:10:00.123Z", "next_attempt":"2026-12-02T09:10:00.123Z",
+//    "last_error":"", "result":null|{...}, "finished":""|"<time>"}
+// Required: format, id, repo, import_path, tag. Times are RFC 3339 UTC ("Z"), fractional
+// seconds optional; a missing next_attempt means "now". The file name is "<id>.job"; an
+// id is [A-Za-z0-9._-]{1,128} and must match the file name, else the job is corrupt.
+//
+// Invariants:
+//  * Enqueue writes tmp/, fsyncs the file, renames into queue/ and fsyncs queue/: a job
+//    is either absent or complete and durable. Names not ending in ".job" are ignored.
+//  * A job is claimed by rename(queue/<id>.job -> claimed/<owner>/<id>.job). rename is
+//    atomic: of two daemons racing for one job exactly one succeeds (the other sees
+//    ENOENT), so two daemons on one spool never work on the same job.
+//  * Every later move (done, failed, retry back to queue, release) first writes the
+//    updated job to its destination (temp + rename), then removes the claimed file; a
+//    crash in between leaves the job in both places, and RequeueStale drops the claimed
+//    copy when a done/ or failed/ copy of the same id exists. Publishing is idempotent
+//    (an identical version is "unchanged"), so a job re-run after a crash publishes
+//    nothing twice.
+//  * An owner is "dead" when its owners/<owner>.lock is not flock-ed (the kernel drops
+//    flocks when a process dies, even on SIGKILL); its claimed jobs are re-queued.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "modpub/base/result.hpp"
+
+namespace modpub::jobs {
+
+using Clock = std::chrono::system_clock;
+
+struct Job {
+  std::string id;  // empty: Enqueue assigns NewJobId()
+  std::string repo;
+  std::string import_path;
+  std::string tag;
+  std::string commit;
+  std::string source = "cli";        // "hook" | "webhook" | "cli"
+  int attempts = 0;                  // publish attempts made so far
+  Clock::time_point created{};       // epoch: Enqueue sets now
+  Clock::time_point next_attempt{};  // epoch: due now
+  std::string last_error;
+  std::string result_json;  // done/: JSON value describing the publish ("" = none)
+  Clock::time_point finished{};
+};
+
+enum class State { kQueued, kClaimed, kDone, kFailed, kCorrupt };
+std::string_view StateName(State s);  // "queued", "claimed", "done", "failed", "corrupt"
+
+// A fresh id: UTC time (sortable) + random suffix, e.g. "20261202T091000123Z-1a2b3c4d".
+std::string NewJobId();
+
+// Serialization of the job file format above.
+std::string ToJson(const Job& job);
+Result<Job> FromJson(std::string_view text);  // error says which key is wrong
+
+// RFC 3339 UTC with milliseconds, and its parser (accepts any fraction, requires "Z").
+std::string FormatTime(Clock::time_point t);
+Result<Clock::time_point> ParseTime(std::string_view s);
+
+// A daemon instance's identity in the spool: holds owners/<id>.lock with flock for its
+// lifetime; destroying it releases the lock and removes the lock file and its (then
+// empty) claimed/<id>/ directory.
+class Owner {
+ public:
+  ~Owner();
+  Owner(Owner&&) noexcept;
+  Owner& operator=(Owner&&) = delete;
+  Owner(const Owner&) = delete;
+  Owner& operator=(const Owner&) = delete;
+  const std::string& id() const { return id_; }
+
+ private:
+  friend class Spool;
+  Owner(std::filesystem::path root, std::string id, int fd);
+  std::filesystem::path root_;
+  std::string id_;
+  int fd_ = -1;
+};
+
+// A job taken out of a queue file that could not be used, for the caller to log.
+struct SetAside {
+  std::string file;    // path under corrupt/ it was moved to
+  std::string reason;  // why (also written to <file>.reason)
+};
+
+struct ClaimResult {
+  std::optional<Job> job;           // nothing due (or all due ones taken by others)
+  std::vector<SetAside> set_aside;  // corrupt files moved aside while looking
+  // When no job was due: the earliest next_attempt among the waiting jobs, if any (so
+  // the caller can sleep exactly until a retry is due).
+  std::optional<Clock::time_point> next_due;
+};
+
+class Spool {
+ public:
+  // Opens (creating the subdirectories if missing) the spool at `dir`.
+  static Result<Spool> Open(const std::filesystem::path& dir);
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // --- producers (hooks, webhooks, tests) ------------------------------------------
+  // Writes the job durably into queue/ (see invariants). Assigns id, created and
+  // next_attempt when unset; returns the id.
+  Result<std::string> Enqueue(Job job) const;
+
+  // --- daemon -----------------------------------------------------------------------
+  // Registers a new owner (id = "<hostname>-<pid>-<random>") with its lock held.
+  Result<Owner> Register() const;
+  // Re-queues the claimed jobs of every dead owner (lock file not flock-ed) and removes
+  // their directories; returns how many jobs went back to queue/.
+  Result<int> RequeueStale() const;
+  // Claims the oldest due job (next_attempt <= now), by rename. Corrupt or unreadable
+  // queue files are moved to corrupt/ with a reason and reported in set_aside.
+  Result<ClaimResult> Claim(const Owner& owner, Clock::time_point now = Clock::now()) const;
+  // Claimed -> done/, with job.result_json and finished set by the caller or now.
+  Status Complete(const Owner& owner, Job job) const;
+  // Claimed -> queue/ with attempts+1, last_error = error, next_attempt = when.
+  Status Retry(const Owner& owner, Job job, const std::string& error, Clock::time_point when) const;
+  // Claimed -> failed/ with last_error = reason.
+  Status MarkFailed(const Owner& owner, Job job, const std::string& reason) const;
+  // Claimed -> queue/ unchanged (graceful stop before the job ran).
+  Status Release(const Owner& owner, const Job& job) const;
+
+  // Removes entries of tmp/ last modified more than `age` ago: temporaries and owner
+  // locks of writers that died mid-write (a live writer renames within milliseconds).
+  // Returns how many were removed.
+  Result<int> RemoveStaleTemporaries(std::chrono::seconds age) const;
+
+  // --- inspection (modpub jobs / retry) ---------------------------------------------
+  struct Entry {
+    State state;
+    Job job;            // for kCorrupt only job.id (the file name) and last_error (reason)
+    std::string owner;  // kClaimed: the owner holding it
+  };
+  // Jobs in `state`, oldest id first. Unparsable files are listed with last_error set.
+  Result<std::vector<Entry>> List(State state) const;
+  // Number of *.job files in queue/ (cheap: no parsing).
+  Result<std::size_t> QueueDepth() const;
+  // failed/<id>.job -> queue/ with attempts reset to 0, due now, last_error kept.
+  Status RetryFailed(const std::string& id) const;
+
+ private:
+  explicit Spool(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+};
+
+// Wakes the daemon listening on the Unix datagram socket `socket_path`: sends one small
+// datagram with MSG_DONTWAIT and returns at once. Never blocks, never fails loudly: a
+// missing socket or a full queue means the daemon is down or busy and will find the job
+// by its periodic scan. Returns false when the datagram was not delivered (for logging).
+bool Poke(const std::string& socket_path);
+
+}  // namespace modpub::jobs

@@ -1,0 +1,324 @@
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "modpub/jobs/spool.hpp"
+#include "support/temp_repo.hpp"
+
+namespace modpub::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+Job MakeJob(const std::string& tag) {
+  Job j;
+  j.repo = "/srv/git/lib.git";
+  j.import_path = "corp.example/lib";
+  j.tag = tag;
+  j.commit = std::string(40, 'a');
+  j.source = "hook";
+  return j;
+}
+
+std::vector<std::string> Names(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Jobs, TimeRoundTrip) {
+  auto t = ParseTime("2026-12-02T09:10:00.123Z");
+  ASSERT_TRUE(t.ok()) << t.message();
+  EXPECT_EQ(FormatTime(*t), "2026-12-02T09:10:00.123Z");
+  auto whole = ParseTime("1970-01-01T00:00:01Z");
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->time_since_epoch(), std::chrono::seconds(1));
+  EXPECT_FALSE(ParseTime("2026-12-02 09:10:00Z").ok());
+  EXPECT_FALSE(ParseTime("2026-12-02T09:10:00+01:00").ok());
+  EXPECT_FALSE(ParseTime("2026-13-02T09:10:00Z").ok());
+}
+
+TEST(Jobs, JsonRoundTripAndErrors) {
+  Job j = MakeJob("v1.2.3");
+  j.id = NewJobId();
+  j.attempts = 2;
+  j.created = Clock::time_point(std::chrono::milliseconds(1700000000123));
+  j.next_attempt = j.created + 5s;
+  j.last_error = "disk full";
+  j.result_json = R"({"published":1})";
+  auto back = FromJson(ToJson(j));
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_EQ(back->id, j.id);
+  EXPECT_EQ(back->tag, "v1.2.3");
+  EXPECT_EQ(back->commit, j.commit);
+  EXPECT_EQ(back->source, "hook");
+  EXPECT_EQ(back->attempts, 2);
+  EXPECT_EQ(back->created, j.created);
+  EXPECT_EQ(back->next_attempt, j.next_attempt);
+  EXPECT_EQ(back->last_error, "disk full");
+  EXPECT_EQ(back->result_json, R"({"published":1})");
+
+  EXPECT_EQ(FromJson("{").message(), "not valid JSON");
+  EXPECT_EQ(FromJson("[]").message(), "not a JSON object");
+  EXPECT_EQ(
+      FromJson(R"({"format":"modpub-job/1","id":"x","repo":"/r","import_path":"a"})").message(),
+      "key \"tag\" is missing");
+  EXPECT_NE(
+      FromJson(
+          R"({"format":"modpub-job/1","id":"../x","repo":"/r","import_path":"a","tag":"v1.0.0"})")
+          .message()
+          .find("is not [A-Za-z0-9._-]"),
+      std::string::npos);
+  EXPECT_NE(FromJson(R"({"format":"other/2","id":"x"})").message().find("format"),
+            std::string::npos);
+}
+
+TEST(Jobs, NewJobIdsAreUniqueAndSortable) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(NewJobId());
+  EXPECT_EQ(ids.size(), 1000u);
+  std::string a = NewJobId();
+  std::this_thread::sleep_for(2ms);
+  std::string b = NewJobId();
+  EXPECT_LT(a, b);
+}
+
+TEST(Jobs, EnqueueIsAtomicAndClaimTakesOldestDue) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path() / "spool");
+  ASSERT_TRUE(spool.ok()) << spool.message();
+  auto id1 = spool->Enqueue(MakeJob("v1.0.0"));
+  ASSERT_TRUE(id1.ok()) << id1.message();
+  std::this_thread::sleep_for(2ms);
+  Job later = MakeJob("v1.1.0");
+  later.next_attempt = Clock::now() + 1h;
+  auto id2 = spool->Enqueue(later);
+  ASSERT_TRUE(id2.ok());
+  EXPECT_EQ(Names(dir.path() / "spool" / "queue"),
+            (std::vector<std::string>{*id1 + ".job", *id2 + ".job"}));
+  EXPECT_TRUE(Names(dir.path() / "spool" / "tmp").empty());
+  EXPECT_EQ(*spool->QueueDepth(), 2u);
+
+  auto owner = spool->Register();
+  ASSERT_TRUE(owner.ok()) << owner.message();
+  auto c = spool->Claim(*owner);
+  ASSERT_TRUE(c.ok()) << c.message();
+  ASSERT_TRUE(c->job.has_value());
+  EXPECT_EQ(c->job->id, *id1);
+  EXPECT_EQ(c->job->tag, "v1.0.0");
+  // The other one is not due yet.
+  auto none = spool->Claim(*owner);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->job.has_value());
+  ASSERT_TRUE(none->next_due.has_value());
+  EXPECT_EQ(FormatTime(*none->next_due), FormatTime(later.next_attempt));
+  // ...but is when time has come.
+  auto due = spool->Claim(*owner, Clock::now() + 2h);
+  ASSERT_TRUE(due.ok());
+  ASSERT_TRUE(due->job.has_value());
+  EXPECT_EQ(due->job->id, *id2);
+  EXPECT_EQ(spool->List(State::kClaimed)->size(), 2u);
+  EXPECT_EQ(spool->List(State::kClaimed)->at(0).owner, owner->id());
+}
+
+TEST(Jobs, CompleteRetryFailAndRetryFailed) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  ASSERT_TRUE(spool->Enqueue(MakeJob("v1.0.0")).ok());
+  ASSERT_TRUE(spool->Enqueue(MakeJob("v2.0.0")).ok());
+  auto owner = spool->Register();
+  ASSERT_TRUE(owner.ok());
+
+  Job a = *spool->Claim(*owner)->job;
+  a.result_json = R"({"outcome":"published"})";
+  ASSERT_TRUE(spool->Complete(*owner, a).ok());
+  auto done = spool->List(State::kDone);
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ(done->at(0).job.result_json, R"({"outcome":"published"})");
+  EXPECT_NE(done->at(0).job.finished, Clock::time_point{});
+
+  Job b = *spool->Claim(*owner)->job;
+  auto when = Clock::now() + 10min;
+  ASSERT_TRUE(spool->Retry(*owner, b, "storage read-only", when).ok());
+  auto queued = spool->List(State::kQueued);
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ(queued->at(0).job.attempts, 1);
+  EXPECT_EQ(queued->at(0).job.last_error, "storage read-only");
+  EXPECT_EQ(FormatTime(queued->at(0).job.next_attempt), FormatTime(when));
+  EXPECT_FALSE(spool->Claim(*owner)->job.has_value());
+
+  Job b2 = *spool->Claim(*owner, when)->job;
+  EXPECT_EQ(b2.attempts, 1);
+  ASSERT_TRUE(spool->MarkFailed(*owner, b2, "gave up after 2 attempts").ok());
+  auto failed = spool->List(State::kFailed);
+  ASSERT_EQ(failed->size(), 1u);
+  EXPECT_EQ(failed->at(0).job.last_error, "gave up after 2 attempts");
+  EXPECT_TRUE(spool->List(State::kClaimed)->empty());
+
+  EXPECT_FALSE(spool->RetryFailed("nonexistent").ok());
+  ASSERT_TRUE(spool->RetryFailed(b2.id).ok());
+  EXPECT_TRUE(spool->List(State::kFailed)->empty());
+  Job again = *spool->Claim(*owner)->job;
+  EXPECT_EQ(again.id, b2.id);
+  EXPECT_EQ(again.attempts, 0);
+  // A job not claimed by this owner cannot be completed.
+  ASSERT_TRUE(spool->Release(*owner, again).ok());
+  EXPECT_FALSE(spool->Complete(*owner, again).ok());
+}
+
+TEST(Jobs, CorruptFilesAreSetAsideWithReason) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  std::ofstream(dir.path() / "queue" / "0001-garbage.job") << "{not json";
+  fs::create_directory(dir.path() / "queue" / "0002-dir.job");  // unreadable: a directory
+  std::ofstream(dir.path() / "queue" / "0003-other.job")
+      << R"({"format":"modpub-job/1","id":"zzz","repo":"/r","import_path":"a","tag":"v1.0.0"})";
+  std::ofstream(dir.path() / "queue" / "ignored.tmp") << "partial";
+  auto good = spool->Enqueue(MakeJob("v1.0.0"));
+  ASSERT_TRUE(good.ok());
+  auto owner = spool->Register();
+  auto c = spool->Claim(*owner);
+  ASSERT_TRUE(c.ok()) << c.message();
+  ASSERT_TRUE(c->job.has_value());
+  EXPECT_EQ(c->job->id, *good);
+  ASSERT_EQ(c->set_aside.size(), 3u);
+  EXPECT_NE(c->set_aside[0].reason.find("not valid JSON"), std::string::npos);
+  EXPECT_NE(c->set_aside[1].reason.find("Is a directory"), std::string::npos)
+      << c->set_aside[1].reason;
+  EXPECT_NE(c->set_aside[2].reason.find("does not match the file name"), std::string::npos);
+  auto corrupt = spool->List(State::kCorrupt);
+  ASSERT_EQ(corrupt->size(), 3u);
+  EXPECT_EQ(corrupt->at(0).job.id, "0001-garbage.job");
+  EXPECT_NE(corrupt->at(0).job.last_error.find("not valid JSON"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir.path() / "queue" / "ignored.tmp"));
+}
+
+TEST(Jobs, TwoOwnersNeverClaimTheSameJob) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  constexpr int kJobs = 200;
+  for (int i = 0; i < kJobs; ++i)
+    ASSERT_TRUE(spool->Enqueue(MakeJob("v1.0." + std::to_string(i))).ok());
+  std::vector<std::string> got[4];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto s = Spool::Open(dir.path());
+      auto owner = s->Register();
+      for (;;) {
+        auto c = s->Claim(*owner);
+        if (!c.ok() || !c->job) break;
+        got[t].push_back(c->job->id);
+        ASSERT_TRUE(s->Complete(*owner, *c->job).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all;
+  std::size_t total = 0;
+  for (const auto& g : got) {
+    total += g.size();
+    all.insert(g.begin(), g.end());
+  }
+  EXPECT_EQ(total, static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(spool->List(State::kDone)->size(), static_cast<std::size_t>(kJobs));
+}
+
+TEST(Jobs, RequeueStaleTakesBackOnlyDeadOwnersJobs) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  ASSERT_TRUE(spool->Enqueue(MakeJob("v1.0.0")).ok());
+  ASSERT_TRUE(spool->Enqueue(MakeJob("v1.1.0")).ok());
+  auto alive = spool->Register();
+  ASSERT_TRUE(alive.ok());
+  ASSERT_TRUE(spool->Claim(*alive)->job.has_value());
+
+  // A dead owner: a child process registers, claims a job and dies without cleanup.
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto s = Spool::Open(dir.path());
+    auto o = s->Register();
+    auto c = s->Claim(*o);
+    ::_exit(c.ok() && c->job ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(spool->List(State::kClaimed)->size(), 2u);
+  EXPECT_EQ(*spool->QueueDepth(), 0u);
+
+  auto n = spool->RequeueStale();
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(*spool->QueueDepth(), 1u);
+  auto claimed = spool->List(State::kClaimed);
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ(claimed->at(0).owner, alive->id());
+  EXPECT_EQ(Names(dir.path() / "claimed"), std::vector<std::string>{alive->id()});
+  EXPECT_EQ(*spool->RequeueStale(), 0);
+}
+
+TEST(Jobs, OwnerCleansUpOnDestruction) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  {
+    auto o = spool->Register();
+    ASSERT_TRUE(o.ok());
+  }
+  EXPECT_TRUE(Names(dir.path() / "claimed").empty());
+  EXPECT_TRUE(Names(dir.path() / "owners").empty());
+}
+
+TEST(Jobs, RemoveStaleTemporariesKeepsFreshOnes) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  std::ofstream(dir.path() / "tmp" / "old") << "x";
+  std::ofstream(dir.path() / "tmp" / "fresh") << "x";
+  fs::last_write_time(dir.path() / "tmp" / "old",
+                      fs::file_time_type::clock::now() - std::chrono::hours(2));
+  auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1));
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(Names(dir.path() / "tmp"), std::vector<std::string>{"fresh"});
+}
+
+TEST(Jobs, PokeNeverBlocksAndReachesAListener) {
+  testing::TempDir dir;
+  std::string path = (dir.path() / "d.sock").string();
+  EXPECT_FALSE(Poke(path));  // nobody listening: returns at once
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_TRUE(Poke(path));
+  char buf[16];
+  EXPECT_GT(::recv(fd, buf, sizeof buf, MSG_DONTWAIT), 0);
+  // A full socket buffer: pokes fail fast instead of blocking.
+  int fails = 0;
+  for (int i = 0; i < 100000 && fails == 0; ++i) fails += Poke(path) ? 0 : 1;
+  EXPECT_EQ(fails, 1);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace modpub::jobs
