@@ -324,13 +324,14 @@ TEST(S3Backend, PublishesCompleteUnderInjectedFaults) {
   S3TestServer::UseTestCredentials();
   TempDir tmp;
   Fabricator fab(tmp.path());
+  constexpr int kVersions = 12;
   for (const std::string layout : {"goproxy", "athens"}) {
     SCOPED_TRACE(layout);
     auto b = OpenBackend("s3://modules/" + layout + "?endpoint=" + server.endpoint() +
                          "&layout=" + layout + "&attempts=20");
     ASSERT_TRUE(b.ok()) << b.message();
     std::vector<VersionFiles> published;
-    for (int i = 0; i < 25; ++i) {
+    for (int i = 0; i < kVersions; ++i) {
       auto f = fab.Make("corp.example/lib", "v1.0." + std::to_string(i));
       auto r = (*b)->Put(f);
       ASSERT_TRUE(r.ok()) << r.message();
@@ -352,13 +353,8 @@ TEST(S3Backend, PublishesCompleteUnderInjectedFaults) {
     if (layout == "goproxy") {
       auto list = client.Get("goproxy/corp.example/lib/@v/list", 1 << 20);
       ASSERT_TRUE(list.ok()) << list.message();
-      std::string expected;
-      for (int i = 0; i < 25; ++i) expected += "v1.0." + std::to_string(i) + "\n";
-      // semver order: v1.0.0, v1.0.1, v1.0.2, ... v1.0.10 after v1.0.9
-      std::vector<std::string> versions;
-      for (int i = 0; i < 25; ++i) versions.push_back("v1.0." + std::to_string(i));
-      expected.clear();
-      for (const auto& v : versions) expected += v + "\n";
+      std::string expected;  // semver order: v1.0.9 before v1.0.10
+      for (int i = 0; i < kVersions; ++i) expected += "v1.0." + std::to_string(i) + "\n";
       EXPECT_EQ(list->body, expected);
     }
   }
