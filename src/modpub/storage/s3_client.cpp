@@ -493,7 +493,7 @@ Result<Response> Client::Perform(Request& req) {
       curl_easy_setopt(curl, CURLOPT_READDATA, &t);
       curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, OnSeek);
       curl_easy_setopt(curl, CURLOPT_SEEKDATA, &t);
-      curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+      curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
     } else if (req.method != "GET") {
       curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
