@@ -107,6 +107,11 @@ TEST(ParseS3Url, RefusesBadUrls) {
       {"s3://modules/x#frag", "fragment"},
       {"s3://modules/%zz", "malformed %-escape"},
   };
+  // Credentials never go into a URL (URLs are printed): the message does not echo it.
+  auto creds = ParseS3Url("s3://modules/x?endpoint=http://AK:hunter2pw@127.0.0.1:9");
+  ASSERT_FALSE(creds.ok());
+  EXPECT_THAT(creds.message(), HasSubstr("may not carry credentials"));
+  EXPECT_THAT(creds.message(), Not(HasSubstr("hunter2pw")));
   for (const auto& [url, why] : bad) {
     auto u = ParseS3Url(url);
     ASSERT_FALSE(u.ok()) << url;

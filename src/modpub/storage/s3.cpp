@@ -224,6 +224,11 @@ Result<S3Url> ParseS3Url(const std::string& url) {
         return Fail("storage URL \"" + url + "\": endpoint \"" + *value +
                     "\" must be http://host[:port] or https://host[:port], without a path");
       }
+      if (e.find('@') != std::string::npos) {
+        return Fail(
+            "storage URL: the endpoint may not carry credentials (user:password@); "
+            "use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the credentials file");
+      }
       u.endpoint = e;
       have_endpoint = true;
     } else if (key == "region") {
