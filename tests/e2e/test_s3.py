@@ -177,9 +177,14 @@ def test_faults_100_publishes_complete_without_duplicates(work):
         assert listed == sorted(versions, key=semver_key)
         keys = c.keys("proxy/")
         assert len(keys) == 3 * 100 + 1
+        sums = {j["Version"]: j["Sum"] for j in json_lines(r.stdout)}
+        check = work / "faults-check.zip"
         for v in versions:
-            zip_bytes = c.get(f"proxy/{module}/@v/{v}.zip")
-            assert zip_bytes[:2] == b"PK" and len(zip_bytes) == keys[f"proxy/{module}/@v/{v}.zip"]
+            # Every object whole: the stored zip hashes to the published sum.
+            check.write_bytes(c.get(f"proxy/{module}/@v/{v}.zip"))
+            assert h1_of_zip(check) == sums[v]
+            assert c.get(f"proxy/{module}/@v/{v}.mod") == f"module {module}\n\ngo 1.19\n".encode()
+            assert c.get(f"proxy/{module}/@v/{v}.info").startswith(b'{"Version":"%s"' % v.encode())
         # The log shows faults were really injected.
         log = srv.log.read_text()
         assert '"status": 503' in log or '"status": 500' in log
