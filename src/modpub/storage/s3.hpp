@@ -13,7 +13,10 @@
 //            fs_tree.hpp writes on disk; a static server or proxy in front of the bucket
 //            serves it to `go` as is.
 //   athens   <path>/@v/<version>.{zip,mod,info}: the keys Athens's S3 storage reads; no
-//            list object, Athens lists keys (a version is listed once its .info exists).
+//            list object. Athens (gomods/athens pkg/storage/s3) lists a module's versions
+//            from its keys ending in .info and counts a version as present when exactly
+//            those 3 keys exist, so .info is written last. Athens reads from the bucket
+//            root: give no prefix (s3://bucket?…&layout=athens) for an Athens to serve it.
 //
 // Writes (the immutability rule of backend.hpp, with Decide/Classify): the parts are zip,
 // .mod, .info (and, for goproxy, the list entry), in that order. There are no locks in S3,
