@@ -5,6 +5,7 @@
 
 #include "modpub/storage/athens_disk.hpp"
 #include "modpub/storage/fs_tree.hpp"
+#include "modpub/storage/s3.hpp"
 
 namespace modpub::storage {
 namespace fs = std::filesystem;
@@ -13,7 +14,8 @@ namespace {
 
 constexpr char kSupported[] =
     "supported: file:///abs/dir (GOPROXY tree), "
-    "athens-disk:///abs/dir (Athens disk storage)";
+    "athens-disk:///abs/dir (Athens disk storage), "
+    "s3://bucket/prefix?endpoint=http://host:port&region=R&layout=goproxy|athens (S3 bucket)";
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -76,6 +78,13 @@ Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url) {
     auto dir = ParseDir(url, rest);
     if (!dir) return dir.error();
     return std::unique_ptr<Backend>(std::make_unique<AthensDisk>(url, *dir));
+  }
+  if (scheme == "s3") {
+    auto where = ParseS3Url(url);
+    if (!where) return where.error();
+    auto creds = s3::LoadCredentials();
+    if (!creds) return Fail("storage URL \"" + url + "\": " + creds.message());
+    return std::unique_ptr<Backend>(std::make_unique<S3Backend>(url, *where, *creds));
   }
   return Fail("storage URL \"" + url + "\": unknown scheme \"" + scheme + "\"; " + kSupported);
 }

@@ -1,0 +1,97 @@
+// An S3 (or MinIO, or any S3-compatible) bucket as module storage:
+//
+//   s3://<bucket>/<prefix>?endpoint=http://127.0.0.1:9000&region=us-east-1&layout=goproxy
+//
+// `endpoint` (scheme://host[:port], addressed path-style: <endpoint>/<bucket>/<key>;
+// default https://s3.<region>.amazonaws.com), `region` (default us-east-1), `layout`
+// (goproxy, the default, or athens), `attempts` (per request, default 10). The prefix may
+// be empty. Credentials: s3_client.hpp's LoadCredentials (AWS_* variables or the shared
+// credentials file), loaded when the backend is opened; never logged.
+//
+// Layouts (keys below <prefix>/):
+//   goproxy  <escaped path>/@v/{<escaped v>.zip, .mod, .info, list}: a GOPROXY tree, as
+//            fs_tree.hpp writes on disk; a static server or proxy in front of the bucket
+//            serves it to `go` as is.
+//   athens   <path>/@v/<version>.{zip,mod,info}: the keys Athens's S3 storage reads; no
+//            list object. Athens (gomods/athens pkg/storage/s3) lists a module's versions
+//            from its keys ending in .info and counts a version as present when exactly
+//            those 3 keys exist, so .info is written last. Athens reads from the bucket
+//            root: give no prefix (s3://bucket?…&layout=athens) for an Athens to serve it.
+//
+// Writes (the immutability rule of backend.hpp, with Decide/Classify): the parts are zip,
+// .mod, .info (and, for goproxy, the list entry), in that order. There are no locks in S3,
+// so every object is written create-only (`If-None-Match: *`); a 412 means the object
+// exists: it is read back and compared, identical → the publish goes on (another writer
+// stored the same bytes), different → refused, nothing overwritten. The `list` object is
+// updated by compare-and-swap on its ETag (`If-Match`, or `If-None-Match: *` when it does
+// not exist yet), re-read and retried on a 412 a bounded number of times, so writers on
+// several machines sharing a bucket never lose an entry. Each object carries
+// `x-amz-meta-modpub-writer` (a random id per Put) so that a write whose answer was lost
+// and whose retry met a 412 is recognised as this Put's own.
+// An interrupted publish leaves a prefix of the parts (each object is whole or absent:
+// S3 PUTs are atomic), completed by publishing the same content again (resumable). The
+// Put that stores the last part ("commit point": the list entry, or .info for athens)
+// reports "published"; concurrent Puts of identical content report "unchanged".
+// Zips are uploaded from the local file in pieces, never held in memory.
+// Damage detection: a version whose parts are not a prefix of the write order (e.g. .info
+// without zip, listed without files) or whose objects are visibly broken (a zip shorter
+// than 22 bytes, an empty .mod or .info) is reported as damaged and never repaired.
+// A server that ignores conditional writes (npm s3rver) cannot give these guarantees:
+// concurrent writers of one module could then lose list entries; a single writer works.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "modpub/storage/backend.hpp"
+#include "modpub/storage/s3_client.hpp"
+
+namespace modpub::storage {
+
+struct S3Url {
+  enum class Layout { kGoproxy, kAthens };
+  std::string bucket;
+  std::string prefix;  // "" or "a/b" (no leading or trailing slash)
+  std::string endpoint;
+  std::string region = "us-east-1";
+  Layout layout = Layout::kGoproxy;
+  int attempts = 10;
+};
+// Parses an s3:// URL (everything after "s3://"); the error names the URL and the rule.
+Result<S3Url> ParseS3Url(const std::string& url);
+
+class S3Backend : public Backend {
+ public:
+  S3Backend(std::string url, S3Url where, s3::Credentials credentials);
+
+  const std::string& Name() const override { return url_; }
+  Result<PutResult> Put(const VersionFiles& files) override;
+  Result<std::optional<StoredVersion>> Stat(const std::string& path,
+                                            const std::string& version) override;
+  Result<std::vector<StoredVersion>> ListVersions(const std::string& path) override;
+  Result<std::vector<std::string>> ListModules() override;
+
+  // The keys of path@version's parts (zip, mod, info) and of its module's list object
+  // (goproxy only; empty for athens). Fails unless ValidateModuleVersion accepts them.
+  struct Keys {
+    std::string dir;  // "<prefix>/<path>/@v/" (path escaped for goproxy)
+    std::string zip, mod, info, list;
+    std::string name;  // the version as it appears in key names
+  };
+  Result<Keys> Locate(const std::string& path, const std::string& version) const;
+
+  s3::Client& client() { return *client_; }
+
+ private:
+  Result<std::string> ModuleDir(const std::string& path) const;
+  Result<StoredVersion> Examine(const Keys& k, const std::string& version,
+                                const std::vector<s3::ObjectInfo>& objects, bool listed);
+  struct ListObject;
+  Result<ListObject> ReadList(const std::string& key);
+
+  std::string url_;
+  S3Url where_;
+  std::unique_ptr<s3::Client> client_;
+};
+
+}  // namespace modpub::storage
