@@ -31,7 +31,8 @@ TEST(WebhookHmac, GitHubSignature) {
   const std::string sig = "sha256=" + HmacSha256Hex("s3cret", body);
   EXPECT_TRUE(VerifyGitHubSignature("s3cret", body, sig));
   std::string upper = sig;
-  for (std::size_t i = 7; i < upper.size(); ++i) upper[i] = static_cast<char>(std::toupper(upper[i]));
+  for (std::size_t i = 7; i < upper.size(); ++i)
+    upper[i] = static_cast<char>(std::toupper(upper[i]));
   EXPECT_TRUE(VerifyGitHubSignature("s3cret", body, upper));
   EXPECT_FALSE(VerifyGitHubSignature("other", body, sig));
   EXPECT_FALSE(VerifyGitHubSignature("s3cret", body + " ", sig));
@@ -53,8 +54,9 @@ TEST(WebhookBody, JsonAndForm) {
   auto j = DecodeBody("application/json", R"({"a":1})");
   ASSERT_TRUE(j.ok()) << j.message();
   EXPECT_EQ((*j)["a"], 1);
-  auto f = DecodeBody("application/x-www-form-urlencoded; charset=utf-8",
-                      "x=1&payload=%7B%22ref%22%3A%22refs%2Ftags%2Fv1.0.0%22%2C%22n%22%3A%22a+b%22%7D");
+  auto f =
+      DecodeBody("application/x-www-form-urlencoded; charset=utf-8",
+                 "x=1&payload=%7B%22ref%22%3A%22refs%2Ftags%2Fv1.0.0%22%2C%22n%22%3A%22a+b%22%7D");
   ASSERT_TRUE(f.ok()) << f.message();
   EXPECT_EQ((*f)["ref"], "refs/tags/v1.0.0");
   EXPECT_EQ((*f)["n"], "a b");
@@ -74,9 +76,10 @@ nlohmann::json GitHubRepo() {
 }
 
 TEST(WebhookParse, GitHubPush) {
-  nlohmann::json push = {{"ref", "refs/tags/v1.2.3"}, {"before", kZero}, {"after", kA},
-                         {"created", true},           {"deleted", false}, {"head_commit", {{"id", kB}}},
-                         {"repository", GitHubRepo()}};
+  nlohmann::json push = {
+      {"ref", "refs/tags/v1.2.3"}, {"before", kZero},  {"after", kA},
+      {"created", true},           {"deleted", false}, {"head_commit", {{"id", kB}}},
+      {"repository", GitHubRepo()}};
   auto ev = ParseGitHub("push", push);
   ASSERT_TRUE(ev.ok()) << ev.message();
   EXPECT_EQ(ev->kind, Kind::kTagCreated);
@@ -154,9 +157,11 @@ TEST(WebhookParse, GitLabTagPush) {
 
 TEST(WebhookMatch, NormalizeUrls) {
   EXPECT_EQ(NormalizeRepoUrl("https://github.example/Corp/Lib.git"), "github.example/corp/lib");
-  EXPECT_EQ(NormalizeRepoUrl("https://user:pw@GitHub.example:443/Corp/Lib/"), "github.example/corp/lib");
+  EXPECT_EQ(NormalizeRepoUrl("https://user:pw@GitHub.example:443/Corp/Lib/"),
+            "github.example/corp/lib");
   EXPECT_EQ(NormalizeRepoUrl("git@github.example:Corp/Lib.git"), "github.example/corp/lib");
-  EXPECT_EQ(NormalizeRepoUrl("ssh://git@github.example:22/Corp/Lib.git"), "github.example/corp/lib");
+  EXPECT_EQ(NormalizeRepoUrl("ssh://git@github.example:22/Corp/Lib.git"),
+            "github.example/corp/lib");
   EXPECT_EQ(NormalizeRepoUrl("git://127.0.0.1:9418/Corp/Lib.git"), "127.0.0.1/corp/lib");
   EXPECT_EQ(NormalizeRepoUrl("file:///srv/git/lib.git"), "/srv/git/lib");
 }
@@ -302,9 +307,10 @@ TEST(WebhookService, DecisionsAndQueue) {
   int wakes = 0;
   auto svc = Service::Create(cfg, [&] { ++wakes; });
   ASSERT_TRUE(svc.ok()) << svc.message();
-  nlohmann::json push = {{"ref", "refs/tags/v1.2.3"}, {"before", kZero}, {"after", kA},
-                         {"created", true},           {"deleted", false}, {"head_commit", {{"id", kB}}},
-                         {"repository", GitHubRepo()}};
+  nlohmann::json push = {
+      {"ref", "refs/tags/v1.2.3"}, {"before", kZero},  {"after", kA},
+      {"created", true},           {"deleted", false}, {"head_commit", {{"id", kB}}},
+      {"repository", GitHubRepo()}};
   // Forged, missing, other repository's secret: 401, nothing queued.
   auto forged = GitHubDelivery("d1", "lib-secret", push);
   forged.signature[10] = forged.signature[10] == '0' ? '1' : '0';
@@ -351,7 +357,8 @@ TEST(WebhookService, DecisionsAndQueue) {
   auto other = push;
   other["repository"] = {{"full_name", "someone/else"}};
   EXPECT_EQ((*svc2)->Handle(GitHubDelivery("d6", "lib-secret", other)).status, 404);
-  auto ping = GitHubDelivery("d7", "lib-secret", {{"zen", "z"}, {"repository", GitHubRepo()}}, "ping");
+  auto ping =
+      GitHubDelivery("d7", "lib-secret", {{"zen", "z"}, {"repository", GitHubRepo()}}, "ping");
   EXPECT_EQ((*svc2)->Handle(ping).status, 200);
   auto no_id = GitHubDelivery("", "lib-secret", push);
   EXPECT_EQ((*svc2)->Handle(no_id).status, 400);

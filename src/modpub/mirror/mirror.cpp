@@ -32,8 +32,9 @@ std::mutex& MirrorMutex(const std::string& path) {
 
 std::string Base64(const std::string& s) {
   std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -69,9 +70,9 @@ bool SafeTag(const std::string& tag) {
 Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& args,
               std::chrono::milliseconds timeout, const std::string& what) {
   auto env = boost::this_process::environment();
-  for (const char* k : {"GIT_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY",
-                        "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH", "GIT_INDEX_FILE",
-                        "GIT_CONFIG_PARAMETERS"}) {
+  for (const char* k :
+       {"GIT_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_QUARANTINE_PATH", "GIT_INDEX_FILE", "GIT_CONFIG_PARAMETERS"}) {
     if (env.find(k) != env.end()) env.erase(k);
   }
   env["GIT_TERMINAL_PROMPT"] = "0";
@@ -82,7 +83,8 @@ Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& ar
     if (!in) return Fail("cannot read remote_token_file " + repo.remote_token_file);
     std::string token;
     std::getline(in, token);
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
     if (token.empty()) return Fail("remote_token_file " + repo.remote_token_file + " is empty");
     std::string user = repo.provider == "gitlab" ? "oauth2" : "x-access-token";
     env["GIT_CONFIG_KEY_0"] = "http.extraHeader";
@@ -108,8 +110,8 @@ Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& ar
   } cleanup{err_path};
 
   std::error_code ec;
-  bp::child child(bp::search_path("git"), bp::args(args), env, bp::std_in < bp::null,
-                  bp::std_out > bp::null, bp::std_err > err_path, ec);
+  bp::child child(bp::search_path("git"), bp::args(args), env,
+                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > err_path, ec);
   if (ec) return Fail(what + ": cannot run git: " + ec.message());
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto sleep = std::chrono::milliseconds(1);
@@ -179,15 +181,16 @@ Result<std::vector<std::string>> Validate(const config::RepoConfig& repo, const 
   return receive::Review(*r, policy, {u}).problems;
 }
 
-Prepared Prepare(const config::Config& cfg, const config::RepoConfig& repo, const std::string& tag) {
+Prepared Prepare(const config::Config& cfg, const config::RepoConfig& repo,
+                 const std::string& tag) {
   if (auto s = FetchTag(repo, tag, cfg.webhook.fetch_timeout); !s) {
     return {Prepared::kRetry, s.message()};
   }
   auto problems = Validate(repo, tag);
   if (!problems) return {Prepared::kRetry, problems.message()};
   if (!problems->empty()) {
-    std::string msg = "tag " + tag + " fetched from " + RedactUrl(repo.remote_url) +
-                      " cannot be published:";
+    std::string msg =
+        "tag " + tag + " fetched from " + RedactUrl(repo.remote_url) + " cannot be published:";
     for (const auto& p : *problems) msg += "\n" + p;
     return {Prepared::kFail, msg};
   }

@@ -261,8 +261,8 @@ std::string NormalizeRepoUrl(std::string_view url) {
     } else {
       host = authority.substr(0, authority.find(':'));
     }
-  } else if (auto colon = s.find(':'); colon != std::string::npos &&
-                                        s.find('/') > colon) {  // scp-like user@host:path
+  } else if (auto colon = s.find(':');
+             colon != std::string::npos && s.find('/') > colon) {  // scp-like user@host:path
     host = s.substr(0, colon);
     if (auto at = host.rfind('@'); at != std::string::npos) host.erase(0, at + 1);
     path = s.substr(colon + 1);
@@ -271,7 +271,8 @@ std::string NormalizeRepoUrl(std::string_view url) {
   }
   while (!path.empty() && path.front() == '/') path.erase(0, 1);
   while (!path.empty() && path.back() == '/') path.pop_back();
-  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".git") == 0) path.resize(path.size() - 4);
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".git") == 0)
+    path.resize(path.size() - 4);
   return Lower(host + "/" + path);
 }
 

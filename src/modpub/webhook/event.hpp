@@ -39,8 +39,7 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data);
 // Does `header` (the X-Hub-Signature-256 value, "sha256=<64 hex>") sign `body` with
 // `secret`? Constant time in the signature's content (CRYPTO_memcmp). An empty secret
 // never verifies: a repository without a secret cannot receive webhooks.
-bool VerifyGitHubSignature(std::string_view secret, std::string_view body,
-                           std::string_view header);
+bool VerifyGitHubSignature(std::string_view secret, std::string_view body, std::string_view header);
 // Is `token` (X-Gitlab-Token) equal to `secret`? Constant time for equal lengths; an
 // empty secret never matches.
 bool VerifyGitLabToken(std::string_view secret, std::string_view token);

@@ -52,7 +52,8 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
     spdlog::warn("webhook {}: delivery {}: 400: {}", provider, d.id, doc.message());
     return Make(400, "bad_request", doc.message());
   }
-  auto ev = d.provider == Provider::kGitHub ? ParseGitHub(d.event, *doc) : ParseGitLab(d.event, *doc);
+  auto ev =
+      d.provider == Provider::kGitHub ? ParseGitHub(d.event, *doc) : ParseGitLab(d.event, *doc);
   if (!ev) {
     spdlog::warn("webhook {}: delivery {} ({}): 400: {}", provider, d.id, d.event, ev.message());
     return Make(400, "bad_request", ev.message());
@@ -66,10 +67,10 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
                  provider, d.id, d.event, names, cfg_.source);
     return Make(404, "unknown_repo", "repository not configured for webhooks");
   }
-  bool authentic = d.has_auth && (d.provider == Provider::kGitHub
-                                      ? VerifyGitHubSignature(repo->webhook_secret, d.body,
-                                                              d.signature)
-                                      : VerifyGitLabToken(repo->webhook_secret, d.token));
+  bool authentic =
+      d.has_auth && (d.provider == Provider::kGitHub
+                         ? VerifyGitHubSignature(repo->webhook_secret, d.body, d.signature)
+                         : VerifyGitLabToken(repo->webhook_secret, d.token));
   if (!authentic) {
     spdlog::warn("webhook {}: delivery {} for {}: 401: {}", provider, d.id, repo->import_path,
                  d.has_auth ? (d.provider == Provider::kGitHub ? "signature does not match"
@@ -102,8 +103,8 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
       spdlog::info("webhook {}: ping for {}", provider, repo->import_path);
       return commit(Make(200, "pong", "pong"));
     case Kind::kIgnored:
-      spdlog::info("webhook {}: delivery {} for {}: ignored: {}", provider, d.id,
-                   repo->import_path, ev->reason);
+      spdlog::info("webhook {}: delivery {} for {}: ignored: {}", provider, d.id, repo->import_path,
+                   ev->reason);
       return commit(Make(204, "ignored", ev->reason));
     case Kind::kTagDeleted:
       if (receive::IsVersionTag(ev->tag) && Published(*repo, ev->tag)) {
@@ -118,11 +119,12 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
       break;
   }
   if (!receive::IsVersionTag(ev->tag)) {
-    spdlog::info("webhook {}: delivery {} for {}: tag {} is not a version tag, ignored",
-                 provider, d.id, repo->import_path, ev->tag);
+    spdlog::info("webhook {}: delivery {} for {}: tag {} is not a version tag, ignored", provider,
+                 d.id, repo->import_path, ev->tag);
     return commit(Make(204, "ignored", "tag " + ev->tag + " is not a version tag"));
   }
-  if (ev->kind == Kind::kTagMoved && Published(*repo, ev->tag)) Alert(provider, "moved", *repo, *ev);
+  if (ev->kind == Kind::kTagMoved && Published(*repo, ev->tag))
+    Alert(provider, "moved", *repo, *ev);
 
   jobs::Job job;
   job.repo = repo->path;
@@ -139,8 +141,8 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
                   repo->import_path, ev->tag, id.message());
     return Make(500, "error", "cannot queue the job: " + id.message());
   }
-  spdlog::info("webhook {}: delivery {}: {}@{} queued as job {} (remote {})", provider,
-               Short(d.id), repo->import_path, ev->tag, *id, repo->remote_url);
+  spdlog::info("webhook {}: delivery {}: {}@{} queued as job {} (remote {})", provider, Short(d.id),
+               repo->import_path, ev->tag, *id, repo->remote_url);
   if (wake_) wake_();
   nlohmann::json j;
   j["result"] = "queued";
@@ -239,8 +241,8 @@ void Service::Serve(Provider p, const httplib::Request& req, httplib::Response& 
   };
   if (too_big) return reply(413, "too_large", "body larger than webhook.max_body_bytes");
   if (too_slow || !complete) {
-    spdlog::warn("webhook {}: {} from {}: body not received in time, connection closed",
-                 provider, req.path, req.remote_addr);
+    spdlog::warn("webhook {}: {} from {}: body not received in time, connection closed", provider,
+                 req.path, req.remote_addr);
     return reply(408, "timeout", "body not received in time");
   }
   if (p == Provider::kGitHub) {
@@ -269,7 +271,36 @@ void Service::Mount(httplib::Server& server) {
   server.set_write_timeout(rt / 1000, (rt % 1000) * 1000);
   server.set_keep_alive_timeout(std::max<time_t>(1, rt / 1000));
   const int threads = w.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+  // httplib answers 413 itself only after reading (skipping) the whole announced body:
+  // refuse an oversized Content-Length before any of the body is read, and close.
+  const auto max = static_cast<std::uint64_t>(w.max_body_bytes);
+  server.set_pre_routing_handler([this, max](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "POST" || req.path.rfind("/hooks/", 0) != 0 ||
+        !req.has_header("Content-Length")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const std::string len = req.get_header_value("Content-Length");
+    std::uint64_t n = 0;
+    bool digits = !len.empty() && len.size() <= 19;
+    for (char c : len) {
+      if (c < '0' || c > '9') digits = false;
+    }
+    if (digits) n = std::stoull(len);
+    if (digits && n <= max) return httplib::Server::HandlerResponse::Unhandled;
+    const bool github = req.path == "/hooks/github";
+    res.status = digits ? 413 : 400;
+    res.set_header("Connection", "close");
+    res.set_content(digits ? "body larger than webhook.max_body_bytes\n" : "bad Content-Length\n",
+                    "text/plain; charset=utf-8");
+    spdlog::warn("webhook {}: {} from {}: Content-Length {} refused ({} bytes allowed)",
+                 github ? "github" : "gitlab", req.path, req.remote_addr, len, max);
+    std::lock_guard lock(mu_);
+    ++deliveries_[{github ? "github" : "gitlab", digits ? "too_large" : "bad_request"}];
+    return httplib::Server::HandlerResponse::Handled;
+  });
   server.Post("/hooks/github", [this](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) {
     Serve(Provider::kGitHub, req, res, reader);
