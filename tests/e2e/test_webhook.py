@@ -339,3 +339,12 @@ def test_unreachable_remote_retried_then_failed(tmp_path, remotes, daemons):
     assert r.returncode == 0, r.stderr
     assert job in r.stdout and "fetching tag v1.0.0" in r.stdout, r.stdout
     assert d.stop() == 0
+
+
+@pytest.mark.parametrize("name", ["github", "gitlab"])
+def test_example_configs_are_valid(name):
+    from test_daemon import modpubd_bin
+    cfg = Path(__file__).resolve().parents[2] / "examples" / name / "modpub.toml"
+    r = subprocess.run([str(modpubd_bin()), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
