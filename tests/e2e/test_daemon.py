@@ -561,3 +561,122 @@ def test_example_config_is_valid():
                         "--check-config"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "2 repositories" in r.stdout
+
+
+# --- real pushes through the hooks (modpub hook install) -------------------------------------
+
+def hook_bin_exists():
+    return (modpub_bin().parent / "modpub-hook").exists()
+
+
+class PushedRepo:
+    """A bare repository with modpub's hooks installed (config = the daemon's), and a
+    working clone to push from."""
+
+    def __init__(self, root: Path, name, module):
+        self.module = module
+        self.bare = root / f"{name}.git"
+        self.work = root / f"{name}-work"
+        env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null")
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.bare)], check=True,
+                       env=env)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(self.work)], check=True, env=env)
+
+    def install(self, config):
+        r = run_modpub("hook", "install", "--repo", self.bare, "--config", config)
+        assert r.returncode == 0, r.stderr
+
+    def commit_and_tag(self, tag):
+        from support import GIT_ENV
+        env = dict(os.environ, **GIT_ENV)
+        (self.work / "go.mod").write_text(f"module {self.module}\n\ngo 1.19\n")
+        (self.work / "lib.go").write_text(f'package lib\n\nconst Version = "{tag}"\n')
+        for args in (["add", "-A"], ["commit", "-q", "-m", tag], ["tag", tag]):
+            subprocess.run(["git", *args], cwd=self.work, env=env, check=True)
+
+    def push(self, *refs):
+        from support import GIT_ENV
+        env = dict(os.environ, **GIT_ENV)
+        return subprocess.run(["git", "push", str(self.bare), *refs], cwd=self.work, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not hook_bin_exists(), reason="modpub-hook not built")
+def test_pushes_while_daemon_down_are_published_when_it_starts(tmp_path, daemons):
+    repo = PushedRepo(tmp_path, "pushed", "corp.example/pushed")
+    tree = tmp_path / "tree"
+    d = Daemon(tmp_path, [f"file://{tree}"], [(repo.bare, repo.module)])
+    daemons.append(d)
+    repo.install(d.config)
+    tags = [f"v0.{i}.0" for i in range(4)]
+    for tag in tags:  # no daemon running: every push still succeeds and queues its job
+        repo.commit_and_tag(tag)
+        r = repo.push("main", tag)
+        assert r.returncode == 0, r.stderr
+        assert f"modpub: queued {repo.module}@{tag}" in r.stderr
+    assert len(jobs_in(d.spool, "queue")) == len(tags)
+    assert not tree.exists()
+    d.start().wait_ready()
+    wait_until(lambda: len(jobs_in(d.spool, "done")) == len(tags), what="all published",
+               on_fail=d.text)
+    assert read_list(tree, repo.module) == tags
+    assert d.stop() == 0
+
+
+@pytest.mark.skipif(not hook_bin_exists(), reason="modpub-hook not built")
+def test_20_concurrent_pushes_across_5_repos_all_published(tmp_path, daemons):
+    repos = [PushedRepo(tmp_path, f"c{i}", f"corp.example/c{i}") for i in range(5)]
+    tree = tmp_path / "tree"
+    d = Daemon(tmp_path, [f"file://{tree}"], [(r.bare, r.module) for r in repos], workers=4)
+    daemons.append(d)
+    for r in repos:
+        r.install(d.config)
+        r.commit_and_tag("v0.1.0")
+        assert r.push("main").returncode == 0
+    d.start().wait_ready()
+    tags = [f"v1.{i}.0" for i in range(4)]
+    for r in repos:
+        for tag in tags:
+            r.commit_and_tag(tag)
+    # 5 repos x 4 tags, each tag its own push, all at once.
+    procs = []
+    from support import GIT_ENV
+    env = dict(os.environ, **GIT_ENV)
+    for r in repos:
+        for tag in tags:
+            procs.append((r, tag, subprocess.Popen(["git", "push", str(r.bare), tag], cwd=r.work,
+                                                   env=env, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE, text=True)))
+    for r, tag, p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert f"modpub: queued {r.module}@{tag}" in err
+    wait_until(lambda: len(jobs_in(d.spool, "done")) == 20, what="20 published", on_fail=d.text)
+    for r in repos:
+        assert read_list(tree, r.module) == tags
+    assert jobs_in(d.spool, "failed") == []
+    assert go_fetch_and_run(tmp_path / "go", tree, "corp.example/c3", "v1.3.0") == "v1.3.0"
+    assert d.stop() == 0
+
+
+def test_sd_notify_ready_watchdog_stopping(tmp_path, daemons):
+    import socket as pysock
+    notify = tmp_path / "notify.sock"
+    s = pysock.socket(pysock.AF_UNIX, pysock.SOCK_DGRAM)
+    s.bind(str(notify))
+    s.settimeout(20)
+    try:
+        d = Daemon(tmp_path, [f"file://{tmp_path / 'tree'}"], [])
+        daemons.append(d)
+        d.start(env={"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "200000"})
+        seen = []
+        while not any("WATCHDOG=1" in m for m in seen):
+            seen.append(s.recv(4096).decode())
+        assert "READY=1" in seen[0], seen
+        assert f"MAINPID={d.proc.pid}" in seen[0], seen
+        d.wait_ready()
+        assert d.stop() == 0
+        while not any("STOPPING=1" in m for m in seen):
+            seen.append(s.recv(4096).decode())
+    finally:
+        s.close()

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -120,6 +120,8 @@ TEST(Jobs, EnqueueIsAtomicAndClaimTakesOldestDue) {
   auto none = spool->Claim(*owner);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->job.has_value());
+  ASSERT_TRUE(none->next_due.has_value());
+  EXPECT_EQ(FormatTime(*none->next_due), FormatTime(later.next_attempt));
   // ...but is when time has come.
   auto due = spool->Claim(*owner, Clock::now() + 2h);
   ASSERT_TRUE(due.ok());
@@ -282,6 +284,20 @@ TEST(Jobs, OwnerCleansUpOnDestruction) {
   }
   EXPECT_TRUE(Names(dir.path() / "claimed").empty());
   EXPECT_TRUE(Names(dir.path() / "owners").empty());
+}
+
+TEST(Jobs, RemoveStaleTemporariesKeepsFreshOnes) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  std::ofstream(dir.path() / "tmp" / "old") << "x";
+  std::ofstream(dir.path() / "tmp" / "fresh") << "x";
+  fs::last_write_time(dir.path() / "tmp" / "old",
+                      fs::file_time_type::clock::now() - std::chrono::hours(2));
+  auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1));
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(Names(dir.path() / "tmp"), std::vector<std::string>{"fresh"});
 }
 
 TEST(Jobs, PokeNeverBlocksAndReachesAListener) {

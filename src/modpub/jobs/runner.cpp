@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -44,6 +45,9 @@ Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, Runner
   for (const auto& url : cfg.storage) {
     auto b = storage::OpenBackend(url);
     if (!b) return b.error();
+  }
+  if (auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1)); n && *n > 0) {
+    spdlog::info("removed {} stale temporary file(s) from {}/tmp", *n, cfg.spool_dir);
   }
   auto owner = spool->Register();
   if (!owner) return owner.error();
@@ -133,8 +137,14 @@ void Runner::WorkerLoop(int index) {
     }
     // Nothing due: sleep until woken, the next scan, or stop. A wake that came while we
     // were claiming is not lost (wakes_ counts them).
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.scan_interval);
+    if (claim && claim->next_due) {
+      auto until_due =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*claim->next_due - Clock::now());
+      wait = std::clamp(until_due, std::chrono::milliseconds(1), wait);
+    }
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, cfg_.scan_interval, [&] { return stopping_ || wakes_ != seen_wakes; });
+    cv_.wait_for(lock, wait, [&] { return stopping_ || wakes_ != seen_wakes; });
   }
 }
 

@@ -430,12 +430,28 @@ Result<int> Spool::RequeueStale() const {
   return requeued;
 }
 
+Result<int> Spool::RemoveStaleTemporaries(std::chrono::seconds age) const {
+  auto names = ListDir(dir_ / "tmp");
+  if (!names) return names.error();
+  const auto cutoff = std::filesystem::file_time_type::clock::now() - age;
+  int removed = 0;
+  for (const auto& n : *names) {
+    std::error_code ec;
+    fs::path p = dir_ / "tmp" / n;
+    auto t = fs::last_write_time(p, ec);
+    if (ec || t > cutoff) continue;
+    if (fs::remove(p, ec) && !ec) ++removed;
+  }
+  return removed;
+}
+
 Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) const {
   ClaimResult out;
   auto names = ListDir(dir_ / "queue");
   if (!names) return names.error();
   const fs::path cdir = dir_ / "claimed" / owner.id();
 
+  std::string transient;  // a read error that is not the file's fault
   auto set_aside = [&](const fs::path& from, const std::string& name, const std::string& why) {
     fs::path to = dir_ / "corrupt" / name;
     if (fs::exists(to)) to += "." + Hex(Random64(), 8);
@@ -452,7 +468,13 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     int err = 0;
     auto text = ReadFile(p, &err);
     if (!text) {
-      if (err != ENOENT) set_aside(p, name, text.message());
+      // Out of descriptors or memory, or an I/O error: the file may be fine, so it stays
+      // (the claim fails and is tried again). Anything else is the file's own fault.
+      if (err == EMFILE || err == ENFILE || err == ENOMEM || err == EIO || err == EAGAIN) {
+        transient = text.message();
+      } else if (err != ENOENT) {
+        set_aside(p, name, text.message());
+      }
       return std::nullopt;
     }
     auto job = FromJson(*text);
@@ -471,7 +493,11 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     if (!IsJobName(name)) continue;
     fs::path q = dir_ / "queue" / name;
     auto job = load(q, name);
-    if (!job || job->next_attempt > now) continue;
+    if (!job) continue;
+    if (job->next_attempt > now) {
+      if (!out.next_due || job->next_attempt < *out.next_due) out.next_due = job->next_attempt;
+      continue;
+    }
     fs::path c = cdir / name;
     if (::rename(q.c_str(), c.c_str()) != 0) {
       if (errno == ENOENT && fs::exists(cdir)) continue;  // another daemon took it
@@ -489,6 +515,7 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     out.job = std::move(*claimed);
     return out;
   }
+  if (!transient.empty() && out.set_aside.empty()) return Fail(transient);
   return out;
 }
 

@@ -108,6 +108,9 @@ struct SetAside {
 struct ClaimResult {
   std::optional<Job> job;           // nothing due (or all due ones taken by others)
   std::vector<SetAside> set_aside;  // corrupt files moved aside while looking
+  // When no job was due: the earliest next_attempt among the waiting jobs, if any (so
+  // the caller can sleep exactly until a retry is due).
+  std::optional<Clock::time_point> next_due;
 };
 
 class Spool {
@@ -139,6 +142,11 @@ class Spool {
   Status MarkFailed(const Owner& owner, Job job, const std::string& reason) const;
   // Claimed -> queue/ unchanged (graceful stop before the job ran).
   Status Release(const Owner& owner, const Job& job) const;
+
+  // Removes entries of tmp/ last modified more than `age` ago: temporaries and owner
+  // locks of writers that died mid-write (a live writer renames within milliseconds).
+  // Returns how many were removed.
+  Result<int> RemoveStaleTemporaries(std::chrono::seconds age) const;
 
   // --- inspection (modpub jobs / retry) ---------------------------------------------
   struct Entry {
