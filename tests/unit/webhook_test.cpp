@@ -238,6 +238,22 @@ remote_ssh_key = "relative/key"
   EXPECT_NE(bad.message().find("webhook.max_body"), std::string::npos) << bad.message();
   EXPECT_NE(bad.message().find("remote_ssh_key"), std::string::npos) << bad.message();
   EXPECT_NE(bad.message().find("path: missing"), std::string::npos) << bad.message();
+  auto twice = config::ParseConfig(R"(storage = ["file:///x"]
+spool_dir = "/s"
+state_dir = "/st"
+socket = "/so"
+[[repository]]
+import_path = "corp.example/lib"
+remote_url = "https://h/x.git"
+[[repository]]
+import_path = "corp.example/lib"
+remote_url = "https://h/y.git"
+)",
+                                   "t.toml");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.message().find("/st/mirrors/corp.example_lib.git is already used"),
+            std::string::npos)
+      << twice.message();
 }
 
 TEST(WebhookDeliveryLog, DedupePersistsAndIsBounded) {

@@ -355,7 +355,12 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
             if (ch == '/') ch = '_';
           }
           repo.path = cfg.state_dir + "/mirrors/" + name + ".git";
-          seen.emplace(CanonicalOrLexical(repo.path), repo.line);
+          auto [it, fresh] = seen.emplace(CanonicalOrLexical(repo.path), repo.line);
+          if (!fresh) {
+            c.Problem(t.get("import_path")->source(), prefix + "import_path",
+                      "its mirror " + repo.path + " is already used by the repository at line " +
+                          std::to_string(it->second) + " (set path)");
+          }
         } else if (c.String(t, prefix, "path", &repo.path, true)) {
           c.AbsolutePath(t, prefix, "path", repo.path);
           std::string canon = CanonicalOrLexical(repo.path);
