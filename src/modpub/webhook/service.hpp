@@ -20,6 +20,12 @@
 //     alert (publishing then refuses the other content: the job fails, nothing changes)
 // Authentication happens before anything is queued or recorded; the delivery id is only
 // recorded for authenticated deliveries. Publishing never runs on the request thread.
+// Slow clients: each connection holds one of webhook.threads httplib workers; a body is
+// cut at webhook.body_deadline (408), every read at webhook.read_timeout. Limitation:
+// httplib 0.11 has no deadline for the request line and headers, so a client trickling
+// headers one byte per read_timeout holds its thread until it stops; it takes
+// webhook.threads such clients to delay other requests (put a reverse proxy with a
+// header timeout in front, as examples/github/README.md says).
 // A job for a webhook carries repo = the repository entry's (mirror) path: the runner
 // sees remote_url in that entry and fetches the tag first (mirror/mirror.hpp).
 #pragma once
