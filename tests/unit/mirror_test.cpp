@@ -1,6 +1,11 @@
 #include "modpub/mirror/mirror.hpp"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "support/temp_repo.hpp"
 
@@ -61,6 +66,42 @@ TEST(Mirror, FetchValidateAndFailures) {
   EXPECT_EQ(unreachable.message().find("pw"), std::string::npos) << unreachable.message();
   EXPECT_EQ(Prepare(cfg, gone, "v1.0.0").kind, Prepared::kRetry);
   EXPECT_FALSE(FetchTag(repo, "--upload-pack=x", std::chrono::seconds(30)).ok());
+}
+
+TEST(Mirror, TokenGoesInAnAuthorizationHeaderNeverInMessages) {
+  // A fake HTTP git server: records what git sends, answers 403.
+  httplib::Server server;
+  std::mutex mu;
+  std::string auth, url;
+  server.Get(R"(/.*)", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    auth = req.get_header_value("Authorization");
+    url = req.path;
+    res.status = 403;
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { server.listen_after_bind(); });
+  TempDir dir;
+  const std::string token = "ghp_T0ken-value";
+  std::ofstream(dir.path() / "token") << token << "\n";
+  config::RepoConfig repo;
+  repo.path = (dir.path() / "m.git").string();
+  repo.import_path = "corp.example/lib";
+  repo.remote_url = "http://127.0.0.1:" + std::to_string(port) + "/corp/lib.git";
+  repo.remote_token_file = (dir.path() / "token").string();
+  auto st = FetchTag(repo, "v1.0.0", std::chrono::seconds(30));
+  server.stop();
+  t.join();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message().find(token), std::string::npos) << st.message();
+  std::lock_guard lock(mu);
+  // base64("x-access-token:ghp_T0ken-value")
+  EXPECT_EQ(auth, "Basic eC1hY2Nlc3MtdG9rZW46Z2hwX1Qwa2VuLXZhbHVl");
+  EXPECT_EQ(url, "/corp/lib.git/info/refs");
+  repo.provider = "gitlab";
+  repo.remote_token_file = (dir.path() / "missing").string();
+  EXPECT_FALSE(FetchTag(repo, "v1.0.0", std::chrono::seconds(30)).ok());
 }
 
 }  // namespace
