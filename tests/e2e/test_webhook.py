@@ -348,3 +348,28 @@ def test_example_configs_are_valid(name):
     r = subprocess.run([str(modpubd_bin()), "--config", str(cfg), "--check-config"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_tag_go_could_not_fetch_becomes_failed_job(tmp_path, remotes, daemons):
+    bad = make_repo(remotes / "corp", name="bad", module="corp.example/elsewhere", tags=("v1.0.0",))
+    d = HookDaemon(tmp_path, [f"file://{tmp_path / 'tree'}"], [
+        {"import_path": "corp.example/bad", "remote_url": f"file://{bad.bare}",
+         "webhook_secret": "s", "provider": "gitlab"},
+    ])
+    daemons.append(d)
+    d.start().wait_ready()
+    c = rev(bad, "v1.0.0")
+    body = render("gitlab_tag_push.json", TAG="v1.0.0", BEFORE=ZERO, AFTER=c,
+                  CHECKOUT_SHA=json.dumps(c), **repo_subs("corp/bad", f"file://{bad.bare}"))
+    status, text = gitlab(d.port, body, token="s")
+    assert status == 202, text
+    job = json.loads(text)["job"]
+    wait_until(lambda: job in jobs_in(d.spool, "failed"), what="job failed", on_fail=d.text)
+    failed = read_job(d.spool, "failed", job)
+    assert failed["attempts"] == 0  # not retried: retrying cannot help
+    assert "cannot be published" in failed["last_error"]
+    assert "corp.example/elsewhere" in failed["last_error"], failed["last_error"]
+    r = run_modpub("jobs", "--failed", "--config", d.config)
+    assert job in r.stdout and "cannot be published" in r.stdout, r.stdout
+    assert not (tmp_path / "tree").exists() or read_list(tmp_path / "tree", "corp.example/bad") == []
+    assert d.stop() == 0
