@@ -30,6 +30,7 @@
 #include "modpub/http/server.hpp"
 #include "modpub/jobs/runner.hpp"
 #include "modpub/storage/atomic_file.hpp"
+#include "modpub/webhook/service.hpp"
 
 namespace {
 
@@ -166,6 +167,7 @@ int Run(const std::string& path) {
     return kExitCannotStart;
   }
 
+  std::unique_ptr<webhook::Service> webhooks;  // declared first: outlives the server
   std::unique_ptr<http::Server> server;
   if (!cfg->http_listen.empty()) {
     std::string host;
@@ -176,11 +178,22 @@ int Run(const std::string& path) {
       if (!d) return d.error();
       return Ok();
     });
+    // Issue 6: POST /hooks/github and /hooks/gitlab (webhook/service.hpp).
+    jobs::Runner* runner_ptr = runner->get();
+    auto hooks = webhook::Service::Create(*cfg, [runner_ptr] { runner_ptr->Wake(); });
+    if (!hooks) {
+      spdlog::critical("cannot start: {}", hooks.message());
+      return kExitCannotStart;
+    }
+    webhooks = std::move(*hooks);
+    webhooks->Mount(server->raw());
+    metrics.AddSeriesSource([w = webhooks.get()] { return w->RenderMetrics(); });
     if (auto s = server->Start(host, port); !s) {
       spdlog::critical("cannot start: {}", s.message());
       return kExitCannotStart;
     }
-    spdlog::info("HTTP on http://{}:{} (/healthz, /metrics)", host, server->port());
+    spdlog::info("HTTP on http://{}:{} (/healthz, /metrics, /hooks/github, /hooks/gitlab)", host,
+                 server->port());
   }
 
   (*runner)->Start();

@@ -232,7 +232,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   Checker c(source_name);
   c.Unknown(root, "",
             {"log_level", "storage", "spool_dir", "state_dir", "socket", "daemon", "retry",
-             "repository"});
+             "repository", "webhook"});
 
   if (c.String(root, "", "log_level", &cfg.log_level) && !kLogLevels.count(cfg.log_level)) {
     c.Problem(root.get("log_level")->source(), "log_level",
@@ -309,6 +309,27 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
     }
   }
 
+  if (const toml::node* wn = root.get("webhook")) {
+    if (const toml::table* w = wn->as_table()) {
+      c.Unknown(*w, "webhook.",
+                {"max_body_bytes", "threads", "read_timeout_ms", "body_deadline_ms",
+                 "dedupe_entries", "fetch_timeout_ms"});
+      std::int64_t v = 0;
+      if (c.Int(*w, "webhook.", "max_body_bytes", 1024, std::int64_t{1} << 30, &v))
+        cfg.webhook.max_body_bytes = v;
+      if (c.Int(*w, "webhook.", "threads", 2, 1024, &v)) cfg.webhook.threads = static_cast<int>(v);
+      if (c.Int(*w, "webhook.", "read_timeout_ms", 10, 600000, &v))
+        cfg.webhook.read_timeout = std::chrono::milliseconds(v);
+      if (c.Int(*w, "webhook.", "body_deadline_ms", 10, 3600000, &v))
+        cfg.webhook.body_deadline = std::chrono::milliseconds(v);
+      if (c.Int(*w, "webhook.", "dedupe_entries", 1, 100000000, &v)) cfg.webhook.dedupe_entries = v;
+      if (c.Int(*w, "webhook.", "fetch_timeout_ms", 100, 86400000, &v))
+        cfg.webhook.fetch_timeout = std::chrono::milliseconds(v);
+    } else {
+      c.Problem(wn->source(), "webhook", "must be a table ([webhook])");
+    }
+  }
+
   if (const toml::node* rn = root.get("repository")) {
     const toml::array* arr = rn->as_array();
     if (!arr || !arr->is_array_of_tables()) {
@@ -322,8 +343,25 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
         repo.line = static_cast<int>(t.source().begin.line);
         c.Unknown(t, prefix,
                   {"path", "import_path", "allowed_prefixes", "immutable_tags", "remote_url",
-                   "webhook_secret", "provider"});
-        if (c.String(t, prefix, "path", &repo.path, true)) {
+                   "webhook_secret", "provider", "remote_token_file", "remote_ssh_key"});
+        // A mirrored remote's bare repository defaults to a directory under state_dir.
+        // (Types are checked below, where these keys are read for real.)
+        const auto early_ip = t["import_path"].value<std::string>();
+        const auto early_remote = t["remote_url"].value<std::string>();
+        if (!t.get("path") && early_remote && !early_remote->empty() && early_ip &&
+            !early_ip->empty() && !cfg.state_dir.empty()) {
+          std::string name = *early_ip;
+          for (char& ch : name) {
+            if (ch == '/') ch = '_';
+          }
+          repo.path = cfg.state_dir + "/mirrors/" + name + ".git";
+          auto [it, fresh] = seen.emplace(CanonicalOrLexical(repo.path), repo.line);
+          if (!fresh) {
+            c.Problem(t.get("import_path")->source(), prefix + "import_path",
+                      "its mirror " + repo.path + " is already used by the repository at line " +
+                          std::to_string(it->second) + " (set path)");
+          }
+        } else if (c.String(t, prefix, "path", &repo.path, true)) {
           c.AbsolutePath(t, prefix, "path", repo.path);
           std::string canon = CanonicalOrLexical(repo.path);
           auto [it, fresh] = seen.emplace(canon, repo.line);
@@ -352,6 +390,10 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
         c.Bool(t, prefix, "immutable_tags", &repo.immutable_tags);
         c.String(t, prefix, "remote_url", &repo.remote_url);
         c.String(t, prefix, "webhook_secret", &repo.webhook_secret);
+        if (c.String(t, prefix, "remote_token_file", &repo.remote_token_file))
+          c.AbsolutePath(t, prefix, "remote_token_file", repo.remote_token_file);
+        if (c.String(t, prefix, "remote_ssh_key", &repo.remote_ssh_key))
+          c.AbsolutePath(t, prefix, "remote_ssh_key", repo.remote_ssh_key);
         if (c.String(t, prefix, "provider", &repo.provider)) {
           static const std::set<std::string> kProviders = {"github", "gitlab", "gitea", "generic"};
           if (!kProviders.count(repo.provider)) {

@@ -29,6 +29,18 @@
 //   remote_url       = "https://git.example/corp/lib.git"
 //   webhook_secret   = "..."
 //   provider         = "github"              # github | gitlab | gitea | generic
+//   remote_token_file = "/etc/modpub/lib.token"  # HTTPS token for fetching (never logged)
+//   remote_ssh_key    = "/etc/modpub/lib.key"    # SSH key for fetching
+//   # With remote_url set, `path` may be left out: the bare mirror is then
+//   # <state_dir>/mirrors/<import_path with "/" as "_">.git (webhook/mirror.hpp).
+//
+//   [webhook]                                # issue 6: POST /hooks/github, /hooks/gitlab
+//   max_body_bytes   = 5242880               # larger bodies: 413, not read
+//   threads          = 32                    # HTTP worker threads (slow clients hold one)
+//   read_timeout_ms  = 5000                  # per read; a body must arrive within
+//   body_deadline_ms = 10000                 #   this total time, else the request is cut
+//   dedupe_entries   = 100000                # delivery ids remembered (state_dir)
+//   fetch_timeout_ms = 300000                # git fetch of a mirrored tag
 //
 // Rules (all checked by LoadConfig, each error naming "<file>:<line>:<column>: <key>: ..."):
 //  * unknown keys and wrong types are errors (a typo must not silently change behaviour);
@@ -63,6 +75,8 @@ struct RepoConfig {
   std::string remote_url;
   std::string webhook_secret;
   std::string provider;
+  std::string remote_token_file;  // issue 6: credentials for fetching remote_url
+  std::string remote_ssh_key;
   int line = 0;  // line of the [[repository]] table in the file, for messages
 
   // True when `module_path` is one of allowed_prefixes or below one (element-wise).
@@ -87,6 +101,15 @@ struct Config {
   std::chrono::milliseconds scan_interval{2000};
   RetryPolicy retry;
   std::vector<RepoConfig> repositories;
+  // Issue 6: the webhook endpoints and remote mirrors ([webhook] table).
+  struct Webhook {
+    std::int64_t max_body_bytes = 5 * 1024 * 1024;
+    int threads = 32;
+    std::chrono::milliseconds read_timeout{5000};
+    std::chrono::milliseconds body_deadline{10000};
+    std::int64_t dedupe_entries = 100000;
+    std::chrono::milliseconds fetch_timeout{300000};
+  } webhook;
 
   // The repository entry for the bare repository at `repo_path` (as a hook sees it: often
   // "." or a path through symlinks), comparing canonical paths (realpath); falls back to

@@ -116,7 +116,13 @@ std::string Metrics::Render() const {
          "modpub_last_error_info{message=\""
       << EscapeLabel(last_error_) << "\"} 1\n";
   }
+  for (const auto& extra : extra_) o << extra();
   return o.str();
+}
+
+void Metrics::AddSeriesSource(std::function<std::string()> render) {
+  std::lock_guard lock(mu_);
+  extra_.push_back(std::move(render));
 }
 
 }  // namespace modpub::http

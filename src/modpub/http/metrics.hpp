@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace modpub::http {
 
@@ -34,6 +35,8 @@ class Metrics {
   void SetQueueDepthSource(std::function<long()> source);
 
   std::string Render() const;
+  // More series, rendered after these at every scrape (e.g. the webhook counters).
+  void AddSeriesSource(std::function<std::string()> render);
 
   // For tests and /healthz.
   std::uint64_t JobCount(const std::string& result) const;
@@ -48,6 +51,7 @@ class Metrics {
   std::string last_error_;
   double last_error_time_ = 0;
   std::function<long()> queue_depth_;
+  std::vector<std::function<std::string()>> extra_;
 };
 
 // Escapes a Prometheus label value (backslash, double quote, newline).

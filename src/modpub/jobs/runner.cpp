@@ -7,6 +7,7 @@
 #include <random>
 
 #include "modpub/git/git.hpp"
+#include "modpub/mirror/mirror.hpp"
 #include "modpub/publish/publish.hpp"
 #include "modpub/storage/open.hpp"
 
@@ -179,6 +180,11 @@ void Runner::Handle(Job job) {
   if (!repo_cfg) {
     fail("repository " + job.repo + " is not configured in " + cfg_.source);
     return;
+  }
+  if (!repo_cfg->remote_url.empty()) {  // issue 6: a mirrored remote; fetch + check the tag
+    auto prepared = mirror::Prepare(cfg_, *repo_cfg, job.tag);
+    if (prepared.kind == mirror::Prepared::kRetry) return retry(prepared.message);
+    if (prepared.kind == mirror::Prepared::kFail) return fail(prepared.message);
   }
   auto repo = git::Repository::Open(repo_cfg->path);
   if (!repo) {

@@ -1,0 +1,314 @@
+#include "modpub/webhook/service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "modpub/receive/receive.hpp"
+#include "modpub/semver/semver.hpp"
+#include "modpub/storage/open.hpp"
+
+namespace modpub::webhook {
+namespace {
+
+Reply Make(int status, std::string result, std::string message) {
+  nlohmann::json j;
+  j["result"] = result;
+  j["message"] = message;
+  return Reply{status, std::move(result), j.dump() + "\n"};
+}
+
+std::string Short(const std::string& id) { return id.size() > 12 ? id.substr(0, 12) : id; }
+
+}  // namespace
+
+Result<std::unique_ptr<Service>> Service::Create(const config::Config& cfg,
+                                                 std::function<void()> wake) {
+  auto spool = jobs::Spool::Open(cfg.spool_dir);
+  if (!spool) return spool.error();
+  auto log = DeliveryLog::Open(std::filesystem::path(cfg.state_dir) / "webhook" / "deliveries",
+                               static_cast<std::size_t>(cfg.webhook.dedupe_entries));
+  if (!log) return log.error();
+  return std::unique_ptr<Service>(
+      new Service(cfg, std::move(*spool), std::move(*log), std::move(wake)));
+}
+
+Service::Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<DeliveryLog> log,
+                 std::function<void()> wake)
+    : cfg_(cfg), spool_(std::move(spool)), log_(std::move(log)), wake_(std::move(wake)) {}
+
+Reply Service::Handle(const Delivery& d) {
+  const std::string provider(ProviderName(d.provider));
+  Reply r = HandleLocked(d, provider);
+  std::lock_guard lock(mu_);
+  ++deliveries_[{provider, r.result}];
+  return r;
+}
+
+Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
+  auto doc = DecodeBody(d.content_type, d.body);
+  if (!doc) {
+    spdlog::warn("webhook {}: delivery {}: 400: {}", provider, d.id, doc.message());
+    return Make(400, "bad_request", doc.message());
+  }
+  auto ev =
+      d.provider == Provider::kGitHub ? ParseGitHub(d.event, *doc) : ParseGitLab(d.event, *doc);
+  if (!ev) {
+    spdlog::warn("webhook {}: delivery {} ({}): 400: {}", provider, d.id, d.event, ev.message());
+    return Make(400, "bad_request", ev.message());
+  }
+  const config::RepoConfig* repo = MatchRepo(cfg_, d.provider, *ev);
+  if (!repo) {
+    std::string names;
+    for (const auto& n : ev->names) names += (names.empty() ? "" : ", ") + n;
+    for (const auto& u : ev->urls) names += (names.empty() ? "" : ", ") + u;
+    spdlog::warn("webhook {}: delivery {} ({}): 404: repository [{}] is not configured in {}",
+                 provider, d.id, d.event, names, cfg_.source);
+    return Make(404, "unknown_repo", "repository not configured for webhooks");
+  }
+  bool authentic =
+      d.has_auth && (d.provider == Provider::kGitHub
+                         ? VerifyGitHubSignature(repo->webhook_secret, d.body, d.signature)
+                         : VerifyGitLabToken(repo->webhook_secret, d.token));
+  if (!authentic) {
+    spdlog::warn("webhook {}: delivery {} for {}: 401: {}", provider, d.id, repo->import_path,
+                 d.has_auth ? (d.provider == Provider::kGitHub ? "signature does not match"
+                                                               : "token does not match")
+                            : (d.provider == Provider::kGitHub ? "no X-Hub-Signature-256"
+                                                               : "no X-Gitlab-Token"));
+    return Make(401, "unauthorized",
+                d.provider == Provider::kGitHub ? "X-Hub-Signature-256 missing or wrong"
+                                                : "X-Gitlab-Token missing or wrong");
+  }
+  if (!DeliveryLog::ValidId(d.id)) {
+    return Make(400, "bad_request",
+                d.provider == Provider::kGitHub
+                    ? "X-GitHub-Delivery missing or invalid"
+                    : "Idempotency-Key / X-Gitlab-Event-UUID missing or invalid");
+  }
+  const std::string key = provider + ":" + d.id;
+  if (!log_->Reserve(key)) {
+    spdlog::info("webhook {}: delivery {} for {}: duplicate, ignored", provider, d.id,
+                 repo->import_path);
+    return Make(200, "duplicate", "delivery " + d.id + " was already handled");
+  }
+  auto commit = [&](Reply reply) {
+    if (auto s = log_->Commit(key); !s) spdlog::error("webhook {}: {}", provider, s.message());
+    return reply;
+  };
+
+  switch (ev->kind) {
+    case Kind::kPing:
+      spdlog::info("webhook {}: ping for {}", provider, repo->import_path);
+      return commit(Make(200, "pong", "pong"));
+    case Kind::kIgnored:
+      spdlog::info("webhook {}: delivery {} for {}: ignored: {}", provider, d.id, repo->import_path,
+                   ev->reason);
+      return commit(Make(204, "ignored", ev->reason));
+    case Kind::kTagDeleted:
+      if (receive::IsVersionTag(ev->tag) && Published(*repo, ev->tag)) {
+        Alert(provider, "deleted", *repo, *ev);
+        return commit(Make(204, "alert", "tag " + ev->tag + " deleted; published versions stay"));
+      }
+      spdlog::info("webhook {}: {} tag {} deleted (not published): nothing to do", provider,
+                   repo->import_path, ev->tag);
+      return commit(Make(204, "ignored", "tag " + ev->tag + " deleted"));
+    case Kind::kTagCreated:
+    case Kind::kTagMoved:
+      break;
+  }
+  if (!receive::IsVersionTag(ev->tag)) {
+    spdlog::info("webhook {}: delivery {} for {}: tag {} is not a version tag, ignored", provider,
+                 d.id, repo->import_path, ev->tag);
+    return commit(Make(204, "ignored", "tag " + ev->tag + " is not a version tag"));
+  }
+  if (ev->kind == Kind::kTagMoved && Published(*repo, ev->tag))
+    Alert(provider, "moved", *repo, *ev);
+
+  jobs::Job job;
+  job.repo = repo->path;
+  job.import_path = repo->import_path;
+  job.tag = ev->tag;
+  // Only a full commit id from the payload is recorded (the runner then checks the
+  // fetched tag still names it); GitHub's `after` may be an annotated tag object.
+  if (ev->commit.size() == 40) job.commit = ev->commit;
+  job.source = "webhook";
+  auto id = spool_.Enqueue(job);
+  if (!id) {
+    log_->Abandon(key);
+    spdlog::error("webhook {}: delivery {}: {} {}: cannot queue: {}", provider, d.id,
+                  repo->import_path, ev->tag, id.message());
+    return Make(500, "error", "cannot queue the job: " + id.message());
+  }
+  spdlog::info("webhook {}: delivery {}: {}@{} queued as job {} (remote {})", provider, Short(d.id),
+               repo->import_path, ev->tag, *id, repo->remote_url);
+  if (wake_) wake_();
+  nlohmann::json j;
+  j["result"] = "queued";
+  j["job"] = *id;
+  return commit(Reply{202, "queued", j.dump() + "\n"});
+}
+
+bool Service::Published(const config::RepoConfig& repo, const std::string& tag) {
+  auto slash = tag.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : tag.substr(0, slash);
+  std::string version = slash == std::string::npos ? tag : tag.substr(slash + 1);
+  std::string path = repo.import_path + (dir.empty() ? "" : "/" + dir);
+  std::vector<std::pair<std::string, std::string>> candidates = {{path, version}};
+  const std::string major = semver::IsValid(version) ? semver::Major(version) : "";
+  if (!major.empty() && major != "v0" && major != "v1") {
+    candidates.push_back({path + "/" + major, version});
+    candidates.push_back({path, version + "+incompatible"});
+  }
+  for (const auto& url : cfg_.storage) {
+    auto b = storage::OpenBackend(url);
+    if (!b) return true;  // cannot tell: treat as published (alert rather than stay silent)
+    for (const auto& [p, ver] : candidates) {
+      auto st = (*b)->Stat(p, ver);
+      if (!st || st->has_value()) return true;
+    }
+  }
+  return false;
+}
+
+void Service::Alert(const std::string& provider, const char* kind, const config::RepoConfig& repo,
+                    const Event& ev) {
+  spdlog::critical(
+      "ALERT webhook {}: published version tag {} of {} was {} on {} ({} -> {}); published "
+      "versions are never unpublished or replaced",
+      provider, ev.tag, repo.import_path, kind, repo.remote_url, ev.before, ev.after);
+  std::lock_guard lock(mu_);
+  ++alerts_[{provider, kind}];
+}
+
+std::uint64_t Service::Count(const std::string& provider, const std::string& result) const {
+  std::lock_guard lock(mu_);
+  auto it = deliveries_.find({provider, result});
+  return it == deliveries_.end() ? 0 : it->second;
+}
+
+std::string Service::RenderMetrics() const {
+  std::lock_guard lock(mu_);
+  std::string out =
+      "# HELP modpub_webhook_deliveries_total Webhook deliveries by provider and result.\n"
+      "# TYPE modpub_webhook_deliveries_total counter\n";
+  for (const auto& [k, n] : deliveries_) {
+    out += "modpub_webhook_deliveries_total{provider=\"" + k.first + "\",result=\"" + k.second +
+           "\"} " + std::to_string(n) + "\n";
+  }
+  out +=
+      "# HELP modpub_webhook_tag_alerts_total Published version tags deleted or moved on a "
+      "remote.\n"
+      "# TYPE modpub_webhook_tag_alerts_total counter\n";
+  for (const char* p : {"github", "gitlab"}) {
+    for (const char* k : {"deleted", "moved"}) {
+      auto it = alerts_.find({p, k});
+      out += std::string("modpub_webhook_tag_alerts_total{provider=\"") + p + "\",kind=\"" + k +
+             "\"} " + std::to_string(it == alerts_.end() ? 0 : it->second) + "\n";
+    }
+  }
+  return out;
+}
+
+void Service::Serve(Provider p, const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader) {
+  Delivery d;
+  d.provider = p;
+  d.content_type = req.get_header_value("Content-Type");
+  const auto max = static_cast<std::size_t>(cfg_.webhook.max_body_bytes);
+  const auto deadline = std::chrono::steady_clock::now() + cfg_.webhook.body_deadline;
+  bool too_big = false, too_slow = false;
+  bool complete = reader([&](const char* data, std::size_t n) {
+    if (d.body.size() + n > max) {
+      too_big = true;
+      return false;
+    }
+    d.body.append(data, n);
+    if (std::chrono::steady_clock::now() > deadline) {
+      too_slow = true;
+      return false;
+    }
+    return true;
+  });
+  const std::string provider(ProviderName(p));
+  auto reply = [&](int status, const std::string& result, const std::string& msg) {
+    res.status = status;
+    res.set_header("Connection", "close");
+    res.set_content(msg + "\n", "text/plain; charset=utf-8");
+    std::lock_guard lock(mu_);
+    ++deliveries_[{provider, result}];
+  };
+  if (too_big) return reply(413, "too_large", "body larger than webhook.max_body_bytes");
+  if (too_slow || !complete) {
+    spdlog::warn("webhook {}: {} from {}: body not received in time, connection closed", provider,
+                 req.path, req.remote_addr);
+    return reply(408, "timeout", "body not received in time");
+  }
+  if (p == Provider::kGitHub) {
+    d.event = req.get_header_value("X-GitHub-Event");
+    d.id = req.get_header_value("X-GitHub-Delivery");
+    d.has_auth = req.has_header("X-Hub-Signature-256");
+    d.signature = req.get_header_value("X-Hub-Signature-256");
+  } else {
+    d.event = req.get_header_value("X-Gitlab-Event");
+    d.id = req.has_header("Idempotency-Key") ? req.get_header_value("Idempotency-Key")
+                                             : req.get_header_value("X-Gitlab-Event-UUID");
+    d.has_auth = req.has_header("X-Gitlab-Token");
+    d.token = req.get_header_value("X-Gitlab-Token");
+  }
+  Reply r = Handle(d);
+  res.status = r.status;
+  res.set_header("X-Modpub-Result", r.result);
+  if (r.status != 204) res.set_content(r.body, "application/json");
+}
+
+void Service::Mount(httplib::Server& server) {
+  const auto& w = cfg_.webhook;
+  server.set_payload_max_length(static_cast<std::size_t>(w.max_body_bytes));
+  auto rt = w.read_timeout.count();
+  server.set_read_timeout(rt / 1000, (rt % 1000) * 1000);
+  server.set_write_timeout(rt / 1000, (rt % 1000) * 1000);
+  server.set_keep_alive_timeout(std::max<time_t>(1, rt / 1000));
+  const int threads = w.threads;
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+  // httplib answers 413 itself only after reading (skipping) the whole announced body:
+  // refuse an oversized Content-Length before any of the body is read, and close.
+  const auto max = static_cast<std::uint64_t>(w.max_body_bytes);
+  server.set_pre_routing_handler([this, max](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "POST" || req.path.rfind("/hooks/", 0) != 0 ||
+        !req.has_header("Content-Length")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const std::string len = req.get_header_value("Content-Length");
+    std::uint64_t n = 0;
+    bool digits = !len.empty() && len.size() <= 19;
+    for (char c : len) {
+      if (c < '0' || c > '9') digits = false;
+    }
+    if (digits) n = std::stoull(len);
+    if (digits && n <= max) return httplib::Server::HandlerResponse::Unhandled;
+    const bool github = req.path == "/hooks/github";
+    res.status = digits ? 413 : 400;
+    res.set_header("Connection", "close");
+    res.set_content(digits ? "body larger than webhook.max_body_bytes\n" : "bad Content-Length\n",
+                    "text/plain; charset=utf-8");
+    spdlog::warn("webhook {}: {} from {}: Content-Length {} refused ({} bytes allowed)",
+                 github ? "github" : "gitlab", req.path, req.remote_addr, len, max);
+    std::lock_guard lock(mu_);
+    ++deliveries_[{github ? "github" : "gitlab", digits ? "too_large" : "bad_request"}];
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server.Post("/hooks/github", [this](const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader& reader) {
+    Serve(Provider::kGitHub, req, res, reader);
+  });
+  server.Post("/hooks/gitlab", [this](const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader& reader) {
+    Serve(Provider::kGitLab, req, res, reader);
+  });
+}
+
+}  // namespace modpub::webhook

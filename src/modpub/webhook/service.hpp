@@ -1,0 +1,109 @@
+// The webhook endpoints of modpubd: POST /hooks/github and POST /hooks/gitlab.
+//
+// Per delivery, in this order (first match decides):
+//   body larger than webhook.max_body_bytes          -> 413 (Content-Length: not read)
+//   body not complete within webhook.body_deadline   -> 408, connection closed
+//   body not JSON (or a form without payload=)       -> 400
+//   event names no repository / lacks its fields     -> 400
+//   repository not configured (MatchRepo)            -> 404, logged
+//   signature / token missing or wrong               -> 401, logged, nothing queued
+//   ping (GitHub)                                    -> 200 "pong"
+//   delivery id missing (X-GitHub-Delivery; GitLab Idempotency-Key or
+//     X-Gitlab-Event-UUID)                            -> 400
+//   delivery id already handled (DeliveryLog)        -> 200 "duplicate delivery"
+//   not a tag / not a version tag / other event      -> 204 + X-Modpub-Result: ignored
+//   tag deleted                                      -> 204; an ALERT log line and
+//     modpub_webhook_tag_alerts_total{kind="deleted"} when the version is published
+//   tag created or moved                             -> the job is enqueued durably
+//     (jobs::Spool::Enqueue, source "webhook"), the delivery id recorded, the runner
+//     woken, then 202 {"job": "<id>"}; a moved tag of a published version is also an
+//     alert (publishing then refuses the other content: the job fails, nothing changes)
+// Authentication happens before anything is queued or recorded; the delivery id is only
+// recorded for authenticated deliveries. Publishing never runs on the request thread.
+// Slow clients: each connection holds one of webhook.threads httplib workers; a body is
+// cut at webhook.body_deadline (408), every read at webhook.read_timeout. Limitation:
+// httplib 0.11 has no deadline for the request line and headers, so a client trickling
+// headers one byte per read_timeout holds its thread until it stops; it takes
+// webhook.threads such clients to delay other requests (put a reverse proxy with a
+// header timeout in front, as examples/github/README.md says).
+// A job for a webhook carries repo = the repository entry's (mirror) path: the runner
+// sees remote_url in that entry and fetches the tag first (mirror/mirror.hpp).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "modpub/base/result.hpp"
+#include "modpub/config/config.hpp"
+#include "modpub/jobs/spool.hpp"
+#include "modpub/webhook/delivery_log.hpp"
+#include "modpub/webhook/event.hpp"
+
+namespace modpub::webhook {
+
+struct Delivery {
+  Provider provider = Provider::kGitHub;
+  std::string content_type;
+  std::string event;      // X-GitHub-Event / X-Gitlab-Event
+  std::string id;         // delivery id ("" = none)
+  std::string signature;  // X-Hub-Signature-256 (GitHub)
+  std::string token;      // X-Gitlab-Token (GitLab)
+  bool has_auth = false;  // the header was present
+  std::string body;
+};
+
+struct Reply {
+  int status = 500;
+  std::string result;  // pong | queued | duplicate | ignored | alert | bad_request |
+                       // unknown_repo | unauthorized | error
+  std::string body;    // JSON or text for the sender's delivery log
+};
+
+class Service {
+ public:
+  // Opens the spool and the delivery log (<state_dir>/webhook/deliveries).
+  // `wake` is called after a job is queued (the runner's Wake).
+  static Result<std::unique_ptr<Service>> Create(const config::Config& cfg,
+                                                 std::function<void()> wake);
+
+  // Decides one delivery (the table above, without the HTTP limits).
+  Reply Handle(const Delivery& d);
+
+  // Adds the two routes to `server` and sets its limits from cfg.webhook: payload max
+  // length, read/write timeouts, keep-alive timeout and a thread pool of webhook.threads
+  // (a slow client holds one thread at most until its body deadline).
+  void Mount(httplib::Server& server);
+
+  // Prometheus series (appended to /metrics):
+  //   modpub_webhook_deliveries_total{provider,result}
+  //   modpub_webhook_tag_alerts_total{provider,kind="deleted|moved"}
+  std::string RenderMetrics() const;
+  std::uint64_t Count(const std::string& provider, const std::string& result) const;
+
+ private:
+  Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<DeliveryLog> log,
+          std::function<void()> wake);
+  Reply HandleLocked(const Delivery& d, const std::string& provider);
+  // Is any module version the tag may name stored in a storage (errors: yes)?
+  bool Published(const config::RepoConfig& repo, const std::string& tag);
+  void Alert(const std::string& provider, const char* kind, const config::RepoConfig& repo,
+             const Event& ev);
+  void Serve(Provider p, const httplib::Request& req, httplib::Response& res,
+             const httplib::ContentReader& reader);
+
+  config::Config cfg_;
+  jobs::Spool spool_;
+  std::unique_ptr<DeliveryLog> log_;
+  std::function<void()> wake_;
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> deliveries_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> alerts_;
+};
+
+}  // namespace modpub::webhook
