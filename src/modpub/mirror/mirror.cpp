@@ -173,8 +173,7 @@ Result<std::vector<std::string>> Validate(const config::RepoConfig& repo, const 
   auto tagged = r->ResolveTag(tag);
   if (!tagged) return std::vector<std::string>{tag + ": " + tagged.message()};
   receive::Policy policy;
-  policy.import_path = repo.import_path;
-  policy.allowed_prefixes = repo.allowed_prefixes;
+  policy.repo = repo;  // import path, allowed prefixes (a fetched tag is always new here)
   receive::RefUpdate u;
   u.new_id = tagged->commit;
   u.ref = "refs/tags/" + tag;
