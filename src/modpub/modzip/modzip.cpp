@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -304,24 +305,41 @@ struct Deflated {
   dirhash::Digest digest{};
 };
 
-std::optional<Deflated> DeflateFile(std::string_view in) {
-  Deflated out;
-  z_stream z{};
-  if (deflateInit2(&z, kDeflateLevel, Z_DEFLATED, kDeflateWindowBits, kDeflateMemLevel,
-                   Z_DEFAULT_STRATEGY) != Z_OK) {
-    return std::nullopt;
+// A zlib deflate stream, ended on scope exit.
+class Deflater {
+ public:
+  Deflater() {
+    ok_ = deflateInit2(&z_, kDeflateLevel, Z_DEFLATED, kDeflateWindowBits, kDeflateMemLevel,
+                       Z_DEFAULT_STRATEGY) == Z_OK;
   }
-  out.data.resize(deflateBound(&z, in.size()));
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.next_out = reinterpret_cast<Bytef*>(out.data.data());
-  // deflate's counters are 32-bit: feed at most 1 GiB per call (files are < 500 MiB).
-  z.avail_in = static_cast<uInt>(in.size());
-  z.avail_out = static_cast<uInt>(out.data.size());
-  int rc = deflate(&z, Z_FINISH);
-  std::size_t produced = z.total_out;
-  deflateEnd(&z);
-  if (rc != Z_STREAM_END) return std::nullopt;
-  out.data.resize(produced);
+  ~Deflater() {
+    if (ok_) deflateEnd(&z_);
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  bool ok() const { return ok_; }
+  z_stream* get() { return &z_; }
+
+ private:
+  z_stream z_{};
+  bool ok_ = false;
+};
+
+std::optional<Deflated> DeflateFile(std::string_view in) {
+  // One call with all the input and a large enough output buffer. zlib's counters are
+  // 32-bit, far above what the worker takes (kBudget / 2).
+  if (in.size() > (std::numeric_limits<uInt>::max() >> 1)) return std::nullopt;
+  Deflater d;
+  if (!d.ok()) return std::nullopt;
+  z_stream* z = d.get();
+  Deflated out;
+  out.data.resize(deflateBound(z, in.size()));
+  z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z->avail_in = static_cast<uInt>(in.size());
+  z->next_out = reinterpret_cast<Bytef*>(out.data.data());
+  z->avail_out = static_cast<uInt>(out.data.size());
+  if (deflate(z, Z_FINISH) != Z_STREAM_END) return std::nullopt;
+  out.data.resize(z->total_out);
   out.data.shrink_to_fit();
   out.crc = static_cast<std::uint32_t>(
       crc32_z(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(in.data()), in.size()));
