@@ -235,7 +235,9 @@ struct Log::Impl {
     return Ok();
   }
 
-  Result<std::vector<AppendResult>> AppendLocked(const std::vector<std::string>& texts) {
+  // On a conflict, returns nothing and sets *conflict to it.
+  Result<std::vector<AppendResult>> AppendLocked(const std::vector<std::string>& texts,
+                                                 AppendResult* conflict) {
     std::vector<AppendResult> results(texts.size());
     std::vector<std::string> fresh;                      // texts to append, in order
     std::unordered_map<std::string, std::size_t> batch;  // key -> index in fresh
@@ -248,20 +250,24 @@ struct Log::Impl {
         auto old = ReadRecords(it->second, 1);
         if (!old) return old.error();
         if ((*old)[0] != t) {
-          return Fail("sumdb: " + key + " is already logged (record " + std::to_string(it->second) +
-                      ") with other hashes: logged\n" + (*old)[0] + "new\n" + t +
-                      "a record is never rewritten");
+          *conflict = {AppendOutcome::kConflict, it->second,
+                       key + " is already logged (record " + std::to_string(it->second) +
+                           ") with other hashes: logged\n" + (*old)[0] + "new\n" + t +
+                           "a record is never rewritten"};
+          return std::vector<AppendResult>();
         }
-        results[i] = {AppendOutcome::kPresent, it->second};
+        results[i] = {AppendOutcome::kPresent, it->second, ""};
         continue;
       }
       if (auto it = batch.find(key); it != batch.end()) {
         if (fresh[it->second] != t) return Fail("sumdb: two different records for " + key);
-        results[i] = {AppendOutcome::kPresent, loaded.n + static_cast<std::int64_t>(it->second)};
+        results[i] = {AppendOutcome::kPresent, loaded.n + static_cast<std::int64_t>(it->second),
+                      ""};
         continue;
       }
       batch.emplace(key, fresh.size());
-      results[i] = {AppendOutcome::kAppended, loaded.n + static_cast<std::int64_t>(fresh.size())};
+      results[i] = {AppendOutcome::kAppended, loaded.n + static_cast<std::int64_t>(fresh.size()),
+                    ""};
       fresh.push_back(t);
     }
     if (fresh.empty()) return results;
@@ -351,21 +357,38 @@ Result<Log> Log::Open(const fs::path& dir) {
 
 const fs::path& Log::dir() const { return impl_->dir; }
 
-Result<std::vector<AppendResult>> Log::Append(const std::vector<std::string>& texts) {
-  std::lock_guard g(impl_->mu);
-  if (auto st = storage::MakeDirs(impl_->dir); !st) return st.error();
-  auto lock = storage::FileLock::Acquire(impl_->dir / "lock");
+// Takes the appenders' lock and catches up, then runs `fn`.
+template <class Fn>
+auto Locked(Log::Impl& impl, Fn fn) -> decltype(fn()) {
+  std::lock_guard g(impl.mu);
+  if (auto st = storage::MakeDirs(impl.dir); !st) return st.error();
+  auto lock = storage::FileLock::Acquire(impl.dir / "lock");
   if (!lock) return lock.error();
-  if (auto st = storage::RemoveStaleTemporaries(impl_->dir); !st) return st.error();
-  if (auto st = impl_->Refresh(); !st) return st.error();
-  return impl_->AppendLocked(texts);
+  if (auto st = storage::RemoveStaleTemporaries(impl.dir); !st) return st.error();
+  if (auto st = impl.Refresh(); !st) return st.error();
+  return fn();
+}
+
+Result<std::vector<AppendResult>> Log::Append(const std::vector<std::string>& texts) {
+  return Locked(*impl_, [&]() -> Result<std::vector<AppendResult>> {
+    AppendResult conflict;
+    auto r = impl_->AppendLocked(texts, &conflict);
+    if (r && conflict.outcome == AppendOutcome::kConflict) {
+      return Fail("sumdb: " + conflict.message);
+    }
+    return r;
+  });
 }
 
 Result<AppendResult> Log::AppendModule(const std::string& path, const std::string& version,
                                        const std::string& sum, const std::string& gomod_sum) {
-  auto r = Append({ModuleRecord(path, version, sum, gomod_sum)});
-  if (!r) return r.error();
-  return (*r)[0];
+  return Locked(*impl_, [&]() -> Result<AppendResult> {
+    AppendResult conflict;
+    auto r = impl_->AppendLocked({ModuleRecord(path, version, sum, gomod_sum)}, &conflict);
+    if (!r) return r.error();
+    if (conflict.outcome == AppendOutcome::kConflict) return conflict;
+    return (*r)[0];
+  });
 }
 
 Result<TreeHead> Log::Latest() {

@@ -41,11 +41,16 @@ struct TreeHead {
   Hash hash{};
 };
 
-enum class AppendOutcome { kAppended, kPresent };
+enum class AppendOutcome {
+  kAppended,  // committed now
+  kPresent,   // the same record was already logged
+  kConflict,  // another record is logged for the module version: nothing appended
+};
 
 struct AppendResult {
   AppendOutcome outcome = AppendOutcome::kAppended;
-  std::int64_t id = 0;  // the record's index in the log
+  std::int64_t id = 0;  // the record's index in the log (kConflict: the logged one)
+  std::string message;  // kConflict: both records, for the user
 };
 
 class Log {
@@ -59,11 +64,11 @@ class Log {
   const std::filesystem::path& dir() const;
 
   // Appends the record of one module version (ModuleRecord), unless the same is present;
-  // refuses other hashes for a module version already logged (naming both).
+  // other hashes for a module version already logged are a kConflict (naming both).
   Result<AppendResult> AppendModule(const std::string& path, const std::string& version,
                                     const std::string& sum, const std::string& gomod_sum);
   // Appends records (valid record texts, each with a key RecordKey) in one commit. All or
-  // nothing: one refused record refuses the batch. Results in the order given.
+  // nothing: a conflicting record fails the batch. Results in the order given.
   Result<std::vector<AppendResult>> Append(const std::vector<std::string>& texts);
 
   // The committed tree head, verified against the stored hashes when first seen.
@@ -76,8 +81,9 @@ class Log {
   // or nullopt when the committed tree does not hold all of it.
   Result<std::optional<std::string>> ReadTile(const Tile& t);
 
+  struct Impl;  // private state (log.cpp)
+
  private:
-  struct Impl;
   explicit Log(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
