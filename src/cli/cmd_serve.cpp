@@ -23,6 +23,8 @@ struct ServeOptions {
   std::string sumdb;
   std::string sumdb_key;
   std::string auth;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 int RunServe(const ServeOptions& o) {
@@ -86,7 +88,24 @@ int RunServe(const ServeOptions& o) {
   const std::string host = o.listen.substr(0, colon);
   const std::string name = config.signer ? config.signer->name() : "";
 
-  httplib::Server server;
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    std::cerr << "modpub: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  // go sends .netrc credentials only over https: TLS is needed for auth with go.
+  std::unique_ptr<httplib::Server> owned;
+  if (!o.tls_cert.empty()) {
+    auto tls = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
+    if (!tls->is_valid()) {
+      std::cerr << "modpub: cannot use the TLS certificate " << o.tls_cert << " and key "
+                << o.tls_key << "\n";
+      return 2;
+    }
+    owned = std::move(tls);
+  } else {
+    owned = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& server = *owned;
   server.set_tcp_nodelay(true);
   try {
     http::MountProxy(server, std::move(config));
@@ -110,7 +129,8 @@ int RunServe(const ServeOptions& o) {
     sigwait(&set, &sig);
     server.stop();
   });
-  std::cerr << "modpub: serving " << o.from << " on http://" << o.listen << o.prefix
+  std::cerr << "modpub: serving " << o.from << " on " << (o.tls_cert.empty() ? "http" : "https")
+            << "://" << o.listen << o.prefix
             << (name.empty() ? "" : " with checksum database " + name) << "\n";
   bool ok = server.listen_after_bind();
   if (stopper.joinable()) {
@@ -136,6 +156,10 @@ void RegisterServe(CLI::App& app, int* exit_code) {
                   "checksum database state directory (modpub publish --sumdb)");
   cmd->add_option("--sumdb-key", opts->sumdb_key, "signer key file of the checksum database");
   cmd->add_option("--auth", opts->auth, "auth file: TOML ([[user]], [[token]]) or user:hash lines");
+  cmd->add_option("--tls-cert", opts->tls_cert,
+                  "PEM certificate: serve https (go sends .netrc "
+                  "credentials only over https)");
+  cmd->add_option("--tls-key", opts->tls_key, "PEM private key of --tls-cert");
   cmd->callback([opts, exit_code] { *exit_code = RunServe(*opts); });
 
   auto token = std::make_shared<bool>(false);
