@@ -331,3 +331,57 @@ allow = ["*"]
         rc, _, err = go_download(f"{WIDGETS}@v0.1.0", env, app)
         assert rc != 0 and "401" in err, err
         clean_gopath(env)
+
+
+def test_sumdb_reached_through_the_proxy(world):
+    """GOSUMDB with a key only: go asks <proxy>/sumdb/<name>/supported and then uses the
+    proxy for the checksum database."""
+    work = world["work"]
+    with serving(world["tree"], "--sumdb", world["sumdb"], "--sumdb-key",
+                 world["keys"] / "signer.key") as url:
+        app = new_app(work, "app-via-proxy")
+        env = sumdb_env(app, world["gocache"], url, world["vkey"])
+        env["GOSUMDB"] = world["vkey"]
+        rc, data, err = go_download(f"{TEAM}@v0.3.0", env, app)
+        assert rc == 0, err
+        assert data["Sum"] == world["sums"][(TEAM, "v0.3.0")]
+        assert (Path(env["GOPATH"]) / "pkg" / "sumdb" / NAME / "latest").exists()
+        clean_gopath(env)
+
+
+def test_killed_and_concurrent_appenders_leave_a_consistent_log(world):
+    """Publishes into one log killed at random steps, and publishes running at the same
+    time: every re-run completes, the log serves every version, and go verifies them."""
+    import random
+    import time
+    work = world["work"]
+    tree, sumdb = work / "tree-crash", work / "sumdb-crash"
+    modules = [f"corp.example/crash{i}" for i in range(4)]
+    repos = {m: make_repo(work, f"crash{i}", m, ["v1.0.0"]) for i, m in enumerate(modules)}
+    rng = random.Random(7)
+    base = [str(Path(os.environ.get("MODPUB_BIN", "build/bin/modpub"))), "publish", "--tag",
+            "v1.0.0", "--to", f"file://{tree}", "--sign-key", str(world["keys"] / "signer.key"),
+            "--sumdb", str(sumdb)]
+    env = dict(os.environ, MODPUB_TEST_STEP_DELAY_MS="40")
+    for m in modules[:2]:  # killed mid-publish, once each
+        p = subprocess.Popen(base + ["--repo", str(repos[m].bare), "--import-path", m],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.02, 0.3))
+        p.kill()
+        p.wait()
+    # All four at once (two of them completing a killed publish).
+    procs = [subprocess.Popen(base + ["--repo", str(repos[m].bare), "--import-path", m],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for m in modules]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, out + err
+    with serving(tree, "--sumdb", sumdb, "--sumdb-key", world["keys"] / "signer.key") as url:
+        app = new_app(work, "app-crash")
+        genv = sumdb_env(app, world["gocache"], url, world["vkey"])
+        for m in modules:
+            rc, _, err = go_download(f"{m}@v1.0.0", genv, app)
+            assert rc == 0, err
+        latest = (Path(genv["GOPATH"]) / "pkg" / "sumdb" / NAME / "latest").read_text()
+        assert latest.startswith(f"go.sum database tree\n{len(modules)}\n"), latest
+        clean_gopath(genv)
