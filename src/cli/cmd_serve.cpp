@@ -107,6 +107,9 @@ int RunServe(const ServeOptions& o) {
   }
   httplib::Server& server = *owned;
   server.set_tcp_nodelay(true);
+  // go and other clients reuse connections: close one after 1000 requests (nginx's
+  // default), not after cpp-httplib's default of 5.
+  server.set_keep_alive_max_count(1000);
   try {
     http::MountProxy(server, std::move(config));
   } catch (const std::invalid_argument& e) {
