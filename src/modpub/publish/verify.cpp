@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 
@@ -37,8 +37,14 @@ std::size_t Collect(char* data, std::size_t size, std::size_t n, void* out) {
 // A fetched part: its bytes, or nullopt when the source does not have it.
 using Fetched = Result<std::optional<std::string>>;
 
-Fetched FetchHttp(const std::string& base, const std::string& escaped_path,
-                  const std::string& file) {
+std::size_t ToFile(char* data, std::size_t size, std::size_t n, void* out) {
+  return std::fwrite(data, size, n, static_cast<std::FILE*>(out)) * size;
+}
+
+// GETs <base>/<escaped path>/@v/<file>: the body, or nullopt for 404/410. With `to`, the
+// body is written to that file instead (zips are not held in memory) and "" returned.
+Fetched FetchHttp(const std::string& base, const std::string& escaped_path, const std::string& file,
+                  std::FILE* to = nullptr) {
   std::string url = base;
   while (!url.empty() && url.back() == '/') url.pop_back();
   url += "/" + escaped_path + "/@v/" + file;
@@ -46,8 +52,13 @@ Fetched FetchHttp(const std::string& base, const std::string& escaped_path,
   if (!c) throw std::bad_alloc();
   std::string body;
   curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
+  if (to) {
+    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, ToFile);
+    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, to);
+  } else {
+    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, Collect);
+    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
+  }
   curl_easy_setopt(c.get(), CURLOPT_NETRC, static_cast<long>(CURL_NETRC_OPTIONAL));
   curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(c.get(), CURLOPT_TIMEOUT, 300L);
@@ -57,6 +68,7 @@ Fetched FetchHttp(const std::string& base, const std::string& escaped_path,
   curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
   if (status == 404 || status == 410) return std::optional<std::string>();
   if (status != 200) return Fail(url + ": HTTP " + std::to_string(status));
+  if (to && std::fflush(to) != 0) return Fail(url + ": cannot write the download");
   return std::optional<std::string>(std::move(body));
 }
 
@@ -65,39 +77,45 @@ Fetched FetchLocal(storage::Backend& b, const std::string& path, const std::stri
   auto f = b.LocalFile(path, version, part);
   if (!f) return f.error();
   if (!*f) return std::optional<std::string>();
-  auto data = storage::local::ReadFile(**f, part == storage::Part::kZip ? (500u << 20) : kMaxSmall);
+  auto data = storage::local::ReadFile(**f, kMaxSmall);
   if (!data) return data.error();
   return std::optional<std::string>(std::move(*data));
 }
 
-// A temporary file holding `data`, removed with the object (HashZip reads a file).
+// An empty temporary file for a downloaded zip (HashZip reads a file), removed with the
+// object.
 class TempFile {
  public:
-  static Result<TempFile> Write(const std::string& data) {
+  static Result<TempFile> Create() {
     std::error_code ec;
     std::string tmpl = (fs::temp_directory_path(ec) / "modpub-verify-XXXXXX").string();
     int fd = ::mkstemp(tmpl.data());
     if (fd < 0) return Fail(tmpl + ": " + std::strerror(errno));
-    ::close(fd);
-    TempFile t(tmpl);
-    std::ofstream out(tmpl, std::ios::binary);
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!out.flush()) return Fail(tmpl + ": cannot write");
-    return t;
+    std::FILE* f = ::fdopen(fd, "wb");
+    if (!f) {
+      ::close(fd);
+      ::unlink(tmpl.c_str());
+      return Fail(tmpl + ": " + std::strerror(errno));
+    }
+    return TempFile(tmpl, f);
   }
-  TempFile(TempFile&& o) noexcept : path_(std::exchange(o.path_, fs::path())) {}
+  TempFile(TempFile&& o) noexcept
+      : path_(std::exchange(o.path_, fs::path())), file_(std::exchange(o.file_, nullptr)) {}
   TempFile& operator=(TempFile&&) = delete;
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
   ~TempFile() {
+    if (file_) std::fclose(file_);
     std::error_code ec;
     if (!path_.empty()) fs::remove(path_, ec);
   }
   const fs::path& path() const { return path_; }
+  std::FILE* file() const { return file_; }
 
  private:
-  explicit TempFile(fs::path p) : path_(std::move(p)) {}
+  TempFile(fs::path p, std::FILE* f) : path_(std::move(p)), file_(f) {}
   fs::path path_;
+  std::FILE* file_;
 };
 
 }  // namespace
@@ -156,17 +174,29 @@ Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::str
   }
   checks.push_back(sig);
 
-  // 2. The zip.
+  // 2. The zip: hashed where it is stored, or downloaded into a temporary file.
   Check zip{"zip", false, ""};
-  auto zip_data = fetch(storage::Part::kZip, ".zip");
-  if (!zip_data) {
-    zip.detail = "cannot fetch: " + zip_data.message();
-  } else if (!*zip_data) {
+  std::optional<TempFile> download;
+  Result<std::optional<fs::path>> zip_file = std::optional<fs::path>();
+  if (http) {
+    auto tmp = TempFile::Create();
+    if (!tmp) return tmp.error();
+    download.emplace(std::move(*tmp));
+    auto got = FetchHttp(from, *ep, *ev + ".zip", download->file());
+    if (!got) {
+      zip_file = got.error();
+    } else if (*got) {
+      zip_file = std::optional<fs::path>(download->path());
+    }
+  } else {
+    zip_file = backend->LocalFile(path, version, storage::Part::kZip);
+  }
+  if (!zip_file) {
+    zip.detail = "cannot fetch: " + zip_file.message();
+  } else if (!*zip_file) {
     zip.detail = "not stored";
   } else {
-    auto tmp = TempFile::Write(**zip_data);
-    if (!tmp) return tmp.error();
-    auto h1 = storage::local::HashZip(tmp->path());
+    auto h1 = storage::local::HashZip(**zip_file);
     if (!h1) {
       zip.detail = "stored zip is not readable: " + h1.message();
     } else if (signed_zip.empty()) {
