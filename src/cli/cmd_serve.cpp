@@ -63,6 +63,10 @@ int RunServe(const ServeOptions& o) {
       std::cerr << "modpub: " << head.message() << "\n";
       return 2;
     }
+    if (auto st = log->BindVerifier(signer->VerifierKey()); !st) {
+      std::cerr << "modpub: " << st.message() << "\n";
+      return 2;
+    }
     config.signer = std::make_shared<const sign::Signer>(std::move(*signer));
     config.log = std::make_shared<sumdb::Log>(std::move(*log));
   }

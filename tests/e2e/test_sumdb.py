@@ -202,6 +202,11 @@ def test_wrong_verifier_key_is_refused(world):
         assert rc != 0
         assert "verifying" in err and ("signature" in err or "verifier" in err), err
         clean_gopath(env)
+    # Nor does modpub serve the log under another key: clients pinned the first one.
+    r = run_modpub("serve", "--from", f"file://{world['tree']}", "--listen",
+                   f"127.0.0.1:{free_port()}", "--sumdb", world["sumdb"], "--sumdb-key",
+                   work / "wrong-keys" / "signer.key", timeout=30)
+    assert r.returncode == 2 and "is the checksum database of key" in r.stderr, r.stderr
 
 
 def rewritten_log(world, name, changed_first):
@@ -234,6 +239,18 @@ def test_rewritten_log_is_detected_by_go(world, changed_first):
         rc, _, err = go_download(f"{WIDGETS}@v0.1.0", env, app)
         assert rc == 0, err  # go now remembers the honest tree head
     tree, sumdb, extra = rewritten_log(world, name, changed_first)
+    if changed_first:
+        # modpub itself never logs other hashes for a logged version: publishing the other
+        # lib v1.0.0 with the honest log is refused on every storage, nothing is written.
+        fresh = work / "tree-refused"
+        r = run_modpub("publish", "--repo", work / f"lib-{name}.git", "--import-path", LIB,
+                       "--tag", "v1.0.0",
+                       "--to", f"file://{fresh}", "--sumdb", world["sumdb"])
+        assert r.returncode == 1, r.stdout + r.stderr
+        j = json_lines(r.stdout)
+        assert [x["Result"] for x in j] == ["refused"], j
+        assert "is already logged" in j[0]["Message"]
+        assert not fresh.exists()
     with serving(tree, "--sumdb", sumdb, "--sumdb-key", key) as url:
         env = sumdb_env(app, world["gocache"], url, world["vkey"])
         rc, _, err = go_download(f"{extra}@v1.0.0", env, app)

@@ -118,6 +118,16 @@ TEST(Log, UncommittedTailIsDiscardedAndDamageReported) {
   EXPECT_FALSE(damaged->AppendModule("corp.example/c", "v1.0.0", "h1:C=", "h1:c=").ok());
 }
 
+TEST(Log, BindsToOneVerifierKey) {
+  TempDir dir;
+  auto log = Log::Open(dir.path() / "s");
+  ASSERT_TRUE(log->BindVerifier("a+00000000+AAAA").ok());
+  ASSERT_TRUE(log->BindVerifier("a+00000000+AAAA").ok());
+  auto other = log->BindVerifier("b+11111111+BBBB");
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(other.message(), HasSubstr("is the checksum database of key a+00000000+AAAA"));
+}
+
 TEST(Log, ConcurrentAppendersAreSerialized) {
   TempDir dir;
   const fs::path state = dir.path() / "s";

@@ -391,6 +391,34 @@ Result<AppendResult> Log::AppendModule(const std::string& path, const std::strin
   });
 }
 
+Status Log::BindVerifier(const std::string& verifier_key) {
+  auto r = Locked(*impl_, [&]() -> Result<bool> {
+    const fs::path p = impl_->P("verifier");
+    std::string line = verifier_key + "\n";
+    UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
+      char buf[512];
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n < 0) return Fail(Errno(p, "read"));
+      std::string bound(buf, static_cast<std::size_t>(n));
+      if (bound != line) {
+        while (!bound.empty() && bound.back() == '\n') bound.pop_back();
+        return Fail(impl_->dir.string() + " is the checksum database of key " + bound +
+                    ", not of " + verifier_key +
+                    ": go clients pinned to the first key would reject it");
+      }
+      return true;
+    }
+    if (errno != ENOENT) return Fail(Errno(p, "cannot open"));
+    auto tmp = storage::AtomicFile::Create(impl_->dir);
+    if (!tmp) return tmp.error();
+    if (auto st = tmp->Append(line); !st) return st.error();
+    return tmp->CommitNoReplace(p);
+  });
+  if (!r) return r.error();
+  return Ok();
+}
+
 Result<TreeHead> Log::Latest() {
   std::lock_guard g(impl_->mu);
   if (auto st = impl_->Refresh(); !st) return st.error();

@@ -7,6 +7,7 @@
 //   hashes    the stored hashes (tlog.hpp), 32 bytes each, at StoredHashIndex positions
 //   tree      the committed tree head "go.sum database tree\n<N>\n<hash>\n" (unsigned)
 //   lock      flock(2) file serializing appenders
+//   verifier  the verifier key the log is served with (BindVerifier), once known
 //
 // Commit protocol: an appender (holding the lock) cuts the three data files back to the
 // committed size N of `tree` (removing what a crashed appender left), appends, fsyncs
@@ -70,6 +71,11 @@ class Log {
   // Appends records (valid record texts, each with a key RecordKey) in one commit. All or
   // nothing: a conflicting record fails the batch. Results in the order given.
   Result<std::vector<AppendResult>> Append(const std::vector<std::string>& texts);
+
+  // Binds the log to the key its tree heads are signed with: the first call records
+  // `verifier_key` in the state directory; later calls fail unless it is the same key.
+  // (go clients pin the key: serving one log under two keys would break them all.)
+  Status BindVerifier(const std::string& verifier_key);
 
   // The committed tree head, verified against the stored hashes when first seen.
   Result<TreeHead> Latest();
