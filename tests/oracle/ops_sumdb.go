@@ -98,6 +98,14 @@ func init() {
 		return "ok:" + n.Text
 	})
 
+	// tlog.ParseTilePath -> "ok:H/L/N/W" or "err".
+	register("tlog.ParseTilePath", func(a [][]byte) string {
+		t, err := tlog.ParseTilePath(arg(a, 0))
+		if err != nil {
+			return "err"
+		}
+		return fmt.Sprintf("ok:%d/%d/%d/%d", t.H, t.L, t.N, t.W)
+	})
 	register("tlog.RecordHash", func(a [][]byte) string {
 		h := tlog.RecordHash(a[0])
 		return hex.EncodeToString(h[:])

@@ -182,6 +182,47 @@ TEST(SumdbDiff, KeysAndNotesAgreeWithXmodNote) {
   EXPECT_EQ(got.back().rfind("err:note has no verifiable signatures", 0), 0u) << got.back();
 }
 
+TEST(SumdbDiff, TilePathsParseLikeXmod) {
+  std::mt19937_64 rng(11);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3000; ++i) {
+    sumdb::Tile t{1 + static_cast<int>(rng() % 30), static_cast<int>(rng() % 5) - 1,
+                  static_cast<std::int64_t>(rng() % (i % 3 == 0 ? 5000000000ull : 3000)), 0};
+    int full = 1 << t.h;
+    t.w = (rng() % 2 == 0) ? full : 1 + static_cast<int>(rng() % static_cast<unsigned>(full));
+    std::string p = sumdb::TilePath(t);
+    switch (rng() % 4) {  // mutate most of them
+      case 0:
+        break;
+      case 1:
+        p[rng() % p.size()] = "0x/.p9-+ "[rng() % 9];
+        break;
+      case 2:
+        p.erase(rng() % p.size(), 1 + rng() % 3);
+        break;
+      default:
+        p.insert(rng() % (p.size() + 1),
+                 std::vector<std::string>{"x0", "/", ".p/", "00", "../"}[rng() % 5]);
+    }
+    paths.push_back(p);
+  }
+  std::vector<Call> calls;
+  for (const auto& p : paths) calls.push_back({"tlog.ParseTilePath", p});
+  auto got = oracle::RunOracle(calls);
+  int failures = 0;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    auto t = sumdb::ParseTilePath(paths[i]);
+    std::string ours = t.ok() ? "ok:" + std::to_string(t->h) + "/" + std::to_string(t->l) + "/" +
+                                    std::to_string(t->n) + "/" + std::to_string(t->w)
+                              : "err";
+    if (ours != got[i] && ++failures <= 10) {
+      ADD_FAILURE() << oracle::Printable(paths[i]) << "\n  x/mod:  " << got[i]
+                    << "\n  modpub: " << ours;
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
 // The record of a random module version.
 std::string RandomRecord(std::mt19937_64& rng, int set, int i) {
   std::string path = "corp.example/s" + std::to_string(set) + "/m" + std::to_string(i % 7);

@@ -148,8 +148,7 @@ Result<Tile> ParseTilePath(std::string_view path) {
     if (n > (INT64_MAX - nn) / 1000) return bad();
     n = n * 1000 + nn;
   }
-  if (l > 63) return bad();
-  Tile t{static_cast<int>(h), is_data ? -1 : static_cast<int>(l), n, static_cast<int>(w)};
+  Tile t{static_cast<int>(h), is_data ? -1 : l, n, static_cast<int>(w)};
   if (TilePath(t) != path) return bad();
   return t;
 }
@@ -174,8 +173,9 @@ bool TileInTree(const Tile& t, std::int64_t tree_n) {
   if (t.n > (INT64_MAX >> t.h) - t.w) return false;
   std::int64_t end = (t.n << t.h) + t.w;  // one past the last index at the tile's level
   if (t.l == -1) return end <= tree_n;
-  int shift = t.l * t.h;
-  if (shift >= 63 || end > (tree_n >> shift)) return false;
+  if (t.l < 0 || t.l > 63 || t.l * t.h >= 63) return false;
+  const int shift = static_cast<int>(t.l) * t.h;
+  if (end > (tree_n >> shift)) return false;
   return true;
 }
 
@@ -183,7 +183,8 @@ Result<std::string> ReadTileData(const Tile& t, const HashReader& r) {
   if (t.l < 0) throw std::logic_error("ReadTileData: a data tile has no hashes");
   std::vector<std::int64_t> indexes;
   const std::int64_t start = t.n << t.h;
-  for (int i = 0; i < t.w; ++i) indexes.push_back(StoredHashIndex(t.h * t.l, start + i));
+  const int level = static_cast<int>(t.l) * t.h;  // callers checked TileInTree
+  for (int i = 0; i < t.w; ++i) indexes.push_back(StoredHashIndex(level, start + i));
   auto hashes = r(indexes);
   if (!hashes) return hashes.error();
   std::string out;

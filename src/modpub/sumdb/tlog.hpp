@@ -47,7 +47,7 @@ Result<Hash> TreeHash(std::int64_t n, const HashReader& r);
 
 struct Tile {
   int h = kTileHeight;
-  int l = 0;  // -1: data tile
+  std::int64_t l = 0;  // -1: data tile (any level parses; TileInTree bounds it)
   std::int64_t n = 0;
   int w = 0;
   bool operator==(const Tile&) const = default;
