@@ -136,11 +136,12 @@ Result<std::vector<std::string>> CompleteVersions(State& s, const std::string& p
 
 void ServePart(State& s, const httplib::Request& req, httplib::Response& res,
                const std::string& path, const std::string& version, storage::Part part) {
-  if (!storage::ValidateModuleVersion(path, version)) {
-    return Reply(res, 404, "not found: " + path + "@" + version + " is not a stored version");
-  }
   auto file = s.c.backend->LocalFile(path, version, part);
   if (!file) {
+    // Not a version modpub could store (e.g. a branch name go asks about): not found.
+    if (!storage::ValidateModuleVersion(path, version)) {
+      return Reply(res, 404, "not found: " + path + "@" + version + " is not a stored version");
+    }
     spdlog::error("cannot serve {}@{}: {}", path, version, file.message());
     return Reply(res, 500, "storage error");
   }
