@@ -15,6 +15,7 @@ struct VerifyOptions {
   std::string module_version;
   std::string from;
   std::string key;
+  std::string cacert;
 };
 
 int RunVerify(const VerifyOptions& o) {
@@ -42,7 +43,7 @@ int RunVerify(const VerifyOptions& o) {
   }
   const std::string path = o.module_version.substr(0, at);
   const std::string version = o.module_version.substr(at + 1);
-  auto checks = publish::VerifyVersion(o.from, path, version, *key);
+  auto checks = publish::VerifyVersion(o.from, path, version, *key, o.cacert);
   if (!checks) {
     std::cerr << "modpub: " << checks.message() << "\n";
     return 2;
@@ -71,6 +72,7 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
       ->required();
   cmd->add_option("--key", opts->key, "verifier key, or a file holding it (verifier.key)")
       ->required();
+  cmd->add_option("--cacert", opts->cacert, "https: trust the CA certificates in this PEM file");
   cmd->callback([opts, exit_code] { *exit_code = RunVerify(*opts); });
 }
 

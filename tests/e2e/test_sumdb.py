@@ -342,6 +342,13 @@ allow = ["*"]
         assert data["Sum"] == world["sums"][(LIB, "v1.1.0")]
         rc, _, err = go_download(f"{TEAM}@v0.3.0", env, app)
         assert rc != 0 and "403" in err, err
+        # modpub verify over https with the same .netrc.
+        r = run_modpub("verify", f"{LIB}@v1.1.0", "--from", url, "--key", world["vkey"],
+                       "--cacert", cert, env={"HOME": env["HOME"]})
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = run_modpub("verify", f"{TEAM}@v0.3.0", "--from", url, "--key", world["vkey"],
+                       "--cacert", cert, env={"HOME": env["HOME"]})
+        assert r.returncode == 1 and "HTTP 403" in r.stdout, r.stdout + r.stderr
         (Path(env["HOME"]) / ".netrc").write_text(
             "machine 127.0.0.1 login alice password wrong\n")
         clean_gopath(env)

@@ -44,7 +44,7 @@ std::size_t ToFile(char* data, std::size_t size, std::size_t n, void* out) {
 // GETs <base>/<escaped path>/@v/<file>: the body, or nullopt for 404/410. With `to`, the
 // body is written to that file instead (zips are not held in memory) and "" returned.
 Fetched FetchHttp(const std::string& base, const std::string& escaped_path, const std::string& file,
-                  std::FILE* to = nullptr) {
+                  const std::string& ca_file, std::FILE* to = nullptr) {
   std::string url = base;
   while (!url.empty() && url.back() == '/') url.pop_back();
   url += "/" + escaped_path + "/@v/" + file;
@@ -60,6 +60,7 @@ Fetched FetchHttp(const std::string& base, const std::string& escaped_path, cons
     curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
   }
   curl_easy_setopt(c.get(), CURLOPT_NETRC, static_cast<long>(CURL_NETRC_OPTIONAL));
+  if (!ca_file.empty()) curl_easy_setopt(c.get(), CURLOPT_CAINFO, ca_file.c_str());
   curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(c.get(), CURLOPT_TIMEOUT, 300L);
   CURLcode rc = curl_easy_perform(c.get());
@@ -121,7 +122,8 @@ class TempFile {
 }  // namespace
 
 Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::string& path,
-                                         const std::string& version, const sign::Verifier& key) {
+                                         const std::string& version, const sign::Verifier& key,
+                                         const std::string& ca_file) {
   if (auto st = storage::ValidateModuleVersion(path, version); !st) return st.error();
   auto ep = module::EscapePath(path);
   if (!ep) return ep.error();
@@ -135,7 +137,7 @@ Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::str
     backend = std::move(*b);
   }
   auto fetch = [&](storage::Part part, const char* ext) -> Fetched {
-    if (http) return FetchHttp(from, *ep, *ev + ext);
+    if (http) return FetchHttp(from, *ep, *ev + ext, ca_file);
     return FetchLocal(*backend, path, version, part);
   };
 
@@ -182,7 +184,7 @@ Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::str
     auto tmp = TempFile::Create();
     if (!tmp) return tmp.error();
     download.emplace(std::move(*tmp));
-    auto got = FetchHttp(from, *ep, *ev + ".zip", download->file());
+    auto got = FetchHttp(from, *ep, *ev + ".zip", ca_file, download->file());
     if (!got) {
       zip_file = got.error();
     } else if (*got) {

@@ -23,8 +23,10 @@ struct Check {
 };
 
 // An Error when the source cannot be used at all (bad URL, invalid module@version);
-// otherwise one Check per item, in the order signature, zip, mod.
+// otherwise one Check per item, in the order signature, zip, mod. `ca_file`: for https,
+// the CA certificates to trust instead of the system's ("" = system).
 Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::string& path,
-                                         const std::string& version, const sign::Verifier& key);
+                                         const std::string& version, const sign::Verifier& key,
+                                         const std::string& ca_file = "");
 
 }  // namespace modpub::publish
