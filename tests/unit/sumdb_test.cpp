@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "modpub/publish/publish.hpp"
+#include "modpub/storage/fs_tree.hpp"
 #include "modpub/sumdb/log.hpp"
 #include "modpub/sumdb/tlog.hpp"
 #include "support/temp_repo.hpp"
@@ -152,3 +154,64 @@ TEST(Log, ConcurrentAppendersAreSerialized) {
 
 }  // namespace
 }  // namespace modpub::sumdb
+
+// publish::Options: each version is appended to the checksum database and signed; a log
+// holding other hashes for the version stops it from being stored anywhere.
+namespace modpub::publish {
+namespace {
+
+namespace fs = std::filesystem;
+using ::modpub::testing::TempDir;
+using ::testing::HasSubstr;
+
+TEST(PublishWithSumdb, LogsSignsAndRefusesWhatTheLogContradicts) {
+  ::modpub::testing::TempRepo src;
+  src.Write("go.mod", "module corp.example/lib\n\ngo 1.19\n");
+  src.Write("lib.go", "package lib\n");
+  src.Commit();
+  src.Tag("v1.0.0");
+  auto repo = git::Repository::Open(src.path());
+  ASSERT_TRUE(repo.ok()) << repo.message();
+  TempDir dir;
+  auto kp = sign::GenerateKey("sumdb.test");
+  auto signer = sign::Signer::Parse(kp->signer);
+  auto log = sumdb::Log::Open(dir.path() / "sumdb");
+  storage::FsTree tree("file://" + (dir.path() / "tree").string(), dir.path() / "tree");
+  Options opts{&*signer, &*log};
+
+  auto r = PublishTag(*repo, "corp.example/lib", "v1.0.0", {&tree}, opts);
+  ASSERT_EQ(r.kind, TagResult::kDone) << r.error;
+  ASSERT_EQ(r.reports.size(), 1u);
+  EXPECT_EQ(r.reports[0].outcome, Outcome::kPublished) << r.reports[0].message;
+  EXPECT_EQ(r.reports[0].sumdb, "record 0");
+  auto id = log->Lookup("corp.example/lib", "v1.0.0");
+  ASSERT_TRUE(id.ok() && id->has_value());
+  EXPECT_EQ(*log->ReadRecord(**id), sumdb::ModuleRecord("corp.example/lib", "v1.0.0",
+                                                        r.reports[0].sum, r.reports[0].gomod_sum));
+  auto sig = tree.LocalFile("corp.example/lib", "v1.0.0", storage::Part::kSig);
+  ASSERT_TRUE(sig.ok() && sig->has_value());
+  std::ifstream in(**sig);
+  std::string note((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto text = sign::OpenNote(note, *sign::Verifier::Parse(kp->verifier));
+  ASSERT_TRUE(text.ok()) << text.message();
+  EXPECT_EQ(*text, *log->ReadRecord(0));
+
+  // Again: unchanged everywhere, nothing appended.
+  auto again = PublishTag(*repo, "corp.example/lib", "v1.0.0", {&tree}, opts);
+  EXPECT_EQ(again.reports[0].outcome, Outcome::kUnchanged);
+  EXPECT_EQ(log->Latest()->n, 1);
+
+  // Another log that holds other hashes for corp.example/lib@v1.0.0: refused, not stored.
+  auto other = sumdb::Log::Open(dir.path() / "other");
+  ASSERT_TRUE(other->AppendModule("corp.example/lib", "v1.0.0", "h1:X=", "h1:Y=").ok());
+  storage::FsTree fresh("file://" + (dir.path() / "fresh").string(), dir.path() / "fresh");
+  auto refused =
+      PublishTag(*repo, "corp.example/lib", "v1.0.0", {&fresh}, Options{nullptr, &*other});
+  ASSERT_EQ(refused.reports.size(), 1u);
+  EXPECT_EQ(refused.reports[0].outcome, Outcome::kRefused);
+  EXPECT_THAT(refused.reports[0].message, HasSubstr("is already logged"));
+  EXPECT_FALSE(fs::exists(dir.path() / "fresh"));
+}
+
+}  // namespace
+}  // namespace modpub::publish
