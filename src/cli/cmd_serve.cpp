@@ -4,14 +4,12 @@
 // auth file (http/auth.hpp).
 #include <signal.h>
 
-#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "cli/commands.hpp"
 #include "modpub/http/auth.hpp"
 #include "modpub/http/proxy.hpp"
-#include "modpub/storage/open.hpp"
 
 namespace modpub::cli {
 namespace {
@@ -28,55 +26,10 @@ struct ServeOptions {
 };
 
 int RunServe(const ServeOptions& o) {
-  http::ProxyConfig config;
-  config.prefix = o.prefix;
-  auto backend = storage::OpenBackend(o.from);
-  if (!backend) {
-    std::cerr << "modpub: " << backend.message() << "\n";
+  auto config = http::OpenProxy({o.from, o.prefix, o.sumdb, o.sumdb_key, o.auth});
+  if (!config) {
+    std::cerr << "modpub: " << config.message() << "\n";
     return 2;
-  }
-  config.backend = std::move(*backend);
-  if (o.sumdb.empty() != o.sumdb_key.empty()) {
-    std::cerr << "modpub: --sumdb and --sumdb-key go together\n";
-    return 2;
-  }
-  if (!o.sumdb.empty()) {
-    std::ifstream in(o.sumdb_key);
-    std::string key;
-    if (!in || !std::getline(in, key)) {
-      std::cerr << "modpub: " << o.sumdb_key << ": cannot read the signer key\n";
-      return 2;
-    }
-    while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
-    auto signer = sign::Signer::Parse(key);
-    if (!signer) {
-      std::cerr << "modpub: " << o.sumdb_key << ": not a signer key: " << signer.message() << "\n";
-      return 2;
-    }
-    std::error_code ec;
-    auto log = sumdb::Log::Open(std::filesystem::absolute(o.sumdb, ec));
-    if (!log) {
-      std::cerr << "modpub: " << log.message() << "\n";
-      return 2;
-    }
-    if (auto head = log->Latest(); !head) {  // a damaged log is reported now, not per request
-      std::cerr << "modpub: " << head.message() << "\n";
-      return 2;
-    }
-    if (auto st = log->BindVerifier(signer->VerifierKey()); !st) {
-      std::cerr << "modpub: " << st.message() << "\n";
-      return 2;
-    }
-    config.signer = std::make_shared<const sign::Signer>(std::move(*signer));
-    config.log = std::make_shared<sumdb::Log>(std::move(*log));
-  }
-  if (!o.auth.empty()) {
-    auto auth = http::Auth::Load(o.auth);
-    if (!auth) {
-      std::cerr << "modpub: " << auth.message() << "\n";
-      return 2;
-    }
-    config.auth = std::move(*auth);
   }
   auto colon = o.listen.rfind(':');
   int port = 0;
@@ -90,7 +43,7 @@ int RunServe(const ServeOptions& o) {
     return 2;
   }
   const std::string host = o.listen.substr(0, colon);
-  const std::string name = config.signer ? config.signer->name() : "";
+  const std::string name = config->signer ? config->signer->name() : "";
 
   if (o.tls_cert.empty() != o.tls_key.empty()) {
     std::cerr << "modpub: --tls-cert and --tls-key go together\n";
@@ -115,7 +68,7 @@ int RunServe(const ServeOptions& o) {
   // default), not after cpp-httplib's default of 5.
   server.set_keep_alive_max_count(1000);
   try {
-    http::MountProxy(server, std::move(config));
+    http::MountProxy(server, std::move(*config));
   } catch (const std::invalid_argument& e) {
     std::cerr << "modpub: " << e.what() << "\n";
     return 2;

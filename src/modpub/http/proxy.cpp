@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <regex>
 
@@ -15,6 +17,7 @@
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/atomic_file.hpp"
+#include "modpub/storage/open.hpp"
 #include "modpub/sumdb/tlog.hpp"
 
 namespace modpub::http {
@@ -297,6 +300,43 @@ std::string RegexEscape(const std::string& s) {
 }
 
 }  // namespace
+
+Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
+  ProxyConfig config;
+  config.prefix = o.prefix;
+  if (!config.prefix.empty() && (config.prefix[0] != '/' || config.prefix.back() == '/')) {
+    return Fail("prefix " + o.prefix + ": must be empty or /path without a trailing slash");
+  }
+  auto backend = storage::OpenBackend(o.from);
+  if (!backend) return backend.error();
+  config.backend = std::move(*backend);
+  if (o.sumdb_dir.empty() != o.sumdb_key.empty()) {
+    return Fail("a checksum database needs both its state directory and its signer key");
+  }
+  if (!o.sumdb_dir.empty()) {
+    std::ifstream in(o.sumdb_key);
+    std::string key;
+    if (!in || !std::getline(in, key)) return Fail(o.sumdb_key + ": cannot read the signer key");
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+    auto signer = sign::Signer::Parse(key);
+    if (!signer) {
+      return Fail(o.sumdb_key + ": not a signer key (PRIVATE+KEY+<name>+...): " + signer.message());
+    }
+    std::error_code ec;
+    auto log = sumdb::Log::Open(fs::absolute(o.sumdb_dir, ec));
+    if (!log) return log.error();
+    if (auto head = log->Latest(); !head) return head.error();
+    if (auto st = log->BindVerifier(signer->VerifierKey()); !st) return st.error();
+    config.signer = std::make_shared<const sign::Signer>(std::move(*signer));
+    config.log = std::make_shared<sumdb::Log>(std::move(*log));
+  }
+  if (!o.auth_file.empty()) {
+    auto auth = Auth::Load(o.auth_file);
+    if (!auth) return auth.error();
+    config.auth = std::move(*auth);
+  }
+  return config;
+}
 
 void MountProxy(httplib::Server& server, ProxyConfig config) {
   if (!config.backend) throw std::invalid_argument("MountProxy: no storage backend");

@@ -52,6 +52,19 @@ struct ProxyConfig {
   std::shared_ptr<Auth> auth;                  // optional
 };
 
+// What `modpub serve` and modpubd are configured with, as text.
+struct ProxySettings {
+  std::string from;       // storage URL (storage::OpenBackend)
+  std::string prefix;     // "" or "/path"
+  std::string sumdb_dir;  // checksum database state directory ("" = none) ...
+  std::string sumdb_key;  // ... and the file of its signer key (modpub keygen)
+  std::string auth_file;  // http/auth.hpp file ("" = no auth)
+};
+// Opens everything a ProxyConfig needs: the backend, the log (checked now: a damaged log
+// fails here, not per request; bound to the key, Log::BindVerifier), the signer, the auth
+// rules. Errors name the file or URL at fault.
+Result<ProxyConfig> OpenProxy(const ProxySettings& settings);
+
 // Registers GET handlers for prefix + "/..." on `server` (register other routes of the
 // server first: cpp-httplib uses the first matching pattern). The handlers keep `config`'s
 // objects alive. Throws std::invalid_argument for an unusable config (programming error).
