@@ -73,21 +73,37 @@ def test_serve_athens_layout_to_go(published):
 
 
 class serving_athens:
-    def __init__(self, root):
+    def __init__(self, root, prefix=""):
         self.root = root
+        self.prefix = prefix
 
     def __enter__(self):
         port = free_port()
         self.proc = subprocess.Popen(
             [os.environ.get("MODPUB_BIN", "build/bin/modpub"), "serve", "--from",
-             f"athens-disk://{self.root}", "--listen", f"127.0.0.1:{port}"],
+             f"athens-disk://{self.root}", "--listen", f"127.0.0.1:{port}",
+             *(["--prefix", self.prefix] if self.prefix else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_for_port(port, proc=self.proc), "modpub serve did not start"
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}{self.prefix}"
 
     def __exit__(self, *exc):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+def test_serve_under_a_prefix(published):
+    work = published["work"]
+    with serving_athens(published["athens"], "/goproxy") as url:
+        app = work / "app-prefix"
+        app.mkdir()
+        env = go_env(app, url, work / "gocache")
+        rc, data, err = go_download(f"{MOD}@v0.2.0", env, app)
+        assert rc == 0, err
+        assert data["Sum"] == published["sum"]
+        clean_gopath(env)
+        base = url.removesuffix("/goproxy")
+        assert request(base, "GET", "/corp.example/%21tools/@v/list")[0] == 404
 
 
 @pytest.mark.skipif(not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists(),
