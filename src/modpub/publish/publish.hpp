@@ -48,8 +48,8 @@ struct Report {
   std::string gomod_sum;  // h1 of the .mod
   std::string backend;    // the backend's URL
   Outcome outcome = Outcome::kFailed;
-  std::string message;  // why it was refused or failed; or a note
-  std::string sumdb;    // with a checksum database: "record <id>" (appended or present)
+  std::string message;     // why it was refused or failed; or a note
+  std::string sumdb = {};  // with a checksum database: "record <id>" (appended or present)
 };
 
 struct Options {

@@ -54,7 +54,8 @@ struct VersionFiles {
   std::filesystem::path zip;  // the module zip, a local file
   std::string sum;            // h1 of the zip (for messages)
   std::string gomod_sum;      // h1 of .mod (for messages)
-  std::string sig;            // detached signature note; empty: none (see above)
+  std::string sig = {};       // detached signature note; empty: none (see above). The
+                              // initializer keeps 7-field aggregate inits warning-free.
 };
 
 // The files of a stored version a proxy serves (Backend::LocalFile).
