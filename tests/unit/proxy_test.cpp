@@ -158,12 +158,12 @@ TEST(Signature, StoredOnceBesideTheVersionNeverOverwritten) {
     // Without a signature first (an older publish), then signed: the signature is added.
     auto plain = b->Put(Version(dir.path(), "corp.example/a", "v1.0.0", 64));
     ASSERT_TRUE(plain.ok());
-    EXPECT_FALSE(b->LocalFile("corp.example/a", "v1.0.0", storage::Part::kSig)->has_value());
+    EXPECT_FALSE(b->LocalFile("corp.example/a", "v1.0.0", storage::VersionPart::kSig)->has_value());
     auto signed1 = b->Put(Version(dir.path(), "corp.example/a", "v1.0.0", 64, "SIG1\n"));
     ASSERT_TRUE(signed1.ok()) << signed1.message();
     EXPECT_EQ(signed1->outcome, storage::PutOutcome::kPublished);
     EXPECT_EQ(signed1->message, "added its signature");
-    auto sig = b->LocalFile("corp.example/a", "v1.0.0", storage::Part::kSig);
+    auto sig = b->LocalFile("corp.example/a", "v1.0.0", storage::VersionPart::kSig);
     ASSERT_TRUE(sig.ok() && sig->has_value());
     auto same = b->Put(Version(dir.path(), "corp.example/a", "v1.0.0", 64, "SIG1\n"));
     EXPECT_EQ(same->outcome, storage::PutOutcome::kUnchanged);
@@ -178,7 +178,7 @@ TEST(Signature, StoredOnceBesideTheVersionNeverOverwritten) {
     auto st = b->Stat("corp.example/a", "v1.0.0");
     ASSERT_TRUE(st.ok() && st->has_value());
     EXPECT_EQ((*st)->state, storage::VersionState::kComplete);
-    EXPECT_TRUE(b->LocalFile("corp.example/a", "v1.0.0", storage::Part::kZip)->has_value());
+    EXPECT_TRUE(b->LocalFile("corp.example/a", "v1.0.0", storage::VersionPart::kZip)->has_value());
   }
   // Athens: nothing but the 3 files in the version directory.
   int entries = 0;

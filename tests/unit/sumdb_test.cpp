@@ -188,7 +188,7 @@ TEST(PublishWithSumdb, LogsSignsAndRefusesWhatTheLogContradicts) {
   ASSERT_TRUE(id.ok() && id->has_value());
   EXPECT_EQ(*log->ReadRecord(**id), sumdb::ModuleRecord("corp.example/lib", "v1.0.0",
                                                         r.reports[0].sum, r.reports[0].gomod_sum));
-  auto sig = tree.LocalFile("corp.example/lib", "v1.0.0", storage::Part::kSig);
+  auto sig = tree.LocalFile("corp.example/lib", "v1.0.0", storage::VersionPart::kSig);
   ASSERT_TRUE(sig.ok() && sig->has_value());
   std::ifstream in(**sig);
   std::string note((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

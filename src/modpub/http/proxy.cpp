@@ -138,7 +138,7 @@ Result<std::vector<std::string>> CompleteVersions(State& s, const std::string& p
 }
 
 void ServePart(State& s, const httplib::Request& req, httplib::Response& res,
-               const std::string& path, const std::string& version, storage::Part part) {
+               const std::string& path, const std::string& version, storage::VersionPart part) {
   auto file = s.c.backend->LocalFile(path, version, part);
   if (!file) {
     // Not a version modpub could store (e.g. a branch name go asks about): not found.
@@ -149,9 +149,9 @@ void ServePart(State& s, const httplib::Request& req, httplib::Response& res,
     return Reply(res, 500, "storage error");
   }
   if (!*file) return Reply(res, 404, "not found: " + path + "@" + version);
-  const char* type = part == storage::Part::kInfo  ? "application/json"
-                     : part == storage::Part::kZip ? "application/zip"
-                                                   : kText;
+  const char* type = part == storage::VersionPart::kInfo  ? "application/json"
+                     : part == storage::VersionPart::kZip ? "application/zip"
+                                                          : kText;
   ServeFile(req, res, **file, type, s.immutable_cache);
 }
 
@@ -190,7 +190,7 @@ void HandleModule(State& s, const httplib::Request& req, httplib::Response& res,
       if (semver::Prerelease(v).empty()) best = v;  // ascending: the last release wins
     }
     if (best.empty()) best = versions->back();
-    auto f = s.c.backend->LocalFile(*path, best, storage::Part::kInfo);
+    auto f = s.c.backend->LocalFile(*path, best, storage::VersionPart::kInfo);
     if (!f || !*f) return Reply(res, 404, "not found");
     res.set_header("Cache-Control", "no-cache");
     return ServeFile(req, res, **f, "application/json", "no-cache");
@@ -198,10 +198,11 @@ void HandleModule(State& s, const httplib::Request& req, httplib::Response& res,
 
   struct Ext {
     std::string_view ext;
-    storage::Part part;
+    storage::VersionPart part;
   };
-  for (const Ext& e : {Ext{".info", storage::Part::kInfo}, Ext{".mod", storage::Part::kMod},
-                       Ext{".zip", storage::Part::kZip}, Ext{".sig", storage::Part::kSig}}) {
+  for (const Ext& e :
+       {Ext{".info", storage::VersionPart::kInfo}, Ext{".mod", storage::VersionPart::kMod},
+        Ext{".zip", storage::VersionPart::kZip}, Ext{".sig", storage::VersionPart::kSig}}) {
     if (!file.ends_with(e.ext)) continue;
     auto version = module::UnescapeVersion(file.substr(0, file.size() - e.ext.size()));
     if (!version) return Reply(res, 400, "bad request: " + version.message());

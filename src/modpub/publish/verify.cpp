@@ -74,7 +74,7 @@ Fetched FetchHttp(const std::string& base, const std::string& escaped_path, cons
 }
 
 Fetched FetchLocal(storage::Backend& b, const std::string& path, const std::string& version,
-                   storage::Part part) {
+                   storage::VersionPart part) {
   auto f = b.LocalFile(path, version, part);
   if (!f) return f.error();
   if (!*f) return std::optional<std::string>();
@@ -136,7 +136,7 @@ Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::str
     if (!b) return b.error();
     backend = std::move(*b);
   }
-  auto fetch = [&](storage::Part part, const char* ext) -> Fetched {
+  auto fetch = [&](storage::VersionPart part, const char* ext) -> Fetched {
     if (http) return FetchHttp(from, *ep, *ev + ext, ca_file);
     return FetchLocal(*backend, path, version, part);
   };
@@ -146,7 +146,7 @@ Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::str
   // 1. The signature, and the two h1 lines it vouches for.
   std::string signed_zip, signed_mod;
   Check sig{"signature", false, ""};
-  auto note = fetch(storage::Part::kSig, ".sig");
+  auto note = fetch(storage::VersionPart::kSig, ".sig");
   if (!note) {
     sig.detail = "cannot fetch: " + note.message();
   } else if (!*note) {
@@ -191,7 +191,7 @@ Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::str
       zip_file = std::optional<fs::path>(download->path());
     }
   } else {
-    zip_file = backend->LocalFile(path, version, storage::Part::kZip);
+    zip_file = backend->LocalFile(path, version, storage::VersionPart::kZip);
   }
   if (!zip_file) {
     zip.detail = "cannot fetch: " + zip_file.message();
@@ -214,7 +214,7 @@ Result<std::vector<Check>> VerifyVersion(const std::string& from, const std::str
 
   // 3. The go.mod.
   Check mod{"mod", false, ""};
-  auto mod_data = fetch(storage::Part::kMod, ".mod");
+  auto mod_data = fetch(storage::VersionPart::kMod, ".mod");
   if (!mod_data) {
     mod.detail = "cannot fetch: " + mod_data.message();
   } else if (!*mod_data) {

@@ -215,9 +215,10 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
 }
 
 Result<std::optional<fs::path>> AthensDisk::LocalFile(const std::string& path,
-                                                      const std::string& version, Part part) {
+                                                      const std::string& version,
+                                                      VersionPart part) {
   if (auto st = ValidateModuleVersion(path, version); !st) return st.error();
-  if (part == Part::kSig) {
+  if (part == VersionPart::kSig) {
     fs::path sig = SigPath(root_, path, version);
     auto size = local::RegularFileSize(sig);
     if (!size) return size.error();
@@ -227,9 +228,9 @@ Result<std::optional<fs::path>> AthensDisk::LocalFile(const std::string& path,
   if (!sv) return sv.error();
   if (!*sv || (*sv)->state != VersionState::kComplete) return std::optional<fs::path>();
   const auto names = PartNames(version);
-  const std::string& name = part == Part::kZip   ? names[0]
-                            : part == Part::kMod ? names[1]
-                                                 : names[2];
+  const std::string& name = part == VersionPart::kZip   ? names[0]
+                            : part == VersionPart::kMod ? names[1]
+                                                        : names[2];
   return std::optional<fs::path>(root_ / path / version / name);
 }
 

@@ -49,7 +49,7 @@ class AthensDisk : public Backend {
   Result<std::vector<std::string>> ListModules() override;
   Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                          const std::string& version,
-                                                         Part part) override;
+                                                         VersionPart part) override;
 
   // Is `name` a version directory name to Athens (semver.Canonical(name) is a prefix)?
   static bool IsVersionDirName(const std::string& name);

@@ -140,7 +140,7 @@ StoredVersion Classify(std::string version, const std::vector<std::string>& part
 }
 
 Result<std::optional<std::filesystem::path>> Backend::LocalFile(const std::string&,
-                                                                const std::string&, Part) {
+                                                                const std::string&, VersionPart) {
   return Fail(Name() + ": this storage cannot be served from local files");
 }
 

@@ -59,7 +59,7 @@ struct VersionFiles {
 };
 
 // The files of a stored version a proxy serves (Backend::LocalFile).
-enum class Part { kInfo, kMod, kZip, kSig };
+enum class VersionPart { kInfo, kMod, kZip, kSig };
 
 enum class PutOutcome { kPublished, kUnchanged, kRefused };
 std::string_view OutcomeName(PutOutcome o);  // "published", "unchanged", "refused"
@@ -110,7 +110,7 @@ class Backend {
   // invalid path or version, and for backends that are not on local disk (the default).
   virtual Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                                  const std::string& version,
-                                                                 Part part);
+                                                                 VersionPart part);
 };
 
 // Fails unless `path` is a valid module path and `version` a canonical version for it

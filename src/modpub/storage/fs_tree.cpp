@@ -212,13 +212,13 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
 }
 
 Result<std::optional<fs::path>> FsTree::LocalFile(const std::string& path,
-                                                  const std::string& version, Part part) {
+                                                  const std::string& version, VersionPart part) {
   auto loc = Locate(path, version);
   if (!loc) return loc.error();
-  const fs::path& f = part == Part::kInfo  ? loc->info
-                      : part == Part::kMod ? loc->mod
-                      : part == Part::kZip ? loc->zip
-                                           : loc->sig;
+  const fs::path& f = part == VersionPart::kInfo  ? loc->info
+                      : part == VersionPart::kMod ? loc->mod
+                      : part == VersionPart::kZip ? loc->zip
+                                                  : loc->sig;
   auto size = local::RegularFileSize(f);
   if (!size) return size.error();
   if (!*size) return std::optional<fs::path>();

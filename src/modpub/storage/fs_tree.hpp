@@ -52,7 +52,7 @@ class FsTree : public Backend {
   Result<std::vector<std::string>> ListModules() override;
   Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                          const std::string& version,
-                                                         Part part) override;
+                                                         VersionPart part) override;
 
  private:
   // <root>/<escaped path>/@v, for a valid module path.
