@@ -105,9 +105,10 @@ class Backend {
   // Every module path with at least one version directory or file, sorted.
   virtual Result<std::vector<std::string>> ListModules() = 0;
 
-  // Serving: the local file holding `part` of `path`@`version`, or nullopt when the
-  // version is not complete (kInfo, kMod, kZip) or has no signature (kSig). Fails for an
-  // invalid path or version, and for backends that are not on local disk (the default).
+  // Serving: the local file holding `part` of `path`@`version`, or nullopt when that file
+  // is absent (or, in layouts that serve only complete versions such as Athens's, when the
+  // version is not complete). Fails for an invalid path or version, and for backends that
+  // are not on local disk (the default).
   virtual Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                                  const std::string& version,
                                                                  VersionPart part);
