@@ -11,16 +11,22 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "modpub/git/git.hpp"
 #include "modpub/publish/publish.hpp"
+#include "modpub/sign/sign.hpp"
 #include "modpub/storage/open.hpp"
+#include "modpub/sumdb/log.hpp"
 
 namespace modpub::cli {
 namespace {
@@ -33,8 +39,59 @@ struct PublishOptions {
   std::string import_path;
   std::string tag;
   std::vector<std::string> to;
-  bool json = false;  // backfill: JSON lines on stdout, table on stderr
+  bool json = false;     // backfill: JSON lines on stdout, table on stderr
+  std::string sign_key;  // signer key file: sign every version (detached .sig)
+  std::string sumdb;     // checksum database state directory: log every version
 };
+
+// The signer and checksum database of --sign-key / --sumdb, owned for one run.
+struct Extras {
+  std::optional<sign::Signer> signer;
+  std::optional<sumdb::Log> log;
+  publish::Options options() {
+    publish::Options o;
+    if (signer) o.signer = &*signer;
+    if (log) o.log = &*log;
+    return o;
+  }
+};
+
+// Reads a key file: its first line, trailing white space removed.
+Result<std::string> ReadKeyFile(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return Fail(file + ": cannot read the key file");
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  return line;
+}
+
+bool OpenExtras(const PublishOptions& o, Extras* e) {
+  if (!o.sign_key.empty()) {
+    auto key = ReadKeyFile(o.sign_key);
+    if (!key) {
+      std::cerr << "modpub: " << key.message() << "\n";
+      return false;
+    }
+    auto s = sign::Signer::Parse(*key);
+    if (!s) {
+      std::cerr << "modpub: " << o.sign_key
+                << ": not a signer key (PRIVATE+KEY+<name>+...): " << s.message() << "\n";
+      return false;
+    }
+    e->signer = std::move(*s);
+  }
+  if (!o.sumdb.empty()) {
+    std::error_code ec;
+    auto log = sumdb::Log::Open(std::filesystem::absolute(o.sumdb, ec));
+    if (!log) {
+      std::cerr << "modpub: " << log.message() << "\n";
+      return false;
+    }
+    e->log = std::move(*log);
+  }
+  return true;
+}
 
 void PrintLines(const std::string& prefix, const std::string& message) {
   std::size_t start = 0;
@@ -78,6 +135,7 @@ std::string JsonLine(const publish::Report& r) {
   j["Backend"] = r.backend;
   j["Result"] = std::string(publish::OutcomeName(r.outcome));
   if (!r.message.empty()) j["Message"] = r.message;
+  if (!r.sumdb.empty()) j["Sumdb"] = r.sumdb;
   return j.dump();
 }
 
@@ -94,12 +152,15 @@ int RunPublish(const PublishOptions& o) {
   bool ok = false;
   auto backends = OpenBackends(o.to, &ok);
   if (!ok) return kExitFailed;
+  Extras extras;
+  if (!OpenExtras(o, &extras)) return kExitFailed;
   auto repo = git::Repository::Open(o.repo);
   if (!repo) {
     std::cerr << "modpub: " << repo.message() << "\n";
     return kExitFailed;
   }
-  auto result = publish::PublishTag(*repo, o.import_path, o.tag, Pointers(backends));
+  auto result =
+      publish::PublishTag(*repo, o.import_path, o.tag, Pointers(backends), extras.options());
   switch (result.kind) {
     case publish::TagResult::kInvalid:
       PrintLines("modpub: refused ", result.error);
@@ -144,6 +205,8 @@ int RunBackfill(const PublishOptions& o) {
   bool ok = false;
   auto backends = OpenBackends(o.to, &ok);
   if (!ok) return kExitFailed;
+  Extras extras;
+  if (!OpenExtras(o, &extras)) return kExitFailed;
   auto repo = git::Repository::Open(o.repo);
   if (!repo) {
     std::cerr << "modpub: " << repo.message() << "\n";
@@ -166,7 +229,8 @@ int RunBackfill(const PublishOptions& o) {
   for (std::size_t i = 0; i < tags.versions.size(); ++i) {
     const std::string& tag = tags.versions[i];
     progress.Show(i + 1, tags.versions.size(), tag);
-    auto result = publish::PublishTag(*repo, o.import_path, tag, Pointers(backends));
+    auto result =
+        publish::PublishTag(*repo, o.import_path, tag, Pointers(backends), extras.options());
     if (result.kind != publish::TagResult::kDone) {
       progress.Clear();
       if (result.kind == publish::TagResult::kInvalid) {
@@ -285,6 +349,12 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
                     "storage to publish into (repeatable): file:///abs/dir (GOPROXY tree) "
                     "or athens-disk:///abs/dir (Athens disk storage)")
         ->required();
+    cmd->add_option("--sign-key", o->sign_key,
+                    "signer key file (modpub keygen): store a detached signature of each "
+                    "version's go.sum lines beside it (@v/<v>.sig; Athens: .modpub-sig/)");
+    cmd->add_option("--sumdb", o->sumdb,
+                    "checksum database state directory: append each version's go.sum lines "
+                    "to its transparency log (served by `modpub serve --sumdb`)");
   };
 
   auto pub = std::make_shared<PublishOptions>();

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "modpub/modzip/modzip.hpp"
 #include "modpub/semver/semver.hpp"
@@ -72,7 +73,7 @@ std::string_view OutcomeName(Outcome o) {
 }
 
 TagResult PublishTag(git::Repository& repo, const std::string& import_path, const std::string& tag,
-                     const std::vector<storage::Backend*>& backends) {
+                     const std::vector<storage::Backend*>& backends, const Options& options) {
   TagResult result;
   auto modules = modzip::Resolve(repo, import_path, tag);
   if (!modules) {
@@ -107,11 +108,48 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
   }
 
   for (const auto& b : built) {
-    storage::VersionFiles files{b.mv.path, b.mv.version, b.mv.info,  b.mv.mod,
-                                b.zip,     b.sum,        b.gomod_sum};
+    storage::VersionFiles files{b.mv.path, b.mv.version, b.mv.info,   b.mv.mod,
+                                b.zip,     b.sum,        b.gomod_sum, ""};
     const std::string mv = b.mv.path + "@" + b.mv.version;
+    const std::string lines = sumdb::ModuleRecord(b.mv.path, b.mv.version, b.sum, b.gomod_sum);
+    if (options.signer) {
+      auto sig = sign::SignNote(lines, *options.signer);
+      if (!sig) throw std::logic_error("go.sum lines are not a note text: " + sig.message());
+      files.sig = std::move(*sig);
+    }
+    // The checksum database first: a version it contradicts must not be stored.
+    std::optional<Report> log_verdict;
+    std::string record;
+    if (options.log) {
+      auto appended = options.log->AppendModule(b.mv.path, b.mv.version, b.sum, b.gomod_sum);
+      if (!appended || appended->outcome == sumdb::AppendOutcome::kConflict) {
+        const std::string why = appended ? appended->message : appended.message();
+        log_verdict = Report{b.mv.path,
+                             b.mv.version,
+                             b.sum,
+                             b.gomod_sum,
+                             "",
+                             appended ? Outcome::kRefused : Outcome::kFailed,
+                             "checksum database " + options.log->dir().string() + ": " + why,
+                             ""};
+        spdlog::error("cannot log {} in the checksum database: {}", mv, why);
+      } else {
+        record = "record " + std::to_string(appended->id);
+        spdlog::info(
+            "{} {} checksum database {} as record {}", mv,
+            appended->outcome == sumdb::AppendOutcome::kAppended ? "appended to" : "already in",
+            options.log->dir().string(), appended->id);
+      }
+    }
     for (storage::Backend* backend : backends) {
-      Report r{b.mv.path, b.mv.version, b.sum, b.gomod_sum, backend->Name(), Outcome::kFailed, ""};
+      if (log_verdict) {
+        Report r = *log_verdict;
+        r.backend = backend->Name();
+        result.reports.push_back(std::move(r));
+        continue;
+      }
+      Report r{b.mv.path,       b.mv.version,     b.sum, b.gomod_sum,
+               backend->Name(), Outcome::kFailed, "",    record};
       auto put = backend->Put(files);
       if (!put) {
         r.message = put.message();

@@ -9,6 +9,16 @@
 //     backend that fails or refuses does not stop the others: each module×backend pair
 //     gets its own Report, so a re-run completes what failed (Put is idempotent).
 // Each Put is logged as one line naming module@version and the backend.
+//
+// Optionally (Options), before step 3:
+//  * checksum database: each module version's go.sum lines are appended to the sumdb log
+//    (sumdb::Log::AppendModule). If the log already holds OTHER hashes for the version,
+//    go would reject what we store: nothing is written, every backend reports it refused.
+//    A log that cannot be written fails the version on every backend (re-run completes).
+//  * signature: each module version gets a detached signature, the note signed by
+//    `signer` over its go.sum lines (sumdb::ModuleRecord), stored beside it (see
+//    storage/backend.hpp).
+// Both are deterministic, so re-running a publish finds them unchanged.
 #pragma once
 
 #include <string>
@@ -16,7 +26,9 @@
 #include <vector>
 
 #include "modpub/git/git.hpp"
+#include "modpub/sign/sign.hpp"
 #include "modpub/storage/backend.hpp"
+#include "modpub/sumdb/log.hpp"
 
 namespace modpub::publish {
 
@@ -36,7 +48,13 @@ struct Report {
   std::string gomod_sum;  // h1 of the .mod
   std::string backend;    // the backend's URL
   Outcome outcome = Outcome::kFailed;
-  std::string message;  // why it was refused or failed; or a note
+  std::string message;     // why it was refused or failed; or a note
+  std::string sumdb = {};  // with a checksum database: "record <id>" (appended or present)
+};
+
+struct Options {
+  const sign::Signer* signer = nullptr;  // sign every module version (nullptr: no signatures)
+  sumdb::Log* log = nullptr;             // append every module version (nullptr: no sumdb)
 };
 
 struct TagResult {
@@ -51,7 +69,7 @@ struct TagResult {
 
 // Publishes tag `tag` of `repo` (whose root has import path `import_path`) to `backends`.
 TagResult PublishTag(git::Repository& repo, const std::string& import_path, const std::string& tag,
-                     const std::vector<storage::Backend*>& backends);
+                     const std::vector<storage::Backend*>& backends, const Options& options = {});
 
 // Tags in publishing order for a backfill: version tags ("v…" or "dir/v…" whose last
 // element starts with "v" and a digit) sorted oldest first by semver of that element

@@ -22,6 +22,11 @@ std::string TempTag(const std::string& module_path) {
   return dirhash::Hex(dirhash::Sha256::Of(module_path)).substr(0, 16);
 }
 
+// Where the detached signature of path@version lives: outside every version directory.
+fs::path SigPath(const fs::path& root, const std::string& path, const std::string& version) {
+  return root / ".modpub-sig" / path / (version + ".sig");
+}
+
 // The three file names Athens expects, in write order.
 std::vector<std::string> PartNames(const std::string& version) {
   return {"source.zip", "go.mod", version + ".info"};
@@ -150,13 +155,26 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
   if (*is == PartState::kDifferent) {
     parts[2].difference = local::DescribeBytesDifference(vdir / names[2], f.info);
   }
+  // The optional signature, once the version is complete (backend.hpp, athens_disk.hpp).
+  auto with_signature = [&](PutResult r) -> Result<PutResult> {
+    if (f.sig.empty()) return r;
+    bool written = false;
+    auto refusal = local::PutSignature(SigPath(root_, f.path, f.version), f.sig, mv, &written);
+    if (!refusal) return refusal.error();
+    if (!refusal->empty()) return PutResult{PutOutcome::kRefused, *refusal};
+    if (written && r.outcome == PutOutcome::kUnchanged) {
+      return PutResult{PutOutcome::kPublished, "added its signature"};
+    }
+    return r;
+  };
+
   Decision d = Decide(mv, parts, /*resumable=*/false);
   switch (d.kind) {
     case Decision::kConflict:
     case Decision::kDamaged:
       return PutResult{PutOutcome::kRefused, d.message};
     case Decision::kUnchanged:
-      return PutResult{PutOutcome::kUnchanged, ""};
+      return with_signature(PutResult{PutOutcome::kUnchanged, ""});
     case Decision::kWrite:
       break;
   }
@@ -193,7 +211,27 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
                 " was being published by this process, although it holds " + kLockName +
                 "; nothing was overwritten");
   }
-  return PutResult{PutOutcome::kPublished, ""};
+  return with_signature(PutResult{PutOutcome::kPublished, ""});
+}
+
+Result<std::optional<fs::path>> AthensDisk::LocalFile(const std::string& path,
+                                                      const std::string& version,
+                                                      VersionPart part) {
+  if (auto st = ValidateModuleVersion(path, version); !st) return st.error();
+  if (part == VersionPart::kSig) {
+    fs::path sig = SigPath(root_, path, version);
+    auto size = local::RegularFileSize(sig);
+    if (!size) return size.error();
+    return *size ? std::optional<fs::path>(sig) : std::optional<fs::path>();
+  }
+  auto sv = Stat(path, version);  // only a complete version is served, as Athens does
+  if (!sv) return sv.error();
+  if (!*sv || (*sv)->state != VersionState::kComplete) return std::optional<fs::path>();
+  const auto names = PartNames(version);
+  const std::string& name = part == VersionPart::kZip   ? names[0]
+                            : part == VersionPart::kMod ? names[1]
+                                                        : names[2];
+  return std::optional<fs::path>(root_ / path / version / name);
 }
 
 Result<std::optional<StoredVersion>> AthensDisk::Stat(const std::string& path,

@@ -5,7 +5,12 @@
 //   <root>/<module path, not escaped>/<version>/go.mod
 //   <root>/<module path, not escaped>/<version>/source.zip
 //   <root>/<module path, not escaped>/<version>/<version>.info
+//   <root>/.modpub-sig/<module path>/<version>.sig    optional detached signature
 //
+// Signatures live under their own prefix, never in the version directory (Athens serves
+// a version only when its directory holds exactly the 3 files); ".modpub-sig" can be no
+// module path (a module path's first element has no leading dot) and Athens's listers
+// skip it as they skip modpub's temporaries.
 // How Athens reads it (gomods/athens pkg/storage/fs): a version exists when its directory
 // holds exactly 3 entries; a module's versions are the subdirectories of its directory,
 // whatever their names and contents. So a version directory must never be seen partly
@@ -42,6 +47,9 @@ class AthensDisk : public Backend {
                                             const std::string& version) override;
   Result<std::vector<StoredVersion>> ListVersions(const std::string& path) override;
   Result<std::vector<std::string>> ListModules() override;
+  Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
+                                                         const std::string& version,
+                                                         VersionPart part) override;
 
   // Is `name` a version directory name to Athens (semver.Canonical(name) is a prefix)?
   static bool IsVersionDirName(const std::string& name);

@@ -139,4 +139,9 @@ StoredVersion Classify(std::string version, const std::vector<std::string>& part
   return sv;
 }
 
+Result<std::optional<std::filesystem::path>> Backend::LocalFile(const std::string&,
+                                                                const std::string&, VersionPart) {
+  return Fail(Name() + ": this storage cannot be served from local files");
+}
+
 }  // namespace modpub::storage

@@ -26,6 +26,13 @@
 //     did this: it is reported, not repaired; an operator must inspect and remove it.
 // Nothing stored is ever overwritten or removed by Put (except modpub's own leftover
 // temporaries), and concurrent Puts of one module are serialized by the backend.
+//
+// Signatures (optional): a version may carry a detached signature (VersionFiles::sig, a
+// signed note over its go.sum lines, see modpub::sign). It is not one of the parts above
+// (Athens would not serve a version directory with a 4th file; older versions have none):
+// it is stored once the version is complete, under the same lock, atomically and never
+// overwritten: absent -> written (outcome published, noted), same -> nothing, different
+// -> REFUSED (kept; e.g. signed with another key). A Put without a signature ignores it.
 #pragma once
 
 #include <filesystem>
@@ -47,7 +54,12 @@ struct VersionFiles {
   std::filesystem::path zip;  // the module zip, a local file
   std::string sum;            // h1 of the zip (for messages)
   std::string gomod_sum;      // h1 of .mod (for messages)
+  std::string sig = {};       // detached signature note; empty: none (see above). The
+                              // initializer keeps 7-field aggregate inits warning-free.
 };
+
+// The files of a stored version a proxy serves (Backend::LocalFile).
+enum class VersionPart { kInfo, kMod, kZip, kSig };
 
 enum class PutOutcome { kPublished, kUnchanged, kRefused };
 std::string_view OutcomeName(PutOutcome o);  // "published", "unchanged", "refused"
@@ -92,6 +104,14 @@ class Backend {
   virtual Result<std::vector<StoredVersion>> ListVersions(const std::string& path) = 0;
   // Every module path with at least one version directory or file, sorted.
   virtual Result<std::vector<std::string>> ListModules() = 0;
+
+  // Serving: the local file holding `part` of `path`@`version`, or nullopt when that file
+  // is absent (or, in layouts that serve only complete versions such as Athens's, when the
+  // version is not complete). Fails for an invalid path or version, and for backends that
+  // are not on local disk (the default).
+  virtual Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
+                                                                 const std::string& version,
+                                                                 VersionPart part);
 };
 
 // Fails unless `path` is a valid module path and `version` a canonical version for it

@@ -101,6 +101,7 @@ Result<FsTree::Files> FsTree::Locate(const std::string& path, const std::string&
   f.mod = *dir / (*ev + ".mod");
   f.info = *dir / (*ev + ".info");
   f.list = *dir / "list";
+  f.sig = *dir / (*ev + ".sig");
   f.escaped_version = *ev;
   return f;
 }
@@ -142,13 +143,26 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   if (*is == PartState::kDifferent)
     parts[2].difference = local::DescribeBytesDifference(info, f.info);
 
+  // The optional signature, once the version is complete (backend.hpp).
+  auto with_signature = [&](PutResult r) -> Result<PutResult> {
+    if (f.sig.empty()) return r;
+    bool written = false;
+    auto refusal = local::PutSignature(loc->sig, f.sig, mv, &written);
+    if (!refusal) return refusal.error();
+    if (!refusal->empty()) return PutResult{PutOutcome::kRefused, *refusal};
+    if (written && r.outcome == PutOutcome::kUnchanged) {
+      return PutResult{PutOutcome::kPublished, "added its signature"};
+    }
+    return r;
+  };
+
   Decision d = Decide(mv, parts, /*resumable=*/true);
   switch (d.kind) {
     case Decision::kConflict:
     case Decision::kDamaged:
       return PutResult{PutOutcome::kRefused, d.message};
     case Decision::kUnchanged:
-      return PutResult{PutOutcome::kUnchanged, ""};
+      return with_signature(PutResult{PutOutcome::kUnchanged, ""});
     case Decision::kWrite:
       break;
   }
@@ -194,7 +208,21 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   if (auto st = tmp->Append(text); !st) return st.error();
   TestStepDelay();
   if (auto st = tmp->CommitReplace(list); !st) return st.error();
-  return PutResult{PutOutcome::kPublished, d.message};
+  return with_signature(PutResult{PutOutcome::kPublished, d.message});
+}
+
+Result<std::optional<fs::path>> FsTree::LocalFile(const std::string& path,
+                                                  const std::string& version, VersionPart part) {
+  auto loc = Locate(path, version);
+  if (!loc) return loc.error();
+  const fs::path& f = part == VersionPart::kInfo  ? loc->info
+                      : part == VersionPart::kMod ? loc->mod
+                      : part == VersionPart::kZip ? loc->zip
+                                                  : loc->sig;
+  auto size = local::RegularFileSize(f);
+  if (!size) return size.error();
+  if (!*size) return std::optional<fs::path>();
+  return std::optional<fs::path>(f);
 }
 
 Result<std::optional<StoredVersion>> FsTree::Stat(const std::string& path,

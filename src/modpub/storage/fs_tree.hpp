@@ -5,6 +5,7 @@
 //   <root>/<escaped module path>/@v/<escaped v>.zip
 //   <root>/<escaped module path>/@v/<escaped v>.mod
 //   <root>/<escaped module path>/@v/<escaped v>.info
+//   <root>/<escaped module path>/@v/<escaped v>.sig   optional detached signature
 //
 // Paths and versions are "!"-escaped (module::EscapePath/EscapeVersion) exactly as the go
 // command requests them; a module path is validated before it becomes a file name, so no
@@ -38,6 +39,7 @@ class FsTree : public Backend {
   struct Files {
     std::filesystem::path dir;  // <root>/<escaped path>/@v
     std::filesystem::path zip, mod, info, list;
+    std::filesystem::path sig;  // <root>/<escaped path>/@v/<escaped v>.sig (optional)
     std::string escaped_version;
   };
   Result<Files> Locate(const std::string& path, const std::string& version) const;
@@ -48,6 +50,9 @@ class FsTree : public Backend {
                                             const std::string& version) override;
   Result<std::vector<StoredVersion>> ListVersions(const std::string& path) override;
   Result<std::vector<std::string>> ListModules() override;
+  Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
+                                                         const std::string& version,
+                                                         VersionPart part) override;
 
  private:
   // <root>/<escaped path>/@v, for a valid module path.

@@ -83,6 +83,8 @@ struct ZipFileCloser {
   void operator()(zip_file_t* f) const { zip_fclose(f); }
 };
 
+}  // namespace
+
 // dirhash.HashZip: h1 over the files of a zip, named as stored.
 Result<std::string> HashZip(const fs::path& p) {
   int zerr = 0;
@@ -114,7 +116,30 @@ Result<std::string> HashZip(const fs::path& p) {
   return dirhash::Hash1(std::move(files));
 }
 
-}  // namespace
+Result<std::string> PutSignature(const fs::path& target, std::string_view sig,
+                                 std::string_view module_version, bool* written) {
+  *written = false;
+  auto state = CompareBytes(target, sig);
+  if (!state) return state.error();
+  if (*state == PartState::kSame) return std::string();
+  if (*state == PartState::kDifferent) {
+    return std::string(module_version) + ": its stored signature " + target.filename().string() +
+           " differs from the new one (signed with another key?); kept, not overwritten (" +
+           DescribeBytesDifference(target, sig) + ")";
+  }
+  if (auto st = MakeDirs(target.parent_path()); !st) return st.error();
+  auto tmp = AtomicFile::Create(target.parent_path());
+  if (!tmp) return tmp.error();
+  if (auto st = tmp->Append(sig); !st) return st.error();
+  auto committed = tmp->CommitNoReplace(target);
+  if (!committed) return committed.error();
+  if (!*committed) {
+    return Fail(target.string() + ": appeared while " + std::string(module_version) +
+                " was being signed although its writers are serialized; nothing was overwritten");
+  }
+  *written = true;
+  return std::string();
+}
 
 Result<bool> Exists(const fs::path& path) {
   struct stat st;

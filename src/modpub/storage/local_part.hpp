@@ -31,6 +31,15 @@ std::string DescribeModDifference(const std::filesystem::path& stored, std::stri
 // "stored sha256:…, new sha256:…".
 std::string DescribeBytesDifference(const std::filesystem::path& stored, std::string_view expected);
 
+// dirhash.HashZip: the h1 of a module zip file, over its entries as named in the zip.
+Result<std::string> HashZip(const std::filesystem::path& zip);
+
+// Stores the detached signature `sig` of `module_version` as file `target` (in the rule
+// of backend.hpp: written if absent, nothing if the same, refused if different), creating
+// its directory. Returns "" when stored or unchanged, or the refusal message.
+Result<std::string> PutSignature(const std::filesystem::path& target, std::string_view sig,
+                                 std::string_view module_version, bool* written);
+
 // Reads a whole small file (at most `limit` bytes; larger is an error).
 Result<std::string> ReadFile(const std::filesystem::path& path, std::size_t limit);
 

@@ -1,0 +1,363 @@
+#include "modpub/http/proxy.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <regex>
+
+#include "modpub/dirhash/dirhash.hpp"
+#include "modpub/module/module.hpp"
+#include "modpub/semver/semver.hpp"
+#include "modpub/storage/atomic_file.hpp"
+#include "modpub/storage/open.hpp"
+#include "modpub/sumdb/tlog.hpp"
+
+namespace modpub::http {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kChunk = 256 * 1024;
+constexpr char kText[] = "text/plain; charset=utf-8";
+
+struct State {
+  ProxyConfig c;
+  std::string immutable_cache;  // Cache-Control for content that never changes
+  std::mutex mu;                // guards the signed head cache
+  sumdb::TreeHead signed_for{-1, {}};
+  std::string signed_note;
+};
+
+void Reply(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body + "\n", kText);
+}
+
+// Sets the ETag; true (and 304) when the client already has this version.
+bool NotModified(const httplib::Request& req, httplib::Response& res, const std::string& etag) {
+  res.set_header("ETag", etag);
+  if (!req.has_header("If-None-Match")) return false;
+  const std::string v = req.get_header_value("If-None-Match");
+  if (v == "*" || v.find(etag) != std::string::npos) {
+    res.status = 304;
+    return true;
+  }
+  return false;
+}
+
+std::string ContentETag(std::string_view body) {
+  return "\"" + dirhash::Hex(dirhash::Sha256::Of(body)).substr(0, 32) + "\"";
+}
+
+void ServeBytes(const httplib::Request& req, httplib::Response& res, std::string body,
+                const char* type, const std::string& cache) {
+  res.set_header("Cache-Control", cache);
+  if (NotModified(req, res, ContentETag(body))) return;
+  res.status = 200;
+  res.set_content(std::move(body), type);
+}
+
+// Serves a stored file: small ones from memory, larger ones streamed in chunks.
+void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::path& path,
+               const char* type, const std::string& cache) {
+  auto fd = std::make_shared<storage::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (!*fd || ::fstat(fd->get(), &st) != 0) {
+    if (errno == ENOENT) return Reply(res, 404, "not found");
+    spdlog::error("cannot serve {}: {}", path.string(), std::strerror(errno));
+    return Reply(res, 500, "cannot read the stored file");
+  }
+  char etag[64];
+  std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
+                static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
+                    static_cast<unsigned long long>(st.st_mtim.tv_nsec));
+  res.set_header("Cache-Control", cache);
+  if (NotModified(req, res, etag)) return;
+  const auto size = static_cast<std::size_t>(st.st_size);
+  res.status = 200;
+  if (size <= 64 * 1024) {
+    std::string body(size, '\0');
+    std::size_t done = 0;
+    while (done < size) {
+      ssize_t n = ::pread(fd->get(), body.data() + done, size - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Reply(res, 500, "cannot read the stored file");
+      done += static_cast<std::size_t>(n);
+    }
+    res.set_content(std::move(body), type);
+    return;
+  }
+  res.set_content_provider(
+      size, type, [fd](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+        std::vector<char> buf(std::min(length, kChunk));
+        ssize_t n;
+        do {
+          n = ::pread(fd->get(), buf.data(), buf.size(), static_cast<off_t>(offset));
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) return false;  // the connection is closed: the length would be wrong
+        return sink.write(buf.data(), static_cast<std::size_t>(n));
+      });
+}
+
+bool Authorize(State& s, const httplib::Request& req, httplib::Response& res,
+               const std::optional<std::string>& module_path) {
+  if (!s.c.auth) return true;
+  auto d = s.c.auth->Check(req.get_header_value("Authorization"), module_path);
+  switch (d.verdict) {
+    case Auth::Verdict::kAllow:
+      return true;
+    case Auth::Verdict::kUnauthenticated:
+      res.set_header("WWW-Authenticate", "Basic realm=\"" + s.c.auth->realm() + "\"");
+      Reply(res, 401, "401 Unauthorized: " + d.reason);
+      return false;
+    case Auth::Verdict::kForbidden:
+      spdlog::info("refused {} to {}: {}", req.path, d.who, d.reason);
+      Reply(res, 403, "403 Forbidden: " + d.reason);
+      return false;
+  }
+  return false;
+}
+
+// Complete versions of a module, in semver order.
+Result<std::vector<std::string>> CompleteVersions(State& s, const std::string& path) {
+  auto versions = s.c.backend->ListVersions(path);
+  if (!versions) return versions.error();
+  std::vector<std::string> out;
+  for (const auto& v : *versions) {
+    if (v.state == storage::VersionState::kComplete) out.push_back(v.version);
+  }
+  return out;
+}
+
+void ServePart(State& s, const httplib::Request& req, httplib::Response& res,
+               const std::string& path, const std::string& version, storage::VersionPart part) {
+  auto file = s.c.backend->LocalFile(path, version, part);
+  if (!file) {
+    // Not a version modpub could store (e.g. a branch name go asks about): not found.
+    if (!storage::ValidateModuleVersion(path, version)) {
+      return Reply(res, 404, "not found: " + path + "@" + version + " is not a stored version");
+    }
+    spdlog::error("cannot serve {}@{}: {}", path, version, file.message());
+    return Reply(res, 500, "storage error");
+  }
+  if (!*file) return Reply(res, 404, "not found: " + path + "@" + version);
+  const char* type = part == storage::VersionPart::kInfo  ? "application/json"
+                     : part == storage::VersionPart::kZip ? "application/zip"
+                                                          : kText;
+  ServeFile(req, res, **file, type, s.immutable_cache);
+}
+
+void HandleModule(State& s, const httplib::Request& req, httplib::Response& res,
+                  std::string_view rel) {
+  std::string_view escaped;
+  std::string_view file;
+  bool latest = false;
+  if (rel.ends_with("/@latest")) {
+    escaped = rel.substr(0, rel.size() - 8);
+    latest = true;
+  } else {
+    auto at = rel.find("/@v/");
+    if (at == std::string_view::npos) return Reply(res, 404, "not found");
+    escaped = rel.substr(0, at);
+    file = rel.substr(at + 4);
+  }
+  auto path = module::UnescapePath(escaped);
+  if (!path) return Reply(res, 400, "bad request: " + path.message());
+  if (!Authorize(s, req, res, *path)) return;
+
+  if (latest || file == "list") {
+    auto versions = CompleteVersions(s, *path);
+    if (!versions) {
+      spdlog::error("cannot list {}: {}", *path, versions.message());
+      return Reply(res, 500, "storage error");
+    }
+    if (versions->empty()) return Reply(res, 404, "not found: no versions of " + *path);
+    if (file == "list") {
+      std::string body;
+      for (const auto& v : *versions) body += v + "\n";
+      return ServeBytes(req, res, std::move(body), kText, "no-cache");
+    }
+    std::string best;
+    for (const auto& v : *versions) {
+      if (semver::Prerelease(v).empty()) best = v;  // ascending: the last release wins
+    }
+    if (best.empty()) best = versions->back();
+    auto f = s.c.backend->LocalFile(*path, best, storage::VersionPart::kInfo);
+    if (!f || !*f) return Reply(res, 404, "not found");
+    res.set_header("Cache-Control", "no-cache");
+    return ServeFile(req, res, **f, "application/json", "no-cache");
+  }
+
+  struct Ext {
+    std::string_view ext;
+    storage::VersionPart part;
+  };
+  for (const Ext& e :
+       {Ext{".info", storage::VersionPart::kInfo}, Ext{".mod", storage::VersionPart::kMod},
+        Ext{".zip", storage::VersionPart::kZip}, Ext{".sig", storage::VersionPart::kSig}}) {
+    if (!file.ends_with(e.ext)) continue;
+    auto version = module::UnescapeVersion(file.substr(0, file.size() - e.ext.size()));
+    if (!version) return Reply(res, 400, "bad request: " + version.message());
+    return ServePart(s, req, res, *path, *version, e.part);
+  }
+  Reply(res, 404, "not found");
+}
+
+// The signed note of the log's current tree, cached while the tree does not change.
+Result<std::string> SignedHead(State& s) {
+  auto head = s.c.log->Latest();
+  if (!head) return head.error();
+  std::lock_guard g(s.mu);
+  if (s.signed_for.n != head->n || s.signed_for.hash != head->hash) {
+    auto note = sign::SignNote(sumdb::FormatTree(head->n, head->hash), *s.c.signer);
+    if (!note) return note.error();
+    s.signed_note = std::move(*note);
+    s.signed_for = *head;
+  }
+  return s.signed_note;
+}
+
+const std::regex& ModVersionRE() {
+  static const std::regex re(R"(^[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$)");
+  return re;
+}
+
+void HandleSumdb(State& s, const httplib::Request& req, httplib::Response& res,
+                 std::string_view rest) {
+  auto slash = rest.find('/');
+  if (!s.c.log || slash == std::string_view::npos || rest.substr(0, slash) != s.c.signer->name()) {
+    return Reply(res, 404, "not found: no such checksum database");
+  }
+  std::string_view sub = rest.substr(slash + 1);
+  if (sub == "supported") {
+    if (!Authorize(s, req, res, std::nullopt)) return;
+    res.status = 200;
+    return;
+  }
+  if (sub == "latest") {
+    if (!Authorize(s, req, res, std::nullopt)) return;
+    auto note = SignedHead(s);
+    if (!note) {
+      spdlog::error("checksum database: {}", note.message());
+      return Reply(res, 500, "checksum database error");
+    }
+    return ServeBytes(req, res, std::move(*note), kText, "no-cache");
+  }
+  if (sub.starts_with("lookup/")) {
+    std::string mv(sub.substr(7));
+    if (!std::regex_match(mv, ModVersionRE())) {
+      return Reply(res, 400, "invalid module@version syntax");
+    }
+    auto at = mv.find('@');
+    auto path = module::UnescapePath(mv.substr(0, at));
+    if (!path) return Reply(res, 400, "bad request: " + path.message());
+    auto version = module::UnescapeVersion(mv.substr(at + 1));
+    if (!version) return Reply(res, 400, "bad request: " + version.message());
+    if (!Authorize(s, req, res, *path)) return;
+    auto id = s.c.log->Lookup(*path, *version);
+    if (!id) {
+      spdlog::error("checksum database: {}", id.message());
+      return Reply(res, 500, "checksum database error");
+    }
+    if (!*id) return Reply(res, 404, "not found: " + *path + "@" + *version);
+    auto text = s.c.log->ReadRecord(**id);
+    if (!text) return Reply(res, 500, "checksum database error");
+    auto record = sumdb::FormatRecord(**id, *text);
+    auto note = SignedHead(s);
+    if (!record || !note) return Reply(res, 500, "checksum database error");
+    return ServeBytes(req, res, *record + *note, kText, "no-cache");
+  }
+  if (sub.starts_with("tile/")) {
+    auto tile = sumdb::ParseTilePath(sub);
+    if (!tile) return Reply(res, 400, "invalid tile syntax");
+    if (!Authorize(s, req, res, std::nullopt)) return;
+    auto data = s.c.log->ReadTile(*tile);
+    if (!data) {
+      spdlog::error("checksum database: {}", data.message());
+      return Reply(res, 500, "checksum database error");
+    }
+    if (!*data) return Reply(res, 404, "not found: " + std::string(sub));
+    return ServeBytes(req, res, std::move(**data),
+                      tile->l == -1 ? kText : "application/octet-stream", s.immutable_cache);
+  }
+  Reply(res, 404, "not found");
+}
+
+std::string RegexEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::strchr(".^$|()[]{}*+?\\", c)) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
+  ProxyConfig config;
+  config.prefix = o.prefix;
+  if (!config.prefix.empty() && (config.prefix[0] != '/' || config.prefix.back() == '/')) {
+    return Fail("prefix " + o.prefix + ": must be empty or /path without a trailing slash");
+  }
+  auto backend = storage::OpenBackend(o.from);
+  if (!backend) return backend.error();
+  config.backend = std::move(*backend);
+  if (o.sumdb_dir.empty() != o.sumdb_key.empty()) {
+    return Fail("a checksum database needs both its state directory and its signer key");
+  }
+  if (!o.sumdb_dir.empty()) {
+    std::ifstream in(o.sumdb_key);
+    std::string key;
+    if (!in || !std::getline(in, key)) return Fail(o.sumdb_key + ": cannot read the signer key");
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+    auto signer = sign::Signer::Parse(key);
+    if (!signer) {
+      return Fail(o.sumdb_key + ": not a signer key (PRIVATE+KEY+<name>+...): " + signer.message());
+    }
+    std::error_code ec;
+    auto log = sumdb::Log::Open(fs::absolute(o.sumdb_dir, ec));
+    if (!log) return log.error();
+    if (auto head = log->Latest(); !head) return head.error();
+    if (auto st = log->BindVerifier(signer->VerifierKey()); !st) return st.error();
+    config.signer = std::make_shared<const sign::Signer>(std::move(*signer));
+    config.log = std::make_shared<sumdb::Log>(std::move(*log));
+  }
+  if (!o.auth_file.empty()) {
+    auto auth = Auth::Load(o.auth_file);
+    if (!auth) return auth.error();
+    config.auth = std::move(*auth);
+  }
+  return config;
+}
+
+void MountProxy(httplib::Server& server, ProxyConfig config) {
+  if (!config.backend) throw std::invalid_argument("MountProxy: no storage backend");
+  if (!config.log != !config.signer) {
+    throw std::invalid_argument("MountProxy: a checksum database needs both a log and a signer");
+  }
+  if (!config.prefix.empty() && (config.prefix[0] != '/' || config.prefix.back() == '/')) {
+    throw std::invalid_argument("MountProxy: prefix must be empty or /path");
+  }
+  auto state = std::make_shared<State>();
+  state->immutable_cache =
+      std::string(config.auth ? "private" : "public") + ", max-age=31536000, immutable";
+  state->c = std::move(config);
+  const std::size_t skip = state->c.prefix.size() + 1;
+  server.Get(RegexEscape(state->c.prefix) + "/.*",
+             [state, skip](const httplib::Request& req, httplib::Response& res) {
+               std::string_view rel = std::string_view(req.path).substr(skip);
+               if (rel.starts_with("sumdb/")) return HandleSumdb(*state, req, res, rel.substr(6));
+               HandleModule(*state, req, res, rel);
+             });
+}
+
+}  // namespace modpub::http

@@ -1,0 +1,73 @@
+// The GOPROXY protocol and the Go checksum database protocol served over HTTP, from a
+// storage backend (storage/backend.hpp, files on local disk) and a sumdb log
+// (sumdb/log.hpp), mounted on an existing cpp-httplib server (modpubd, `modpub serve`).
+//
+// Routes, below `prefix` (e.g. "" or "/goproxy"):
+//   GET /<escaped module>/@v/list              complete versions, one per line
+//   GET /<escaped module>/@v/<escaped v>.info|.mod|.zip|.sig
+//   GET /<escaped module>/@latest              .info of the highest release (else pre-release)
+//   GET /sumdb/<name>/supported                200 when the checksum database <name> is served
+//   GET /sumdb/<name>/latest                   signed tree head (note)
+//   GET /sumdb/<name>/lookup/<escaped module>@<escaped v>   "<id>\n<record>\n" + signed head
+//   GET /sumdb/<name>/tile/8/<L>/<N>[.p/<W>]  hash tiles; /tile/8/data/<N>[.p/<W>] records
+// The checksum database is reachable both as GOSUMDB="<key> <url>/sumdb/<name>" and through
+// the proxy (go asks <proxy>/sumdb/<name>/supported first).
+//
+// URL handling: the request path is percent-decoded once (cpp-httplib does it; go sends
+// "!" as "%21"), then "!"-unescaped (module::UnescapePath/UnescapeVersion, which also
+// validate). A path or version that does not unescape to a valid module path / version is
+// answered 400 before any file name is formed, so no request reaches a file outside the
+// storage root ("..", absolute paths, NUL, upper case letters are all invalid). Valid but
+// unknown modules and versions are 404 (go then treats them as "not found"); 410 is not
+// used (it means "gone" upstream).
+//
+// Caching: .info/.mod/.zip/.sig and tiles are immutable once they exist: ETag (size and
+// mtime of the file, or a hash of the tile) and "Cache-Control: max-age=..., immutable"
+// (private when auth is on); If-None-Match answers 304. list, @latest, /latest and lookups
+// change: "Cache-Control: no-cache" with an ETag. Zips are streamed from the file in
+// chunks, never loaded whole.
+//
+// Auth (http/auth.hpp), when given, applies to every route: module routes and lookups
+// check the principal's prefixes (403 outside them); tiles and /latest need any principal.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+#include "modpub/http/auth.hpp"
+#include "modpub/sign/sign.hpp"
+#include "modpub/storage/backend.hpp"
+#include "modpub/sumdb/log.hpp"
+
+namespace modpub::http {
+
+struct ProxyConfig {
+  std::string prefix;                          // "" or "/path" (no trailing slash)
+  std::shared_ptr<storage::Backend> backend;   // required
+  std::shared_ptr<sumdb::Log> log;             // optional checksum database ...
+  std::shared_ptr<const sign::Signer> signer;  // ... signed with this key (its name is the
+                                               // database's name); both or neither
+  std::shared_ptr<Auth> auth;                  // optional
+};
+
+// What `modpub serve` and modpubd are configured with, as text.
+struct ProxySettings {
+  std::string from;       // storage URL (storage::OpenBackend)
+  std::string prefix;     // "" or "/path"
+  std::string sumdb_dir;  // checksum database state directory ("" = none) ...
+  std::string sumdb_key;  // ... and the file of its signer key (modpub keygen)
+  std::string auth_file;  // http/auth.hpp file ("" = no auth)
+};
+// Opens everything a ProxyConfig needs: the backend, the log (checked now: a damaged log
+// fails here, not per request; bound to the key, Log::BindVerifier), the signer, the auth
+// rules. Errors name the file or URL at fault.
+Result<ProxyConfig> OpenProxy(const ProxySettings& settings);
+
+// Registers GET handlers for prefix + "/..." on `server` (register other routes of the
+// server first: cpp-httplib uses the first matching pattern). The handlers keep `config`'s
+// objects alive. Throws std::invalid_argument for an unusable config (programming error).
+void MountProxy(httplib::Server& server, ProxyConfig config);
+
+}  // namespace modpub::http

@@ -1,0 +1,243 @@
+#include "modpub/sumdb/tlog.hpp"
+
+#include <bit>
+#include <charconv>
+#include <cstdio>
+
+#include "modpub/dirhash/dirhash.hpp"
+#include "modpub/module/gotext.hpp"
+
+namespace modpub::sumdb {
+namespace {
+
+// The largest power of two smaller than n (n >= 2), and its log2.
+std::pair<std::int64_t, int> MaxPow2(std::int64_t n) {
+  int l = 0;
+  while ((std::int64_t{1} << (l + 1)) < n) ++l;
+  return {std::int64_t{1} << l, l};
+}
+
+// Indexes of the stored hashes covering [lo, hi), largest subtrees first.
+void SubTreeIndex(std::int64_t lo, std::int64_t hi, std::vector<std::int64_t>* need) {
+  while (lo < hi) {
+    auto [k, level] = MaxPow2(hi - lo + 1);
+    if ((lo & (k - 1)) != 0) throw std::logic_error("tlog: bad math in SubTreeIndex");
+    need->push_back(StoredHashIndex(level, lo >> level));
+    lo += k;
+  }
+}
+
+bool ParseInt(std::string_view s, std::int64_t* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+Hash RecordHash(std::string_view data) {
+  dirhash::Sha256 h;
+  const char zero = 0;
+  h.Update(&zero, 1);
+  h.Update(data);
+  return h.Finish();
+}
+
+Hash NodeHash(const Hash& left, const Hash& right) {
+  dirhash::Sha256 h;
+  const char one = 1;
+  h.Update(&one, 1);
+  h.Update(left.data(), left.size());
+  h.Update(right.data(), right.size());
+  return h.Finish();
+}
+
+std::string HashBase64(const Hash& h) {
+  return dirhash::Base64(std::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
+}
+
+std::int64_t StoredHashIndex(int level, std::int64_t n) {
+  for (int l = level; l > 0; --l) n = 2 * n + 1;
+  std::int64_t i = 0;
+  for (; n > 0; n >>= 1) i += n;
+  return i + level;
+}
+
+std::int64_t StoredHashCount(std::int64_t n) {
+  if (n == 0) return 0;
+  std::int64_t num = StoredHashIndex(0, n - 1) + 1;
+  for (auto i = static_cast<std::uint64_t>(n - 1); (i & 1) != 0; i >>= 1) ++num;
+  return num;
+}
+
+Result<std::vector<Hash>> StoredHashes(std::int64_t n, const Hash& record_hash,
+                                       const HashReader& r) {
+  std::vector<Hash> hashes{record_hash};
+  const int m = std::countr_zero(static_cast<std::uint64_t>(n + 1));
+  std::vector<std::int64_t> indexes(static_cast<std::size_t>(m));
+  for (int i = 0; i < m; ++i) indexes[m - 1 - i] = StoredHashIndex(i, (n >> i) - 1);
+  auto old = r(indexes);
+  if (!old) return old.error();
+  if (old->size() != indexes.size()) throw std::logic_error("tlog: HashReader returned too few");
+  Hash h = record_hash;
+  for (int i = 0; i < m; ++i) {
+    h = NodeHash((*old)[m - 1 - i], h);
+    hashes.push_back(h);
+  }
+  return hashes;
+}
+
+Result<Hash> TreeHash(std::int64_t n, const HashReader& r) {
+  if (n == 0) return Hash{};
+  std::vector<std::int64_t> indexes;
+  SubTreeIndex(0, n, &indexes);
+  auto hashes = r(indexes);
+  if (!hashes) return hashes.error();
+  if (hashes->size() != indexes.size()) throw std::logic_error("tlog: HashReader returned too few");
+  Hash h = hashes->back();
+  for (std::size_t i = hashes->size() - 1; i-- > 0;) h = NodeHash((*hashes)[i], h);
+  return h;
+}
+
+std::string TilePath(const Tile& t) {
+  std::int64_t n = t.n;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%03lld", static_cast<long long>(n % 1000));
+  std::string n_str = buf;
+  while (n >= 1000) {
+    n /= 1000;
+    std::snprintf(buf, sizeof buf, "x%03lld/", static_cast<long long>(n % 1000));
+    n_str = buf + n_str;
+  }
+  std::string p = "tile/" + std::to_string(t.h) + "/" + (t.l == -1 ? "data" : std::to_string(t.l)) +
+                  "/" + n_str;
+  if (t.w != (1 << t.h)) p += ".p/" + std::to_string(t.w);
+  return p;
+}
+
+Result<Tile> ParseTilePath(std::string_view path) {
+  auto bad = [&] { return Fail("malformed tile path " + module::Quote(path)); };
+  std::vector<std::string_view> f;
+  for (std::size_t start = 0;;) {
+    auto slash = path.find('/', start);
+    f.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  if (f.size() < 4 || f[0] != "tile" || f.size() > 12) return bad();
+  std::int64_t h = 0, l = 0;
+  bool is_data = f[2] == "data";
+  if (!ParseInt(f[1], &h) || (!is_data && !ParseInt(f[2], &l)) || h < 1 || l < 0 || h > 30) {
+    return bad();
+  }
+  std::int64_t w = std::int64_t{1} << h;
+  std::string last_n;
+  if (f[f.size() - 2].ends_with(".p")) {
+    std::int64_t ww = 0;
+    if (!ParseInt(f.back(), &ww) || ww <= 0 || ww >= w) return bad();
+    w = ww;
+    f[f.size() - 2].remove_suffix(2);
+    f.pop_back();
+  }
+  std::int64_t n = 0;
+  for (std::size_t i = 3; i < f.size(); ++i) {
+    std::string_view s = f[i];
+    if (s.starts_with('x')) s.remove_prefix(1);
+    std::int64_t nn = 0;
+    if (!ParseInt(s, &nn) || nn < 0 || nn >= 1000) return bad();
+    if (n > (INT64_MAX - nn) / 1000) return bad();
+    n = n * 1000 + nn;
+  }
+  Tile t{static_cast<int>(h), is_data ? -1 : l, n, static_cast<int>(w)};
+  if (TilePath(t) != path) return bad();
+  return t;
+}
+
+std::vector<Tile> NewTiles(int h, std::int64_t old_n, std::int64_t new_n) {
+  std::vector<Tile> tiles;
+  for (int level = 0; (new_n >> (h * level)) > 0; ++level) {
+    std::int64_t o = old_n >> (h * level);
+    std::int64_t nw = new_n >> (h * level);
+    for (std::int64_t n = o >> h; n < (nw >> h); ++n) tiles.push_back({h, level, n, 1 << h});
+    std::int64_t n = nw >> h;
+    int max_w = static_cast<int>(nw - (n << h));
+    int min_w = 1;
+    if (o > (n << h)) min_w = static_cast<int>(o - (n << h));
+    for (int w = min_w; w <= max_w; ++w) tiles.push_back({h, level, n, w});
+  }
+  return tiles;
+}
+
+bool TileInTree(const Tile& t, std::int64_t tree_n) {
+  if (t.h < 1 || t.h > 30 || t.w < 1 || t.w > (1 << t.h) || t.n < 0) return false;
+  if (t.n > (INT64_MAX >> t.h) - t.w) return false;
+  std::int64_t end = (t.n << t.h) + t.w;  // one past the last index at the tile's level
+  if (t.l == -1) return end <= tree_n;
+  if (t.l < 0 || t.l > 63 || t.l * t.h >= 63) return false;
+  const int shift = static_cast<int>(t.l) * t.h;
+  if (end > (tree_n >> shift)) return false;
+  return true;
+}
+
+Result<std::string> ReadTileData(const Tile& t, const HashReader& r) {
+  if (t.l < 0) throw std::logic_error("ReadTileData: a data tile has no hashes");
+  std::vector<std::int64_t> indexes;
+  const std::int64_t start = t.n << t.h;
+  const int level = static_cast<int>(t.l) * t.h;  // callers checked TileInTree
+  for (int i = 0; i < t.w; ++i) indexes.push_back(StoredHashIndex(level, start + i));
+  auto hashes = r(indexes);
+  if (!hashes) return hashes.error();
+  std::string out;
+  out.reserve(hashes->size() * 32);
+  for (const auto& h : *hashes) out.append(reinterpret_cast<const char*>(h.data()), h.size());
+  return out;
+}
+
+std::string FormatTree(std::int64_t n, const Hash& h) {
+  return "go.sum database tree\n" + std::to_string(n) + "\n" + HashBase64(h) + "\n";
+}
+
+bool IsValidRecordText(std::string_view text) {
+  char32_t last = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    auto d = module::DecodeRune(text.substr(i));
+    if ((d.rune < 0x20 && d.rune != '\n') || (d.rune == module::kRuneError && d.width == 1) ||
+        (last == '\n' && d.rune == '\n')) {
+      return false;
+    }
+    i += d.width;
+    last = d.rune;
+  }
+  return last == '\n';
+}
+
+Result<std::string> FormatRecord(std::int64_t id, std::string_view text) {
+  if (!IsValidRecordText(text)) return Fail("malformed record data");
+  std::string out = std::to_string(id) + "\n";
+  out += text;
+  out += '\n';
+  return out;
+}
+
+std::string ModuleRecord(std::string_view path, std::string_view version, std::string_view sum,
+                         std::string_view gomod_sum) {
+  std::string out;
+  out.append(path).append(" ").append(version).append(" ").append(sum).append("\n");
+  out.append(path).append(" ").append(version).append("/go.mod ").append(gomod_sum).append("\n");
+  return out;
+}
+
+std::string RecordKey(std::string_view text) {
+  auto nl = text.find('\n');
+  std::string_view line = text.substr(0, nl);
+  auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return "";
+  auto sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return "";
+  std::string key(line.substr(0, sp1));
+  key += '@';
+  key += line.substr(sp1 + 1, sp2 - sp1 - 1);
+  return key;
+}
+
+}  // namespace modpub::sumdb
