@@ -77,8 +77,7 @@ int PreReceive(const std::optional<std::string>& config) {
   if (!repo) return refuse(repo.message());
 
   std::vector<std::unique_ptr<modpub::storage::Backend>> owned;
-  modpub::receive::Policy policy{
-      settings->import_path, settings->allowed_prefixes, settings->immutable_tags, {}};
+  modpub::receive::Policy policy{settings->repo, {}};
   for (const std::string& url : settings->storage) {
     auto backend = modpub::storage::OpenBackend(url);
     if (!backend) return refuse(settings->source + ": storage " + url + ": " + backend.message());
@@ -119,7 +118,7 @@ int PostReceive(const std::optional<std::string>& config) {
     return 0;
   }
   modpub::receive::Verdict found =
-      modpub::receive::Published(*repo, settings->import_path, *updates);
+      modpub::receive::Published(*repo, settings->repo.import_path, *updates);
   for (const std::string& p : found.problems) warn(p + " (not queued)");
 
   // One job per tag; the daemon publishes every module version the tag names.
@@ -132,8 +131,8 @@ int PostReceive(const std::optional<std::string>& config) {
   bool queued = false;
   for (const std::string& tag : order) {
     modpub::jobs::Job job;
-    job.repo = settings->repo_path;
-    job.import_path = settings->import_path;
+    job.repo = settings->repo.path;
+    job.import_path = settings->repo.import_path;
     job.tag = tag;
     job.commit = by_tag[tag].front()->commit.Hex();
     job.source = "hook";
@@ -160,6 +159,12 @@ int main(int argc, char** argv) {
       "modpub's git receive hooks: check version tags before a push is accepted\n"
       "(pre-receive) and queue their publishing after it (post-receive)."};
   app.require_subcommand(1);
+  app.footer(
+      "Configuration, first found: --config <toml>; git config modpub.config of the\n"
+      "repository; $MODPUB_CONFIG; else the repository's git config keys modpub.importPath,\n"
+      "modpub.allowedPrefix, modpub.immutableTags, modpub.storage, modpub.spoolDir and\n"
+      "modpub.socket (hooks/README.md). Version tags pushed into an unconfigured repository\n"
+      "are refused; branches and other tags always pass.");
   std::optional<std::string> config;
   int code = 0;
   for (const char* name : {"pre-receive", "post-receive"}) {

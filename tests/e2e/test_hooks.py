@@ -3,6 +3,7 @@ pre-receive/post-receive hooks (`modpub hook install`) git runs itself, with the
 objects in git's quarantine. Refused tags never reach the repository or the spool;
 accepted version tags become one job file each."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -394,40 +395,70 @@ def test_post_receive_never_fails_the_push(server):
     assert set(server.remote_tags()) == {"v1.0.0"}
 
 
+# --- with modpubd ----------------------------------------------------------------------------
+
+def modpubd_bin():
+    return modpub_bin().parent / "modpubd"
+
+
+needs_modpubd = pytest.mark.skipif(not modpubd_bin().exists(), reason="modpubd is not built")
+
+
+def add_daemon_table(config: Path):
+    # No HTTP server; a scan interval of a minute, so only the hook's poke wakes it fast.
+    with open(config, "a") as f:
+        f.write('\n[daemon]\nhttp_listen = ""\nscan_interval_ms = 60000\n')
+
+
+@contextlib.contextmanager
+def running_modpubd(config: Path, socket_path: Path, log: Path):
+    """modpubd on `config`, ready (socket bound) on entry, SIGTERM-ed (by PID) on exit."""
+    with open(log, "a") as out:
+        d = subprocess.Popen([str(modpubd_bin()), "--config", str(config)], stdout=out,
+                             stderr=out)
+        try:
+            wait_for(lambda: socket_path.exists() or d.poll() is not None, "modpubd ready",
+                     log)
+            assert d.poll() is None, log.read_text()
+            yield d
+        finally:
+            d.send_signal(signal.SIGTERM)
+            try:
+                assert d.wait(timeout=60) == 0, log.read_text()
+            except subprocess.TimeoutExpired:
+                d.kill()
+                d.wait()
+                raise
+
+
+def wait_for(cond, what, log, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n" + (
+            log.read_text() if log.exists() else "")
+        time.sleep(0.02)
+
+
+def info_file(store: Path, module, version):
+    return store / module / "@v" / f"{version}.info"
+
+
+@needs_modpubd
 @pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
 def test_pushed_tag_is_published_by_modpubd_and_fetchable_by_go(tmp_path):
     """The product's main path: push a tag, modpubd (woken by the post-receive hook)
     publishes it, go fetches it through GOPROXY=file://; the tag is then immutable."""
-    modpubd = modpub_bin().parent / "modpubd"
-    if not modpubd.exists():
-        pytest.skip(f"{modpubd} is not built")
     (tmp_path / "srv").mkdir()
     s = Server(tmp_path / "srv")
-    with open(s.config, "a") as f:  # the daemon's own table; loopback HTTP off
-        f.write('\n[daemon]\nhttp_listen = ""\nscan_interval_ms = 60000\n')
-    log = open(tmp_path / "modpubd.log", "w")
-    d = subprocess.Popen([str(modpubd), "--config", str(s.config)], stdout=log, stderr=log)
-    try:
-        sock = s.root / "modpubd.sock"
-        deadline = time.monotonic() + 30
-        while not sock.exists():  # scan interval is a minute: only the poke wakes it fast
-            assert d.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "modpubd.log").read_text()
-            time.sleep(0.02)
+    add_daemon_table(s.config)
+    log = tmp_path / "modpubd.log"
+    with running_modpubd(s.config, s.root / "modpubd.sock", log):
         s.commit({**GOOD, "lib.go": 'package lib\n\nfunc Name() string { return "lib" }\n'})
         s.tag("v1.0.0")
         p = s.push("main", "v1.0.0")
         assert p.returncode == 0, p.stderr
-        info = s.store / IMPORT / "@v" / "v1.0.0.info"
-        deadline = time.monotonic() + 30
-        while not info.exists():
-            assert time.monotonic() < deadline, (tmp_path / "modpubd.log").read_text()
-            time.sleep(0.02)
-    finally:
-        d.send_signal(signal.SIGTERM)
-        assert d.wait(timeout=60) == 0
-        log.close()
-    assert [p.name for p in (s.spool / "done").glob("*.job")]
+        wait_for(info_file(s.store, IMPORT, "v1.0.0").exists, "v1.0.0 published", log)
+    assert len(list((s.spool / "done").glob("*.job"))) == 1
 
     env = go_env(tmp_path / "go", f"file://{s.store}", tmp_path / "gocache")
     try:

@@ -56,7 +56,14 @@ struct ReceiveTest : ::testing::Test {
   TempRepo repo;
   TempDir store;
   storage::FsTree tree{"file://" + store.path().string(), store.path()};
-  Policy policy{kRoot, {}, false, {&tree}};
+  Policy policy{Repo(), {&tree}};
+
+  static config::RepoConfig Repo() {
+    config::RepoConfig r;
+    r.import_path = kRoot;
+    r.allowed_prefixes = {kRoot};
+    return r;
+  }
 
   std::string Rev(const std::string& rev) {
     std::string out = Capture("git -C " + Quoted(repo.path()) + " rev-parse " + rev);
@@ -121,18 +128,13 @@ TEST(ParseUpdates, RefusesMalformedLines) {
   }
 }
 
-TEST(Rules, VersionTagsAndPrefixes) {
+TEST(Rules, VersionTags) {
   EXPECT_TRUE(IsVersionTag("v1.0.0"));
   EXPECT_TRUE(IsVersionTag("v1.2"));
   EXPECT_TRUE(IsVersionTag("sub/dir/v2.0.0"));
   EXPECT_FALSE(IsVersionTag("release-1"));
   EXPECT_FALSE(IsVersionTag("vnext"));
   EXPECT_FALSE(IsVersionTag("v1.0.0/notes"));
-  EXPECT_TRUE(UnderPrefix("corp.example/lib", "corp.example/lib"));
-  EXPECT_TRUE(UnderPrefix("corp.example/lib/v2", "corp.example/lib"));
-  EXPECT_TRUE(UnderPrefix("corp.example/lib", "corp.example/"));
-  EXPECT_FALSE(UnderPrefix("corp.example/library", "corp.example/lib"));
-  EXPECT_FALSE(UnderPrefix("corp.example", "corp.example/lib"));
 }
 
 TEST_F(ReceiveTest, GoodTagIsAcceptedFromThePushedIdAlone) {
@@ -226,7 +228,7 @@ TEST_F(ReceiveTest, ModulePathsOutsideTheAllowedPrefixesAreRefused) {
   repo.Write("go.mod", "module corp.example/lib\n");
   repo.Write("sub/go.mod", "module corp.example/lib/sub\n");
   std::string c = CommitNow();
-  policy.allowed_prefixes = {"corp.example/lib/sub", "corp.example/tools"};
+  policy.repo.allowed_prefixes = {"corp.example/lib/sub", "corp.example/tools"};
   Verdict v = Push(Create("refs/tags/v1.0.0", c) + Create("refs/tags/sub/v1.0.0", c));
   EXPECT_THAT(v.problems,
               ElementsAre(AllOf(StartsWith("v1.0.0: go.mod: module path \"corp.example/lib\""),
@@ -283,7 +285,7 @@ TEST_F(ReceiveTest, ImmutableTagsRefuseEverySemverTagChange) {
   repo.Write("go.mod", "module corp.example/lib\n");
   std::string c1 = CommitNow();
   std::string c2 = CommitNow();
-  policy.immutable_tags = true;
+  policy.repo.immutable_tags = true;
   Verdict v = Push(c1 + " " + c2 + " refs/tags/v1.0.0\n" + c1 + " " + kZero +
                    " refs/tags/sub/v0.1.0\n" + c1 + " " + c2 + " refs/tags/release\n" +
                    Create("refs/tags/v1.1.0", c2) + c1 + " " + c2 + " refs/heads/main\n");
@@ -397,6 +399,22 @@ TEST_F(InstallTest, InstallChainsIsIdempotentAndUninstallRestores) {
   EXPECT_EQ(Snapshot(hooks), before);
 }
 
+TEST_F(InstallTest, RelativeSymlinkHookStillResolvesAndComesBackUnchanged) {
+  fs::create_directories(bare / "shared");
+  std::ofstream(bare / "shared" / "dispatch") << "#!/bin/sh\n";
+  fs::create_symlink("../shared/dispatch", hooks / "pre-receive");
+  fs::create_symlink("/usr/share/hooks/post", hooks / "post-receive");
+  ASSERT_TRUE(Install(Options()).ok());
+  fs::path chained = hooks / "modpub-chained";
+  EXPECT_EQ(fs::read_symlink(chained / "pre-receive"), fs::path("../../shared/dispatch"));
+  EXPECT_TRUE(fs::equivalent(chained / "pre-receive", bare / "shared" / "dispatch"));
+  EXPECT_EQ(fs::read_symlink(chained / "post-receive"), fs::path("/usr/share/hooks/post"));
+  ASSERT_TRUE(Uninstall(bare).ok());
+  EXPECT_EQ(fs::read_symlink(hooks / "pre-receive"), fs::path("../shared/dispatch"));
+  EXPECT_EQ(fs::read_symlink(hooks / "post-receive"), fs::path("/usr/share/hooks/post"));
+  EXPECT_FALSE(fs::exists(chained));
+}
+
 TEST_F(InstallTest, CreatedHooksDirectoryIsRemovedAgain) {
   ::modpub::testing::Sh("git -C " + Quoted(bare) + " config core.hooksPath my-hooks");
   ASSERT_TRUE(Install(Options()).ok());
@@ -468,13 +486,13 @@ TEST_F(SettingsTest, GitConfigAlone) {
   GitConfig("modpub.spoolDir /var/spool/modpub");
   auto s = LoadSettings(bare, std::nullopt);
   ASSERT_TRUE(s.ok()) << s.message();
-  EXPECT_EQ(s->import_path, "corp.example/lib");
-  EXPECT_THAT(s->allowed_prefixes, ElementsAre("corp.example/lib/api", "corp.example/tools"));
-  EXPECT_TRUE(s->immutable_tags);
+  EXPECT_EQ(s->repo.import_path, "corp.example/lib");
+  EXPECT_THAT(s->repo.allowed_prefixes, ElementsAre("corp.example/lib/api", "corp.example/tools"));
+  EXPECT_TRUE(s->repo.immutable_tags);
   EXPECT_THAT(s->storage, ElementsAre("file:///srv/goproxy"));
   EXPECT_EQ(s->spool_dir, "/var/spool/modpub");
   EXPECT_EQ(s->socket_path, "");
-  EXPECT_EQ(s->repo_path, fs::canonical(bare).string());
+  EXPECT_EQ(s->repo.path, fs::canonical(bare).string());
 }
 
 TEST_F(SettingsTest, TomlFromFlagGitConfigOrEnvironment) {
@@ -483,17 +501,17 @@ TEST_F(SettingsTest, TomlFromFlagGitConfigOrEnvironment) {
   auto s = LoadSettings(bare, toml.string());
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(s->source, toml.string());
-  EXPECT_EQ(s->import_path, "corp.example/lib");
-  EXPECT_THAT(s->allowed_prefixes, ElementsAre("corp.example/lib"));
-  EXPECT_TRUE(s->immutable_tags);
+  EXPECT_EQ(s->repo.import_path, "corp.example/lib");
+  EXPECT_THAT(s->repo.allowed_prefixes, ElementsAre("corp.example/lib"));
+  EXPECT_TRUE(s->repo.immutable_tags);
   EXPECT_EQ(s->spool_dir, "/var/spool/modpub");
   EXPECT_EQ(s->socket_path, "/run/modpub.sock");
-  EXPECT_EQ(s->repo_path, bare.string());
+  EXPECT_EQ(s->repo.path, bare.string());
 
   GitConfig("modpub.config ../modpub.toml");  // relative to the repository
   s = LoadSettings(bare, std::nullopt);
   ASSERT_TRUE(s.ok()) << s.message();
-  EXPECT_EQ(s->import_path, "corp.example/lib");
+  EXPECT_EQ(s->repo.import_path, "corp.example/lib");
 
   GitConfig("--unset modpub.config");
   ::setenv("MODPUB_CONFIG", toml.c_str(), 1);
@@ -511,8 +529,8 @@ TEST_F(SettingsTest, RepositoryMissingFromTheFile) {
   GitConfig("modpub.importPath corp.example/own");
   s = LoadSettings(bare, toml.string());
   ASSERT_TRUE(s.ok()) << s.message();
-  EXPECT_EQ(s->import_path, "corp.example/own");
-  EXPECT_THAT(s->allowed_prefixes, ElementsAre("corp.example/own"));
+  EXPECT_EQ(s->repo.import_path, "corp.example/own");
+  EXPECT_THAT(s->repo.allowed_prefixes, ElementsAre("corp.example/own"));
   EXPECT_EQ(s->spool_dir, "/var/spool/modpub");
 }
 

@@ -33,6 +33,8 @@ Result<std::optional<std::string>> ReadIfExists(const fs::path& p) {
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(p, ec))) return std::optional<std::string>();
   std::ifstream in(p, std::ios::binary);
+  // A dangling symbolic link is a hook too (a broken one, and not a shim).
+  if (!in && fs::is_symlink(p, ec)) return std::optional<std::string>(std::string());
   if (!in) return Fail(p.string() + ": cannot read");
   std::stringstream ss;
   ss << in.rdbuf();
@@ -67,6 +69,29 @@ Status Rename(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::rename(from, to, ec);
   if (ec) return Fail("moving " + from.string() + " to " + to.string() + ": " + ec.message());
+  return Ok();
+}
+
+// Moves a hook one directory down (hooks/<hook> -> hooks/modpub-chained/<hook>) or back
+// up. A relative symbolic link would point elsewhere from there, so it is re-created
+// with "../" added to its target going down, and that "../" removed coming back up:
+// stored relative targets always start with "../", absolute ones never change.
+Status MoveHook(const fs::path& from, const fs::path& to, bool down) {
+  std::error_code ec;
+  if (!fs::is_symlink(from, ec)) return Rename(from, to);
+  fs::path target = fs::read_symlink(from, ec);
+  if (ec) return Fail(from.string() + ": " + ec.message());
+  if (target.is_absolute()) return Rename(from, to);
+  std::string text = target.string();
+  if (down) {
+    text = "../" + text;
+  } else if (text.rfind("../", 0) == 0) {
+    text = text.substr(3);
+  }
+  fs::create_symlink(text, to, ec);
+  if (ec) return Fail("linking " + to.string() + " to " + text + ": " + ec.message());
+  fs::remove(from, ec);
+  if (ec) return Fail(from.string() + ": " + ec.message());
   return Ok();
 }
 
@@ -184,7 +209,7 @@ Result<std::vector<std::string>> Install(const InstallOptions& o) {
     }
     std::string note;
     if ((*current)[i]) {
-      if (auto st = Rename(target, chained / hook); !st) return st.error();
+      if (auto st = MoveHook(target, chained / hook, /*down=*/true); !st) return st.error();
       note = " (the existing hook, kept in " + (chained / hook).string() + ", runs first)";
     }
     if (auto st = WriteExecutable(target, text); !st) return st.error();
@@ -216,7 +241,7 @@ Result<std::vector<std::string>> Uninstall(const fs::path& repo) {
       if (ec) return Fail(target.string() + ": " + ec.message());
     }
     if (have_chained) {
-      if (auto st = Rename(chained / hook, target); !st) return st.error();
+      if (auto st = MoveHook(chained / hook, target, /*down=*/false); !st) return st.error();
       lines.push_back(hook + ": removed; the earlier hook is back in place");
     } else {
       lines.push_back(hook + (text ? ": removed" : ": was not installed"));

@@ -6,7 +6,9 @@
 // @HOOK@, @PROGRAM@ and @ARGS@) that exec the modpub-hook program.
 //
 // State: a hook that was there before is moved, unchanged (content, mode, mtime), to
-// <hooks>/modpub-chained/<hook>; the shim runs it first with the same standard input,
+// <hooks>/modpub-chained/<hook> (same name, so a hook that looks at its own name still
+// works; a relative symbolic link gets "../" added to its target there, and removed
+// again on the way back); the shim runs it first with the same standard input,
 // and in pre-receive its refusal stands. A marker file modpub-chained/created-hooks-dir
 // records that Install had to create the hooks directory itself.
 //

@@ -71,7 +71,7 @@ std::vector<std::pair<std::string, std::string>> Candidates(const std::string& i
 // Refuses moving or deleting tag `tag` if a version it may name is stored anywhere.
 void CheckNotPublished(const Policy& policy, const std::string& tag, std::string_view action,
                        std::vector<std::string>& problems) {
-  for (const auto& [path, version] : Candidates(policy.import_path, tag)) {
+  for (const auto& [path, version] : Candidates(policy.repo.import_path, tag)) {
     for (storage::Backend* backend : policy.published_in) {
       auto stat = backend->Stat(path, version);
       if (!stat) {
@@ -107,12 +107,9 @@ std::string PathSource(git::Repository& repo, const modzip::ModuleVersion& mv) {
 
 void CheckAllowed(git::Repository& repo, const Policy& policy, const modzip::ModuleVersion& mv,
                   std::vector<std::string>& problems) {
-  for (const std::string& prefix : policy.allowed_prefixes) {
-    if (UnderPrefix(mv.path, prefix)) return;
-  }
-  if (policy.allowed_prefixes.empty()) return;
+  if (policy.repo.AllowsModule(mv.path)) return;
   std::string list;
-  for (const std::string& prefix : policy.allowed_prefixes) {
+  for (const std::string& prefix : policy.repo.allowed_prefixes) {
     list += (list.empty() ? "" : ", ") + Quote(prefix);
   }
   AddProblems(problems, mv.tag,
@@ -160,12 +157,6 @@ bool IsVersionTag(std::string_view tag) {
   return publish::OrderVersionTags({std::string(tag)}).versions.size() == 1;
 }
 
-bool UnderPrefix(std::string_view path, std::string_view prefix) {
-  if (prefix.empty()) return true;
-  if (path.size() < prefix.size() || path.substr(0, prefix.size()) != prefix) return false;
-  return path.size() == prefix.size() || prefix.back() == '/' || path[prefix.size()] == '/';
-}
-
 Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<RefUpdate>& updates) {
   Verdict out;
   for (const RefUpdate& u : updates) {
@@ -175,7 +166,7 @@ Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<Re
     const std::size_t problems_before = out.problems.size();
     if (!u.Creates()) {
       std::string_view action = u.Deletes() ? "deleting" : "moving";
-      if (policy.immutable_tags && semver::IsValid(LastElement(tag))) {
+      if (policy.repo.immutable_tags && semver::IsValid(LastElement(tag))) {
         AddProblems(out.problems, tag,
                     std::string(action) +
                         " a version tag is not allowed: tags are immutable in this repository "
@@ -186,7 +177,7 @@ Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<Re
     }
     if (u.Deletes() || !version_tag) continue;
 
-    auto mvs = modzip::ResolveAt(repo, policy.import_path, tag, u.new_id);
+    auto mvs = modzip::ResolveAt(repo, policy.repo.import_path, tag, u.new_id);
     if (!mvs) {
       AddProblems(out.problems, tag, mvs.message());
       continue;

@@ -14,7 +14,8 @@
 //    modzip::ResolveAt (canonical semver, go.mod module line and path, /vN, tag prefix
 //    for a subdirectory module) and modzip::Check on each (file names, case-fold
 //    collisions, sizes) -- the checks of `modpub zip` and with its messages, nothing
-//    written. Each module path must lie under one of `allowed_prefixes` (if any).
+//    written. Each module path must be allowed by the repository's configuration
+//    (config::RepoConfig::AllowsModule: under one of its allowed_prefixes).
 //  * A version tag may not be moved or deleted while any module version it may name
 //    (path and path/vN; vX.Y.Z and vX.Y.Z+incompatible) is stored, completely or in part,
 //    in any of `published_in`; a backend that cannot be read counts as "maybe published":
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "modpub/base/result.hpp"
+#include "modpub/config/config.hpp"
 #include "modpub/git/git.hpp"
 #include "modpub/storage/backend.hpp"
 
@@ -58,9 +60,7 @@ bool IsVersionTag(std::string_view tag);
 
 // What a repository's pushes must respect.
 struct Policy {
-  std::string import_path;                    // of the repository root, e.g. example.com/lib
-  std::vector<std::string> allowed_prefixes;  // module path prefixes; empty: any path
-  bool immutable_tags = false;
+  config::RepoConfig repo;  // import_path, allowed_prefixes, immutable_tags are used
   std::vector<storage::Backend*> published_in;  // where published versions are looked up
 };
 
@@ -88,9 +88,5 @@ Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<Re
 // in `problems` and skipped; policy rules are not re-checked.
 Verdict Published(git::Repository& repo, const std::string& import_path,
                   const std::vector<RefUpdate>& updates);
-
-// Does module path `path` lie under `prefix` (equal, or followed by "/"; a prefix ending
-// in "/" matches what follows it)?
-bool UnderPrefix(std::string_view path, std::string_view prefix);
 
 }  // namespace modpub::receive

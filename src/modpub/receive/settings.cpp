@@ -83,10 +83,10 @@ Result<GitKeys> ReadGitKeys(const fs::path& git_dir) {
 // Repository-level settings from git config; false when modpub.importPath is not set.
 bool ApplyGitKeys(const GitKeys& keys, HookSettings& s) {
   if (!keys.import_path || keys.import_path->empty()) return false;
-  s.import_path = *keys.import_path;
-  s.allowed_prefixes = keys.allowed_prefixes;
-  if (s.allowed_prefixes.empty()) s.allowed_prefixes = {s.import_path};
-  s.immutable_tags = keys.immutable_tags.value_or(false);
+  s.repo.import_path = *keys.import_path;
+  s.repo.allowed_prefixes = keys.allowed_prefixes;
+  if (s.repo.allowed_prefixes.empty()) s.repo.allowed_prefixes = {s.repo.import_path};
+  s.repo.immutable_tags = keys.immutable_tags.value_or(false);
   return true;
 }
 
@@ -110,7 +110,7 @@ Result<HookSettings> LoadSettings(const fs::path& git_dir_in,
   }
 
   HookSettings s;
-  s.repo_path = git_dir.string();
+  s.repo.path = git_dir.string();
   if (!file) {
     s.source = "git config of " + git_dir.string();
     if (!ApplyGitKeys(*keys, s)) {
@@ -131,11 +131,7 @@ Result<HookSettings> LoadSettings(const fs::path& git_dir_in,
   s.spool_dir = cfg->spool_dir;
   s.socket_path = cfg->socket_path;
   if (const config::RepoConfig* repo = cfg->FindRepo(git_dir.string())) {
-    s.repo_path = repo->path;
-    s.import_path = repo->import_path;
-    s.allowed_prefixes = repo->allowed_prefixes;
-    s.immutable_tags = repo->immutable_tags;
-    if (s.allowed_prefixes.empty()) s.allowed_prefixes = {s.import_path};
+    s.repo = *repo;
     return s;
   }
   if (!ApplyGitKeys(*keys, s)) {

@@ -24,15 +24,15 @@
 #include <vector>
 
 #include "modpub/base/result.hpp"
+#include "modpub/config/config.hpp"
 
 namespace modpub::receive {
 
 struct HookSettings {
-  std::string source;     // where they came from, for messages ("/etc/modpub.toml", "git config")
-  std::string repo_path;  // the repository as the daemon knows it (config path or git dir)
-  std::string import_path;
-  std::vector<std::string> allowed_prefixes;  // never empty (defaults to {import_path})
-  bool immutable_tags = false;
+  std::string source;  // where they came from, for messages ("/etc/modpub.toml", "git config")
+  // The repository: path as the daemon knows it (the file's entry, else the git dir),
+  // import_path, allowed_prefixes (never empty: defaults to {import_path}), immutable_tags.
+  config::RepoConfig repo;
   std::vector<std::string> storage;  // URLs
   std::string spool_dir;             // "" when not configured
   std::string socket_path;           // "" when not configured
