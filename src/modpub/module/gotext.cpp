@@ -119,6 +119,28 @@ bool IsValidUTF8(std::string_view s) {
 
 bool IsLetter(char32_t r) { return InRanges(kLetterRanges, r); }
 
+bool IsSpace(char32_t r) {
+  switch (r) {
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ' ':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+      return true;
+    default:
+      return r >= 0x2000 && r <= 0x200A;
+  }
+}
+
 bool IsPrint(char32_t r) { return InRanges(kPrintRanges, r); }
 
 std::string Quote(std::string_view s) {

@@ -38,6 +38,9 @@ bool IsValidUTF8(std::string_view s);
 bool IsLetter(char32_t r);
 bool IsPrint(char32_t r);
 
+// unicode.IsSpace: the ASCII white space, U+0085, U+00A0 and category Z's spaces.
+bool IsSpace(char32_t r);
+
 // strconv.Quote, which is what fmt's %q prints for a string: double-quoted, printable
 // runes as they are, \a \b \f \n \r \t \v \\ \", other control bytes as \xNN, other
 // non-printable runes as \uNNNN or \UNNNNNNNN, bytes of invalid UTF-8 as \xNN.

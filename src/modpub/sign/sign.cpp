@@ -25,29 +25,6 @@ struct MdCtxFree {
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 
-// unicode.IsSpace.
-bool IsSpace(char32_t r) {
-  switch (r) {
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-    case ' ':
-    case 0x85:
-    case 0xA0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-      return true;
-    default:
-      return r >= 0x2000 && r <= 0x200A;
-  }
-}
-
 // strings.Cut-like "chop" of x/mod note.
 std::pair<std::string_view, std::string_view> Chop(std::string_view s, std::string_view sep) {
   auto i = s.find(sep);
@@ -126,7 +103,7 @@ bool IsValidName(std::string_view name) {
   }
   for (std::size_t i = 0; i < name.size();) {
     auto d = module::DecodeRune(name.substr(i));
-    if (IsSpace(d.rune)) return false;
+    if (module::IsSpace(d.rune)) return false;
     i += d.width;
   }
   return true;
