@@ -262,14 +262,19 @@ def git_daemon(base: Path):
             time.sleep(0.05)
         yield host
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
+
+
+def stop_process(proc):
+    """Stops a server the test started, by its own PID: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # --- nginx ----------------------------------------------------------------------------------
@@ -317,9 +322,4 @@ def nginx_serving(tree: Path, work: Path):
             raise AssertionError(f"nginx did not start: {out}\n{log}")
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (REPO_ROOT, GitRepo, clean_gopath, free_port, go, go_env, json_lines, modpub_bin,
-                     run_modpub, snapshot, tmpfs, tree_files, read_list)
+from support import (REPO_ROOT, GitRepo, clean_gopath, free_port, go, go_env, modpub_bin,
+                     read_list, run_modpub, snapshot, tmpfs)
 
 MODULE = "corp.example/daemonlib"
 

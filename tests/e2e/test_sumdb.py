@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from support import (GitRepo, clean_gopath, free_port, go, go_download, go_env, json_lines,
-                     run_modpub, wait_for_port)
+                     run_modpub, stop_process, wait_for_port)
 
 pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
 
@@ -48,12 +48,7 @@ def serving(tree: Path, *extra):
                                  (proc.stderr.read().decode() if proc.poll() is not None else ""))
         yield f"{scheme}://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def keygen(out: Path):

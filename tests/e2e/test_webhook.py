@@ -11,7 +11,6 @@ Documented answers (src/modpub/webhook/service.hpp): 202 queued, 200 ping/replay
 
 import http.client
 import json
-import os
 import socket
 import subprocess
 import time
