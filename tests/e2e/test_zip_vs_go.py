@@ -84,6 +84,11 @@ class Repo(GitRepo):
     def mod(self, suffix=""):
         return self.import_path + suffix
 
+    def server_attributes(self, text):
+        """The server repository's own $GIT_DIR/info/attributes (never fetched by go)."""
+        (self.bare / "info").mkdir(exist_ok=True)
+        (self.bare / "info" / "attributes").write_text(text)
+
 
 @dataclass
 class Expect:
@@ -537,6 +542,21 @@ def attributes_in_subdirectory(r):
     r.commit()
     r.tag("v1.0.0", "sub/v1.0.0")
     return [Expect("v1.0.0", "", "v1.0.0"), Expect("sub/v1.0.0", "/sub", "v1.0.0")]
+
+
+@case
+def attributes_on_the_server(r):
+    # go fetches into a cache repository of its own: the server's info/attributes (here
+    # converting every file) changes nothing; only the commit's .gitattributes counts.
+    r.server_attributes("* text eol=crlf ident\n*.go working-tree-encoding=UTF-16\n")
+    r.write(".gitattributes", "*.txt text eol=crlf\n")
+    r.write("go.mod", gomod(r))
+    r.write("lib.go", "package lib // $Id$\n\nvar X = 1\n")
+    r.write("a.txt", "a\nb\n")
+    r.write("doc/x.md", "x\ny $Id$\n")
+    r.commit()
+    r.tag("v1.0.0")
+    return [Expect("v1.0.0", "", "v1.0.0")]
 
 
 @case

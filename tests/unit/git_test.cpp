@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <utility>
@@ -15,6 +17,10 @@
 namespace modpub::git {
 namespace {
 
+using ::modpub::testing::Capture;
+using ::modpub::testing::Quoted;
+using ::modpub::testing::Sh;
+using ::modpub::testing::TempDir;
 using ::modpub::testing::TempRepo;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -144,6 +150,83 @@ TEST_F(GitTest, ConversionsMatchGitArchive) {
   }
   EXPECT_TRUE(*r.HasFilter("a.u16", c.commit));  // libgit2 has no filter for it
   EXPECT_FALSE(*r.HasFilter("a.u8", c.commit));  // UTF-8 in any spelling: nothing to do
+}
+
+// The file at `rel` of tag `tag` as the go command archives it: fetched from `server` into
+// a fresh bare cache repository whose info/attributes is go's own, archived there.
+std::string GoArchived(const std::filesystem::path& server, const std::string& tag,
+                       const std::string& rel) {
+  TempDir cache;
+  const std::string git =
+      "GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git -C " + Quoted(cache.path()) + " ";
+  Sh(git + "init -q --bare . && " + git + "fetch -q " + Quoted(server) + " refs/tags/" + tag +
+     ":refs/tags/" + tag + " && echo '* -export-subst -export-ignore' > " +
+     Quoted(cache.path() / "info/attributes"));
+  return Capture(git + "-c core.autocrlf=input -c core.eol=lf archive --format=tar " + tag +
+                 " -- '" + rel + "' | tar -xOf -");
+}
+
+// Nothing but the commit's own .gitattributes counts: not the server's info/attributes,
+// not a work tree's or index's .gitattributes (go never sees them).
+TEST_F(GitTest, OnlyTheCommitsOwnAttributesCount) {
+  repo.Write("a.go", "package a\nvar x = 1\n");
+  repo.Write("sub/.gitattributes", "*.txt text eol=crlf\n");
+  repo.Write("sub/n.txt", "one\ntwo\n");
+  repo.Write("sub/b.go", "package sub\n// $Id$\n");
+  repo.Write("other/c.go", "package other\n");
+  repo.Commit();
+  repo.Tag("t");
+  TempDir dir;
+  const auto server = dir.path() / "server.git";
+  Sh("git clone -q --bare " + Quoted(repo.path()) + " " + Quoted(server));
+  // The server's own attributes, and a work tree's uncommitted ones in the non-bare repo.
+  Sh("printf '*.go text eol=crlf ident\\n' > " + Quoted(server / "info/attributes"));
+  Sh("printf '*.go text eol=crlf ident\\n' > " + Quoted(repo.path() / ".git/info/attributes"));
+  repo.Write(".gitattributes", "* text eol=crlf\n");
+  repo.Write("other/.gitattributes", "* ident\n");
+
+  auto check = [&](Repository& r, const std::string& what) {
+    auto c = r.ResolveTag("t");
+    ASSERT_TRUE(c.ok()) << c.message();
+    auto files = r.ListFiles(c->tree, "");
+    ASSERT_TRUE(files.ok());
+    ASSERT_EQ(files->size(), 5u);
+    for (const auto& e : *files) {
+      auto b = r.ReadFiltered(e.oid, e.path, c->commit);
+      ASSERT_TRUE(b.ok()) << b.message();
+      EXPECT_EQ(std::string(b->data()), GoArchived(server, "t", e.path)) << what << " " << e.path;
+      EXPECT_EQ(*r.HasFilter(e.path, c->commit), e.path == "sub/n.txt") << what << " " << e.path;
+    }
+    auto n = r.EntryAt(c->tree, "sub/n.txt");
+    ASSERT_TRUE(n.ok() && n->has_value());
+    EXPECT_EQ(std::string(r.ReadFiltered((*n)->oid, "sub/n.txt", c->commit)->data()),
+              "one\r\ntwo\r\n");  // the commit's own attributes still apply
+  };
+  {
+    auto r = Repository::Open(server);
+    ASSERT_TRUE(r.ok()) << r.message();
+    check(*r, "bare server");
+    auto again = r->Reopen();
+    ASSERT_TRUE(again.ok()) << again.message();
+    check(*again, "reopened");
+  }
+  {
+    auto r = Open();
+    check(r, "non-bare");
+  }
+  {
+    // As in a hook: the repository named by the environment.
+    ASSERT_EQ(setenv("GIT_DIR", server.c_str(), 1), 0);
+    auto r = Repository::OpenFromEnv();
+    unsetenv("GIT_DIR");
+    ASSERT_TRUE(r.ok()) << r.message();
+    check(*r, "from env");
+  }
+  // Sanity: the server's info/attributes does change `git archive` run on the server, so
+  // the comparison above can fail.
+  EXPECT_NE(Capture("GIT_CONFIG_NOSYSTEM=1 git -C " + Quoted(server) +
+                    " archive --format=tar t -- a.go | tar -xOf -"),
+            GoArchived(server, "t", "a.go"));
 }
 
 TEST(GitConvert, IdentCountsAndExpandsLikeGit) {

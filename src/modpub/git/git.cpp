@@ -135,7 +135,21 @@ Result<Repository> Repository::Wrap(RepoHandle repo) {
   if (git_config_new(cfg.out()) != 0 || git_repository_set_config(repo.get(), cfg.get()) != 0) {
     return GitFail("configuring repository");
   }
-  return Repository(std::move(repo));
+  // The attribute repository (see git.hpp): the repository's object database (with the
+  // environment's quarantine and alternates when opened from it), nothing else. Its
+  // config and index are set explicitly so libgit2 never looks for files of its own.
+  OdbHandle odb;
+  RepoHandle attrs;
+  ConfigHandle attrs_cfg;
+  IndexHandle index;
+  if (git_repository_odb(odb.out(), repo.get()) != 0 ||
+      git_repository_wrap_odb(attrs.out(), odb.get()) != 0 ||
+      git_config_new(attrs_cfg.out()) != 0 ||
+      git_repository_set_config(attrs.get(), attrs_cfg.get()) != 0 ||
+      git_index_new(index.out()) != 0 || git_repository_set_index(attrs.get(), index.get()) != 0) {
+    return GitFail("preparing attribute lookups");
+  }
+  return Repository(std::move(repo), std::move(attrs));
 }
 
 Result<Repository> Repository::Open(const std::filesystem::path& path) {
@@ -290,12 +304,47 @@ Result<std::uint64_t> Repository::BlobSize(const Oid& blob) {
   return static_cast<std::uint64_t>(len);
 }
 
+Result<bool> Repository::MayHaveAttributes(std::string_view path, const Oid& commit) {
+  if (!attr_root_ || !(attr_commit_ == commit)) {
+    attr_root_.reset();
+    attr_dirs_.clear();
+    CommitHandle c;
+    TreeHandle root;
+    if (git_commit_lookup(c.out(), repo_.get(), &commit.raw) != 0 ||
+        git_commit_tree(root.out(), c.get()) != 0) {
+      return GitFail("reading commit " + commit.Hex());
+    }
+    attr_root_ = std::move(root);
+    attr_commit_ = commit;
+  }
+  // Every directory on the way: "", "a", "a/b" for "a/b/c.go".
+  for (std::size_t next = 0;;) {  // the directory is path[0, next) without its last '/'
+    std::string dir(path.substr(0, next == 0 ? 0 : next - 1));
+    auto [it, fresh] = attr_dirs_.try_emplace(dir, false);
+    if (fresh) {
+      std::string file = dir.empty() ? ".gitattributes" : dir + "/.gitattributes";
+      TreeEntryHandle entry;
+      int rc = git_tree_entry_bypath(entry.out(), attr_root_.get(), file.c_str());
+      if (rc != 0 && rc != GIT_ENOTFOUND) return GitFail("looking up " + file);
+      it->second = rc == 0;  // any kind of entry: when in doubt, ask libgit2
+    }
+    if (it->second) return true;
+    std::size_t slash = path.find('/', next);
+    if (slash == std::string_view::npos) break;
+    next = slash + 1;
+  }
+  return false;
+}
+
 Result<bool> Repository::HasFilter(std::string_view path, const Oid& commit) {
+  auto may = MayHaveAttributes(path, commit);
+  if (!may) return may.error();
+  if (!*may) return false;
   // Decided by attributes alone: no blob is loaded, so sizing a tree stays cheap.
-  auto own = LoadOwnConversions(repo_.get(), path, commit);
+  auto own = LoadOwnConversions(attrs_.get(), path, commit);
   if (!own) return own.error();
   if (own->any()) return true;
-  auto filters = LoadFilters(repo_.get(), path, commit);
+  auto filters = LoadFilters(attrs_.get(), path, commit);
   if (!filters) return filters.error();
   return static_cast<bool>(*filters);
 }
@@ -306,9 +355,12 @@ Result<FilteredBlob> Repository::ReadFiltered(const Oid& blob_id, std::string_vi
   if (git_blob_lookup(out.blob_.out(), repo_.get(), &blob_id.raw) != 0) {
     return GitFail("reading " + std::string(path));
   }
-  auto own = LoadOwnConversions(repo_.get(), path, commit);
+  auto may = MayHaveAttributes(path, commit);
+  if (!may) return may.error();
+  if (!*may) return out;  // no attributes: the raw blob
+  auto own = LoadOwnConversions(attrs_.get(), path, commit);
   if (!own) return own.error();
-  auto filters = LoadFilters(repo_.get(), path, commit);
+  auto filters = LoadFilters(attrs_.get(), path, commit);
   if (!filters) return filters.error();
 
   // git's order (convert.c, to worktree): ident, end of line, working-tree-encoding.

@@ -11,8 +11,21 @@
 //    `-c core.autocrlf=input -c core.eol=lf`. libgit2's crlf filter does the end-of-line
 //    step; ident and working-tree-encoding are git's own (convert.hpp), since libgit2
 //    expands only the first $Id$ and ignores working-tree-encoding.
+//    Only the tagged commit's own .gitattributes count. libgit2 would also read the
+//    repository's `$GIT_DIR/info/attributes`, its index and (non-bare) its work tree; the
+//    go command never sees any of these (it fetches into a cache repository whose
+//    info/attributes holds only `* -export-subst -export-ignore`), so a server-side
+//    `info/attributes` with, say, `*.go text eol=crlf` would change modpub's zip and not
+//    go's: different hashes. Attribute and filter lookups therefore run on a second
+//    libgit2 repository wrapping the same object database (git_repository_wrap_odb):
+//    no gitdir (so no info/attributes), no work tree, an empty in-memory index and an
+//    empty configuration. That also spares the several stat() calls per file libgit2
+//    makes on info/attributes, and makes a further shortcut exact: a file none of whose
+//    directories (root included) holds a .gitattributes entry has no attributes at all,
+//    so its blob is read raw without asking libgit2.
 // Repositories opened with OpenFromEnv honour GIT_DIR, GIT_OBJECT_DIRECTORY and
-// GIT_ALTERNATE_OBJECT_DIRECTORIES, so a pre-receive hook sees the quarantined objects.
+// GIT_ALTERNATE_OBJECT_DIRECTORIES, so a pre-receive hook sees the quarantined objects
+// (the attribute repository shares that object database, quarantine included).
 #pragma once
 
 #include <git2.h>
@@ -24,6 +37,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -75,6 +89,7 @@ using OdbHandle = Handle<git_odb, git_odb_free>;
 using OdbObjectHandle = Handle<git_odb_object, git_odb_object_free>;
 using ConfigHandle = Handle<git_config, git_config_free>;
 using FilterListHandle = Handle<git_filter_list, git_filter_list_free>;
+using IndexHandle = Handle<git_index, git_index_free>;
 
 // Frees a git_buf's memory on scope exit.
 class Buf {
@@ -167,9 +182,21 @@ class Repository {
   Result<FilteredBlob> ReadFiltered(const Oid& blob, std::string_view path, const Oid& commit);
 
  private:
-  explicit Repository(RepoHandle repo) : repo_(std::move(repo)) {}
+  Repository(RepoHandle repo, RepoHandle attrs)
+      : repo_(std::move(repo)), attrs_(std::move(attrs)) {}
   static Result<Repository> Wrap(RepoHandle repo);
+  // May `path` of `commit` have any attribute? False only when no directory on its way
+  // from the root holds a .gitattributes entry (exact: see the file comment).
+  Result<bool> MayHaveAttributes(std::string_view path, const Oid& commit);
+
   RepoHandle repo_;
+  // The same object database without gitdir, work tree, index or configuration: every
+  // attribute and filter lookup goes here, so only the commit's .gitattributes count.
+  RepoHandle attrs_;
+  // Per commit (the last one asked about): directory ("" = root) -> holds .gitattributes.
+  Oid attr_commit_;
+  TreeHandle attr_root_;
+  std::unordered_map<std::string, bool> attr_dirs_;
   bool from_env_ = false;  // opened by OpenFromEnv (else by Open(GitDir()))
 };
 
