@@ -285,7 +285,7 @@ dir = 7
        {"m.toml:9:1: proxy: the GOPROXY endpoint is served on daemon.http_listen",
         "m.toml:10:8: proxy.from:", "local storage only", "m.toml:11:10: proxy.prefix:",
         "m.toml:12:8: proxy.auth: \"auth.toml\" must be an absolute path",
-        "m.toml:13:1: proxy.colour: unknown key", "m.toml:16:8: sumdb.name:",
+        "m.toml:13:10: proxy.colour: unknown key", "m.toml:16:8: sumdb.name:",
         "m.toml:17:14: sumdb.signer_key: \"key\" must be an absolute path",
         "m.toml:18:7: sumdb.dir: must be a string"}) {
     EXPECT_NE(m.find(want), std::string::npos) << want << "\n" << m;

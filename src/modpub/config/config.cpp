@@ -336,15 +336,16 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
       cfg.proxy.enabled = true;
       cfg.proxy.line = static_cast<int>(p->source().begin.line);
       c.Unknown(*p, "proxy.", {"from", "prefix", "auth"});
-      if (c.String(*p, "proxy.", "from", &cfg.proxy.from)) {
+      const bool from_set = c.String(*p, "proxy.", "from", &cfg.proxy.from);
+      if (!from_set && !cfg.storage.empty()) cfg.proxy.from = cfg.storage[0];
+      // The proxy streams files from disk (storage::Backend::LocalFile).
+      const bool local =
+          cfg.proxy.from.starts_with("file:") || cfg.proxy.from.starts_with("athens-disk:");
+      if (from_set && local) {
         auto b = storage::OpenBackend(cfg.proxy.from);
         if (!b) c.Problem(p->get("from")->source(), "proxy.from", b.message());
-      } else if (!cfg.storage.empty()) {
-        cfg.proxy.from = cfg.storage[0];
       }
-      // The proxy streams files from disk (storage::Backend::LocalFile).
-      if (!cfg.proxy.from.empty() && !cfg.proxy.from.starts_with("file:") &&
-          !cfg.proxy.from.starts_with("athens-disk:")) {
+      if (!cfg.proxy.from.empty() && !local) {
         const toml::node* f = p->get("from");
         c.Problem(f ? f->source() : p->source(), "proxy.from",
                   "\"" + cfg.proxy.from +
