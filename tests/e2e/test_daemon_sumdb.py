@@ -10,6 +10,7 @@ SECURITY ERROR for go. `--check-config` reads the signer key and names the line 
 import json
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -137,3 +138,21 @@ def test_check_config_reads_the_signer_key(world, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert f"{other}:{line}: sumdb.name:" in bad.stderr and "is for" in bad.stderr, bad.stderr
+
+
+def test_sumdb_without_proxy_serves_only_the_checksum_database(world, tmp_path):
+    d = Daemon(tmp_path, [f"file://{world['tree']}"], [])
+    text = d.config.read_text() + sumdb_tables(world["keys"]).replace("\n[proxy]\n", "")
+    d.config.write_text(text)
+    d.start().wait_ready()
+    try:
+        assert d.get(f"/sumdb/{NAME}/supported")[0] == 200
+        assert d.get(f"/sumdb/{NAME}/latest")[1].startswith("go.sum database tree\n0\n")
+        # The storage holds corp.example/wired, but without [proxy] it is not served.
+        with pytest.raises(urllib.error.HTTPError) as e:
+            d.get("/corp.example/wired/@v/list")
+        assert e.value.code == 404
+        # The log is bound to the key on the first start.
+        assert (d.dir / "state" / "sumdb" / "verifier").read_text().strip() == world["vkey"]
+    finally:
+        assert d.stop() == 0, d.text()
