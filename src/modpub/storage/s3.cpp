@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -342,7 +343,8 @@ class S3Backend::Cache {
       if (werr != 0) return Fail(tmp.string() + ": write: " + std::strerror(werr));
       return std::optional<fs::path>();  // 404: absent, not cached
     }
-    const auto size = fs::file_size(tmp, ec);
+    std::uint64_t size = fs::file_size(tmp, ec);
+    if (ec) size = 0;  // only the bound's bookkeeping is off; the file is whole
     const std::string name = Name(key);
     const fs::path target = fs::path(dir_) / name;
     // Another request may have cached the same immutable object meanwhile: same bytes.
