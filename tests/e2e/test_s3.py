@@ -144,7 +144,7 @@ def test_publish_signed_to_strict_s3_then_go_downloads_through_modpub_serve(work
             # The signature object, served as stored.
             st, sig = http_get(goproxy, f"/{escape(LIB)}/@v/v1.1.0.sig")
             assert st == 200 and sig == c.get(d + "v1.1.0.sig")
-            assert http_get(goproxy, f"/{escape(LIB)}/@v/v9.9.9.info")[0] == 404
+            assert http_get(goproxy, f"/{escape(LIB)}/@v/v1.9.9.info")[0] == 404
 
             got, listed = go_fetches(work, goproxy, "s3d", LIB, ["v1.0.0", "v1.1.0"])
             assert got == sums

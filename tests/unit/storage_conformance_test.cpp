@@ -671,7 +671,7 @@ TEST_P(BackendTest, LocalFileServesEveryPart) {
       EXPECT_EQ(ReadAll(**file), bytes);
     }
   }
-  auto absent = backend().LocalFile(f.path, "v9.9.9", VersionPart::kInfo);
+  auto absent = backend().LocalFile(f.path, "v1.9.9", VersionPart::kInfo);
   ASSERT_TRUE(absent.ok()) << absent.message();
   EXPECT_FALSE(absent->has_value());
   auto nosig = backend().LocalFile(f.path, f.version, VersionPart::kSig);
