@@ -19,17 +19,24 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "modpub/config/config.hpp"
+#include "modpub/http/auth.hpp"
 #include "modpub/http/metrics.hpp"
+#include "modpub/http/proxy.hpp"
 #include "modpub/http/server.hpp"
 #include "modpub/jobs/runner.hpp"
+#include "modpub/sign/sign.hpp"
 #include "modpub/storage/atomic_file.hpp"
+#include "modpub/sumdb/log.hpp"
 #include "modpub/webhook/service.hpp"
 
 namespace {
@@ -98,6 +105,56 @@ class WakeSocket {
   std::thread thread_;
 };
 
+// "<file>:<line>: <key>: <what>", like the configuration's own messages.
+std::string At(const config::Config& cfg, int line, const std::string& key,
+               const std::string& what) {
+  return cfg.source + ":" + std::to_string(line) + ": " + key + ": " + what;
+}
+
+// Checks what the configuration names but does not read ([sumdb] signer key, [proxy]
+// auth file, the log's state): readable, well-formed, consistent. Writes nothing.
+Status CheckServiceFiles(const config::Config& cfg) {
+  std::string problems;
+  auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "\n") + p; };
+  if (cfg.sumdb.enabled) {
+    std::ifstream in(cfg.sumdb.signer_key);
+    std::string key;
+    if (!in || !std::getline(in, key)) {
+      add(At(cfg, cfg.sumdb.line, "sumdb.signer_key",
+             cfg.sumdb.signer_key + ": cannot read the signer key file: " +
+                 std::error_code(errno, std::generic_category()).message()));
+    } else {
+      while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+      auto signer = sign::Signer::Parse(key);
+      if (!signer) {
+        add(At(cfg, cfg.sumdb.line, "sumdb.signer_key",
+               cfg.sumdb.signer_key + ": not a signer key (PRIVATE+KEY+<name>+..., from " +
+                   "`modpub keygen`): " + signer.message()));
+      } else if (signer->name() != cfg.sumdb.name) {
+        add(At(cfg, cfg.sumdb.line, "sumdb.name",
+               "\"" + cfg.sumdb.name + "\" but the key " + cfg.sumdb.signer_key + " is for \"" +
+                   signer->name() + "\" (go looks the database up by the key's name)"));
+      }
+    }
+    std::error_code ec;
+    if (std::filesystem::exists(cfg.sumdb.dir, ec)) {
+      auto log = sumdb::Log::Open(cfg.sumdb.dir);
+      Status st = log ? Status(Ok()) : Status(log.error());
+      if (log) {
+        if (auto head = log->Latest(); !head) st = head.error();
+      }
+      if (!st) add(At(cfg, cfg.sumdb.line, "sumdb.dir", st.message()));
+    }
+  }
+  if (cfg.proxy.enabled && !cfg.proxy.auth_file.empty()) {
+    if (auto auth = http::Auth::Load(cfg.proxy.auth_file); !auth) {
+      add(At(cfg, cfg.proxy.line, "proxy.auth", auth.message()));
+    }
+  }
+  if (!problems.empty()) return Fail(problems);
+  return Ok();
+}
+
 void PrintLines(std::ostream& out, const std::string& prefix, const std::string& text) {
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -110,15 +167,18 @@ void PrintLines(std::ostream& out, const std::string& prefix, const std::string&
 
 int CheckConfig(const std::string& path) {
   auto cfg = config::LoadConfig(path);
-  if (!cfg) {
-    PrintLines(std::cerr, "modpubd: ", cfg.message());
+  Status files = cfg ? CheckServiceFiles(*cfg) : Status(Ok());
+  if (!cfg || !files) {
+    PrintLines(std::cerr, "modpubd: ", cfg ? files.message() : cfg.message());
     std::cerr << "modpubd: " << path << ": invalid configuration (see examples/modpub.toml)\n";
     return kExitBadConfig;
   }
   std::cout << path << ": OK: " << cfg->repositories.size() << " repositories, "
             << cfg->storage.size() << " storage(s), " << cfg->workers << " worker(s), spool "
             << cfg->spool_dir << ", socket " << cfg->socket_path << ", HTTP "
-            << (cfg->http_listen.empty() ? "off" : cfg->http_listen) << "\n";
+            << (cfg->http_listen.empty() ? "off" : cfg->http_listen)
+            << (cfg->proxy.enabled ? ", GOPROXY " + cfg->proxy.from : "")
+            << (cfg->sumdb.enabled ? ", checksum database " + cfg->sumdb.name : "") << "\n";
   return 0;
 }
 
@@ -129,6 +189,10 @@ int Run(const std::string& path) {
     return kExitBadConfig;
   }
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
+  if (auto st = CheckServiceFiles(*cfg); !st) {
+    PrintLines(std::cerr, "modpubd: ", st.message());
+    return kExitBadConfig;
+  }
 
   // Signals are taken synchronously by the main thread (sigtimedwait); every thread
   // started from here on inherits the blocked mask.
@@ -150,7 +214,28 @@ int Run(const std::string& path) {
     spdlog::critical("state directory: {}", s.message());
     return kExitCannotStart;
   }
-  auto runner = jobs::Runner::Create(*cfg, observer);
+  // Issue 7: the signer and checksum database log every publish uses, and the GOPROXY
+  // endpoint ([proxy], [sumdb]); opened once, shared by the workers and the HTTP handlers.
+  std::optional<http::ProxyConfig> proxy;
+  jobs::Signing signing;
+  if (cfg->proxy.enabled || cfg->sumdb.enabled) {
+    http::ProxySettings settings;
+    settings.from = cfg->proxy.enabled ? cfg->proxy.from : cfg->storage.front();
+    settings.prefix = cfg->proxy.prefix;
+    settings.auth_file = cfg->proxy.auth_file;
+    if (cfg->sumdb.enabled) {
+      settings.sumdb_dir = cfg->sumdb.dir;
+      settings.sumdb_key = cfg->sumdb.signer_key;
+    }
+    auto opened = http::OpenProxy(settings);
+    if (!opened) {
+      spdlog::critical("cannot start: {}", opened.message());
+      return kExitCannotStart;
+    }
+    signing = {opened->signer, opened->log};
+    proxy = std::move(*opened);
+  }
+  auto runner = jobs::Runner::Create(*cfg, observer, signing);
   if (!runner) {
     spdlog::critical("cannot start: {}", runner.message());
     return kExitCannotStart;
@@ -188,12 +273,31 @@ int Run(const std::string& path) {
     webhooks = std::move(*hooks);
     webhooks->Mount(server->raw());
     metrics.AddSeriesSource([w = webhooks.get()] { return w->RenderMetrics(); });
+    std::string routes = "/healthz, /metrics, /hooks/github, /hooks/gitlab";
+    if (proxy) {
+      // After the daemon's own routes (cpp-httplib takes the first matching pattern).
+      httplib::Server& raw = server->raw();
+      // go reuses connections: close one after 1000 requests (as `modpub serve`), not
+      // after cpp-httplib's default of 5.
+      raw.set_keep_alive_max_count(1000);
+      if (!cfg->proxy.enabled) {
+        // [sumdb] alone: serve the checksum database, not the storage's modules.
+        raw.Get(R"(/(?!sumdb/).*)", [](const httplib::Request&, httplib::Response& res) {
+          res.status = 404;
+          res.set_content("not found ([proxy] is not configured)\n", "text/plain; charset=utf-8");
+        });
+      }
+      http::MountProxy(raw, *proxy);
+      if (cfg->proxy.enabled)
+        routes += ", GOPROXY " + cfg->proxy.prefix + "/ from " + cfg->proxy.from;
+      if (cfg->sumdb.enabled)
+        routes += ", " + cfg->proxy.prefix + "/sumdb/" + cfg->sumdb.name + "/";
+    }
     if (auto s = server->Start(host, port); !s) {
       spdlog::critical("cannot start: {}", s.message());
       return kExitCannotStart;
     }
-    spdlog::info("HTTP on http://{}:{} (/healthz, /metrics, /hooks/github, /hooks/gitlab)", host,
-                 server->port());
+    spdlog::info("HTTP on http://{}:{} ({})", host, server->port(), routes);
   }
 
   (*runner)->Start();

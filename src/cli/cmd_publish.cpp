@@ -346,8 +346,10 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
                     "import path of the repository root, e.g. corp.example/lib")
         ->required();
     cmd->add_option("--to", o->to,
-                    "storage to publish into (repeatable): file:///abs/dir (GOPROXY tree) "
-                    "or athens-disk:///abs/dir (Athens disk storage)")
+                    "storage to publish into (repeatable): file:///abs/dir (GOPROXY tree), "
+                    "athens-disk:///abs/dir (Athens disk storage), or "
+                    "s3://bucket/prefix?endpoint=http(s)://host:port&region=R&"
+                    "layout=goproxy|athens (S3 bucket; AWS_* credentials)")
         ->required();
     cmd->add_option("--sign-key", o->sign_key,
                     "signer key file (modpub keygen): store a detached signature of each "
@@ -388,7 +390,9 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
       "List the modules and versions stored in a storage: one line per module, its path and\n"
       "its complete versions in semver order. Incomplete (interrupted) or damaged versions\n"
       "are not listed; each is reported on stderr, and the exit status is then 1.");
-  l->add_option("--from", ls->from, "storage URL: file:///abs/dir or athens-disk:///abs/dir")
+  l->add_option("--from", ls->from,
+                "storage URL: file:///abs/dir, athens-disk:///abs/dir or "
+                "s3://bucket/prefix?endpoint=…&layout=goproxy|athens")
       ->required();
   l->add_option("module", ls->module, "only this module path");
   l->callback([ls, exit_code] { *exit_code = RunLs(*ls); });

@@ -108,7 +108,10 @@ void RegisterServe(CLI::App& app, int* exit_code) {
       "/<module>/@latest) and, with --sumdb, the checksum database at /sumdb/<name>/ for\n"
       "GOSUMDB=\"<verifier key> http://HOST:PORT/sumdb/<name>\". With --auth, Basic/Bearer\n"
       "credentials and per-module read rules (401/403). Stops on SIGINT/SIGTERM.");
-  cmd->add_option("--from", opts->from, "storage URL: file:///abs/dir or athens-disk:///abs/dir")
+  cmd->add_option("--from", opts->from,
+                  "storage URL: file:///abs/dir, athens-disk:///abs/dir or "
+                  "s3://bucket/prefix?endpoint=…&layout=goproxy|athens[&cache_dir=/abs/dir"
+                  "&cache_mib=N] (S3: objects are downloaded into a bounded local cache)")
       ->required();
   cmd->add_option("--listen", opts->listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   cmd->add_option("--prefix", opts->prefix, "URL path prefix, e.g. /goproxy (default none)");

@@ -67,7 +67,8 @@ void RegisterVerify(CLI::App& app, int* exit_code) {
       "names what failed, 2 when the arguments cannot be used.");
   cmd->add_option("module_version", opts->module_version, "<module>@<version>")->required();
   cmd->add_option("--from", opts->from,
-                  "where it is published: file:///abs/dir, athens-disk:///abs/dir, or a "
+                  "where it is published: file:///abs/dir, athens-disk:///abs/dir, "
+                  "s3://bucket/prefix?endpoint=…&layout=goproxy|athens, or a "
                   "GOPROXY URL http(s)://host/prefix (~/.netrc credentials are used)")
       ->required();
   cmd->add_option("--key", opts->key, "verifier key, or a file holding it (verifier.key)")

@@ -6,9 +6,9 @@
   skips when absent. It does not honour If-None-Match / If-Match: see test_s3.py.
 - `S3Client`: a small independent SigV4 client (standard library only) to read back,
   list, and tamper with objects.
-- `goproxy_from_bucket(server, prefix)`: an HTTP server on a free loopback port that
-  answers go's GOPROXY requests by signed GETs of the bucket's objects (the strict
-  server refuses anonymous reads, so a plain static proxy cannot sit in front of it).
+- `modpub_serving(server, url, log)`: `modpub serve --from s3://…` on a free loopback
+  port, reading the bucket with signed GETs (the strict server refuses anonymous reads,
+  so a plain static proxy cannot sit in front of it).
 
 Every server is stopped by its own PID. Standard library only.
 """
@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import hmac
 import http.client
-import http.server
 import os
 import shutil
 import subprocess
@@ -239,41 +238,39 @@ class S3Client:
 
 # --- go reading a bucket -----------------------------------------------------------------------
 
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextlib.contextmanager
-def goproxy_from_bucket(server: S3Server, prefix: str):
-    """GOPROXY=http://127.0.0.1:PORT serving the goproxy-layout keys under `prefix` with
-    signed GETs (a stand-in for a proxy in front of a private bucket). Logs the paths."""
-    client = server.client()
-    requested = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            # go sends "!" percent-encoded (%21): decode before building the key.
-            rel = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
-            requested.append(rel)
-            data = client.get(f"{prefix}/{rel}") if "/@v/" in rel else None
-            if data is None:
-                body = b"not found"
-                self.send_response(404)
-            else:
-                body = data
-                self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
+def modpub_serving(server: S3Server, url: str, log: Path):
+    """GOPROXY=http://127.0.0.1:PORT: `modpub serve --from <s3 url>` reading the bucket
+    with the server's credentials (the strict server refuses anonymous reads). Its stderr
+    goes to `log`; stopped by its own PID."""
+    binary = os.environ.get("MODPUB_BIN", str(REPO_ROOT / "build" / "bin" / "modpub"))
+    env = {**os.environ, **server.env()}
+    port = _free_port()
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([binary, "serve", "--from", url, "--listen", f"127.0.0.1:{port}"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        httpd.requested = requested
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", requested
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError("modpub serve exited: " + log.read_text())
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                conn.request("GET", "/")
+                conn.getresponse().read()
+                conn.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("modpub serve did not start: " + log.read_text())
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        _stop(proc)

@@ -2,8 +2,8 @@
 `go`:
 
 - ../shared/s3-test-server (s3d: strict SigV4, conditional writes, fault injection). It
-  refuses anonymous reads, so go fetches through `goproxy_from_bucket` (s3_servers.py), a
-  small GOPROXY endpoint that reads the bucket with signed GETs.
+  refuses anonymous reads, so go fetches through `modpub serve --from s3://…`, which reads
+  the bucket with signed GETs into a local cache (s3_servers.modpub_serving).
 - npm s3rver (tools/node_modules, from scripts/install-deps), which allows anonymous
   reads: go fetches through Debian's nginx proxying to the bucket. s3rver ignores
   If-None-Match and If-Match, so against it modpub's create-only writes and the list's
@@ -16,16 +16,18 @@
 Skips cleanly when s3d, python, s3rver, nginx or go is absent.
 """
 
+import http.client
 import os
 import shutil
 import string
 import subprocess
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from s3_servers import goproxy_from_bucket, s3d, s3rver
+from s3_servers import modpub_serving, s3d, s3rver
 from support import (GitRepo, escape, free_port, go, go_download, go_env, h1_of_zip, json_lines,
                      publish, run_modpub, semver_key, wait_for_port)
 
@@ -87,47 +89,96 @@ def go_fetches(work: Path, goproxy, name, module, versions):
         subprocess.run(["chmod", "-R", "u+w", str(app)], check=False)
 
 
-def test_publish_to_strict_s3_then_go_downloads(work, lib):
+def keygen(out: Path):
+    """A signer key file and its verifier key (modpub keygen)."""
+    r = run_modpub("keygen", "--name", "s3.corp.example", "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out / "signer.key", (out / "verifier.key").read_text().strip()
+
+
+def publish_signed(repo, tag, url, srv, signer):
+    return run_modpub("publish", "--repo", repo.bare, "--import-path", LIB, "--tag", tag,
+                      "--to", url, "--sign-key", signer, env=srv.env())
+
+
+def http_get(base, path):
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_publish_signed_to_strict_s3_then_go_downloads_through_modpub_serve(work, lib):
+    signer, verifier = keygen(work / "keys")
     with s3d(work / "s3d-roundtrip") as srv:
         url = srv.url("proxy")
+        cache = work / "serve-cache"
         sums = {}
-        for tag in ("v1.0.0", "v1.1.0"):
-            r = publish(lib, LIB, tag, url, env=srv.env())
-            assert r.returncode == 0, r.stderr
-            assert results(r) == [(LIB, tag, "published")], r.stdout
-            sums[tag] = json_lines(r.stdout)[0]["Sum"]
-        # Again: identical content is unchanged.
-        r = publish(lib, LIB, "v1.0.0", url, env=srv.env())
+        r = publish_signed(lib, "v1.0.0", url, srv, signer)
         assert r.returncode == 0, r.stderr
-        assert results(r) == [(LIB, "v1.0.0", "unchanged")]
-
-        c = srv.client()
+        assert results(r) == [(LIB, "v1.0.0", "published")], r.stdout
+        sums["v1.0.0"] = json_lines(r.stdout)[0]["Sum"]
         d = f"proxy/{escape(LIB)}/@v/"
-        assert set(c.keys("proxy/")) == {d + "list"} | {
-            d + f"{v}.{ext}" for v in ("v1.0.0", "v1.1.0") for ext in ("zip", "mod", "info")}
-        assert c.get(d + "list") == b"v1.0.0\nv1.1.0\n"
+        c = srv.client()
+        with modpub_serving(srv, srv.url("proxy", cache_dir=cache, cache_mib=64),
+                            work / "serve.log") as goproxy:
+            assert http_get(goproxy, f"/{escape(LIB)}/@v/list") == (200, b"v1.0.0\n")
+            # Published while serving: the list is read from the bucket, not a stale cache.
+            r = publish_signed(lib, "v1.1.0", url, srv, signer)
+            assert results(r) == [(LIB, "v1.1.0", "published")], r.stdout + r.stderr
+            sums["v1.1.0"] = json_lines(r.stdout)[0]["Sum"]
+            assert http_get(goproxy, f"/{escape(LIB)}/@v/list") == (200, b"v1.0.0\nv1.1.0\n")
+            # Again: identical content (and signature) is unchanged.
+            r = publish_signed(lib, "v1.0.0", url, srv, signer)
+            assert r.returncode == 0, r.stderr
+            assert results(r) == [(LIB, "v1.0.0", "unchanged")]
+
+            assert set(c.keys("proxy/")) == {d + "list"} | {
+                d + f"{v}.{ext}" for v in ("v1.0.0", "v1.1.0")
+                for ext in ("zip", "mod", "info", "sig")}
+            assert c.get(d + "list") == b"v1.0.0\nv1.1.0\n"
+            # The signature object, served as stored.
+            st, sig = http_get(goproxy, f"/{escape(LIB)}/@v/v1.1.0.sig")
+            assert st == 200 and sig == c.get(d + "v1.1.0.sig")
+            assert http_get(goproxy, f"/{escape(LIB)}/@v/v1.9.9.info")[0] == 404
+
+            got, listed = go_fetches(work, goproxy, "s3d", LIB, ["v1.0.0", "v1.1.0"])
+            assert got == sums
+            assert listed == ["v1.0.0", "v1.1.0"]
+
+            # The signature verifies through the server and straight from the bucket.
+            for source in (goproxy, url):
+                v = run_modpub("verify", f"{LIB}@v1.1.0", "--from", source, "--key", verifier,
+                               env=srv.env())
+                assert v.returncode == 0, v.stdout + v.stderr
+                assert v.stdout.count(": ok:") == 3, v.stdout
+        # What go downloaded went through the local cache (streamed there, renamed).
+        cached = {p.name: p.read_bytes() for p in cache.iterdir()}
+        assert c.get(d + "v1.1.0.zip") in cached.values()
+        assert not [n for n in cached if n.startswith(".tmp-")]
 
         # `modpub ls` reads the bucket back.
         ls = run_modpub("ls", "--from", url, env=srv.env())
         assert ls.returncode == 0, ls.stderr
         assert LIB in ls.stdout and "v1.1.0" in ls.stdout
 
-        with goproxy_from_bucket(srv, "proxy") as (goproxy, requested):
-            got, listed = go_fetches(work, goproxy, "s3d", LIB, ["v1.0.0", "v1.1.0"])
-        assert got == sums
-        assert listed == ["v1.0.0", "v1.1.0"]
-        assert f"{escape(LIB)}/@v/v1.1.0.zip" in requested
-
 
 def test_athens_layout_keys(work, lib):
+    signer, _ = keygen(work / "keys-athens")
     with s3d(work / "s3d-athens") as srv:
-        r = publish(lib, LIB, "v1.0.0", srv.url("athens", layout="athens"), env=srv.env())
+        r = publish_signed(lib, "v1.0.0", srv.url("athens", layout="athens"), srv, signer)
         assert r.returncode == 0, r.stderr
         assert results(r) == [(LIB, "v1.0.0", "published")]
         c = srv.client()
-        # Athens's S3 keys: the module path as is (not escaped), no list object.
+        # Athens's S3 keys: the module path as is (not escaped), no list object; the
+        # signature outside <path>/@v/, whose keys Athens lists.
         assert set(c.keys("athens/")) == {f"athens/{LIB}/@v/v1.0.0.{e}"
-                                          for e in ("zip", "mod", "info")}
+                                          for e in ("zip", "mod", "info")} | {
+            f"athens/.modpub-sig/{LIB}/v1.0.0.sig"}
         assert c.get(f"athens/{LIB}/@v/v1.0.0.mod") == f"module {LIB}\n\ngo 1.19\n".encode()
 
 

@@ -207,5 +207,102 @@ TEST(Config, SplitHostPort) {
   EXPECT_FALSE(SplitHostPort("::1:80", &h, &p));
 }
 
+const char* kBase = R"(storage = ["file:///srv/goproxy"]
+spool_dir = "/s"
+state_dir = "/var/lib/modpub/state"
+socket = "/u.sock"
+)";
+
+TEST(Config, ProxyAndSumdbTablesAreOptional) {
+  auto c = ParseConfig(kBase, "m.toml");
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_FALSE(c->proxy.enabled);
+  EXPECT_FALSE(c->sumdb.enabled);
+}
+
+TEST(Config, ProxyAndSumdbDefaults) {
+  auto c = ParseConfig(std::string(kBase) + R"(
+[proxy]
+
+[sumdb]
+name = "sum.corp.example"
+signer_key = "/etc/modpub/sumdb.key"
+)",
+                       "m.toml");
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_TRUE(c->proxy.enabled);
+  EXPECT_EQ(c->proxy.from, "file:///srv/goproxy");  // the first storage
+  EXPECT_EQ(c->proxy.prefix, "");
+  EXPECT_EQ(c->proxy.auth_file, "");
+  EXPECT_EQ(c->proxy.line, 6);
+  EXPECT_TRUE(c->sumdb.enabled);
+  EXPECT_EQ(c->sumdb.name, "sum.corp.example");
+  EXPECT_EQ(c->sumdb.signer_key, "/etc/modpub/sumdb.key");
+  EXPECT_EQ(c->sumdb.dir, "/var/lib/modpub/state/sumdb");
+  EXPECT_EQ(c->sumdb.line, 8);
+}
+
+TEST(Config, ProxyAndSumdbEveryKey) {
+  auto c = ParseConfig(std::string(kBase) + R"(
+[proxy]
+from = "athens-disk:///srv/athens"
+prefix = "/goproxy"
+auth = "/etc/modpub/auth.toml"
+
+[sumdb]
+name = "sum.corp.example"
+signer_key = "/etc/modpub/sumdb.key"
+dir = "/srv/sumdb"
+)",
+                       "m.toml");
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c->proxy.from, "athens-disk:///srv/athens");
+  EXPECT_EQ(c->proxy.prefix, "/goproxy");
+  EXPECT_EQ(c->proxy.auth_file, "/etc/modpub/auth.toml");
+  EXPECT_EQ(c->sumdb.dir, "/srv/sumdb");
+}
+
+TEST(Config, ProxyAndSumdbErrorsNameLineAndKey) {
+  auto c = ParseConfig(std::string(kBase) + R"(
+[daemon]
+http_listen = ""
+
+[proxy]
+from = "s3://bucket/p?endpoint=http://127.0.0.1:9&region=us-east-1"
+prefix = "goproxy/"
+auth = "auth.toml"
+colour = "blue"
+
+[sumdb]
+name = "bad name"
+signer_key = "key"
+dir = 7
+)",
+                       "m.toml");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.message();
+  for (const char* want :
+       {"m.toml:9:1: proxy: the GOPROXY endpoint is served on daemon.http_listen",
+        "m.toml:10:8: proxy.from:", "local storage only", "m.toml:11:10: proxy.prefix:",
+        "m.toml:12:8: proxy.auth: \"auth.toml\" must be an absolute path",
+        "m.toml:13:10: proxy.colour: unknown key", "m.toml:16:8: sumdb.name:",
+        "m.toml:17:14: sumdb.signer_key: \"key\" must be an absolute path",
+        "m.toml:18:7: sumdb.dir: must be a string"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << "\n" << m;
+  }
+}
+
+TEST(Config, SumdbNeedsNameAndKey) {
+  auto c = ParseConfig(std::string(kBase) + "[sumdb]\n", "m.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.message().find("sumdb.name: missing (required)"), std::string::npos) << c.message();
+  EXPECT_NE(c.message().find("sumdb.signer_key: missing (required)"), std::string::npos)
+      << c.message();
+  auto t = ParseConfig(std::string(kBase) + "proxy = 1\n", "m.toml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.message().find("m.toml:5:9: proxy: must be a table"), std::string::npos)
+      << t.message();
+}
+
 }  // namespace
 }  // namespace modpub::config

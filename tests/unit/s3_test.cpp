@@ -90,6 +90,11 @@ TEST(ParseS3Url, AcceptsBucketPrefixAndParameters) {
   ASSERT_TRUE(e.ok()) << e.message();
   EXPECT_EQ(e->prefix, "a b");
   EXPECT_EQ(e->endpoint, "http://127.0.0.1:9");
+  EXPECT_EQ(e->cache_dir, "");
+  auto c = ParseS3Url("s3://modules/x?cache_dir=/var/cache/modpub%20s3&cache_mib=64");
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c->cache_dir, "/var/cache/modpub s3");
+  EXPECT_EQ(c->cache_bytes, 64ull << 20);
 }
 
 TEST(ParseS3Url, RefusesBadUrls) {
@@ -106,6 +111,9 @@ TEST(ParseS3Url, RefusesBadUrls) {
       {"s3://modules/x?attempts=0", "attempts must be"},
       {"s3://modules/x#frag", "fragment"},
       {"s3://modules/%zz", "malformed %-escape"},
+      {"s3://modules/x?cache_dir=relative/dir", "cache_dir must be an absolute local path"},
+      {"s3://modules/x?cache_mib=0", "cache_mib must be"},
+      {"s3://modules/x?cache_mib=lots", "cache_mib must be"},
   };
   // Credentials never go into a URL (URLs are printed): the message does not echo it.
   auto creds = ParseS3Url("s3://modules/x?endpoint=http://AK:hunter2pw@127.0.0.1:9");
@@ -354,6 +362,11 @@ TEST(S3Backend, PublishesCompleteUnderInjectedFaults) {
       auto zip = client.Get(key + ".zip", 1 << 20);
       ASSERT_TRUE(zip.ok()) << zip.message();
       EXPECT_EQ(zip->body, testing::ReadAll(f.zip));
+      // Served through the cache: a retried download starts its file again.
+      auto served = (*b)->LocalFile(f.path, f.version, VersionPart::kZip);
+      ASSERT_TRUE(served.ok()) << served.message();
+      ASSERT_TRUE(served->has_value());
+      EXPECT_EQ(testing::ReadAll(**served), testing::ReadAll(f.zip));
     }
     if (layout == "goproxy") {
       auto list = client.Get("goproxy/corp.example/lib/@v/list", 1 << 20);
@@ -363,6 +376,77 @@ TEST(S3Backend, PublishesCompleteUnderInjectedFaults) {
       EXPECT_EQ(list->body, expected);
     }
   }
+}
+
+// Serving (`modpub serve --from s3://…`): parts are downloaded once into the cache
+// directory, which stays within cache_mib (least recently used files go first), and is
+// found again by a backend opened later on the same directory.
+TEST(S3Backend, ServesFromABoundedLocalCache) {
+  REQUIRE_S3();
+  S3TestServer server;
+  ASSERT_TRUE(server.running());
+  S3TestServer::UseTestCredentials();
+  TempDir tmp;
+  Fabricator fab(tmp.path());
+  const fs::path cache = tmp.path() / "cache";
+  const std::string url = "s3://modules/serve?endpoint=" + server.endpoint() +
+                          "&cache_dir=" + cache.string() + "&cache_mib=1";
+  auto opened = OpenBackend(url);
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  auto* b = dynamic_cast<S3Backend*>(opened->get());
+  ASSERT_NE(b, nullptr);
+  // Four 400 KiB zips (the backend stores bytes as given): more than the 1 MiB bound.
+  std::vector<VersionFiles> versions;
+  for (int i = 0; i < 4; ++i) {
+    auto f = fab.Make("corp.example/big", "v1.0." + std::to_string(i));
+    std::string bytes(400u << 10, '\0');
+    for (std::size_t j = 0; j < bytes.size(); ++j) {
+      bytes[j] = static_cast<char>((j * 2654435761u + static_cast<unsigned>(i) * 97u) >> 13);
+    }
+    WriteAll(f.zip, bytes);
+    auto r = b->Put(f);
+    ASSERT_TRUE(r.ok()) << r.message();
+    ASSERT_EQ(r->outcome, PutOutcome::kPublished) << r->message;
+    versions.push_back(f);
+  }
+  auto cached_bytes = [&] {
+    std::uintmax_t total = 0;
+    for (const auto& e : fs::directory_iterator(cache)) {
+      EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-")) << e.path();
+      total += e.file_size();
+    }
+    return total;
+  };
+  auto serve = [&](S3Backend& backend, const VersionFiles& f) {
+    auto p = backend.LocalFile(f.path, f.version, VersionPart::kZip);
+    ASSERT_TRUE(p.ok()) << p.message();
+    ASSERT_TRUE(p->has_value());
+    EXPECT_EQ(testing::ReadAll(**p), testing::ReadAll(f.zip));
+  };
+  for (const auto& f : versions) {
+    serve(*b, f);
+    EXPECT_LE(cached_bytes(), 1u << 20);
+  }
+  // The last one is served from the cache, without a request.
+  auto before = b->client().requests();
+  serve(*b, versions.back());
+  EXPECT_EQ(b->client().requests(), before);
+  // The first one was evicted: downloaded again.
+  serve(*b, versions.front());
+  EXPECT_GT(b->client().requests(), before);
+  EXPECT_LE(cached_bytes(), 1u << 20);
+  // Absent objects are nullopt and leave nothing behind.
+  auto absent = b->LocalFile("corp.example/big", "v1.9.9", VersionPart::kZip);
+  ASSERT_TRUE(absent.ok()) << absent.message();
+  EXPECT_FALSE(absent->has_value());
+  cached_bytes();
+  // A backend opened later on the same directory (a restart) uses what is cached.
+  auto reopened = OpenBackend(url);
+  ASSERT_TRUE(reopened.ok()) << reopened.message();
+  auto* again = dynamic_cast<S3Backend*>(reopened->get());
+  ASSERT_NE(again, nullptr);
+  serve(*again, versions.front());
+  EXPECT_EQ(again->client().requests(), 0u);
 }
 
 }  // namespace

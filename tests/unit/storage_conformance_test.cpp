@@ -56,6 +56,8 @@ class Harness {
   // What a complete version consists of, relative to the root.
   virtual std::vector<std::string> ExpectedFiles(const std::string& path,
                                                  const std::string& version) const = 0;
+  // Where path@version's detached signature is stored, relative to the root.
+  virtual std::string SigFile(const std::string& path, const std::string& version) const = 0;
   // Does an interrupted publish leave a state that re-publishing completes?
   virtual bool Resumable() const = 0;
   // Is a version with part i removed damaged (true) or merely incomplete (a prefix of
@@ -116,6 +118,10 @@ class FsTreeHarness : public DiskHarness {
     std::string v = module::EscapeVersion(version).value();
     return {d + "list", d + v + ".info", d + v + ".mod", d + v + ".zip"};
   }
+  std::string SigFile(const std::string& path, const std::string& version) const override {
+    return module::EscapePath(path).value() + "/@v/" + module::EscapeVersion(version).value() +
+           ".sig";
+  }
   void SimulateCrash(const fs::path& root, const VersionFiles& f, int steps) const override {
     fs::create_directories(Dir(root, f.path));
     if (steps > 0) fs::copy_file(f.zip, PartFile(root, f.path, f.version, 0));
@@ -142,6 +148,9 @@ class AthensHarness : public DiskHarness {
                                          const std::string& version) const override {
     std::string d = path + "/" + version + "/";
     return {d + "go.mod", d + "source.zip", d + version + ".info"};
+  }
+  std::string SigFile(const std::string& path, const std::string& version) const override {
+    return ".modpub-sig/" + path + "/" + version + ".sig";
   }
   void SimulateCrash(const fs::path& root, const VersionFiles& f, int steps) const override {
     // modpub fills a temporary directory in the root, tagged with the first 16 hex digits
@@ -248,6 +257,12 @@ class S3Harness : public Harness {
                                     Rel(path, version, 2)};
     if (goproxy_) out.push_back(module::EscapePath(path).value() + "/@v/list");
     return out;
+  }
+  // goproxy: beside the parts; athens: outside <path>/@v/, whose keys Athens lists.
+  std::string SigFile(const std::string& path, const std::string& version) const override {
+    if (!goproxy_) return ".modpub-sig/" + path + "/" + version + ".sig";
+    return module::EscapePath(path).value() + "/@v/" + module::EscapeVersion(version).value() +
+           ".sig";
   }
   bool Resumable() const override { return true; }
   // Athens keys: zip, mod, info with no list after them; without the .info the version
@@ -581,6 +596,89 @@ TEST_P(BackendTest, ConcurrentWritersOfOneModule) {
   auto sorted = complete;
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   EXPECT_EQ(sorted, complete);
+}
+
+// The detached signature (backend.hpp): stored once the version is complete, where the
+// layout keeps it, never overwritten; the version itself is unaffected.
+TEST_P(BackendTest, SignatureIsStoredOnceAndNeverOverwritten) {
+  const std::string path = "corp.example/Lib", version = "v1.0.0";
+  auto expected = h().ExpectedFiles(path, version);
+  expected.push_back(h().SigFile(path, version));
+  std::sort(expected.begin(), expected.end());
+  auto read_sig = [&]() -> std::optional<std::string> {
+    auto f = backend().LocalFile(path, version, VersionPart::kSig);
+    EXPECT_TRUE(f.ok()) << f.message();
+    if (!f.ok() || !f->has_value()) return std::nullopt;
+    return ReadAll(**f);
+  };
+
+  // An older publish without a signature, then the same version signed: added.
+  auto plain = fab_.Make(path, version);
+  EXPECT_EQ(MustPut(plain).outcome, PutOutcome::kPublished);
+  EXPECT_EQ(read_sig(), std::nullopt);
+  auto signed1 = fab_.Make(path, version);
+  signed1.sig = "corp.example/Lib v1.0.0 h1:…\n\n— key SIG1\n";
+  auto r = MustPut(signed1);
+  EXPECT_EQ(r.outcome, PutOutcome::kPublished);
+  EXPECT_EQ(r.message, "added its signature");
+  EXPECT_EQ(Stored(), expected);
+  EXPECT_EQ(read_sig(), signed1.sig);
+
+  // The same signature again: unchanged; another one: refused, the stored one kept.
+  EXPECT_EQ(MustPut(signed1).outcome, PutOutcome::kUnchanged);
+  auto signed2 = fab_.Make(path, version);
+  signed2.sig = "corp.example/Lib v1.0.0 h1:…\n\n— key SIG2\n";
+  r = MustPut(signed2);
+  EXPECT_EQ(r.outcome, PutOutcome::kRefused);
+  EXPECT_THAT(r.message, HasSubstr("signature"));
+  EXPECT_THAT(r.message, HasSubstr("not overwritten"));
+  EXPECT_EQ(read_sig(), signed1.sig);
+  EXPECT_EQ(Stored(), expected);
+
+  // The version is complete and listed as before; the signature is no module or version.
+  EXPECT_EQ(StateOf(path, version), VersionState::kComplete);
+  EXPECT_THAT(CompleteVersions(path), ElementsAre(version));
+  auto mods = backend().ListModules();
+  ASSERT_TRUE(mods.ok()) << mods.message();
+  EXPECT_THAT(*mods, ElementsAre(path));
+  ExpectStored(plain);
+
+  // A first publish that carries its signature stores everything at once.
+  auto fresh = fab_.Make(path, "v1.1.0");
+  fresh.sig = "SIG3\n";
+  r = MustPut(fresh);
+  EXPECT_EQ(r.outcome, PutOutcome::kPublished);
+  EXPECT_EQ(r.message, "");
+  auto sig = backend().LocalFile(path, "v1.1.0", VersionPart::kSig);
+  ASSERT_TRUE(sig.ok() && sig->has_value()) << sig.message();
+  EXPECT_EQ(ReadAll(**sig), "SIG3\n");
+  EXPECT_THAT(Stored(), ::testing::Contains(h().SigFile(path, "v1.1.0")));
+}
+
+// Serving: every part of a stored version is a local file with the stored bytes; absent
+// versions and parts are nullopt, invalid names an error.
+TEST_P(BackendTest, LocalFileServesEveryPart) {
+  auto f = fab_.Make("corp.example/lib", "v1.2.3");
+  MustPut(f);
+  const std::pair<VersionPart, std::string> parts[] = {{VersionPart::kZip, ReadAll(f.zip)},
+                                                       {VersionPart::kMod, f.mod},
+                                                       {VersionPart::kInfo, f.info}};
+  for (int round = 0; round < 2; ++round) {  // the second one may come from a cache
+    for (const auto& [part, bytes] : parts) {
+      auto file = backend().LocalFile(f.path, f.version, part);
+      ASSERT_TRUE(file.ok()) << file.message();
+      ASSERT_TRUE(file->has_value());
+      EXPECT_EQ(ReadAll(**file), bytes);
+    }
+  }
+  auto absent = backend().LocalFile(f.path, "v1.9.9", VersionPart::kInfo);
+  ASSERT_TRUE(absent.ok()) << absent.message();
+  EXPECT_FALSE(absent->has_value());
+  auto nosig = backend().LocalFile(f.path, f.version, VersionPart::kSig);
+  ASSERT_TRUE(nosig.ok()) << nosig.message();
+  EXPECT_FALSE(nosig->has_value());
+  EXPECT_FALSE(backend().LocalFile("../../etc", "v1.0.0", VersionPart::kInfo).ok());
+  EXPECT_FALSE(backend().LocalFile(f.path, "../v1.0.0", VersionPart::kZip).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendTest,

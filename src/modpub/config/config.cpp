@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "modpub/module/module.hpp"
+#include "modpub/sign/sign.hpp"
 #include "modpub/storage/open.hpp"
 
 namespace modpub::config {
@@ -232,7 +233,7 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
   Checker c(source_name);
   c.Unknown(root, "",
             {"log_level", "storage", "spool_dir", "state_dir", "socket", "daemon", "retry",
-             "repository", "webhook"});
+             "repository", "webhook", "proxy", "sumdb"});
 
   if (c.String(root, "", "log_level", &cfg.log_level) && !kLogLevels.count(cfg.log_level)) {
     c.Problem(root.get("log_level")->source(), "log_level",
@@ -327,6 +328,71 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
         cfg.webhook.fetch_timeout = std::chrono::milliseconds(v);
     } else {
       c.Problem(wn->source(), "webhook", "must be a table ([webhook])");
+    }
+  }
+
+  if (const toml::node* pn = root.get("proxy")) {
+    if (const toml::table* p = pn->as_table()) {
+      cfg.proxy.enabled = true;
+      cfg.proxy.line = static_cast<int>(p->source().begin.line);
+      c.Unknown(*p, "proxy.", {"from", "prefix", "auth"});
+      const bool from_set = c.String(*p, "proxy.", "from", &cfg.proxy.from);
+      if (!from_set && !cfg.storage.empty()) cfg.proxy.from = cfg.storage[0];
+      // The proxy streams files from disk (storage::Backend::LocalFile).
+      const bool local =
+          cfg.proxy.from.starts_with("file:") || cfg.proxy.from.starts_with("athens-disk:");
+      if (from_set && local) {
+        auto b = storage::OpenBackend(cfg.proxy.from);
+        if (!b) c.Problem(p->get("from")->source(), "proxy.from", b.message());
+      }
+      if (!cfg.proxy.from.empty() && !local) {
+        const toml::node* f = p->get("from");
+        c.Problem(f ? f->source() : p->source(), "proxy.from",
+                  "\"" + cfg.proxy.from +
+                      "\": the GOPROXY endpoint serves local storage only (file:// or "
+                      "athens-disk://); set proxy.from to one");
+      }
+      if (c.String(*p, "proxy.", "prefix", &cfg.proxy.prefix) && !cfg.proxy.prefix.empty() &&
+          (cfg.proxy.prefix[0] != '/' || cfg.proxy.prefix.back() == '/' ||
+           cfg.proxy.prefix == "/healthz" || cfg.proxy.prefix == "/metrics" ||
+           cfg.proxy.prefix == "/hooks")) {
+        c.Problem(p->get("prefix")->source(), "proxy.prefix",
+                  "\"" + cfg.proxy.prefix +
+                      "\" must be \"\" or \"/path\" without a trailing slash, and not "
+                      "/healthz, /metrics or /hooks");
+      }
+      if (c.String(*p, "proxy.", "auth", &cfg.proxy.auth_file))
+        c.AbsolutePath(*p, "proxy.", "auth", cfg.proxy.auth_file);
+      if (cfg.http_listen.empty()) {
+        c.Problem(p->source(), "proxy",
+                  "the GOPROXY endpoint is served on daemon.http_listen, which is \"\" (off)");
+      }
+    } else {
+      c.Problem(pn->source(), "proxy", "must be a table ([proxy])");
+    }
+  }
+
+  if (const toml::node* sn = root.get("sumdb")) {
+    if (const toml::table* t = sn->as_table()) {
+      cfg.sumdb.enabled = true;
+      cfg.sumdb.line = static_cast<int>(t->source().begin.line);
+      c.Unknown(*t, "sumdb.", {"name", "signer_key", "dir"});
+      if (c.String(*t, "sumdb.", "name", &cfg.sumdb.name, true) &&
+          !sign::IsValidName(cfg.sumdb.name)) {
+        c.Problem(t->get("name")->source(), "sumdb.name",
+                  "\"" + cfg.sumdb.name +
+                      "\" is not a valid checksum database name (non-empty, no '+', no white "
+                      "space), e.g. \"sum.corp.example\"");
+      }
+      if (c.String(*t, "sumdb.", "signer_key", &cfg.sumdb.signer_key, true))
+        c.AbsolutePath(*t, "sumdb.", "signer_key", cfg.sumdb.signer_key);
+      if (c.String(*t, "sumdb.", "dir", &cfg.sumdb.dir)) {
+        c.AbsolutePath(*t, "sumdb.", "dir", cfg.sumdb.dir);
+      } else if (!cfg.state_dir.empty()) {
+        cfg.sumdb.dir = cfg.state_dir + "/sumdb";
+      }
+    } else {
+      c.Problem(sn->source(), "sumdb", "must be a table ([sumdb])");
     }
   }
 

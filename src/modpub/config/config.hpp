@@ -42,11 +42,27 @@
 //   dedupe_entries   = 100000                # delivery ids remembered (state_dir)
 //   fetch_timeout_ms = 300000                # git fetch of a mirrored tag
 //
+//   [proxy]                                  # issue 7: GOPROXY endpoint on http_listen
+//   from   = "file:///srv/goproxy"           # local storage served; default storage[0]
+//   prefix = ""                              # "" or "/path" (no trailing slash)
+//   auth   = "/etc/modpub/auth.toml"         # http/auth.hpp file; absent = no auth
+//
+//   [sumdb]                                  # issue 7: checksum database
+//   name       = "sum.corp.example"          # the database's name (= the key's name)
+//   signer_key = "/etc/modpub/sumdb.key"     # `modpub keygen` signer key file
+//   dir        = "/var/lib/modpub/state/sumdb"  # the log; default <state_dir>/sumdb
+//   # Every version the daemon publishes is then signed (@v/<v>.sig) and appended to the
+//   # log; with http_listen the log is served at /sumdb/<name>/ (below the proxy prefix).
+//
 // Rules (all checked by LoadConfig, each error naming "<file>:<line>:<column>: <key>: ..."):
 //  * unknown keys and wrong types are errors (a typo must not silently change behaviour);
 //  * every path (spool_dir, state_dir, socket, repository.path) must be absolute;
 //  * storage URLs must open (storage::OpenBackend); import paths and prefixes must be
 //    valid module paths; two repositories may not name the same path;
+//  * [proxy] needs daemon.http_listen and a local storage URL (file://, athens-disk://);
+//    [sumdb] needs `name` (a valid note name) and `signer_key`. The key and auth FILES
+//    are not read here (the hooks load this file too, and must not need the private
+//    key): modpubd reads them at start and at --check-config;
 //  * defaults: log_level "info", workers 2, http_listen "127.0.0.1:8780",
 //    scan_interval_ms 2000, retry 1000/300000/8; storage, spool_dir, state_dir and socket
 //    are required.
@@ -110,6 +126,22 @@ struct Config {
     std::int64_t dedupe_entries = 100000;
     std::chrono::milliseconds fetch_timeout{300000};
   } webhook;
+  // Issue 7: the GOPROXY endpoint on the daemon's HTTP listener ([proxy] table).
+  struct Proxy {
+    bool enabled = false;   // the table is present
+    std::string from;       // storage URL served; defaults to storage[0]
+    std::string prefix;     // "" or "/path"
+    std::string auth_file;  // absolute path, or "" for no auth
+    int line = 0;           // line of the table, for messages
+  } proxy;
+  // Issue 7: the checksum database ([sumdb] table): sign + log every published version.
+  struct Sumdb {
+    bool enabled = false;    // the table is present
+    std::string name;        // must equal the signer key's name
+    std::string signer_key;  // absolute path of the signer key file
+    std::string dir;         // the log's state directory; defaults to <state_dir>/sumdb
+    int line = 0;
+  } sumdb;
 
   // The repository entry for the bare repository at `repo_path` (as a hook sees it: often
   // "." or a path through symlinks), comparing canonical paths (realpath); falls back to

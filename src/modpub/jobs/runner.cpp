@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <stdexcept>
 
 #include "modpub/git/git.hpp"
 #include "modpub/mirror/mirror.hpp"
@@ -39,7 +40,11 @@ std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempt
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
-Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, RunnerObserver observer) {
+Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, RunnerObserver observer,
+                                               Signing signing) {
+  if (!signing.signer != !signing.log) {
+    throw std::invalid_argument("Runner::Create: a checksum database needs a signer and a log");
+  }
   auto spool = Spool::Open(cfg.spool_dir);
   if (!spool) return spool.error();
   for (const auto& url : cfg.storage) {
@@ -56,15 +61,17 @@ Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, Runner
   if (*requeued > 0) {
     spdlog::warn("re-queued {} job(s) claimed by a daemon instance that died", *requeued);
   }
-  return std::unique_ptr<Runner>(
-      new Runner(cfg, std::move(*spool), std::move(*owner), std::move(observer)));
+  return std::unique_ptr<Runner>(new Runner(cfg, std::move(*spool), std::move(*owner),
+                                            std::move(observer), std::move(signing)));
 }
 
-Runner::Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer)
+Runner::Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer,
+               Signing signing)
     : cfg_(cfg),
       spool_(std::move(spool)),
       owner_(std::move(owner)),
-      observer_(std::move(observer)) {}
+      observer_(std::move(observer)),
+      signing_(std::move(signing)) {}
 
 Runner::~Runner() { Stop(); }
 
@@ -216,7 +223,10 @@ void Runner::Handle(Job job) {
     backends.push_back(std::move(*b));
   }
   spdlog::info("{}: publishing (attempt {})", what, job.attempts + 1);
-  auto result = publish::PublishTag(*repo, repo_cfg->import_path, job.tag, ptrs);
+  publish::Options options;
+  options.signer = signing_.signer.get();
+  options.log = signing_.log.get();
+  auto result = publish::PublishTag(*repo, repo_cfg->import_path, job.tag, ptrs, options);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (observer_.publish_duration) observer_.publish_duration(seconds);
 
@@ -242,6 +252,7 @@ void Runner::Handle(Job job) {
     j["Backend"] = r.backend;
     j["Result"] = outcome;
     if (!r.message.empty()) j["Message"] = r.message;
+    if (!r.sumdb.empty()) j["Sumdb"] = r.sumdb;
     reports.push_back(std::move(j));
     std::string line = r.path + "@" + r.version + " in " + r.backend + ": " + r.message;
     if (r.outcome == publish::Outcome::kFailed) failed += (failed.empty() ? "" : "\n") + line;
@@ -264,8 +275,9 @@ void Runner::Handle(Job job) {
     return;
   }
   for (const auto& r : result.reports) {
-    spdlog::info("{}: {}@{} {} in {} ({:.0f} ms)", what, r.path, r.version,
-                 publish::OutcomeName(r.outcome), r.backend, seconds * 1000);
+    spdlog::info("{}: {}@{} {} in {}{} ({:.0f} ms)", what, r.path, r.version,
+                 publish::OutcomeName(r.outcome), r.backend,
+                 r.sumdb.empty() ? "" : ", sumdb " + r.sumdb, seconds * 1000);
   }
   if (observer_.job) observer_.job("done");
 }

@@ -14,6 +14,10 @@
 // killed mid-publish leaves the job claimed, and the next start (or a live daemon's
 // periodic scan) re-queues it; re-running it completes or finds the identical version
 // ("unchanged"): storage Put is idempotent and never writes a version twice.
+// Checksum database (issue 7): given a Signing, every module version is signed (.sig
+// beside it in storage) and appended to the sumdb log before it is stored
+// (publish::Options); a version whose hashes conflict with the log is refused (fails the
+// job), a log that cannot be written is retried like a storage failure.
 // Wake-up: Wake() (called for each datagram on the daemon socket), or the periodic scan.
 // Stop(): no new claims; running publishes finish and are recorded; then the workers
 // exit. The observer callbacks run on worker threads.
@@ -32,6 +36,8 @@
 #include "modpub/base/result.hpp"
 #include "modpub/config/config.hpp"
 #include "modpub/jobs/spool.hpp"
+#include "modpub/sign/sign.hpp"
+#include "modpub/sumdb/log.hpp"
 
 namespace modpub::jobs {
 
@@ -44,6 +50,13 @@ struct RunnerObserver {
   std::function<void(const std::string& message)> error;
 };
 
+// The signer and log every publish uses ([sumdb] in the configuration); both or neither.
+// Shared: the daemon serves the same log over HTTP (http/proxy.hpp).
+struct Signing {
+  std::shared_ptr<const sign::Signer> signer;
+  std::shared_ptr<sumdb::Log> log;
+};
+
 // Delay before retry number `attempts` (1 = first retry), without jitter.
 std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempts);
 
@@ -51,7 +64,9 @@ class Runner {
  public:
   // Opens the spool and the storages, registers this instance as a spool owner and
   // re-queues jobs of dead owners. Nothing runs until Start.
-  static Result<std::unique_ptr<Runner>> Create(const config::Config& cfg, RunnerObserver observer);
+  // `signing` must be both or neither (std::invalid_argument otherwise).
+  static Result<std::unique_ptr<Runner>> Create(const config::Config& cfg, RunnerObserver observer,
+                                                Signing signing = {});
   ~Runner();  // Stop() + join
 
   void Start();
@@ -61,7 +76,8 @@ class Runner {
   const Spool& spool() const { return spool_; }
 
  private:
-  Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer);
+  Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer,
+         Signing signing);
   void WorkerLoop(int index);
   void Scan();  // re-queue dead owners' jobs
   void Handle(Job job);
@@ -70,6 +86,7 @@ class Runner {
   Spool spool_;
   Owner owner_;
   RunnerObserver observer_;
+  Signing signing_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;

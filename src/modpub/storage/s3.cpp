@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -24,10 +26,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::size_t kSmallLimit = 16u << 20;  // go.mod limit; .info and list are smaller
-constexpr std::uint64_t kMinZip = 22;           // an end-of-central-directory record alone
-constexpr int kListAttempts = 40;               // compare-and-swap rounds on the list object
-constexpr int kCreateAttempts = 4;              // a key that vanishes between PUT and GET
+constexpr std::size_t kSmallLimit = 16u << 20;   // go.mod limit; .info and list are smaller
+constexpr std::uint64_t kMinZip = 22;            // an end-of-central-directory record alone
+constexpr int kListAttempts = 40;                // compare-and-swap rounds on the list object
+constexpr int kCreateAttempts = 4;               // a key that vanishes between PUT and GET
+constexpr char kAthensSigDir[] = ".modpub-sig";  // athens layout: where signatures go
 
 constexpr char kSupported[] =
     "s3://<bucket>/<prefix>?endpoint=http://host:port&region=us-east-1&layout=goproxy|athens";
@@ -250,13 +253,189 @@ Result<S3Url> ParseS3Url(const std::string& url) {
         return Fail("storage URL \"" + url + "\": attempts must be a number from 1 to 100");
       }
       u.attempts = static_cast<int>(n);
+    } else if (key == "cache_dir") {
+      if (value->empty() || value->front() != '/') {
+        return Fail("storage URL \"" + url + "\": cache_dir must be an absolute local path");
+      }
+      u.cache_dir = *value;
+    } else if (key == "cache_mib") {
+      char* end = nullptr;
+      long long n = std::strtoll(value->c_str(), &end, 10);
+      if (value->empty() || *end != '\0' || n < 1 || n > (1ll << 30)) {
+        return Fail("storage URL \"" + url + "\": cache_mib must be a number of MiB, at least 1");
+      }
+      u.cache_bytes = static_cast<std::uint64_t>(n) << 20;
     } else {
       return Fail("storage URL \"" + url + "\": unknown parameter \"" + key +
-                  "\" (known: endpoint, region, layout, attempts)");
+                  "\" (known: endpoint, region, layout, attempts, cache_dir, cache_mib)");
     }
   }
   if (!have_endpoint) u.endpoint = "https://s3." + u.region + ".amazonaws.com";
   return u;
+}
+
+// The serving cache (s3.hpp): files named by the sha256 of their key, an index of sizes
+// and last use in memory, least recently used files removed beyond the bound.
+class S3Backend::Cache {
+ public:
+  Cache(std::string dir, std::uint64_t max_bytes) : dir_(std::move(dir)), max_(max_bytes) {}
+  ~Cache() {
+    std::error_code ec;
+    if (owned_ && !dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  // The cached file of `key`, or nullopt if it is not cached.
+  Result<std::optional<fs::path>> Find(const std::string& key) {
+    std::lock_guard g(mu_);
+    if (auto st = OpenLocked(); !st) return st.error();
+    auto it = entries_.find(Name(key));
+    if (it == entries_.end()) return std::optional<fs::path>();
+    it->second.last_use = ++tick_;
+    return std::optional<fs::path>(fs::path(dir_) / it->first);
+  }
+
+  // Downloads `key` into the cache; nullopt when the object is absent.
+  Result<std::optional<fs::path>> Fetch(s3::Client& client, const std::string& key) {
+    fs::path tmp;
+    {
+      std::lock_guard g(mu_);
+      if (auto st = OpenLocked(); !st) return st.error();
+      tmp = fs::path(dir_) / (".tmp-" + RandomWriterId());
+    }
+    class ToFile : public s3::Sink {
+     public:
+      explicit ToFile(int fd) : fd_(fd) {}
+      void Reset() override {
+        failed_ = ::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0;
+        if (failed_) error_ = errno;
+      }
+      bool Write(const char* data, std::size_t n) override {
+        while (n > 0 && !failed_) {
+          ssize_t w = ::write(fd_, data, n);
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) {
+            failed_ = true;
+            error_ = errno;
+            break;
+          }
+          data += w;
+          n -= static_cast<std::size_t>(w);
+        }
+        return !failed_;
+      }
+      int error() const { return failed_ ? error_ : 0; }
+
+     private:
+      int fd_;
+      bool failed_ = false;
+      int error_ = 0;
+    };
+    std::error_code ec;
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) return Fail(tmp.string() + ": create: " + std::strerror(errno));
+    ToFile sink(fd.get());
+    auto r = client.GetTo(key, sink);
+    const int werr = sink.error();
+    fd = UniqueFd();
+    if (!r || r->status != 200 || werr != 0) {
+      fs::remove(tmp, ec);
+      if (!r) return r.error();
+      if (werr != 0) return Fail(tmp.string() + ": write: " + std::strerror(werr));
+      return std::optional<fs::path>();  // 404: absent, not cached
+    }
+    std::uint64_t size = fs::file_size(tmp, ec);
+    if (ec) size = 0;  // only the bound's bookkeeping is off; the file is whole
+    const std::string name = Name(key);
+    const fs::path target = fs::path(dir_) / name;
+    // Another request may have cached the same immutable object meanwhile: same bytes.
+    if (::rename(tmp.c_str(), target.c_str()) != 0) {
+      int err = errno;
+      fs::remove(tmp, ec);
+      return Fail(target.string() + ": rename: " + std::strerror(err));
+    }
+    std::lock_guard g(mu_);
+    auto& e = entries_[name];
+    total_ = total_ - e.size + size;
+    e.size = size;
+    e.last_use = ++tick_;
+    EvictLocked(name);
+    return std::optional<fs::path>(target);
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t size = 0;
+    std::uint64_t last_use = 0;
+  };
+  static std::string Name(const std::string& key) { return dirhash::Hex(dirhash::Sha256::Of(key)); }
+  // Creates (or indexes, after a restart) the cache directory on first use.
+  Status OpenLocked() {
+    if (opened_) return Ok();
+    if (dir_.empty()) {
+      std::string tmpl = (fs::temp_directory_path() / "modpub-s3-cache-XXXXXX").string();
+      if (::mkdtemp(tmpl.data()) == nullptr) {
+        return Fail(tmpl + ": cannot create the S3 serving cache: " + std::strerror(errno));
+      }
+      dir_ = tmpl;
+      owned_ = true;
+    } else {
+      if (auto st = MakeDirs(dir_); !st) return st.error();
+      std::error_code ec;
+      for (const auto& de : fs::directory_iterator(dir_, ec)) {
+        const std::string n = de.path().filename().string();
+        if (n.starts_with(".tmp-")) {
+          fs::remove(de.path(), ec);  // left by an interrupted download
+        } else if (n.size() == 64 && de.is_regular_file(ec)) {
+          auto size = de.file_size(ec);
+          entries_[n] = {ec ? 0 : size, 0};
+          total_ += ec ? 0 : size;
+        }
+      }
+      if (ec) return Fail(dir_ + ": cannot read the S3 serving cache: " + ec.message());
+    }
+    opened_ = true;
+    return Ok();
+  }
+  // Removes least recently used files until the cache fits (never `keep`, just fetched).
+  // A file being served stays readable: the server holds it open.
+  void EvictLocked(const std::string& keep) {
+    while (total_ > max_ && entries_.size() > 1) {
+      auto victim = entries_.end();
+      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (it->first == keep) continue;
+        if (victim == entries_.end() || it->second.last_use < victim->second.last_use) victim = it;
+      }
+      std::error_code ec;
+      fs::remove(fs::path(dir_) / victim->first, ec);
+      total_ -= victim->second.size;
+      entries_.erase(victim);
+    }
+  }
+
+  std::mutex mu_;
+  std::string dir_;
+  std::uint64_t max_;
+  bool owned_ = false;
+  bool opened_ = false;
+  std::map<std::string, Entry> entries_;
+  std::uint64_t total_ = 0;
+  std::uint64_t tick_ = 0;
+};
+
+S3Backend::~S3Backend() = default;
+
+Result<std::optional<fs::path>> S3Backend::LocalFile(const std::string& path,
+                                                     const std::string& version, VersionPart part) {
+  auto k = Locate(path, version);
+  if (!k) return k.error();
+  const std::string& key = part == VersionPart::kInfo  ? k->info
+                           : part == VersionPart::kMod ? k->mod
+                           : part == VersionPart::kZip ? k->zip
+                                                       : k->sig;
+  auto hit = cache_->Find(key);
+  if (!hit) return hit.error();
+  if (*hit) return hit;
+  return cache_->Fetch(*client_, key);
 }
 
 S3Backend::S3Backend(std::string url, S3Url where, s3::Credentials credentials)
@@ -268,6 +447,7 @@ S3Backend::S3Backend(std::string url, S3Url where, s3::Credentials credentials)
   c.credentials = std::move(credentials);
   c.max_attempts = where_.attempts;
   client_ = std::make_unique<s3::Client>(std::move(c));
+  cache_ = std::make_unique<Cache>(where_.cache_dir, where_.cache_bytes);
 }
 
 Result<std::string> S3Backend::ModuleDir(const std::string& path) const {
@@ -298,6 +478,13 @@ Result<S3Backend::Keys> S3Backend::Locate(const std::string& path,
   k.zip = k.dir + k.name + ".zip";
   k.mod = k.dir + k.name + ".mod";
   k.info = k.dir + k.name + ".info";
+  if (where_.layout == S3Url::Layout::kGoproxy) {
+    k.sig = k.dir + k.name + ".sig";
+  } else {
+    // Outside <path>/@v/: Athens lists a module's keys and must see only its 3 per version.
+    k.sig = (where_.prefix.empty() ? "" : where_.prefix + "/") + kAthensSigDir + "/" + path + "/" +
+            version + ".sig";
+  }
   return k;
 }
 
@@ -437,13 +624,44 @@ Result<PutResult> S3Backend::Put(const VersionFiles& f) {
   if (goproxy) {
     parts[3].state = Contains(list->versions, f.version) ? PartState::kSame : PartState::kAbsent;
   }
+  // The optional signature, once the version is complete (backend.hpp): created only if
+  // absent; a 412 means another writer stored one first, compared like any other part.
+  auto with_signature = [&](PutResult r) -> Result<PutResult> {
+    if (f.sig.empty()) return r;
+    for (int attempt = 0; attempt < kCreateAttempts; ++attempt) {
+      auto seen = compare_small(k->sig, f.sig, false);
+      if (!seen) return seen.error();
+      if (seen->state == PartState::kSame) return r;
+      if (seen->state == PartState::kDifferent) {
+        return PutResult{PutOutcome::kRefused,
+                         mv + ": its stored signature " + k->name +
+                             ".sig differs from the new one (signed with another key?); kept, "
+                             "not overwritten (" +
+                             seen->difference + ")"};
+      }
+      s3::PutCondition cond;
+      cond.if_none_match_any = true;
+      auto put = client_->Put(k->sig, f.sig, cond, writer);
+      if (!put) return put.error();
+      if (put->status == 200) {
+        if (r.outcome == PutOutcome::kUnchanged) {
+          return PutResult{PutOutcome::kPublished, "added its signature"};
+        }
+        return r;
+      }
+      // 412: stored meanwhile (or our own write whose answer was lost): compare again.
+    }
+    return Fail(k->sig + ": appeared and disappeared " + std::to_string(kCreateAttempts) +
+                " times while " + mv + " was being signed; something else deletes objects");
+  };
+
   Decision d = Decide(mv, parts, /*resumable=*/true);
   switch (d.kind) {
     case Decision::kConflict:
     case Decision::kDamaged:
       return PutResult{PutOutcome::kRefused, d.message};
     case Decision::kUnchanged:
-      return PutResult{PutOutcome::kUnchanged, ""};
+      return with_signature(PutResult{PutOutcome::kUnchanged, ""});
     case Decision::kWrite:
       break;
   }
@@ -529,8 +747,8 @@ Result<PutResult> S3Backend::Put(const VersionFiles& f) {
                   "publish again to complete");
     }
   }
-  if (!committed_by_us) return PutResult{PutOutcome::kUnchanged, ""};
-  return PutResult{PutOutcome::kPublished, d.message};
+  if (!committed_by_us) return with_signature(PutResult{PutOutcome::kUnchanged, ""});
+  return with_signature(PutResult{PutOutcome::kPublished, d.message});
 }
 
 Result<std::optional<StoredVersion>> S3Backend::Stat(const std::string& path,

@@ -4,7 +4,8 @@
 //
 // `endpoint` (scheme://host[:port], addressed path-style: <endpoint>/<bucket>/<key>;
 // default https://s3.<region>.amazonaws.com), `region` (default us-east-1), `layout`
-// (goproxy, the default, or athens), `attempts` (per request, default 10). The prefix may
+// (goproxy, the default, or athens), `attempts` (per request, default 10), `cache_dir` and
+// `cache_mib` (the serving cache, see below). The prefix may
 // be empty. Credentials: s3_client.hpp's LoadCredentials (AWS_* variables or the shared
 // credentials file), loaded when the backend is opened; never logged.
 //
@@ -36,11 +37,26 @@
 // Damage detection: a version whose parts are not a prefix of the write order (e.g. .info
 // without zip, listed without files) or whose objects are visibly broken (a zip shorter
 // than 22 bytes, an empty .mod or .info) is reported as damaged and never repaired.
+// Signatures (VersionFiles::sig, backend.hpp): goproxy `<dir>/<escaped v>.sig` beside the
+// parts; athens `<prefix>/.modpub-sig/<path>/<version>.sig`, outside `<path>/@v/` so that
+// Athens's key listing sees only its 3 keys per version. Written create-only once the
+// version is complete; the same → nothing, different → refused, never overwritten.
+// Serving (LocalFile, for `modpub serve --from s3://…`): a version part is downloaded once,
+// streamed to a temporary file in the cache directory (`cache_dir=/abs/dir`, default a
+// private temporary directory removed with the backend) and renamed into place; cached
+// files are reused without asking S3 again, because stored parts are immutable (Put never
+// overwrites; an object an operator deletes or replaces by hand may be served stale from
+// the cache until it is evicted or the cache directory is cleared). Absent objects are not
+// cached. The cache is bounded (`cache_mib`, default 1024): least recently used files are
+// removed beyond it. The version list is never cached: ListVersions reads the bucket.
 // A server that ignores conditional writes (npm s3rver) cannot give these guarantees:
 // concurrent writers of one module could then lose list entries; a single writer works.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "modpub/storage/backend.hpp"
@@ -56,6 +72,8 @@ struct S3Url {
   std::string region = "us-east-1";
   Layout layout = Layout::kGoproxy;
   int attempts = 10;
+  std::string cache_dir;                   // serving cache; "" = a private temporary directory
+  std::uint64_t cache_bytes = 1ull << 30;  // its bound (cache_mib)
 };
 // Parses an s3:// URL (everything after "s3://"); the error names the URL and the rule.
 Result<S3Url> ParseS3Url(const std::string& url);
@@ -63,6 +81,7 @@ Result<S3Url> ParseS3Url(const std::string& url);
 class S3Backend : public Backend {
  public:
   S3Backend(std::string url, S3Url where, s3::Credentials credentials);
+  ~S3Backend() override;
 
   const std::string& Name() const override { return url_; }
   Result<PutResult> Put(const VersionFiles& files) override;
@@ -70,12 +89,19 @@ class S3Backend : public Backend {
                                             const std::string& version) override;
   Result<std::vector<StoredVersion>> ListVersions(const std::string& path) override;
   Result<std::vector<std::string>> ListModules() override;
+  // Serving (`modpub serve --from s3://…`): downloads the object into the local cache and
+  // returns the cached file; nullopt when the object is absent (not cached).
+  Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
+                                                         const std::string& version,
+                                                         VersionPart part) override;
 
   // The keys of path@version's parts (zip, mod, info) and of its module's list object
   // (goproxy only; empty for athens). Fails unless ValidateModuleVersion accepts them.
   struct Keys {
     std::string dir;  // "<prefix>/<path>/@v/" (path escaped for goproxy)
     std::string zip, mod, info, list;
+    std::string sig;   // detached signature: "<dir><name>.sig" (goproxy) or, for athens,
+                       // "<prefix>/.modpub-sig/<path>/<version>.sig", outside <path>/@v/
     std::string name;  // the version as it appears in key names
   };
   Result<Keys> Locate(const std::string& path, const std::string& version) const;
@@ -92,6 +118,8 @@ class S3Backend : public Backend {
   std::string url_;
   S3Url where_;
   std::unique_ptr<s3::Client> client_;
+  class Cache;
+  std::unique_ptr<Cache> cache_;
 };
 
 }  // namespace modpub::storage
