@@ -69,7 +69,9 @@ bool SafeTag(const std::string& tag) {
 // environment only.
 Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& args,
               std::chrono::milliseconds timeout, const std::string& what) {
-  auto env = boost::this_process::environment();
+  // A copy: the native environment object would setenv() on this very process (a data race
+  // in the multi-threaded daemon, and the token would stay in modpubd's environment).
+  bp::environment env = boost::this_process::environment();
   for (const char* k :
        {"GIT_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
         "GIT_QUARANTINE_PATH", "GIT_INDEX_FILE", "GIT_CONFIG_PARAMETERS"}) {
