@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from support import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 BUCKET = "modules"
@@ -83,15 +85,6 @@ class S3Server:
         return S3Client(self.endpoint, self.access_key, self.secret_key, self.bucket)
 
 
-def _stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextlib.contextmanager
 def s3d(work: Path, *flags, access_key="e2e-access", secret_key="e2e-secret"):
     script = s3d_script()
@@ -119,7 +112,7 @@ def s3d(work: Path, *flags, access_key="e2e-access", secret_key="e2e-secret"):
         port = int(port_file.read_text())
         yield S3Server(f"http://127.0.0.1:{port}", access_key, secret_key, BUCKET, proc.pid, log)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @contextlib.contextmanager
@@ -142,7 +135,7 @@ def s3rver(work: Path):
                 proc.stderr.read().decode() if proc.poll() is not None else "timeout"))
         yield S3Server(f"http://127.0.0.1:{port}", "S3RVER", "S3RVER", BUCKET, proc.pid)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 # --- an independent SigV4 client --------------------------------------------------------------
@@ -273,4 +266,4 @@ def modpub_serving(server: S3Server, url: str, log: Path):
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(proc)
+        stop_process(proc)

@@ -71,14 +71,15 @@ Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& ar
               std::chrono::milliseconds timeout, const std::string& what) {
   // A copy: the native environment object would setenv() on this very process (a data race
   // in the multi-threaded daemon, and the token would stay in modpubd's environment).
+  // Only set()/erase() on it: Boost 1.74's find() and operator[] read past short entries.
   bp::environment env = boost::this_process::environment();
   for (const char* k :
        {"GIT_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
         "GIT_QUARANTINE_PATH", "GIT_INDEX_FILE", "GIT_CONFIG_PARAMETERS"}) {
-    if (env.find(k) != env.end()) env.erase(k);
+    env.erase(k);  // no find(): Boost 1.74's reads past short entries (ASan)
   }
-  env["GIT_TERMINAL_PROMPT"] = "0";
-  env["GIT_CONFIG_NOSYSTEM"] = "1";
+  env.set("GIT_TERMINAL_PROMPT", "0");
+  env.set("GIT_CONFIG_NOSYSTEM", "1");
   int count = 0;
   if (!repo.remote_token_file.empty()) {
     std::ifstream in(repo.remote_token_file);
@@ -89,17 +90,17 @@ Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& ar
       token.pop_back();
     if (token.empty()) return Fail("remote_token_file " + repo.remote_token_file + " is empty");
     std::string user = repo.provider == "gitlab" ? "oauth2" : "x-access-token";
-    env["GIT_CONFIG_KEY_0"] = "http.extraHeader";
-    env["GIT_CONFIG_VALUE_0"] = "Authorization: Basic " + Base64(user + ":" + token);
+    env.set("GIT_CONFIG_KEY_0", "http.extraHeader");
+    env.set("GIT_CONFIG_VALUE_0", "Authorization: Basic " + Base64(user + ":" + token));
     count = 1;
   }
-  env["GIT_CONFIG_COUNT"] = std::to_string(count);
+  env.set("GIT_CONFIG_COUNT", std::to_string(count));
   if (!repo.remote_ssh_key.empty()) {
     if (repo.remote_ssh_key.find('\'') != std::string::npos) {
       return Fail("remote_ssh_key path must not contain a single quote");
     }
-    env["GIT_SSH_COMMAND"] =
-        "ssh -i '" + repo.remote_ssh_key + "' -o IdentitiesOnly=yes -o BatchMode=yes";
+    env.set("GIT_SSH_COMMAND",
+            "ssh -i '" + repo.remote_ssh_key + "' -o IdentitiesOnly=yes -o BatchMode=yes");
   }
   char tmpl[] = "/tmp/modpub-git-XXXXXX";
   int fd = ::mkstemp(tmpl);

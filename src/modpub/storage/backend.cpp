@@ -144,4 +144,18 @@ Result<std::optional<std::filesystem::path>> Backend::LocalFile(const std::strin
   return Fail(Name() + ": this storage cannot be served from local files");
 }
 
+std::vector<std::string> ParseVersionList(std::string_view data) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < data.size()) {
+    std::size_t nl = data.find('\n', start);
+    if (nl == std::string_view::npos) nl = data.size();
+    std::string line(data.substr(start, nl - start));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) out.push_back(std::move(line));
+    start = nl + 1;
+  }
+  return out;
+}
+
 }  // namespace modpub::storage

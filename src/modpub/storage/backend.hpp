@@ -119,6 +119,10 @@ class Backend {
 // This is what keeps "../" and absolute paths out of the storage root.
 Status ValidateModuleVersion(std::string_view path, std::string_view version);
 
+// The versions of a GOPROXY `@v/list` file, in file order: one per line, trailing spaces and
+// CRs dropped, empty lines skipped (the same for the file on disk and the S3 object).
+std::vector<std::string> ParseVersionList(std::string_view data);
+
 // The immutability rule, shared by every backend.
 enum class PartState { kAbsent, kSame, kDifferent };
 struct StoredPart {

@@ -25,17 +25,7 @@ Result<std::vector<std::string>> ReadList(const fs::path& list) {
   if (!*exists) return std::vector<std::string>();
   auto data = local::ReadFile(list, kMaxList);
   if (!data) return data.error();
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < data->size()) {
-    std::size_t nl = data->find('\n', start);
-    if (nl == std::string::npos) nl = data->size();
-    std::string line = data->substr(start, nl - start);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) out.push_back(std::move(line));
-    start = nl + 1;
-  }
-  return out;
+  return ParseVersionList(*data);
 }
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {

@@ -79,20 +79,6 @@ std::string RandomWriterId() {
   return out;
 }
 
-std::vector<std::string> ParseListText(std::string_view data) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < data.size()) {
-    std::size_t nl = data.find('\n', start);
-    if (nl == std::string_view::npos) nl = data.size();
-    std::string line(data.substr(start, nl - start));
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) out.push_back(std::move(line));
-    start = nl + 1;
-  }
-  return out;
-}
-
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -504,7 +490,7 @@ Result<S3Backend::ListObject> S3Backend::ReadList(const std::string& key) {
   lo.exists = true;
   lo.etag = r->etag;
   lo.writer = r->writer;
-  lo.versions = ParseListText(r->body);
+  lo.versions = ParseVersionList(r->body);
   return lo;
 }
 
