@@ -22,6 +22,7 @@
 
 #include "modpub/git/git.hpp"
 #include "modpub/jobs/spool.hpp"
+#include "modpub/receive/handoff.hpp"
 #include "modpub/receive/receive.hpp"
 #include "modpub/receive/settings.hpp"
 #include "modpub/storage/open.hpp"
@@ -49,6 +50,9 @@ fs::path GitDir() {
   const char* env = std::getenv("GIT_DIR");
   return env && *env ? fs::path(env) : fs::current_path();
 }
+
+// Where pre-receive leaves what it found for post-receive (receive/handoff.hpp).
+fs::path HandoffDir() { return GitDir() / "modpub" / "handoff"; }
 
 void PrintLines(std::string_view lead, const std::string& message) {
   std::size_t start = 0;
@@ -87,7 +91,21 @@ int PreReceive(const std::optional<std::string>& config) {
   modpub::receive::Verdict verdict = modpub::receive::Review(*repo, policy, *updates);
   for (const std::string& p : verdict.problems) std::cout << "modpub: refused " << p << "\n";
   std::cout.flush();
-  return verdict.ok() ? 0 : 1;
+  if (!verdict.ok()) return 1;
+  if (!settings->spool_dir.empty()) {
+    // Tell post-receive what the tags publish, so that it need not read the objects again.
+    for (const RefUpdate& u : *updates) {
+      if (u.Deletes() || !modpub::receive::IsVersionTag(u.Tag())) continue;
+      std::vector<modpub::receive::Accepted> mine;
+      for (const auto& a : verdict.accepted) {
+        if (a.tag == u.Tag()) mine.push_back(a);
+      }
+      if (auto s = modpub::receive::WriteHandoff(HandoffDir(), settings->repo.path, u, mine); !s) {
+        spdlog::debug("{}: {} (post-receive will resolve the tag itself)", u.Tag(), s.message());
+      }
+    }
+  }
+  return 0;
 }
 
 int PostReceive(const std::optional<std::string>& config) {
@@ -107,24 +125,38 @@ int PostReceive(const std::optional<std::string>& config) {
     warn("no spool directory configured (" + settings->source + "): nothing queued for publishing");
     return 0;
   }
-  auto repo = modpub::git::Repository::OpenFromEnv();
-  if (!repo) {
-    warn(repo.message() + "\nnothing queued for publishing");
-    return 0;
-  }
   auto spool = modpub::jobs::Spool::Open(settings->spool_dir);
   if (!spool) {
     warn(spool.message() + "\nnothing queued for publishing");
     return 0;
   }
-  modpub::receive::Verdict found =
-      modpub::receive::Published(*repo, settings->repo.import_path, *updates);
-  for (const std::string& p : found.problems) warn(p + " (not queued)");
+  // What each tag publishes: from pre-receive's handoff, else resolved here (libgit2).
+  std::vector<modpub::receive::Accepted> accepted;
+  std::vector<RefUpdate> unresolved;
+  for (const RefUpdate& u : *updates) {
+    if (u.Deletes() || !modpub::receive::IsVersionTag(u.Tag())) continue;
+    if (auto h = modpub::receive::TakeHandoff(HandoffDir(), settings->repo.path, u)) {
+      accepted.insert(accepted.end(), h->begin(), h->end());
+    } else {
+      unresolved.push_back(u);
+    }
+  }
+  if (!unresolved.empty()) {
+    auto repo = modpub::git::Repository::OpenFromEnv();
+    if (!repo) {
+      warn(repo.message() + "\nnothing queued for publishing");
+      return 0;
+    }
+    modpub::receive::Verdict found =
+        modpub::receive::Published(*repo, settings->repo.import_path, unresolved);
+    for (const std::string& p : found.problems) warn(p + " (not queued)");
+    accepted.insert(accepted.end(), found.accepted.begin(), found.accepted.end());
+  }
 
   // One job per tag; the daemon publishes every module version the tag names.
   std::map<std::string, std::vector<const modpub::receive::Accepted*>> by_tag;
   std::vector<std::string> order;
-  for (const auto& a : found.accepted) {
+  for (const auto& a : accepted) {
     if (by_tag[a.tag].empty()) order.push_back(a.tag);
     by_tag[a.tag].push_back(&a);
   }

@@ -395,6 +395,43 @@ def test_post_receive_never_fails_the_push(server):
     assert set(server.remote_tags()) == {"v1.0.0"}
 
 
+def test_post_receive_takes_pre_receives_handoff_or_resolves_the_tag_itself(server):
+    """pre-receive leaves what a tag publishes for post-receive (receive/handoff.hpp); a push
+    consumes it. Without one (e.g. hooks of an older modpub), post-receive reads the tag."""
+    server.commit({"lib.go": "package lib\n", "v3/go.mod": f"module {IMPORT}/v3\n"})
+    server.tag("v3.0.0")
+    p = server.push("main", "v3.0.0")
+    assert p.returncode == 0, p.stderr
+    handoff = server.bare / "modpub" / "handoff"
+    assert handoff.is_dir() and not list(handoff.iterdir())
+    queued = sorted(line for line in remote_lines(p) if line.startswith("modpub: queued"))
+    assert queued == [f"modpub: queued {IMPORT}/v3@v3.0.0",
+                      f"modpub: queued {IMPORT}@v3.0.0+incompatible"]
+
+    # The same update again, by hand, with no handoff: the same modules, from the objects.
+    for job in (server.spool / "queue").glob("*.job"):
+        job.unlink()
+    new = git("rev-parse", "v3.0.0", cwd=server.bare).stdout.strip()
+    hook = modpub_bin().parent / "modpub-hook"
+    r = subprocess.run([str(hook), "post-receive", "--config", str(server.config)],
+                       input=f"{'0' * 40} {new} refs/tags/v3.0.0\n", cwd=server.bare,
+                       capture_output=True, text=True, env=dict(os.environ, GIT_DIR="."))
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == queued
+    assert [j["tag"] for j in server.jobs()] == ["v3.0.0"]
+
+
+def test_a_refused_push_leaves_no_handoff_behind(server):
+    server.commit(GOOD)
+    server.tag("v1.0.0")
+    server.tag("v1.2")  # not canonical: the whole push is refused
+    p = server.push("main", "v1.0.0", "v1.2")
+    assert p.returncode != 0
+    handoff = server.bare / "modpub" / "handoff"
+    assert not handoff.exists() or not list(handoff.iterdir())
+    assert server.jobs() == []
+
+
 # --- with modpubd ----------------------------------------------------------------------------
 
 def modpubd_bin():

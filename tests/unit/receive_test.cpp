@@ -12,6 +12,7 @@
 
 #include "modpub/modzip/modzip.hpp"
 #include "modpub/publish/publish.hpp"
+#include "modpub/receive/handoff.hpp"
 #include "modpub/receive/install.hpp"
 #include "modpub/receive/settings.hpp"
 #include "modpub/storage/fs_tree.hpp"
@@ -540,6 +541,112 @@ TEST_F(SettingsTest, BrokenTomlIsAnError) {
   auto s = LoadSettings(bare, toml.string());
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("bad.toml"));
+}
+
+// --- pre-receive -> post-receive handoff (handoff.hpp) ----------------------------------
+
+RefUpdate Update(const std::string& ref, char new_digit) {
+  auto u = ParseUpdates(kZero + " " + std::string(40, new_digit) + " " + ref + "\n");
+  if (!u || u->size() != 1) throw std::logic_error("bad test update");
+  return (*u)[0];
+}
+
+Accepted Version(const std::string& tag, const std::string& path, const std::string& version) {
+  Accepted a{tag, path, version, {}};
+  if (git_oid_fromstr(&a.commit.raw, std::string(40, 'c').c_str()) != 0) {
+    throw std::logic_error("bad test oid");
+  }
+  return a;
+}
+
+std::vector<std::string> Describe(const std::vector<Accepted>& list) {
+  std::vector<std::string> out;
+  for (const auto& a : list)
+    out.push_back(a.tag + " " + a.path + "@" + a.version + " " + a.commit.Hex());
+  return out;
+}
+
+std::size_t FilesIn(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+
+TEST(Handoff, RoundTripsEveryModuleVersionOfATagOnce) {
+  TempDir dir;
+  const auto d = dir.path() / "handoff";  // created on demand
+  RefUpdate u = Update("refs/tags/v3.0.0", 'a');
+  std::vector<Accepted> two = {Version("v3.0.0", "corp.example/lib", "v3.0.0+incompatible"),
+                               Version("v3.0.0", "corp.example/lib/v3", "v3.0.0")};
+  ASSERT_TRUE(WriteHandoff(d, "/srv/git/lib.git", u, two));
+  auto got = TakeHandoff(d, "/srv/git/lib.git", u);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_THAT(Describe(*got),
+              ElementsAre("v3.0.0 corp.example/lib@v3.0.0+incompatible " + std::string(40, 'c'),
+                          "v3.0.0 corp.example/lib/v3@v3.0.0 " + std::string(40, 'c')));
+  // Taken: a second post-receive for the same update finds nothing.
+  EXPECT_FALSE(TakeHandoff(d, "/srv/git/lib.git", u).has_value());
+  EXPECT_EQ(FilesIn(d), 0u);
+}
+
+TEST(Handoff, BelongsToOneRepositoryRefAndNewId) {
+  TempDir dir;
+  RefUpdate u = Update("refs/tags/v1.0.0", 'a');
+  ASSERT_TRUE(WriteHandoff(dir.path(), "/srv/git/lib.git", u,
+                           {Version("v1.0.0", "corp.example/lib", "v1.0.0")}));
+  EXPECT_FALSE(TakeHandoff(dir.path(), "/srv/git/other.git", u).has_value());
+  EXPECT_FALSE(TakeHandoff(dir.path(), "/srv/git/lib.git", Update("refs/tags/v1.0.0", 'b')));
+  EXPECT_FALSE(TakeHandoff(dir.path(), "/srv/git/lib.git", Update("refs/tags/v1.0.1", 'a')));
+  EXPECT_TRUE(TakeHandoff(dir.path(), "/srv/git/lib.git", u).has_value());
+}
+
+TEST(Handoff, UnusableRecordsAreAbsentNotErrors) {
+  TempDir dir;
+  RefUpdate u = Update("refs/tags/v1.0.0", 'a');
+  EXPECT_FALSE(TakeHandoff(dir.path() / "missing", "/r.git", u).has_value());
+  ASSERT_TRUE(
+      WriteHandoff(dir.path(), "/r.git", u, {Version("v1.0.0", "corp.example/lib", "v1.0.0")}));
+  ASSERT_EQ(FilesIn(dir.path()), 1u);
+  const auto file = std::filesystem::directory_iterator(dir.path())->path();
+  for (const std::string& bad :
+       {std::string("not json"), std::string("{}"), std::string(R"({"format":"modpub-handoff/2"})"),
+        std::string("{\"format\":\"modpub-handoff/1\",\"repo\":\"/r.git\",\"ref\":\"refs/tags/"
+                    "v1.0.0\",\"new\":\"" +
+                    std::string(40, 'a') + "\",\"accepted\":[]}"),
+        std::string("{\"format\":\"modpub-handoff/1\",\"repo\":\"/r.git\",\"ref\":\"refs/tags/"
+                    "v1.0.0\",\"new\":\"" +
+                    std::string(40, 'a') +
+                    "\",\"accepted\":[{\"tag\":\"v1.0.0\",\"path\":\"p\",\"version\":\"v1.0.0\","
+                    "\"commit\":\"xyz\"}]}")}) {
+    std::ofstream(file) << bad;
+    EXPECT_FALSE(TakeHandoff(dir.path(), "/r.git", u).has_value()) << bad;
+    EXPECT_FALSE(std::filesystem::exists(file)) << "an unusable record is removed: " << bad;
+  }
+}
+
+TEST(Handoff, WritingRemovesRecordsOfPushesThatNeverFinished) {
+  TempDir dir;
+  RefUpdate old_update = Update("refs/tags/v1.0.0", 'a');
+  ASSERT_TRUE(WriteHandoff(dir.path(), "/r.git", old_update,
+                           {Version("v1.0.0", "corp.example/lib", "v1.0.0")}));
+  const auto stale = std::filesystem::directory_iterator(dir.path())->path();
+  std::filesystem::last_write_time(
+      stale, std::filesystem::file_time_type::clock::now() - std::chrono::hours(2));
+  RefUpdate fresh = Update("refs/tags/v1.0.1", 'b');
+  ASSERT_TRUE(
+      WriteHandoff(dir.path(), "/r.git", fresh, {Version("v1.0.1", "corp.example/lib", "v1.0.1")}));
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+  EXPECT_TRUE(TakeHandoff(dir.path(), "/r.git", fresh).has_value());
+}
+
+TEST(Handoff, AnUnwritableDirectoryIsReported) {
+  TempDir dir;
+  std::ofstream(dir.path() / "file") << "x";
+  auto s = WriteHandoff(dir.path() / "file" / "handoff", "/r.git", Update("refs/tags/v1.0.0", 'a'),
+                        {Version("v1.0.0", "corp.example/lib", "v1.0.0")});
+  ASSERT_FALSE(s);
+  EXPECT_THAT(s.message(), HasSubstr("handoff"));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/storage/backend.hpp"
+#include "modpub/storage/curl_lib.hpp"
 #include "modpub/storage/local_part.hpp"
 #include "modpub/storage/open.hpp"
 #include "modpub/sumdb/tlog.hpp"
@@ -24,10 +25,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kMaxSmall = 16u << 20;
-
-struct CurlFree {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
 
 std::size_t Collect(char* data, std::size_t size, std::size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
@@ -48,25 +45,29 @@ Fetched FetchHttp(const std::string& base, const std::string& escaped_path, cons
   std::string url = base;
   while (!url.empty() && url.back() == '/') url.pop_back();
   url += "/" + escaped_path + "/@v/" + file;
-  std::unique_ptr<CURL, CurlFree> c(curl_easy_init());
+  auto loaded = storage::curl::Load();
+  if (!loaded) return loaded.error();
+  const storage::curl::Api& api = **loaded;
+  std::unique_ptr<CURL, storage::curl::EasyDeleter> c(api.easy_init(),
+                                                      storage::curl::EasyDeleter{&api});
   if (!c) throw std::bad_alloc();
   std::string body;
-  curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+  api.easy_setopt(c.get(), CURLOPT_URL, url.c_str());
   if (to) {
-    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, ToFile);
-    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, to);
+    api.easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, ToFile);
+    api.easy_setopt(c.get(), CURLOPT_WRITEDATA, to);
   } else {
-    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, Collect);
-    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
+    api.easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, Collect);
+    api.easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
   }
-  curl_easy_setopt(c.get(), CURLOPT_NETRC, static_cast<long>(CURL_NETRC_OPTIONAL));
-  if (!ca_file.empty()) curl_easy_setopt(c.get(), CURLOPT_CAINFO, ca_file.c_str());
-  curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT, 300L);
-  CURLcode rc = curl_easy_perform(c.get());
-  if (rc != CURLE_OK) return Fail(url + ": " + curl_easy_strerror(rc));
+  api.easy_setopt(c.get(), CURLOPT_NETRC, static_cast<long>(CURL_NETRC_OPTIONAL));
+  if (!ca_file.empty()) api.easy_setopt(c.get(), CURLOPT_CAINFO, ca_file.c_str());
+  api.easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  api.easy_setopt(c.get(), CURLOPT_TIMEOUT, 300L);
+  CURLcode rc = api.easy_perform(c.get());
+  if (rc != CURLE_OK) return Fail(url + ": " + api.easy_strerror(rc));
   long status = 0;
-  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
+  api.easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
   if (status == 404 || status == 410) return std::optional<std::string>();
   if (status != 200) return Fail(url + ": HTTP " + std::to_string(status));
   if (to && std::fflush(to) != 0) return Fail(url + ": cannot write the download");

@@ -97,13 +97,27 @@ Result<HookSettings> LoadSettings(const fs::path& git_dir_in,
   std::error_code ec;
   fs::path git_dir = fs::canonical(git_dir_in, ec);
   if (ec) return Fail(git_dir_in.string() + ": " + ec.message());
-  auto keys = ReadGitKeys(git_dir);
-  if (!keys) return keys.error();
+  // The repository's git config is read only when it matters: with --config naming a file
+  // that has the repository's entry it does not, and post-receive then runs without
+  // initialising libgit2 at all (most of a hook's start-up cost).
+  std::optional<GitKeys> keys;
+  auto git_keys = [&]() -> Result<const GitKeys*> {
+    if (!keys) {
+      auto read = ReadGitKeys(git_dir);
+      if (!read) return read.error();
+      keys = std::move(*read);
+    }
+    return &*keys;
+  };
 
   std::optional<std::string> file = config_flag;
-  if (!file && keys->config && !keys->config->empty()) {
-    fs::path p(*keys->config);
-    file = (p.is_relative() ? git_dir / p : p).string();
+  if (!file) {
+    auto k = git_keys();
+    if (!k) return k.error();
+    if ((*k)->config && !(*k)->config->empty()) {
+      fs::path p(*(*k)->config);
+      file = (p.is_relative() ? git_dir / p : p).string();
+    }
   }
   if (!file) {
     if (const char* env = std::getenv("MODPUB_CONFIG"); env && *env) file = env;
@@ -134,7 +148,9 @@ Result<HookSettings> LoadSettings(const fs::path& git_dir_in,
     s.repo = *repo;
     return s;
   }
-  if (!ApplyGitKeys(*keys, s)) {
+  auto k = git_keys();
+  if (!k) return k.error();
+  if (!ApplyGitKeys(**k, s)) {
     return Fail(*file + ": no [[repository]] with path " + git_dir.string() +
                 ", and its git config has no modpub.importPath");
   }

@@ -16,6 +16,7 @@
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/storage/atomic_file.hpp"
+#include "modpub/storage/curl_lib.hpp"
 
 namespace modpub::storage::s3 {
 namespace fs = std::filesystem;
@@ -25,24 +26,6 @@ namespace {
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 constexpr std::size_t kListPageLimit = 16u << 20;
 constexpr std::size_t kHashChunk = 1 << 20;
-
-std::once_flag g_curl_init;
-
-void GlobalInit() {
-  std::call_once(g_curl_init, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw std::logic_error("curl_global_init failed");
-    }
-  });
-}
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -278,7 +261,7 @@ Result<Credentials> LoadCredentials() {
 // --- the client --------------------------------------------------------------------------
 
 struct Client::Handle {
-  std::unique_ptr<CURL, CurlDeleter> curl;
+  std::unique_ptr<CURL, curl::EasyDeleter> curl;
 };
 
 struct Client::Request {
@@ -301,6 +284,7 @@ namespace {
 // Per-attempt transfer state, reached from curl's callbacks.
 struct Transfer {
   CURL* curl = nullptr;
+  const curl::Api* api = nullptr;
   Response* resp = nullptr;
   Sink* sink = nullptr;
   std::size_t body_limit = 0;
@@ -333,7 +317,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::size_t len = size * n;
   long status = 0;
-  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  t->api->easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   if (t->sink && status >= 200 && status < 300) {
     if (!t->sink->Write(data, len)) {
       t->sink_failed = true;
@@ -387,7 +371,6 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
 }  // namespace
 
 Client::Client(ClientConfig config) : config_(std::move(config)) {
-  GlobalInit();
   while (!config_.endpoint.empty() && config_.endpoint.back() == '/') config_.endpoint.pop_back();
 }
 
@@ -398,7 +381,7 @@ std::uint64_t Client::requests() const {
   return requests_;
 }
 
-std::unique_ptr<Client::Handle> Client::Acquire() {
+std::unique_ptr<Client::Handle> Client::Acquire(const curl::Api& api) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!idle_.empty()) {
@@ -408,8 +391,8 @@ std::unique_ptr<Client::Handle> Client::Acquire() {
     }
   }
   auto h = std::make_unique<Handle>();
-  h->curl.reset(curl_easy_init());
-  if (!h->curl) throw std::logic_error("curl_easy_init failed");
+  h->curl = std::unique_ptr<CURL, curl::EasyDeleter>(api.easy_init(), curl::EasyDeleter{&api});
+  if (!h->curl) throw std::bad_alloc();  // libcurl's only reason to fail
   return h;
 }
 
@@ -423,7 +406,10 @@ std::string Client::ObjectUrl(const std::string& key) const {
 }
 
 Result<Response> Client::Perform(Request& req) {
-  auto handle = Acquire();
+  auto loaded = curl::Load();
+  if (!loaded) return loaded.error();
+  const curl::Api& api = **loaded;
+  auto handle = Acquire(api);
   struct Returner {
     Client* c;
     std::unique_ptr<Handle>& h;
@@ -442,6 +428,7 @@ Result<Response> Client::Perform(Request& req) {
     Response resp;
     Transfer t;
     t.curl = curl;
+    t.api = &api;
     t.resp = &resp;
     t.sink = req.sink;
     t.body_limit = req.body_limit;
@@ -456,10 +443,10 @@ Result<Response> Client::Perform(Request& req) {
     if (req.sink) req.sink->Reset();
 
     // curl_easy_reset keeps the handle's open connections: they are reused.
-    curl_easy_reset(curl);
-    SlistPtr headers;
+    api.easy_reset(curl);
+    std::unique_ptr<curl_slist, curl::SlistDeleter> headers(nullptr, curl::SlistDeleter{&api});
     auto add_header = [&](const std::string& h) {
-      curl_slist* n = curl_slist_append(headers.get(), h.c_str());
+      curl_slist* n = api.slist_append(headers.get(), h.c_str());
       if (!n) throw std::bad_alloc();
       headers.release();
       headers.reset(n);
@@ -471,43 +458,42 @@ Result<Response> Client::Perform(Request& req) {
     for (const auto& h : req.headers) add_header(h);
     if (req.method == "PUT") add_header("Content-Type: application/octet-stream");
 
-    curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
-    curl_easy_setopt(curl, CURLOPT_USERNAME, config_.credentials.access_key_id.c_str());
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, config_.credentials.secret_access_key.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, config_.stall_timeout_s);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    api.easy_setopt(curl, CURLOPT_URL, req.url.c_str());
+    api.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    api.easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
+    api.easy_setopt(curl, CURLOPT_USERNAME, config_.credentials.access_key_id.c_str());
+    api.easy_setopt(curl, CURLOPT_PASSWORD, config_.credentials.secret_access_key.c_str());
+    api.easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+    api.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
+    api.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    api.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, config_.stall_timeout_s);
+    api.easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+    api.easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+    api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+    api.easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+    api.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     if (req.method == "HEAD") {
-      curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+      api.easy_setopt(curl, CURLOPT_NOBODY, 1L);
     } else if (req.method == "PUT" && !req.file) {
       // Small bodies (.mod, .info, list) go as request fields: libcurl 7.88 then sends no
       // "Expect: 100-continue" (it does for every upload), saving a round trip per part.
-      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(req.bytes.size()));
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.bytes.data());
+      api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
+      api.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.bytes.size()));
+      api.easy_setopt(curl, CURLOPT_POSTFIELDS, req.bytes.data());
     } else if (req.method == "PUT") {
-      curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.upload_size));
-      curl_easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
-      curl_easy_setopt(curl, CURLOPT_READDATA, &t);
-      curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, OnSeek);
-      curl_easy_setopt(curl, CURLOPT_SEEKDATA, &t);
-      curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
+      api.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+      api.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.upload_size));
+      api.easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
+      api.easy_setopt(curl, CURLOPT_READDATA, &t);
+      api.easy_setopt(curl, CURLOPT_SEEKFUNCTION, OnSeek);
+      api.easy_setopt(curl, CURLOPT_SEEKDATA, &t);
+      api.easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
     } else if (req.method != "GET") {
-      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
-    CURLcode rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+    CURLcode rc = api.easy_perform(curl);
+    api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
+    api.easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
 
     if (t.read_failed) {
       return Fail(req.file->string() + ": read failed while uploading to " + req.what);
@@ -517,7 +503,7 @@ Result<Response> Client::Perform(Request& req) {
       return Fail(req.what + ": answer larger than " + std::to_string(req.body_limit) + " bytes");
     }
     if (rc != CURLE_OK) {
-      last_problem = curl_easy_strerror(rc);
+      last_problem = api.easy_strerror(rc);
       if (RetryableCurlError(rc)) {
         spdlog::debug("S3 {}: {} (attempt {}), retrying", req.what, last_problem, attempt + 1);
         continue;

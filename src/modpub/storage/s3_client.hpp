@@ -34,6 +34,10 @@
 
 #include "modpub/base/result.hpp"
 
+namespace modpub::storage::curl {
+struct Api;
+}  // namespace modpub::storage::curl
+
 namespace modpub::storage::s3 {
 
 struct Credentials {
@@ -126,7 +130,7 @@ class Client {
   struct Handle;
   Result<Response> Perform(Request& req);
   std::string ObjectUrl(const std::string& key) const;
-  std::unique_ptr<Handle> Acquire();
+  std::unique_ptr<Handle> Acquire(const curl::Api& api);
   void Release(std::unique_ptr<Handle> h);
 
   ClientConfig config_;
