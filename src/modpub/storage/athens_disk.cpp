@@ -162,21 +162,13 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
     auto refusal = local::PutSignature(SigPath(root_, f.path, f.version), f.sig, mv, &written);
     if (!refusal) return refusal.error();
     if (!refusal->empty()) return PutResult{PutOutcome::kRefused, *refusal};
-    if (written && r.outcome == PutOutcome::kUnchanged) {
-      return PutResult{PutOutcome::kPublished, "added its signature"};
-    }
-    return r;
+    return written ? SignatureAdded(r) : r;
   };
 
   Decision d = Decide(mv, parts, /*resumable=*/false);
-  switch (d.kind) {
-    case Decision::kConflict:
-    case Decision::kDamaged:
-      return PutResult{PutOutcome::kRefused, d.message};
-    case Decision::kUnchanged:
-      return with_signature(PutResult{PutOutcome::kUnchanged, ""});
-    case Decision::kWrite:
-      break;
+  if (auto done = NothingToWrite(d)) {
+    if (done->outcome == PutOutcome::kRefused) return *done;
+    return with_signature(*done);
   }
   if (d.first_absent != 0) throw std::logic_error("AthensDisk: partial write decided");
 

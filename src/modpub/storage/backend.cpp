@@ -123,6 +123,24 @@ Decision Decide(std::string_view module_version, const std::vector<StoredPart>& 
   return d;
 }
 
+std::optional<PutResult> NothingToWrite(const Decision& d) {
+  switch (d.kind) {
+    case Decision::kConflict:
+    case Decision::kDamaged:
+      return PutResult{PutOutcome::kRefused, d.message};
+    case Decision::kUnchanged:
+      return PutResult{PutOutcome::kUnchanged, ""};
+    case Decision::kWrite:
+      break;
+  }
+  return std::nullopt;
+}
+
+PutResult SignatureAdded(PutResult r) {
+  if (r.outcome != PutOutcome::kUnchanged) return r;
+  return PutResult{PutOutcome::kPublished, "added its signature"};
+}
+
 StoredVersion Classify(std::string version, const std::vector<std::string>& part_names,
                        const std::vector<bool>& present, bool resumable) {
   if (part_names.size() != present.size()) throw std::logic_error("Classify: size mismatch");

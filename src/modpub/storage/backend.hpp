@@ -139,6 +139,12 @@ struct Decision {
 // partial state is damage.
 Decision Decide(std::string_view module_version, const std::vector<StoredPart>& parts,
                 bool resumable);
+// A Put that has nothing to write ends here: kConflict and kDamaged -> refused with the
+// decision's message, kUnchanged -> unchanged. std::nullopt for kWrite.
+std::optional<PutResult> NothingToWrite(const Decision& d);
+// After a signature was stored for a version: an unchanged version becomes "published",
+// noting that its signature was added (other outcomes are returned as they are).
+PutResult SignatureAdded(PutResult r);
 
 // The state of a version from the presence of its parts alone (parts in write order):
 // all present = complete, a prefix = incomplete (if `resumable`), otherwise damaged.

@@ -140,21 +140,13 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
     auto refusal = local::PutSignature(loc->sig, f.sig, mv, &written);
     if (!refusal) return refusal.error();
     if (!refusal->empty()) return PutResult{PutOutcome::kRefused, *refusal};
-    if (written && r.outcome == PutOutcome::kUnchanged) {
-      return PutResult{PutOutcome::kPublished, "added its signature"};
-    }
-    return r;
+    return written ? SignatureAdded(r) : r;
   };
 
   Decision d = Decide(mv, parts, /*resumable=*/true);
-  switch (d.kind) {
-    case Decision::kConflict:
-    case Decision::kDamaged:
-      return PutResult{PutOutcome::kRefused, d.message};
-    case Decision::kUnchanged:
-      return with_signature(PutResult{PutOutcome::kUnchanged, ""});
-    case Decision::kWrite:
-      break;
+  if (auto done = NothingToWrite(d)) {
+    if (done->outcome == PutOutcome::kRefused) return *done;
+    return with_signature(*done);
   }
 
   // Writes one file part; a file that appears under its final name although we hold the

@@ -629,12 +629,7 @@ Result<PutResult> S3Backend::Put(const VersionFiles& f) {
       cond.if_none_match_any = true;
       auto put = client_->Put(k->sig, f.sig, cond, writer);
       if (!put) return put.error();
-      if (put->status == 200) {
-        if (r.outcome == PutOutcome::kUnchanged) {
-          return PutResult{PutOutcome::kPublished, "added its signature"};
-        }
-        return r;
-      }
+      if (put->status == 200) return SignatureAdded(r);
       // 412: stored meanwhile (or our own write whose answer was lost): compare again.
     }
     return Fail(k->sig + ": appeared and disappeared " + std::to_string(kCreateAttempts) +
@@ -642,14 +637,9 @@ Result<PutResult> S3Backend::Put(const VersionFiles& f) {
   };
 
   Decision d = Decide(mv, parts, /*resumable=*/true);
-  switch (d.kind) {
-    case Decision::kConflict:
-    case Decision::kDamaged:
-      return PutResult{PutOutcome::kRefused, d.message};
-    case Decision::kUnchanged:
-      return with_signature(PutResult{PutOutcome::kUnchanged, ""});
-    case Decision::kWrite:
-      break;
+  if (auto done = NothingToWrite(d)) {
+    if (done->outcome == PutOutcome::kRefused) return *done;
+    return with_signature(*done);
   }
 
   // 2. The missing objects, each create-only. A 412 means another writer got there first
