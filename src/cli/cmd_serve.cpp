@@ -68,7 +68,7 @@ int RunServe(const ServeOptions& o) {
   // default), not after cpp-httplib's default of 5.
   server.set_keep_alive_max_count(1000);
   try {
-    http::MountProxy(server, std::move(*config));
+    http::MountProxyFirst(server, std::move(*config));
   } catch (const std::invalid_argument& e) {
     std::cerr << "modpub: " << e.what() << "\n";
     return 2;
