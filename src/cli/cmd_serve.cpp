@@ -1,5 +1,7 @@
 // `modpub serve`: the GOPROXY endpoint and checksum database of modpub::http::MountProxy on
-// a cpp-httplib server of its own (modpubd mounts the same routes on its server).
+// a cpp-httplib server of its own (modpubd mounts the same routes on its server). The
+// server serves nothing else, so the requests are answered before cpp-httplib's regex route
+// table (http::MountProxyFirst).
 // `modpub auth-hash`: prints the hash of a password (or token) read from stdin, for the
 // auth file (http/auth.hpp).
 #include <signal.h>
