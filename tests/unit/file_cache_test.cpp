@@ -104,7 +104,7 @@ TEST(SmallFileCache, EntriesOlderThanRecheckAreMissesUntilReplaced) {
   TempDir dir;
   fs::path f = dir.path() / "v.info";
   Write(f, "x");
-  SmallFileCache cache({64, 1024, std::chrono::seconds(1)});
+  SmallFileCache cache({64, 1024, 100, std::chrono::seconds(1)});
   const auto t0 = Clock::now();
   ASSERT_TRUE(cache.Put("k", Read(f, t0)));
   EXPECT_NE(cache.Find("k", t0 + std::chrono::milliseconds(999)), nullptr);
@@ -118,7 +118,7 @@ TEST(SmallFileCache, EntriesOlderThanRecheckAreMissesUntilReplaced) {
 
 TEST(SmallFileCache, SizeBoundsEvictTheLeastRecentlyUsed) {
   TempDir dir;
-  SmallFileCache cache({10, 25, std::chrono::hours(1)});
+  SmallFileCache cache({10, 25, 100, std::chrono::hours(1)});
   std::vector<fs::path> files;
   for (char c : std::string("abcd")) {
     files.push_back(dir.path() / std::string(1, c));
@@ -148,6 +148,22 @@ TEST(SmallFileCache, SizeBoundsEvictTheLeastRecentlyUsed) {
   EXPECT_EQ(cache.bytes(), 10u);
 }
 
+TEST(SmallFileCache, EntryCountIsBoundedEvenForEmptyFiles) {
+  TempDir dir;
+  SmallFileCache cache({64, 1024, 3, std::chrono::hours(1)});
+  for (int i = 0; i < 5; ++i) {
+    fs::path f = dir.path() / ("empty" + std::to_string(i));
+    Write(f, "");
+    ASSERT_TRUE(cache.Put("k" + std::to_string(i), Read(f)));
+    EXPECT_LE(cache.size(), 3u);
+  }
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(cache.Find("k0"), nullptr);
+  EXPECT_EQ(cache.Find("k1"), nullptr);
+  EXPECT_NE(cache.Find("k4"), nullptr);
+  EXPECT_EQ(cache.bytes(), 0u);
+}
+
 TEST(SmallFileCache, ConcurrentFindsAndPutsStayConsistent) {
   TempDir dir;
   constexpr int kFiles = 40;
@@ -157,7 +173,7 @@ TEST(SmallFileCache, ConcurrentFindsAndPutsStayConsistent) {
     Write(files.back(), "content of " + std::to_string(i) + std::string(i, '.'));
   }
   // Room for about a third of the files: eviction runs all the time.
-  SmallFileCache cache({1024, 400, std::chrono::hours(1)});
+  SmallFileCache cache({1024, 400, 100, std::chrono::hours(1)});
   std::atomic<int> wrong{0};
   std::atomic<int> hits{0};
   std::vector<std::thread> threads;

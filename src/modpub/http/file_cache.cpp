@@ -45,7 +45,8 @@ bool SmallFileCache::Put(std::string key, std::shared_ptr<const Entry> entry) {
   bytes_ += entry->body.size();
   lru_.push_front(key);
   index_.emplace(std::move(key), Slot{std::move(entry), lru_.begin()});
-  while (bytes_ > limits_.max_total_bytes && !lru_.empty()) {
+  while ((bytes_ > limits_.max_total_bytes || index_.size() > limits_.max_entries) &&
+         !lru_.empty()) {
     EraseLocked(index_.find(lru_.back()));
   }
   return true;

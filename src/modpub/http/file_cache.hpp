@@ -13,7 +13,8 @@
 //     serves only versions whose directory is complete, S3 cache eviction) are applied
 //     again at least that often, even though the file itself did not change.
 // Bounds: files larger than `max_file_bytes` are never kept; the bodies kept add up to at
-// most `max_total_bytes`, least recently used entries are evicted first.
+// most `max_total_bytes` in at most `max_entries` entries, least recently used entries are
+// evicted first.
 // Thread-safe: one mutex around the index; Find's stat runs outside it. Entries are
 // immutable and shared: a caller may keep one after it was evicted.
 #pragma once
@@ -51,6 +52,7 @@ class SmallFileCache {
   struct Limits {
     std::size_t max_file_bytes = 64 * 1024;
     std::size_t max_total_bytes = 32 * 1024 * 1024;
+    std::size_t max_entries = 100000;  // also bounds entries of empty files
     Clock::duration recheck = std::chrono::seconds(1);
   };
   struct Entry {
