@@ -1,5 +1,7 @@
 // `modpub serve`: the GOPROXY endpoint and checksum database of modpub::http::MountProxy on
-// a cpp-httplib server of its own (modpubd mounts the same routes on its server).
+// a cpp-httplib server of its own (modpubd mounts the same routes on its server). The
+// server serves nothing else, so the requests are answered before cpp-httplib's regex route
+// table (http::MountProxyFirst).
 // `modpub auth-hash`: prints the hash of a password (or token) read from stdin, for the
 // auth file (http/auth.hpp).
 #include <signal.h>
@@ -68,7 +70,7 @@ int RunServe(const ServeOptions& o) {
   // default), not after cpp-httplib's default of 5.
   server.set_keep_alive_max_count(1000);
   try {
-    http::MountProxy(server, std::move(*config));
+    http::MountProxyFirst(server, std::move(*config));
   } catch (const std::invalid_argument& e) {
     std::cerr << "modpub: " << e.what() << "\n";
     return 2;

@@ -105,6 +105,50 @@ TEST_F(ProxyTest, ServesTheGoproxyProtocol) {
   EXPECT_EQ(other->status, 200);
 }
 
+// Small files are answered from memory after the first request (http/file_cache.hpp),
+// with the same headers, and a stored file changed or removed afterwards is noticed at
+// the very next request.
+TEST_F(ProxyTest, RepeatedSmallFilesFollowTheStoredFile) {
+  const std::string url = "/corp.example/!lib/@v/v1.0.0.mod";
+  auto first = client_->Get(url);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->body, "module corp.example/Lib\n");
+  const std::string etag = first->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  for (int i = 0; i < 3; ++i) {
+    auto again = client_->Get(url);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 200);
+    EXPECT_EQ(again->body, first->body);
+    EXPECT_EQ(again->get_header_value("ETag"), etag);
+    EXPECT_EQ(again->get_header_value("Content-Type"), first->get_header_value("Content-Type"));
+    EXPECT_EQ(again->get_header_value("Cache-Control"), first->get_header_value("Cache-Control"));
+  }
+  auto cond = client_->Get(url, {{"If-None-Match", etag}});
+  ASSERT_TRUE(cond);
+  EXPECT_EQ(cond->status, 304);
+  EXPECT_TRUE(cond->body.empty());
+  EXPECT_EQ(cond->get_header_value("ETag"), etag);
+
+  // Damaged in storage (same size): the damaged bytes are what is served now, as before.
+  const fs::path stored = root_ / "corp.example/!lib/@v/v1.0.0.mod";
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::ofstream(stored, std::ios::binary | std::ios::trunc) << "module corp.example/XYZ\n";
+  auto damaged = client_->Get(url);
+  ASSERT_TRUE(damaged);
+  EXPECT_EQ(damaged->status, 200);
+  EXPECT_EQ(damaged->body, "module corp.example/XYZ\n");
+  fs::remove(stored);
+  auto gone = client_->Get(url);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+  // Other small parts and zips are unaffected.
+  EXPECT_EQ(client_->Get("/corp.example/!lib/@v/v1.0.0.info")->status, 200);
+  EXPECT_EQ(client_->Get("/corp.example/!lib/@v/v1.0.0.info")->body, "{\"Version\":\"v1.0.0\"}");
+  EXPECT_EQ(client_->Get("/corp.example/!lib/@v/v1.0.0.zip")->status, 200);
+}
+
 TEST_F(ProxyTest, NotFoundAndBadRequests) {
   EXPECT_EQ(client_->Get("/corp.example/!lib/@v/v9.9.9.info")->status, 404);
   EXPECT_EQ(client_->Get("/corp.example/other/@v/list")->status, 404);
@@ -145,6 +189,52 @@ TEST_F(ProxyTest, ServesTheChecksumDatabase) {
   EXPECT_EQ(client_->Get("/sumdb/sumdb.test/tile/8/0/000.p/2")->status, 404);
   EXPECT_EQ(client_->Get("/sumdb/sumdb.test/tile/8/0/000")->status, 404);
   EXPECT_EQ(client_->Get("/sumdb/sumdb.test/tile/8/0/0")->status, 400);
+}
+
+// Auth is asked at every request, also for answers the small-file cache holds.
+TEST(ProxyAuth, CachedAnswersAreStillAuthorized) {
+  TempDir dir;
+  const fs::path root = dir.path() / "tree";
+  auto tree = std::make_shared<storage::FsTree>("file://" + root.string(), root);
+  ASSERT_TRUE(tree->Put(Version(dir.path(), "corp.example/Lib", "v1.0.0", 100)).ok());
+  auto auth = Auth::FromToml(
+      "realm = \"corp\"\n"
+      "[[token]]\nname = \"all\"\nsha256 = \"" +
+          HashToken("all-token") +
+          "\"\nallow = [\"*\"]\n"
+          "[[token]]\nname = \"few\"\nsha256 = \"" +
+          HashToken("few-token") + "\"\nallow = [\"corp.example/other\"]\n",
+      "test.toml");
+  ASSERT_TRUE(auth.ok()) << auth.message();
+  ProxyConfig c;
+  c.backend = tree;
+  c.auth = *auth;
+  httplib::Server server;
+  MountProxy(server, c);
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { server.listen_after_bind(); });
+  for (int i = 0; i < 200 && !server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  httplib::Client client("127.0.0.1", port);
+  const std::string url = "/corp.example/!lib/@v/v1.0.0.info";
+  for (int round = 0; round < 2; ++round) {  // the second round is answered from memory
+    auto ok = client.Get(url, {{"Authorization", "Bearer all-token"}});
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_EQ(ok->body, "{\"Version\":\"v1.0.0\"}");
+    EXPECT_THAT(ok->get_header_value("Cache-Control"), HasSubstr("private"));
+    auto anonymous = client.Get(url);
+    ASSERT_TRUE(anonymous);
+    EXPECT_EQ(anonymous->status, 401);
+    EXPECT_EQ(anonymous->get_header_value("WWW-Authenticate"), "Basic realm=\"corp\"");
+    auto few = client.Get(url, {{"Authorization", "Bearer few-token"}});
+    ASSERT_TRUE(few);
+    EXPECT_EQ(few->status, 403);
+  }
+  server.stop();
+  t.join();
 }
 
 TEST(Signature, StoredOnceBesideTheVersionNeverOverwritten) {

@@ -10,10 +10,12 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <regex>
 
 #include "modpub/dirhash/dirhash.hpp"
+#include "modpub/http/file_cache.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/atomic_file.hpp"
@@ -26,6 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kChunk = 256 * 1024;
+constexpr std::size_t kSmallFile = 64 * 1024;  // served from memory, not streamed
 constexpr char kText[] = "text/plain; charset=utf-8";
 
 struct State {
@@ -34,6 +37,7 @@ struct State {
   std::mutex mu;                // guards the signed head cache
   sumdb::TreeHead signed_for{-1, {}};
   std::string signed_note;
+  SmallFileCache files;  // .info/.mod/.sig answers by request path (http/file_cache.hpp)
 };
 
 void Reply(httplib::Response& res, int status, const std::string& body) {
@@ -65,9 +69,17 @@ void ServeBytes(const httplib::Request& req, httplib::Response& res, std::string
   res.set_content(std::move(body), type);
 }
 
+// Where a small file's answer may be remembered (ServeFile); empty key: nowhere.
+struct CacheSlot {
+  SmallFileCache* cache = nullptr;
+  std::string_view key;                       // the request path below the prefix
+  std::string_view owner;                     // the module path (Authorize on a cache hit)
+  SmallFileCache::Clock::time_point checked;  // taken before the backend was asked
+};
+
 // Serves a stored file: small ones from memory, larger ones streamed in chunks.
 void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::path& path,
-               const char* type, const std::string& cache) {
+               const char* type, const std::string& cache, const CacheSlot& slot = {}) {
   auto fd = std::make_shared<storage::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!*fd || ::fstat(fd->get(), &st) != 0) {
@@ -79,11 +91,15 @@ void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::pa
   std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
                 static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
                     static_cast<unsigned long long>(st.st_mtim.tv_nsec));
-  res.set_header("Cache-Control", cache);
-  if (NotModified(req, res, etag)) return;
   const auto size = static_cast<std::size_t>(st.st_size);
-  res.status = 200;
-  if (size <= 64 * 1024) {
+  const bool remember = slot.cache && S_ISREG(st.st_mode) && size <= kSmallFile &&
+                        size <= slot.cache->limits().max_file_bytes;
+  // A 304 needs no body, unless the body is to be remembered for later requests.
+  if (!remember) {
+    res.set_header("Cache-Control", cache);
+    if (NotModified(req, res, etag)) return;
+  }
+  if (size <= kSmallFile) {
     std::string body(size, '\0');
     std::size_t done = 0;
     while (done < size) {
@@ -92,9 +108,24 @@ void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::pa
       if (n <= 0) return Reply(res, 500, "cannot read the stored file");
       done += static_cast<std::size_t>(n);
     }
+    if (remember) {
+      auto entry = std::make_shared<SmallFileCache::Entry>();
+      entry->path = path.string();
+      entry->stamp = StampOf(st);
+      entry->body = body;
+      entry->etag = etag;
+      entry->owner = slot.owner;
+      entry->type = type;
+      entry->checked = slot.checked;
+      slot.cache->Put(std::string(slot.key), std::move(entry));
+      res.set_header("Cache-Control", cache);
+      if (NotModified(req, res, etag)) return;
+    }
+    res.status = 200;
     res.set_content(std::move(body), type);
     return;
   }
+  res.status = 200;
   res.set_content_provider(
       size, type, [fd](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
         std::vector<char> buf(std::min(length, kChunk));
@@ -137,8 +168,9 @@ Result<std::vector<std::string>> CompleteVersions(State& s, const std::string& p
   return out;
 }
 
-void ServePart(State& s, const httplib::Request& req, httplib::Response& res,
+void ServePart(State& s, const httplib::Request& req, httplib::Response& res, std::string_view rel,
                const std::string& path, const std::string& version, storage::VersionPart part) {
+  const auto asked = SmallFileCache::Clock::now();
   auto file = s.c.backend->LocalFile(path, version, part);
   if (!file) {
     // Not a version modpub could store (e.g. a branch name go asks about): not found.
@@ -152,7 +184,26 @@ void ServePart(State& s, const httplib::Request& req, httplib::Response& res,
   const char* type = part == storage::VersionPart::kInfo  ? "application/json"
                      : part == storage::VersionPart::kZip ? "application/zip"
                                                           : kText;
-  ServeFile(req, res, **file, type, s.immutable_cache);
+  // Zips are streamed, never remembered; the other parts are small and asked for often.
+  CacheSlot slot;
+  if (part != storage::VersionPart::kZip) slot = CacheSlot{&s.files, rel, path, asked};
+  ServeFile(req, res, **file, type, s.immutable_cache, slot);
+}
+
+// Answers from the small-file cache (http/file_cache.hpp); false: not cached, go on.
+// Only a request that was answered from a stored file before is in the cache, so the
+// checks that came before (path and version syntax) passed for this very path; auth is
+// asked again, as it depends on the request's credentials.
+bool ServeCached(State& s, const httplib::Request& req, httplib::Response& res,
+                 std::string_view rel) {
+  auto e = s.files.Find(rel);
+  if (!e) return false;
+  if (s.c.auth && !Authorize(s, req, res, e->owner)) return true;
+  res.set_header("Cache-Control", s.immutable_cache);
+  if (NotModified(req, res, e->etag)) return true;
+  res.status = 200;
+  res.set_content(e->body, e->type);
+  return true;
 }
 
 void HandleModule(State& s, const httplib::Request& req, httplib::Response& res,
@@ -206,7 +257,7 @@ void HandleModule(State& s, const httplib::Request& req, httplib::Response& res,
     if (!file.ends_with(e.ext)) continue;
     auto version = module::UnescapeVersion(file.substr(0, file.size() - e.ext.size()));
     if (!version) return Reply(res, 400, "bad request: " + version.message());
-    return ServePart(s, req, res, *path, *version, e.part);
+    return ServePart(s, req, res, rel, *path, *version, e.part);
   }
   Reply(res, 404, "not found");
 }
@@ -339,7 +390,12 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
   return config;
 }
 
-void MountProxy(httplib::Server& server, ProxyConfig config) {
+namespace {
+
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+// The handler of every GET below the prefix; throws for an unusable config.
+Handler MakeHandler(ProxyConfig config) {
   if (!config.backend) throw std::invalid_argument("MountProxy: no storage backend");
   if (!config.log != !config.signer) {
     throw std::invalid_argument("MountProxy: a checksum database needs both a log and a signer");
@@ -352,12 +408,36 @@ void MountProxy(httplib::Server& server, ProxyConfig config) {
       std::string(config.auth ? "private" : "public") + ", max-age=31536000, immutable";
   state->c = std::move(config);
   const std::size_t skip = state->c.prefix.size() + 1;
-  server.Get(RegexEscape(state->c.prefix) + "/.*",
-             [state, skip](const httplib::Request& req, httplib::Response& res) {
-               std::string_view rel = std::string_view(req.path).substr(skip);
-               if (rel.starts_with("sumdb/")) return HandleSumdb(*state, req, res, rel.substr(6));
-               HandleModule(*state, req, res, rel);
-             });
+  return [state, skip](const httplib::Request& req, httplib::Response& res) {
+    std::string_view rel = std::string_view(req.path).substr(skip);
+    if (ServeCached(*state, req, res, rel)) return;
+    if (rel.starts_with("sumdb/")) return HandleSumdb(*state, req, res, rel.substr(6));
+    HandleModule(*state, req, res, rel);
+  };
+}
+
+}  // namespace
+
+void MountProxy(httplib::Server& server, ProxyConfig config) {
+  const std::string prefix = config.prefix;
+  server.Get(RegexEscape(prefix) + "/.*", MakeHandler(std::move(config)));
+}
+
+void MountProxyFirst(httplib::Server& server, ProxyConfig config) {
+  const std::string under = config.prefix + "/";
+  Handler handler = MakeHandler(std::move(config));
+  server.Get(RegexEscape(under) + ".*", handler);
+  server.set_pre_routing_handler(
+      [under, handler](const httplib::Request& req, httplib::Response& res) {
+        // Exactly what the route above matches (std::regex's "." is no line terminator);
+        // anything else goes on to the route table.
+        if ((req.method != "GET" && req.method != "HEAD") || !req.path.starts_with(under) ||
+            req.path.find_first_of("\r\n") != std::string::npos) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        handler(req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      });
 }
 
 }  // namespace modpub::http
