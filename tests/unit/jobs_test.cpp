@@ -4,9 +4,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -318,6 +321,164 @@ TEST(Jobs, PokeNeverBlocksAndReachesAListener) {
   for (int i = 0; i < 100000 && fails == 0; ++i) fails += Poke(path) ? 0 : 1;
   EXPECT_EQ(fails, 1);
   ::close(fd);
+}
+
+// Group commit: many threads enqueue at once; every job is in queue/ exactly once,
+// complete (parses, id = file name), and nothing is left in tmp/.
+TEST(Jobs, ConcurrentEnqueueKeepsEveryJobExactlyOnce) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path() / "spool");
+  ASSERT_TRUE(spool.ok()) << spool.message();
+  constexpr int kThreads = 16, kEach = 25;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  std::vector<std::string> errors;
+  std::mutex mu;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto id = spool->Enqueue(MakeJob("v1." + std::to_string(t) + "." + std::to_string(i)));
+        std::lock_guard lock(mu);
+        if (id.ok()) {
+          ids[t].push_back(*id);
+        } else {
+          errors.push_back(id.message());
+        }
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  std::set<std::string> returned;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      EXPECT_TRUE(returned.insert(ids[t][i]).second) << "id returned twice: " << ids[t][i];
+    }
+  }
+  auto queued = spool->List(State::kQueued);
+  ASSERT_TRUE(queued.ok()) << queued.message();
+  ASSERT_EQ(queued->size(), static_cast<std::size_t>(kThreads * kEach));
+  std::set<std::string> tags;
+  for (const auto& e : *queued) {
+    EXPECT_EQ(e.job.last_error, "") << e.job.id;  // parsed, complete
+    EXPECT_EQ(returned.count(e.job.id), 1u) << e.job.id;
+    tags.insert(e.job.tag);
+  }
+  EXPECT_EQ(tags.size(), static_cast<std::size_t>(kThreads * kEach));
+  EXPECT_TRUE(Names(dir.path() / "spool" / "tmp").empty());
+  auto stats = spool->Stats();
+  EXPECT_EQ(stats.jobs, static_cast<std::uint64_t>(kThreads * kEach));
+  EXPECT_LE(stats.batches, stats.jobs);
+}
+
+// Starts `n` threads that each enqueue one job; returns their results in thread order.
+std::vector<Result<std::string>> EnqueueFromThreads(const Spool& spool, int first, int n) {
+  std::vector<std::optional<Result<std::string>>> out(static_cast<std::size_t>(n));
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; ++i) {
+    ts.emplace_back(
+        [&, i] { out[i] = spool.Enqueue(MakeJob("v2.0." + std::to_string(first + i))); });
+  }
+  for (auto& th : ts) th.join();
+  std::vector<Result<std::string>> r;
+  for (auto& o : out) r.push_back(std::move(*o));
+  return r;
+}
+
+// Callers arriving while a batch commits wait and are committed together by one leader.
+// The first caller's commit is held (test hook) until 7 more jobs are written and wait.
+TEST(Jobs, WritersArrivingDuringACommitFormOneBatch) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path() / "spool");
+  ASSERT_TRUE(spool.ok()) << spool.message();
+  std::vector<std::size_t> sizes;  // written by leaders, one at a time
+  std::atomic<int> calls{0};
+  bool timed_out = false;
+  spool->SetBatchHookForTest([&](std::size_t n) {
+    sizes.push_back(n);
+    ++calls;
+    if (sizes.size() != 1) return;
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (spool->WaitingWritersForTest() < 7) {
+      if (std::chrono::steady_clock::now() > until) {
+        timed_out = true;
+        return;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  std::optional<Result<std::string>> first;
+  std::thread leader([&] { first = spool->Enqueue(MakeJob("v2.0.0")); });
+  while (calls == 0) std::this_thread::sleep_for(1ms);
+  auto rest = EnqueueFromThreads(*spool, 1, 7);
+  leader.join();
+  ASSERT_FALSE(timed_out);
+  ASSERT_TRUE(first->ok()) << first->message();
+  for (const auto& r : rest) ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 7}));
+  EXPECT_EQ(spool->Stats().batches, 2u);
+  EXPECT_EQ(*spool->QueueDepth(), 8u);
+  for (const auto& r : rest) EXPECT_TRUE(spool->Waiting(*r).has_value()) << *r;
+  EXPECT_TRUE(Names(dir.path() / "spool" / "tmp").empty());
+}
+
+// A failure of the batch (here: queue/ is gone when the leader commits) reaches every
+// caller in it, and leaves nothing behind in tmp/; the batch before it is unaffected.
+TEST(Jobs, ABatchFailureReachesEveryCallerInIt) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path() / "spool");
+  ASSERT_TRUE(spool.ok()) << spool.message();
+  const fs::path queue = dir.path() / "spool" / "queue";
+  std::vector<std::size_t> sizes;
+  std::atomic<int> calls{0};
+  spool->SetBatchHookForTest([&](std::size_t n) {
+    sizes.push_back(n);
+    ++calls;
+    if (sizes.size() == 1) {
+      auto until = std::chrono::steady_clock::now() + 30s;
+      while (spool->WaitingWritersForTest() < 5 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(1ms);
+    } else if (sizes.size() == 2) {
+      fs::rename(queue, dir.path() / "spool" / "queue-away");
+    }
+  });
+  std::optional<Result<std::string>> first;
+  std::thread leader([&] { first = spool->Enqueue(MakeJob("v3.0.0")); });
+  while (calls == 0) std::this_thread::sleep_for(1ms);
+  auto rest = EnqueueFromThreads(*spool, 1, 5);
+  leader.join();
+  ASSERT_TRUE(first->ok()) << first->message();
+  ASSERT_EQ(sizes, (std::vector<std::size_t>{1, 5}));
+  for (const auto& r : rest) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.message().find("cannot open the queue directory"), std::string::npos)
+        << r.message();
+  }
+  EXPECT_TRUE(Names(dir.path() / "spool" / "tmp").empty());
+  fs::rename(dir.path() / "spool" / "queue-away", queue);
+  EXPECT_EQ(Names(queue), std::vector<std::string>{*(*first) + ".job"});
+  // The spool works again once queue/ is back.
+  spool->SetBatchHookForTest(nullptr);
+  EXPECT_TRUE(spool->Enqueue(MakeJob("v3.0.9")).ok());
+}
+
+TEST(Jobs, WaitingSeesOnlyJobsStillInQueue) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path() / "spool");
+  ASSERT_TRUE(spool.ok()) << spool.message();
+  auto id = spool->Enqueue(MakeJob("v4.0.0"));
+  ASSERT_TRUE(id.ok()) << id.message();
+  auto w = spool->Waiting(*id);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(w->tag, "v4.0.0");
+  EXPECT_EQ(w->attempts, 0);
+  EXPECT_FALSE(spool->Waiting("no-such-job").has_value());
+  EXPECT_FALSE(spool->Waiting("../queue/x").has_value());
+  auto owner = spool->Register();
+  ASSERT_TRUE(owner.ok()) << owner.message();
+  auto c = spool->Claim(*owner);
+  ASSERT_TRUE(c.ok() && c->job.has_value());
+  EXPECT_FALSE(spool->Waiting(*id).has_value());
 }
 
 }  // namespace

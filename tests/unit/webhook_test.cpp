@@ -406,5 +406,58 @@ TEST(WebhookService, DecisionsAndQueue) {
   EXPECT_EQ((*svc2)->Count("gitlab", "queued"), 1u);
 }
 
+// GitHub's `create` + `push` for one tag, and redeliveries under new ids: answered with
+// the job already waiting in queue/; a claimed job or another commit gets a new job.
+TEST(WebhookService, DeliveriesOfAWaitingTagAreCoalesced) {
+  TempDir tmp;
+  auto cfg = TwoRepos(tmp.path().string());
+  auto svc = Service::Create(cfg, nullptr);
+  ASSERT_TRUE(svc.ok()) << svc.message();
+  nlohmann::json push = {
+      {"ref", "refs/tags/v1.4.0"}, {"before", kZero},  {"after", kA},
+      {"created", true},           {"deleted", false}, {"head_commit", {{"id", kB}}},
+      {"repository", GitHubRepo()}};
+  auto job_of = [](const Reply& r) {
+    return nlohmann::json::parse(r.body)["job"].get<std::string>();
+  };
+  auto first = (*svc)->Handle(GitHubDelivery("c1", "lib-secret", push));
+  ASSERT_EQ(first.status, 202) << first.body;
+  EXPECT_EQ(first.result, "queued");
+  auto again = (*svc)->Handle(GitHubDelivery("c2", "lib-secret", push));
+  ASSERT_EQ(again.status, 202) << again.body;
+  EXPECT_EQ(again.result, "coalesced");
+  EXPECT_EQ(job_of(again), job_of(first));
+  EXPECT_EQ(Queued(cfg), 1u);
+  EXPECT_EQ((*svc)->Count("github", "coalesced"), 1u);
+  // Another commit for the same tag (moved): its own job.
+  auto moved = push;
+  moved["head_commit"]["id"] = kA;
+  auto m = (*svc)->Handle(GitHubDelivery("c3", "lib-secret", moved));
+  ASSERT_EQ(m.status, 202) << m.body;
+  EXPECT_EQ(m.result, "queued");
+  EXPECT_NE(job_of(m), job_of(first));
+  EXPECT_EQ(Queued(cfg), 2u);
+  // A restarted service finds the waiting jobs in queue/.
+  svc->reset();
+  auto svc2 = Service::Create(cfg, nullptr);
+  ASSERT_TRUE(svc2.ok()) << svc2.message();
+  auto after_restart = (*svc2)->Handle(GitHubDelivery("c4", "lib-secret", push));
+  EXPECT_EQ(after_restart.result, "coalesced");
+  EXPECT_EQ(job_of(after_restart), job_of(first));
+  // Once claimed, the job may already have fetched: a new delivery queues a new job.
+  auto spool = jobs::Spool::Open(cfg.spool_dir);
+  auto owner = spool->Register();
+  ASSERT_TRUE(owner.ok()) << owner.message();
+  for (int i = 0; i < 2; ++i) {
+    auto c = spool->Claim(*owner);
+    ASSERT_TRUE(c.ok() && c->job.has_value());
+  }
+  auto fresh = (*svc2)->Handle(GitHubDelivery("c5", "lib-secret", push));
+  ASSERT_EQ(fresh.status, 202) << fresh.body;
+  EXPECT_EQ(fresh.result, "queued");
+  EXPECT_NE(job_of(fresh), job_of(first));
+  EXPECT_EQ(Queued(cfg), 1u);
+}
+
 }  // namespace
 }  // namespace modpub::webhook

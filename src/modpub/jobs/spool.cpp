@@ -12,12 +12,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <utility>
 
 #include "modpub/storage/atomic_file.hpp"
 
@@ -351,6 +353,82 @@ Result<Spool> Spool::Open(const fs::path& dir) {
   return Spool(dir);
 }
 
+// --- Enqueue with group commit ----------------------------------------------------------
+
+// One written job waiting to be committed. Lives on its caller's stack; the caller waits
+// (under GroupCommit::mu) until the batch that took it sets `done`.
+struct BatchEntry {
+  fs::path tmp;     // the written file in tmp/
+  fs::path target;  // queue/<id>.job
+  int fd = -1;      // open on tmp, still to be synced and closed by the leader
+  Status status = Ok();
+  bool done = false;
+};
+
+struct Spool::GroupCommit {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<BatchEntry*> open;  // written, waiting for the next batch
+  bool committing = false;        // a leader is committing a batch now
+  CommitStats stats;
+  std::function<void(std::size_t)> hook;  // tests
+};
+
+Spool::Spool(fs::path dir) : dir_(std::move(dir)), group_(std::make_shared<GroupCommit>()) {}
+
+namespace {
+
+// Commits one batch (called by its leader without the lock): see the group commit
+// invariant in spool.hpp. Sets every entry's status; closes every fd; leaves no file in
+// tmp/ (a failed entry's temporary is removed).
+void CommitBatch(const fs::path& queue, const std::vector<BatchEntry*>& batch) {
+  auto fail_entry = [](BatchEntry* e, Status s) {
+    if (e->fd >= 0) ::close(e->fd);
+    e->fd = -1;
+    ::unlink(e->tmp.c_str());
+    e->status = std::move(s);
+  };
+  auto fail_all = [&](const Status& s) {
+    for (BatchEntry* e : batch) {
+      if (e->status) fail_entry(e, s);
+    }
+  };
+  UniqueFd qfd(::open(queue.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!qfd) return fail_all(Fail(Errno(queue, "cannot open the queue directory", errno)));
+  // 1. The data of every file durable. syncfs reports write-back errors of the file
+  // system since qfd was opened (Linux >= 5.8), i.e. those of this batch's files.
+  if (batch.size() == 1) {
+    if (::fsync(batch[0]->fd) != 0) {
+      return fail_entry(batch[0], Fail(Errno(batch[0]->tmp, "fsync", errno)));
+    }
+  } else if (::syncfs(qfd.get()) != 0) {
+    return fail_all(Fail(Errno(queue, "syncfs of the spool's file system", errno)));
+  }
+  // 2. Into queue/ (each rename is atomic; a job appears complete or not at all).
+  bool renamed = false;
+  for (BatchEntry* e : batch) {
+    int fd = std::exchange(e->fd, -1);
+    if (::close(fd) != 0) {
+      fail_entry(e, Fail(Errno(e->tmp, "close", errno)));
+      continue;
+    }
+    if (::rename(e->tmp.c_str(), e->target.c_str()) != 0) {
+      fail_entry(e, Fail(Errno(e->target, "rename", errno)));
+      continue;
+    }
+    renamed = true;
+  }
+  // 3. The new names durable, once for the batch.
+  if (renamed && ::fsync(qfd.get()) != 0) {
+    Status s = Fail(Errno(queue, "fsync", errno));
+    for (BatchEntry* e : batch) {
+      if (e->status) e->status = s;  // renamed: in queue/, but its name may not be durable
+    }
+  }
+}
+
+}  // namespace
+
 Result<std::string> Spool::Enqueue(Job job) const {
   if (job.id.empty()) job.id = NewJobId();
   if (!ValidId(job.id)) return Fail("job id \"" + job.id + "\" is not [A-Za-z0-9._-]{1,128}");
@@ -360,12 +438,80 @@ Result<std::string> Spool::Enqueue(Job job) const {
   auto now = Clock::now();
   if (job.created == Clock::time_point{}) job.created = now;
   if (job.next_attempt == Clock::time_point{}) job.next_attempt = now;
-  if (auto s =
-          WriteDurably(dir_ / "tmp", dir_ / "queue" / (job.id + std::string(kSuffix)), ToJson(job));
-      !s) {
-    return s.error();
+
+  // Written by this thread, outside any lock; only syncing and renaming are batched.
+  BatchEntry me;
+  me.target = dir_ / "queue" / (job.id + std::string(kSuffix));
+  me.tmp = dir_ / "tmp" /
+           (std::string(storage::kTempPrefix) + std::to_string(::getpid()) + "-" +
+            Hex(Random64(), 16) + std::string(kSuffix));
+  me.fd = ::open(me.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (me.fd < 0) return Fail(Errno(me.tmp, "cannot create", errno));
+  const std::string data = ToJson(job);
+  const char* p = data.data();
+  std::size_t n = data.size();
+  while (n > 0) {
+    ssize_t w = ::write(me.fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(me.fd);
+      ::unlink(me.tmp.c_str());
+      return Fail(Errno(me.tmp, "write", err));
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
   }
+
+  GroupCommit& g = *group_;
+  std::unique_lock lock(g.mu);
+  g.open.push_back(&me);
+  while (!me.done) {
+    if (g.committing) {
+      g.cv.wait(lock);
+      continue;
+    }
+    // Lead: take everything written so far (this job included) as one batch.
+    g.committing = true;
+    std::vector<BatchEntry*> batch;
+    batch.swap(g.open);
+    auto hook = g.hook;
+    lock.unlock();
+    if (hook) hook(batch.size());
+    CommitBatch(dir_ / "queue", batch);
+    lock.lock();
+    for (BatchEntry* e : batch) e->done = true;
+    g.stats.batches += 1;
+    g.stats.jobs += batch.size();
+    g.committing = false;
+    g.cv.notify_all();
+  }
+  if (!me.status) return me.status.error();
   return job.id;
+}
+
+std::optional<Job> Spool::Waiting(const std::string& id) const {
+  if (!ValidId(id)) return std::nullopt;
+  auto text = ReadFile(dir_ / "queue" / (id + std::string(kSuffix)));
+  if (!text) return std::nullopt;
+  auto job = FromJson(*text);
+  if (!job || job->id != id) return std::nullopt;
+  return std::move(*job);
+}
+
+Spool::CommitStats Spool::Stats() const {
+  std::lock_guard lock(group_->mu);
+  return group_->stats;
+}
+
+void Spool::SetBatchHookForTest(std::function<void(std::size_t)> hook) const {
+  std::lock_guard lock(group_->mu);
+  group_->hook = std::move(hook);
+}
+
+std::size_t Spool::WaitingWritersForTest() const {
+  std::lock_guard lock(group_->mu);
+  return group_->open.size();
 }
 
 Result<Owner> Spool::Register() const {

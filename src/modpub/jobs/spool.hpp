@@ -21,8 +21,28 @@
 // id is [A-Za-z0-9._-]{1,128} and must match the file name, else the job is corrupt.
 //
 // Invariants:
-//  * Enqueue writes tmp/, fsyncs the file, renames into queue/ and fsyncs queue/: a job
-//    is either absent or complete and durable. Names not ending in ".job" are ignored.
+//  * Enqueue writes tmp/, makes the file durable, renames it into queue/ and fsyncs
+//    queue/, all before it returns: a job in queue/ is complete and durable, and a job
+//    whose Enqueue returned its id is durable. Names not ending in ".job" are ignored.
+//  * Group commit: concurrent Enqueue calls on one Spool (and its copies) share the
+//    durability cost. Each caller writes its own tmp file, then joins the open batch; one
+//    caller (the leader) commits the whole batch: data of all its files durable (one
+//    fsync for a batch of one, else one syncfs(2) of the spool's filesystem), then every
+//    rename into queue/, then one fsync of queue/. Followers wait and return the status
+//    of their own job; callers arriving during a commit form the next batch. So a batch
+//    of N jobs costs two journal commits instead of 2N fsyncs, and no file is renamed
+//    into queue/ before its data is durable (a crash mid-batch leaves only tmp/ files,
+//    which RemoveStaleTemporaries removes). Why syncfs: on ext4 (and most journaling
+//    file systems) every fsync of a new file costs a cache flush of the device, so N
+//    fsyncs cost N flushes even when issued together; syncfs writes the N files back in
+//    one go and flushes once. Its cost: it also writes back other dirty data on the same
+//    file system, so keep the spool off file systems with heavy unrelated writers.
+//  * Errors of a batch: a failure that concerns one file (create, write, fsync, rename)
+//    reaches its caller only; a failure of the batch (opening queue/, syncfs, the fsync
+//    of queue/) reaches every caller in it. After an error the job is not in queue/,
+//    except when the final fsync of queue/ failed: then the complete job may be in
+//    queue/ but its name may not survive a crash; the caller sees an error and may
+//    enqueue again (publishing is idempotent).
 //  * A job is claimed by rename(queue/<id>.job -> claimed/<owner>/<id>.job). rename is
 //    atomic: of two daemons racing for one job exactly one succeeds (the other sees
 //    ENOENT), so two daemons on one spool never work on the same job.
@@ -39,6 +59,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -121,9 +142,13 @@ class Spool {
   const std::filesystem::path& dir() const { return dir_; }
 
   // --- producers (hooks, webhooks, tests) ------------------------------------------
-  // Writes the job durably into queue/ (see invariants). Assigns id, created and
-  // next_attempt when unset; returns the id.
+  // Writes the job durably into queue/ (see invariants; concurrent calls are group
+  // committed). Assigns id, created and next_attempt when unset; returns the id only once
+  // the job is durable in queue/. Thread-safe.
   Result<std::string> Enqueue(Job job) const;
+  // The job waiting in queue/ under `id`, if there is one (not claimed, not finished);
+  // nothing when it is not in queue/ or cannot be read.
+  std::optional<Job> Waiting(const std::string& id) const;
 
   // --- daemon -----------------------------------------------------------------------
   // Registers a new owner (id = "<hostname>-<pid>-<random>") with its lock held.
@@ -161,9 +186,22 @@ class Spool {
   // failed/<id>.job -> queue/ with attempts reset to 0, due now, last_error kept.
   Status RetryFailed(const std::string& id) const;
 
+  // --- group commit statistics and test hooks ------------------------------------------
+  struct CommitStats {
+    std::uint64_t batches = 0;  // batches committed (each: <= 2 journal commits)
+    std::uint64_t jobs = 0;     // jobs in them
+  };
+  CommitStats Stats() const;
+  // Tests only: called by each batch leader, before it commits, with the batch size.
+  void SetBatchHookForTest(std::function<void(std::size_t)> hook) const;
+  // Tests only: how many written jobs wait for the next batch to start.
+  std::size_t WaitingWritersForTest() const;
+
  private:
-  explicit Spool(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  struct GroupCommit;  // shared by copies of a Spool: see spool.cpp
+  explicit Spool(std::filesystem::path dir);
   std::filesystem::path dir_;
+  std::shared_ptr<GroupCommit> group_;
 };
 
 // Wakes the daemon listening on the Unix datagram socket `socket_path`: sends one small

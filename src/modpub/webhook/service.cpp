@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "modpub/receive/receive.hpp"
@@ -30,8 +32,49 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Config& cfg,
   auto log = DeliveryLog::Open(std::filesystem::path(cfg.state_dir) / "webhook" / "deliveries",
                                static_cast<std::size_t>(cfg.webhook.dedupe_entries));
   if (!log) return log.error();
-  return std::unique_ptr<Service>(
+  std::unique_ptr<Service> svc(
       new Service(cfg, std::move(*spool), std::move(*log), std::move(wake)));
+  // Jobs queued before a restart can still absorb deliveries of their tag.
+  auto queued = svc->spool_.List(jobs::State::kQueued);
+  if (!queued) return queued.error();
+  for (const auto& e : *queued) {
+    if (e.job.source == "webhook" && e.job.attempts == 0 && e.job.last_error.empty())
+      svc->RememberWaiting(e.job, e.job.id);
+  }
+  return svc;
+}
+
+std::string Service::WaitingKey(const jobs::Job& job) {
+  return job.repo + "\n" + job.tag + "\n" + job.commit;
+}
+
+std::string Service::FindWaiting(const jobs::Job& job) {
+  const std::string key = WaitingKey(job);
+  std::string id;
+  {
+    std::lock_guard lock(waiting_mu_);
+    auto it = waiting_.find(key);
+    if (it == waiting_.end()) return "";
+    id = it->second;
+  }
+  // Untouched: still in queue/ (not claimed) and never attempted (a retry waiting for its
+  // backoff is not coalesced onto: the new delivery should not wait for it).
+  auto w = spool_.Waiting(id);
+  if (w && w->attempts == 0 && WaitingKey(*w) == key) return id;
+  std::lock_guard lock(waiting_mu_);
+  if (auto it = waiting_.find(key); it != waiting_.end() && it->second == id) waiting_.erase(it);
+  return "";
+}
+
+void Service::RememberWaiting(const jobs::Job& job, const std::string& id) {
+  std::lock_guard lock(waiting_mu_);
+  waiting_[WaitingKey(job)] = id;
+  if (waiting_.size() < prune_at_) return;
+  // Bounded memory: forget jobs that left queue/ (claimed, done, failed).
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    it = spool_.Waiting(it->second) ? std::next(it) : waiting_.erase(it);
+  }
+  prune_at_ = std::max<std::size_t>(4096, 2 * waiting_.size());
 }
 
 Service::Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<DeliveryLog> log,
@@ -134,6 +177,15 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
   // fetched tag still names it); GitHub's `after` may be an annotated tag object.
   if (ev->commit.size() == 40) job.commit = ev->commit;
   job.source = "webhook";
+  if (std::string waiting = FindWaiting(job); !waiting.empty()) {
+    spdlog::info("webhook {}: delivery {}: {}@{} already waiting as job {}: coalesced", provider,
+                 Short(d.id), repo->import_path, ev->tag, waiting);
+    nlohmann::json j;
+    j["result"] = "coalesced";
+    j["job"] = waiting;
+    j["coalesced"] = true;
+    return commit(Reply{202, "coalesced", j.dump() + "\n"});
+  }
   auto id = spool_.Enqueue(job);
   if (!id) {
     log_->Abandon(key);
@@ -143,6 +195,7 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
   }
   spdlog::info("webhook {}: delivery {}: {}@{} queued as job {} (remote {})", provider, Short(d.id),
                repo->import_path, ev->tag, *id, repo->remote_url);
+  RememberWaiting(job, *id);
   if (wake_) wake_();
   nlohmann::json j;
   j["result"] = "queued";

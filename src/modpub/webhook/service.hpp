@@ -14,10 +14,22 @@
 //   not a tag / not a version tag / other event      -> 204 + X-Modpub-Result: ignored
 //   tag deleted                                      -> 204; an ALERT log line and
 //     modpub_webhook_tag_alerts_total{kind="deleted"} when the version is published
+//   tag created or moved, same (repository, tag, commit) as a job this service queued
+//     that still waits in queue/ untouched (not claimed, no attempt made)
+//                                                    -> 202 {"job": "<that id>",
+//     "coalesced": true}, X-Modpub-Result: coalesced, no second job (see below)
 //   tag created or moved                             -> the job is enqueued durably
 //     (jobs::Spool::Enqueue, source "webhook"), the delivery id recorded, the runner
 //     woken, then 202 {"job": "<id>"}; a moved tag of a published version is also an
 //     alert (publishing then refuses the other content: the job fails, nothing changes)
+// Coalescing: GitHub sends `create` and `push` for one new tag, and a redelivery gets a
+// new delivery id. Answering such a delivery with the job that is already waiting is
+// safe: the runner fetches the tag only after it claims the job, i.e. after this
+// delivery arrived, so that job sees at least what this delivery announced; the commit
+// is part of the key, so a moved tag still gets its own job. Known waiting jobs are kept
+// in memory (reloaded from queue/ at start); the waiting check reads queue/<id>.job, so
+// a job claimed meanwhile is never coalesced onto. Two deliveries of one tag handled at
+// the same instant may still queue two jobs: harmless, publishing is idempotent.
 // Authentication happens before anything is queued or recorded; the delivery id is only
 // recorded for authenticated deliveries. Publishing never runs on the request thread.
 // Slow clients: each connection holds one of webhook.threads httplib workers; a body is
@@ -81,7 +93,7 @@ class Service {
   void Mount(httplib::Server& server);
 
   // Prometheus series (appended to /metrics):
-  //   modpub_webhook_deliveries_total{provider,result}
+  //   modpub_webhook_deliveries_total{provider,result} (result: the X-Modpub-Result)
   //   modpub_webhook_tag_alerts_total{provider,kind="deleted|moved"}
   std::string RenderMetrics() const;
   std::uint64_t Count(const std::string& provider, const std::string& result) const;
@@ -104,6 +116,15 @@ class Service {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> deliveries_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> alerts_;
+
+  // Coalescing (see above): "<repo path>\n<tag>\n<commit>" -> id of the job queued for it.
+  static std::string WaitingKey(const jobs::Job& job);
+  // The id of a job still waiting untouched in queue/ for job's key, or "".
+  std::string FindWaiting(const jobs::Job& job);
+  void RememberWaiting(const jobs::Job& job, const std::string& id);
+  std::mutex waiting_mu_;
+  std::map<std::string, std::string> waiting_;
+  std::size_t prune_at_ = 4096;  // waiting_ is pruned of jobs gone from queue/ at this size
 };
 
 }  // namespace modpub::webhook
