@@ -287,7 +287,23 @@ int Run(const std::string& path) {
           res.set_content("not found ([proxy] is not configured)\n", "text/plain; charset=utf-8");
         });
       }
-      http::MountProxy(raw, *proxy);
+      if (cfg->proxy.enabled) {
+        // The module files are answered before the route table is searched (no regular
+        // expression per request); the daemon's own paths and the webhooks' body check
+        // come first.
+        http::PreRouting proxy_first = http::MountProxyPreRouting(raw, *proxy);
+        raw.set_pre_routing_handler([hooks = webhooks.get(), proxy_first](
+                                        const httplib::Request& req, httplib::Response& res) {
+          using R = httplib::Server::HandlerResponse;
+          if (hooks->PreRoute(req, res) == R::Handled) return R::Handled;
+          if (req.path == "/healthz" || req.path == "/metrics" || req.path.starts_with("/hooks/")) {
+            return R::Unhandled;
+          }
+          return proxy_first(req, res);
+        });
+      } else {
+        http::MountProxy(raw, *proxy);
+      }
       if (cfg->proxy.enabled)
         routes += ", GOPROXY " + cfg->proxy.prefix + "/ from " + cfg->proxy.from;
       if (cfg->sumdb.enabled)

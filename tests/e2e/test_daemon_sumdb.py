@@ -7,6 +7,7 @@ GOPROXY=http://127.0.0.1:PORT and GOSUMDB="<verifier key> http://127.0.0.1:PORT/
 without GONOSUMDB or GOPRIVATE: go verifies it. A zip altered in storage afterwards is a
 SECURITY ERROR for go. `--check-config` reads the signer key and names the line at fault."""
 
+import http.client
 import json
 import shutil
 import subprocess
@@ -85,8 +86,21 @@ def test_pushed_versions_verify_against_the_daemons_checksum_database(world):
     assert status == 200 and f"{LIB} v1.0.0 {world['sums'][(LIB, 'v1.0.0')]}\n" in body
     status, body = d.get(f"/sumdb/{NAME}/supported")
     assert status == 200
-    status, body = d.get("/healthz")  # the daemon's own routes still answer
+    # The daemon's own routes still answer although the proxy (prefix "") answers before
+    # the route table is searched; so does the webhooks' early size check.
+    status, body = d.get("/healthz")
     assert status == 200 and body == "ok\n"
+    status, body = d.get("/metrics")
+    assert status == 200 and "modpub_" in body
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    try:
+        conn.putrequest("POST", "/hooks/github")
+        conn.putheader("Content-Length", str(6 << 20))
+        conn.putheader("Content-Type", "application/json")
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+    finally:
+        conn.close()
 
     app = new_app(world["work"], "app-ok")
     env = sumdb_env(app, world["work"] / "gocache", url, world["vkey"])

@@ -423,21 +423,24 @@ void MountProxy(httplib::Server& server, ProxyConfig config) {
   server.Get(RegexEscape(prefix) + "/.*", MakeHandler(std::move(config)));
 }
 
-void MountProxyFirst(httplib::Server& server, ProxyConfig config) {
+PreRouting MountProxyPreRouting(httplib::Server& server, ProxyConfig config) {
   const std::string under = config.prefix + "/";
   Handler handler = MakeHandler(std::move(config));
   server.Get(RegexEscape(under) + ".*", handler);
-  server.set_pre_routing_handler(
-      [under, handler](const httplib::Request& req, httplib::Response& res) {
-        // Exactly what the route above matches (std::regex's "." is no line terminator);
-        // anything else goes on to the route table.
-        if ((req.method != "GET" && req.method != "HEAD") || !req.path.starts_with(under) ||
-            req.path.find_first_of("\r\n") != std::string::npos) {
-          return httplib::Server::HandlerResponse::Unhandled;
-        }
-        handler(req, res);
-        return httplib::Server::HandlerResponse::Handled;
-      });
+  return [under, handler](const httplib::Request& req, httplib::Response& res) {
+    // Exactly what the route above matches (std::regex's "." is no line terminator);
+    // anything else goes on to the route table.
+    if ((req.method != "GET" && req.method != "HEAD") || !req.path.starts_with(under) ||
+        req.path.find_first_of("\r\n") != std::string::npos) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    handler(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  };
+}
+
+void MountProxyFirst(httplib::Server& server, ProxyConfig config) {
+  server.set_pre_routing_handler(MountProxyPreRouting(server, std::move(config)));
 }
 
 }  // namespace modpub::http

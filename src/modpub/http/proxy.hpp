@@ -38,6 +38,7 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -75,11 +76,20 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& settings);
 // objects alive. Throws std::invalid_argument for an unusable config (programming error).
 void MountProxy(httplib::Server& server, ProxyConfig config);
 
-// As MountProxy, and answers GET/HEAD below prefix from cpp-httplib's pre-routing handler,
+// A cpp-httplib pre-routing handler: Handled when it answered the request, Unhandled to let
+// the route table have it.
+using PreRouting =
+    std::function<httplib::Server::HandlerResponse(const httplib::Request&, httplib::Response&)>;
+
+// As MountProxy, and returns a pre-routing handler that answers GET/HEAD below prefix
 // before the route table is searched (no regular expression per request: measurably
-// faster for the small files). For a server that serves nothing else below prefix, as
-// `modpub serve`: it takes the server's pre-routing handler, and routes registered for
-// paths below prefix are never reached.
+// faster for the small files). The caller installs it (set_pre_routing_handler), possibly
+// inside its own, letting paths it serves itself through first.
+PreRouting MountProxyPreRouting(httplib::Server& server, ProxyConfig config);
+
+// MountProxyPreRouting, installed as the server's pre-routing handler: for a server that
+// serves nothing else below prefix, as `modpub serve` (routes registered for paths below
+// prefix are never reached).
 void MountProxyFirst(httplib::Server& server, ProxyConfig config);
 
 }  // namespace modpub::http

@@ -316,6 +316,35 @@ void Service::Serve(Provider p, const httplib::Request& req, httplib::Response& 
   if (r.status != 204) res.set_content(r.body, "application/json");
 }
 
+httplib::Server::HandlerResponse Service::PreRoute(const httplib::Request& req,
+                                                   httplib::Response& res) {
+  // httplib answers 413 itself only after reading (skipping) the whole announced body:
+  // refuse an oversized Content-Length before any of the body is read, and close.
+  const auto max = static_cast<std::uint64_t>(cfg_.webhook.max_body_bytes);
+  if (req.method != "POST" || req.path.rfind("/hooks/", 0) != 0 ||
+      !req.has_header("Content-Length")) {
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  const std::string len = req.get_header_value("Content-Length");
+  std::uint64_t n = 0;
+  bool digits = !len.empty() && len.size() <= 19;
+  for (char c : len) {
+    if (c < '0' || c > '9') digits = false;
+  }
+  if (digits) n = std::stoull(len);
+  if (digits && n <= max) return httplib::Server::HandlerResponse::Unhandled;
+  const bool github = req.path == "/hooks/github";
+  res.status = digits ? 413 : 400;
+  res.set_header("Connection", "close");
+  res.set_content(digits ? "body larger than webhook.max_body_bytes\n" : "bad Content-Length\n",
+                  "text/plain; charset=utf-8");
+  spdlog::warn("webhook {}: {} from {}: Content-Length {} refused ({} bytes allowed)",
+               github ? "github" : "gitlab", req.path, req.remote_addr, len, max);
+  std::lock_guard lock(mu_);
+  ++deliveries_[{github ? "github" : "gitlab", digits ? "too_large" : "bad_request"}];
+  return httplib::Server::HandlerResponse::Handled;
+}
+
 void Service::Mount(httplib::Server& server) {
   const auto& w = cfg_.webhook;
   server.set_payload_max_length(static_cast<std::size_t>(w.max_body_bytes));
@@ -327,33 +356,8 @@ void Service::Mount(httplib::Server& server) {
   server.new_task_queue = [threads] {
     return new httplib::ThreadPool(static_cast<std::size_t>(threads));
   };
-  // httplib answers 413 itself only after reading (skipping) the whole announced body:
-  // refuse an oversized Content-Length before any of the body is read, and close.
-  const auto max = static_cast<std::uint64_t>(w.max_body_bytes);
-  server.set_pre_routing_handler([this, max](const httplib::Request& req, httplib::Response& res) {
-    if (req.method != "POST" || req.path.rfind("/hooks/", 0) != 0 ||
-        !req.has_header("Content-Length")) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    const std::string len = req.get_header_value("Content-Length");
-    std::uint64_t n = 0;
-    bool digits = !len.empty() && len.size() <= 19;
-    for (char c : len) {
-      if (c < '0' || c > '9') digits = false;
-    }
-    if (digits) n = std::stoull(len);
-    if (digits && n <= max) return httplib::Server::HandlerResponse::Unhandled;
-    const bool github = req.path == "/hooks/github";
-    res.status = digits ? 413 : 400;
-    res.set_header("Connection", "close");
-    res.set_content(digits ? "body larger than webhook.max_body_bytes\n" : "bad Content-Length\n",
-                    "text/plain; charset=utf-8");
-    spdlog::warn("webhook {}: {} from {}: Content-Length {} refused ({} bytes allowed)",
-                 github ? "github" : "gitlab", req.path, req.remote_addr, len, max);
-    std::lock_guard lock(mu_);
-    ++deliveries_[{github ? "github" : "gitlab", digits ? "too_large" : "bad_request"}];
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  server.set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) { return PreRoute(req, res); });
   server.Post("/hooks/github", [this](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) {
     Serve(Provider::kGitHub, req, res, reader);

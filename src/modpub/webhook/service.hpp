@@ -91,6 +91,10 @@ class Service {
   // length, read/write timeouts, keep-alive timeout and a thread pool of webhook.threads
   // (a slow client holds one thread at most until its body deadline).
   void Mount(httplib::Server& server);
+  // The body-size check Mount installs as the server's pre-routing handler (Handled: it
+  // answered 413/400), for a server that needs a pre-routing handler of its own and calls
+  // this one first.
+  httplib::Server::HandlerResponse PreRoute(const httplib::Request& req, httplib::Response& res);
 
   // Prometheus series (appended to /metrics):
   //   modpub_webhook_deliveries_total{provider,result} (result: the X-Modpub-Result)
