@@ -29,13 +29,13 @@
 #include <thread>
 
 #include "modpub/config/config.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/http/auth.hpp"
 #include "modpub/http/metrics.hpp"
 #include "modpub/http/proxy.hpp"
 #include "modpub/http/server.hpp"
 #include "modpub/jobs/runner.hpp"
 #include "modpub/sign/sign.hpp"
-#include "modpub/storage/atomic_file.hpp"
 #include "modpub/sumdb/log.hpp"
 #include "modpub/webhook/service.hpp"
 
@@ -54,9 +54,9 @@ class WakeSocket {
     if (path.size() >= sizeof addr.sun_path) return Fail(path + ": socket path too long");
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), path.size());
-    storage::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    fsio::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!fd) return Fail(std::string("socket: ") + std::strerror(errno));
-    if (auto s = storage::MakeDirs(std::filesystem::path(path).parent_path()); !s) {
+    if (auto s = fsio::MakeDirs(std::filesystem::path(path).parent_path()); !s) {
       return s.error();
     }
     // A socket file left by a previous instance (or a daemon on the same path) is
@@ -98,9 +98,9 @@ class WakeSocket {
   }
 
  private:
-  WakeSocket(std::string path, storage::UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  WakeSocket(std::string path, fsio::UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
   std::string path_;
-  storage::UniqueFd fd_;
+  fsio::UniqueFd fd_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -210,7 +210,7 @@ int Run(const std::string& path) {
   observer.publish_duration = [&metrics](double s) { metrics.ObservePublish(s); };
   observer.error = [&metrics](const std::string& m) { metrics.SetLastError(m); };
 
-  if (auto s = storage::MakeDirs(cfg->state_dir); !s) {
+  if (auto s = fsio::MakeDirs(cfg->state_dir); !s) {
     spdlog::critical("state directory: {}", s.message());
     return kExitCannotStart;
   }

@@ -14,8 +14,8 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/sign/sign.hpp"
-#include "modpub/storage/atomic_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -29,7 +29,7 @@ struct KeygenOptions {
 
 // Creates `path` exclusively with `mode` and writes `data`, fsynced.
 Status WriteNew(const fs::path& path, const std::string& data, mode_t mode) {
-  storage::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  fsio::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) return Fail(path.string() + ": cannot create: " + std::strerror(errno));
   if (::fchmod(fd.get(), mode) != 0) {
     return Fail(path.string() + ": cannot set mode: " + std::strerror(errno));
@@ -52,7 +52,7 @@ int RunKeygen(const KeygenOptions& o) {
     return 2;
   }
   fs::path dir(o.out);
-  if (auto st = storage::MakeDirs(fs::absolute(dir)); !st) {
+  if (auto st = fsio::MakeDirs(fs::absolute(dir)); !st) {
     std::cerr << "modpub: " << st.message() << "\n";
     return 2;
   }
@@ -73,7 +73,7 @@ int RunKeygen(const KeygenOptions& o) {
     std::cerr << "modpub: " << st.message() << "\n";
     return 2;
   }
-  if (auto st = storage::SyncDir(fs::absolute(dir)); !st) {
+  if (auto st = fsio::SyncDir(fs::absolute(dir)); !st) {
     std::cerr << "modpub: " << st.message() << "\n";
     return 2;
   }

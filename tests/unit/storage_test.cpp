@@ -10,7 +10,6 @@
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/storage/athens_disk.hpp"
-#include "modpub/storage/atomic_file.hpp"
 #include "modpub/storage/backend.hpp"
 #include "modpub/storage/open.hpp"
 #include "support/storage_fixtures.hpp"
@@ -236,29 +235,6 @@ TEST(Decide, ImmutabilityRule) {
   EXPECT_THAT(d.message, HasSubstr("p1: stored X, new Y; p3: stored X, new Y"));
   // A difference wins over damage: the user must learn that content differs.
   EXPECT_EQ(Decide("m@v", Parts("ADSA"), true).kind, Decision::kConflict);
-}
-
-TEST(AtomicFile, UncommittedTemporaryIsRemovedAndNoReplaceKeepsTarget) {
-  TempDir tmp;
-  fs::path target = tmp.path() / "target";
-  {
-    auto f = AtomicFile::Create(tmp.path());
-    ASSERT_TRUE(f.ok());
-    ASSERT_TRUE(f->Append("abc").ok());
-  }
-  EXPECT_THAT(Tree(tmp.path()), IsEmpty());
-  WriteAll(target, "old");
-  auto f = AtomicFile::Create(tmp.path());
-  ASSERT_TRUE(f->Append("new").ok());
-  auto c = f->CommitNoReplace(target);
-  ASSERT_TRUE(c.ok()) << c.message();
-  EXPECT_FALSE(*c);
-  EXPECT_EQ(ReadAll(target), "old");
-  auto g = AtomicFile::Create(tmp.path());
-  ASSERT_TRUE(g->Append("new").ok());
-  ASSERT_TRUE(g->CommitReplace(target).ok());
-  EXPECT_EQ(ReadAll(target), "new");
-  EXPECT_THAT(Tree(tmp.path()), ElementsAre("target"));
 }
 
 }  // namespace

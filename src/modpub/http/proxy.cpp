@@ -15,10 +15,10 @@
 #include <regex>
 
 #include "modpub/dirhash/dirhash.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/http/file_cache.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
-#include "modpub/storage/atomic_file.hpp"
 #include "modpub/storage/open.hpp"
 #include "modpub/sumdb/tlog.hpp"
 
@@ -80,7 +80,7 @@ struct CacheSlot {
 // Serves a stored file: small ones from memory, larger ones streamed in chunks.
 void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::path& path,
                const char* type, const std::string& cache, const CacheSlot& slot = {}) {
-  auto fd = std::make_shared<storage::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  auto fd = std::make_shared<fsio::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!*fd || ::fstat(fd->get(), &st) != 0) {
     if (errno == ENOENT) return Reply(res, 404, "not found");

@@ -21,13 +21,13 @@
 #include <random>
 #include <utility>
 
-#include "modpub/storage/atomic_file.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 
 namespace modpub::jobs {
 namespace {
 
 namespace fs = std::filesystem;
-using storage::UniqueFd;
+using fsio::UniqueFd;
 
 constexpr std::string_view kFormat = "modpub-job/1";
 constexpr std::string_view kSuffix = ".job";
@@ -112,7 +112,7 @@ Result<std::string> ReadFile(const fs::path& p, int* err_out = nullptr) {
 // Writes `data` under a fresh name in `tmp`, fsyncs it, renames it to `target` (replacing
 // it) and fsyncs target's directory.
 Status WriteDurably(const fs::path& tmp, const fs::path& target, std::string_view data) {
-  fs::path t = tmp / (std::string(storage::kTempPrefix) + std::to_string(::getpid()) + "-" +
+  fs::path t = tmp / (std::string(fsio::kTempPrefix) + std::to_string(::getpid()) + "-" +
                       Hex(Random64(), 16));
   UniqueFd fd(::open(t.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) return Fail(Errno(t, "cannot create", errno));
@@ -143,15 +143,15 @@ Status WriteDurably(const fs::path& tmp, const fs::path& target, std::string_vie
     ::unlink(t.c_str());
     return Fail(Errno(target, "rename", err));
   }
-  return storage::SyncDir(target.parent_path());
+  return fsio::SyncDir(target.parent_path());
 }
 
 // rename + fsync of both directories.
 Status Move(const fs::path& from, const fs::path& to) {
   if (::rename(from.c_str(), to.c_str()) != 0)
     return Fail(Errno(from, "rename to " + to.string(), errno));
-  if (auto s = storage::SyncDir(to.parent_path()); !s) return s;
-  if (from.parent_path() != to.parent_path()) return storage::SyncDir(from.parent_path());
+  if (auto s = fsio::SyncDir(to.parent_path()); !s) return s;
+  if (from.parent_path() != to.parent_path()) return fsio::SyncDir(from.parent_path());
   return Ok();
 }
 
@@ -348,7 +348,7 @@ Result<Spool> Spool::Open(const fs::path& dir) {
     return Fail("spool directory \"" + dir.string() + "\" must be an absolute path");
   }
   for (const char* sub : {"tmp", "queue", "claimed", "owners", "done", "failed", "corrupt"}) {
-    if (auto s = storage::MakeDirs(dir / sub); !s) return s.error();
+    if (auto s = fsio::MakeDirs(dir / sub); !s) return s.error();
   }
   return Spool(dir);
 }
@@ -443,7 +443,7 @@ Result<std::string> Spool::Enqueue(Job job) const {
   BatchEntry me;
   me.target = dir_ / "queue" / (job.id + std::string(kSuffix));
   me.tmp = dir_ / "tmp" /
-           (std::string(storage::kTempPrefix) + std::to_string(::getpid()) + "-" +
+           (std::string(fsio::kTempPrefix) + std::to_string(::getpid()) + "-" +
             Hex(Random64(), 16) + std::string(kSuffix));
   me.fd = ::open(me.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (me.fd < 0) return Fail(Errno(me.tmp, "cannot create", errno));
@@ -516,7 +516,7 @@ std::size_t Spool::WaitingWritersForTest() const {
 
 Result<Owner> Spool::Register() const {
   std::string id = SafeHostname() + "-" + std::to_string(::getpid()) + "-" + Hex(Random64(), 8);
-  fs::path tmp = dir_ / "tmp" / (std::string(storage::kTempPrefix) + id + ".lock");
+  fs::path tmp = dir_ / "tmp" / (std::string(fsio::kTempPrefix) + id + ".lock");
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return Fail(Errno(tmp, "cannot create owner lock", errno));
   Owner owner(dir_, id, fd);  // from here on the destructor cleans up
@@ -530,7 +530,7 @@ Result<Owner> Spool::Register() const {
   if (::mkdir((dir_ / "claimed" / id).c_str(), 0755) != 0) {
     return Fail(Errno(dir_ / "claimed" / id, "cannot create claim directory", errno));
   }
-  if (auto s = storage::SyncDir(dir_ / "claimed"); !s) return s.error();
+  if (auto s = fsio::SyncDir(dir_ / "claimed"); !s) return s.error();
   return owner;
 }
 
@@ -568,10 +568,10 @@ Result<int> Spool::RequeueStale() const {
         return Fail(Errno(from, "cannot re-queue", errno));
       }
     }
-    if (auto s = storage::SyncDir(dir_ / "queue"); !s) return s.error();
+    if (auto s = fsio::SyncDir(dir_ / "queue"); !s) return s.error();
     ::rmdir(cdir.c_str());
     ::unlink(lock.c_str());
-    (void)storage::SyncDir(dir_ / "claimed");
+    (void)fsio::SyncDir(dir_ / "claimed");
   }
   return requeued;
 }
@@ -602,7 +602,7 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     fs::path to = dir_ / "corrupt" / name;
     if (fs::exists(to)) to += "." + Hex(Random64(), 8);
     if (::rename(from.c_str(), to.c_str()) != 0) return;  // someone else moved it
-    (void)storage::SyncDir(dir_ / "corrupt");
+    (void)fsio::SyncDir(dir_ / "corrupt");
     fs::path reason = to;
     reason += ".reason";
     (void)WriteDurably(dir_ / "tmp", reason, why + "\n");
@@ -657,7 +657,7 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
       if (auto s = Move(c, q); !s) return s.error();
       continue;
     }
-    if (auto s = storage::SyncDir(cdir); !s) return s.error();
+    if (auto s = fsio::SyncDir(cdir); !s) return s.error();
     out.job = std::move(*claimed);
     return out;
   }
@@ -734,7 +734,7 @@ Result<std::vector<Spool::Entry>> Spool::List(State state) const {
       Entry e{state, {}, owner};
       if (state == State::kCorrupt) {
         if (name.size() > 7 && name.substr(name.size() - 7) == ".reason") continue;
-        if (name.rfind(storage::kTempPrefix, 0) == 0) continue;
+        if (name.rfind(fsio::kTempPrefix, 0) == 0) continue;
         e.job.id = name;
         auto reason = ReadFile(dir / (name + ".reason"));
         e.job.last_error = reason ? *reason : "(no reason recorded)";

@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "modpub/dirhash/dirhash.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
-#include "modpub/storage/atomic_file.hpp"
 #include "modpub/storage/local_part.hpp"
 
 namespace modpub::storage {
@@ -121,11 +121,11 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
   const fs::path vdir = mdir / f.version;
   const auto names = PartNames(f.version);
 
-  if (auto st = MakeDirs(mdir); !st) return st.error();
-  auto lock = FileLock::Acquire(mdir / kLockName);
+  if (auto st = fsio::MakeDirs(mdir); !st) return st.error();
+  auto lock = fsio::FileLock::Acquire(mdir / kLockName);
   if (!lock) return lock.error();
   const std::string tag = TempTag(f.path);
-  if (auto st = RemoveStaleTemporaries(root_, tag); !st) return st.error();
+  if (auto st = fsio::RemoveStaleTemporaries(root_, tag); !st) return st.error();
 
   auto presence = Examine(vdir, f.version);
   if (!presence) return presence.error();
@@ -174,26 +174,27 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
 
   // Fill a temporary directory in the root, then rename it into place. Not in the module
   // directory: Athens lists every subdirectory there as a version.
-  auto tmp = AtomicDir::Create(root_, tag);
+  auto tmp = fsio::AtomicDir::Create(root_, tag);
   if (!tmp) return tmp.error();
   auto write_file = [&](const std::string& name, auto&& fill) -> Status {
-    auto file = AtomicFile::Create(tmp->path());
+    auto file = fsio::AtomicFile::Create(tmp->path());
     if (!file) return file.error();
     if (auto st = fill(*file); !st) return st;
-    TestStepDelay();
+    fsio::TestStepDelay();
     auto committed = file->CommitNoReplace(tmp->path() / name);
     if (!committed) return committed.error();
     if (!*committed) throw std::logic_error("AthensDisk: name taken in a private directory");
-    TestStepDelay();
+    fsio::TestStepDelay();
     return Ok();
   };
-  if (auto st = write_file(names[0], [&](AtomicFile& t) { return t.AppendFile(f.zip); }); !st) {
+  if (auto st = write_file(names[0], [&](fsio::AtomicFile& t) { return t.AppendFile(f.zip); });
+      !st) {
     return st.error();
   }
-  if (auto st = write_file(names[1], [&](AtomicFile& t) { return t.Append(f.mod); }); !st) {
+  if (auto st = write_file(names[1], [&](fsio::AtomicFile& t) { return t.Append(f.mod); }); !st) {
     return st.error();
   }
-  if (auto st = write_file(names[2], [&](AtomicFile& t) { return t.Append(f.info); }); !st) {
+  if (auto st = write_file(names[2], [&](fsio::AtomicFile& t) { return t.Append(f.info); }); !st) {
     return st.error();
   }
   auto committed = tmp->CommitNoReplace(vdir);

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
-#include "modpub/storage/atomic_file.hpp"
 #include "modpub/storage/local_part.hpp"
 
 namespace modpub::storage {
@@ -105,10 +105,10 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   const fs::path& info = loc->info;
   const fs::path& list = loc->list;
 
-  if (auto st = MakeDirs(loc->dir); !st) return st.error();
-  auto lock = FileLock::Acquire(loc->dir / kLockName);
+  if (auto st = fsio::MakeDirs(loc->dir); !st) return st.error();
+  auto lock = fsio::FileLock::Acquire(loc->dir / kLockName);
   if (!lock) return lock.error();
-  if (auto st = RemoveStaleTemporaries(loc->dir); !st) return st.error();
+  if (auto st = fsio::RemoveStaleTemporaries(loc->dir); !st) return st.error();
 
   // Compare what is stored with what we would write (rule in backend.hpp).
   auto names = PartNames(loc->escaped_version);
@@ -152,10 +152,10 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   // Writes one file part; a file that appears under its final name although we hold the
   // lock was written by something that ignores it: stop rather than guess.
   auto write_file = [&](const fs::path& target, auto&& fill) -> Status {
-    auto tmp = AtomicFile::Create(loc->dir);
+    auto tmp = fsio::AtomicFile::Create(loc->dir);
     if (!tmp) return tmp.error();
     if (auto st = fill(*tmp); !st) return st;
-    TestStepDelay();
+    fsio::TestStepDelay();
     auto committed = tmp->CommitNoReplace(target);
     if (!committed) return committed.error();
     if (!*committed) {
@@ -163,19 +163,19 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
                   " was being published by this process, although it holds " + kLockName +
                   "; nothing was overwritten");
     }
-    TestStepDelay();
+    fsio::TestStepDelay();
     return Ok();
   };
   if (d.first_absent == 0) {
-    auto st = write_file(zip, [&](AtomicFile& t) { return t.AppendFile(f.zip); });
+    auto st = write_file(zip, [&](fsio::AtomicFile& t) { return t.AppendFile(f.zip); });
     if (!st) return st.error();
   }
   if (d.first_absent <= 1) {
-    auto st = write_file(mod, [&](AtomicFile& t) { return t.Append(f.mod); });
+    auto st = write_file(mod, [&](fsio::AtomicFile& t) { return t.Append(f.mod); });
     if (!st) return st.error();
   }
   if (d.first_absent <= 2) {
-    auto st = write_file(info, [&](AtomicFile& t) { return t.Append(f.info); });
+    auto st = write_file(info, [&](fsio::AtomicFile& t) { return t.Append(f.info); });
     if (!st) return st.error();
   }
   // The list entry, last: the version is complete now.
@@ -185,10 +185,10 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   updated.erase(std::unique(updated.begin(), updated.end()), updated.end());
   std::string text;
   for (const auto& v : updated) text += v + "\n";
-  auto tmp = AtomicFile::Create(loc->dir);
+  auto tmp = fsio::AtomicFile::Create(loc->dir);
   if (!tmp) return tmp.error();
   if (auto st = tmp->Append(text); !st) return st.error();
-  TestStepDelay();
+  fsio::TestStepDelay();
   if (auto st = tmp->CommitReplace(list); !st) return st.error();
   return with_signature(PutResult{PutOutcome::kPublished, d.message});
 }

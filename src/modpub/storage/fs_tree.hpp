@@ -12,7 +12,7 @@
 // path can leave the root.
 //
 // Writes (see backend.hpp for the immutability rule): the parts are zip, .mod, .info, list
-// entry, in that order, each one atomic (atomic_file.hpp), committed with a no-replace
+// entry, in that order, each one atomic (fsio/atomic_file.hpp), committed with a no-replace
 // rename. Writers of one module are serialized by an flock on @v/.modpub.lock, held from
 // the first comparison to the list update, so `list` stays sorted and free of duplicates.
 // Temporaries live in @v/ as .modpub-tmp-*; a writer holding the lock removes those left

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "modpub/dirhash/dirhash.hpp"
-#include "modpub/storage/atomic_file.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 
 namespace modpub::storage::local {
 namespace fs = std::filesystem;
@@ -43,7 +43,7 @@ Result<std::size_t> ReadFull(int fd, char* buf, std::size_t n, const fs::path& p
 // Opens a stored part for comparison: nullopt if absent; the fd and size otherwise. A
 // non-regular file (directory, socket, symlink) is reported through `is_regular`.
 struct Opened {
-  UniqueFd fd;
+  fsio::UniqueFd fd;
   std::uint64_t size = 0;
   bool is_regular = false;
 };
@@ -55,7 +55,7 @@ Result<std::optional<Opened>> OpenStored(const fs::path& p) {
   }
   Opened o;
   if (!S_ISREG(st.st_mode)) return std::optional<Opened>(std::move(o));
-  o.fd = UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  o.fd = fsio::UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!o.fd) return Fail(Errno(p, "open", errno));
   o.size = static_cast<std::uint64_t>(st.st_size);
   o.is_regular = true;
@@ -63,7 +63,7 @@ Result<std::optional<Opened>> OpenStored(const fs::path& p) {
 }
 
 std::string Sha256OfFile(const fs::path& p) {
-  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  fsio::UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return std::string("unreadable (") + std::strerror(errno) + ")";
   dirhash::Sha256 h;
   std::vector<char> buf(kChunk);
@@ -127,8 +127,8 @@ Result<std::string> PutSignature(const fs::path& target, std::string_view sig,
            " differs from the new one (signed with another key?); kept, not overwritten (" +
            DescribeBytesDifference(target, sig) + ")";
   }
-  if (auto st = MakeDirs(target.parent_path()); !st) return st.error();
-  auto tmp = AtomicFile::Create(target.parent_path());
+  if (auto st = fsio::MakeDirs(target.parent_path()); !st) return st.error();
+  auto tmp = fsio::AtomicFile::Create(target.parent_path());
   if (!tmp) return tmp.error();
   if (auto st = tmp->Append(sig); !st) return st.error();
   auto committed = tmp->CommitNoReplace(target);
@@ -176,7 +176,7 @@ Result<PartState> CompareFile(const fs::path& stored, const fs::path& expected) 
   if (!(*o)->is_regular || (*o)->size != static_cast<std::uint64_t>(st.st_size)) {
     return PartState::kDifferent;
   }
-  UniqueFd e(::open(expected.c_str(), O_RDONLY | O_CLOEXEC));
+  fsio::UniqueFd e(::open(expected.c_str(), O_RDONLY | O_CLOEXEC));
   if (!e) return Fail(Errno(expected, "open", errno));
   std::vector<char> a(kChunk), b(kChunk);
   for (;;) {
@@ -213,7 +213,7 @@ std::string DescribeBytesDifference(const fs::path& stored, std::string_view exp
 }
 
 Result<std::string> ReadFile(const fs::path& path, std::size_t limit) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  fsio::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Fail(Errno(path, "open", errno));
   std::string out;
   char buf[64 * 1024];

@@ -16,9 +16,9 @@
 #include <variant>
 
 #include "modpub/dirhash/dirhash.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
-#include "modpub/storage/atomic_file.hpp"
 #include "modpub/storage/local_part.hpp"
 
 namespace modpub::storage {
@@ -88,7 +88,7 @@ class CompareSink : public s3::Sink {
  public:
   explicit CompareSink(const fs::path& file) : file_(file) {}
   void Reset() override {
-    fd_ = UniqueFd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
+    fd_ = fsio::UniqueFd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
     equal_ = static_cast<bool>(fd_);
     error_ = fd_ ? "" : file_.string() + ": open: " + std::strerror(errno);
   }
@@ -121,7 +121,7 @@ class CompareSink : public s3::Sink {
 
  private:
   fs::path file_;
-  UniqueFd fd_;
+  fsio::UniqueFd fd_;
   bool equal_ = false;
   std::string error_;
   std::vector<char> buf_;
@@ -317,12 +317,12 @@ class S3Backend::Cache {
       int error_ = 0;
     };
     std::error_code ec;
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    fsio::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd) return Fail(tmp.string() + ": create: " + std::strerror(errno));
     ToFile sink(fd.get());
     auto r = client.GetTo(key, sink);
     const int werr = sink.error();
-    fd = UniqueFd();
+    fd = fsio::UniqueFd();
     if (!r || r->status != 200 || werr != 0) {
       fs::remove(tmp, ec);
       if (!r) return r.error();
@@ -365,7 +365,7 @@ class S3Backend::Cache {
       dir_ = tmpl;
       owned_ = true;
     } else {
-      if (auto st = MakeDirs(dir_); !st) return st.error();
+      if (auto st = fsio::MakeDirs(dir_); !st) return st.error();
       std::error_code ec;
       for (const auto& de : fs::directory_iterator(dir_, ec)) {
         const std::string n = de.path().filename().string();

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "modpub/dirhash/dirhash.hpp"
-#include "modpub/storage/atomic_file.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/storage/curl_lib.hpp"
 
 namespace modpub::storage::s3 {
@@ -115,7 +115,7 @@ struct FileDigest {
 
 // Reads `file` once to learn the payload hash SigV4 needs before the upload starts.
 Result<FileDigest> HashFile(const fs::path& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  fsio::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Fail(file.string() + ": open: " + std::strerror(errno));
   dirhash::Sha256 h;
   std::vector<char> buf(kHashChunk);
@@ -432,9 +432,9 @@ Result<Response> Client::Perform(Request& req) {
     t.resp = &resp;
     t.sink = req.sink;
     t.body_limit = req.body_limit;
-    UniqueFd fd;
+    fsio::UniqueFd fd;
     if (req.file) {
-      fd = UniqueFd(::open(req.file->c_str(), O_RDONLY | O_CLOEXEC));
+      fd = fsio::UniqueFd(::open(req.file->c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) return Fail(req.file->string() + ": open: " + std::strerror(errno));
       t.fd = fd.get();
     } else {

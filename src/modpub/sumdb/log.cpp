@@ -10,12 +10,12 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/sign/sign.hpp"
-#include "modpub/storage/atomic_file.hpp"
 
 namespace modpub::sumdb {
 namespace fs = std::filesystem;
-using storage::UniqueFd;
+using fsio::UniqueFd;
 
 namespace {
 
@@ -320,7 +320,7 @@ struct Log::Impl {
         }
         hpos += static_cast<std::int64_t>(kHashSize);
       }
-      storage::TestStepDelay();
+      fsio::TestStepDelay();
     }
     const std::int64_t n1 = n0 + static_cast<std::int64_t>(fresh.size());
     auto th = TreeHash(n1, reader);
@@ -329,9 +329,9 @@ struct Log::Impl {
                          std::pair{hs->get(), P("hashes")}}) {
       if (::fsync(fd) != 0) return Fail(Errno(p, "fsync"));
     }
-    storage::TestStepDelay();
+    fsio::TestStepDelay();
     // The commit point.
-    auto tree = storage::AtomicFile::Create(dir);
+    auto tree = fsio::AtomicFile::Create(dir);
     if (!tree) return tree.error();
     if (auto st = tree->Append(FormatTree(n1, *th)); !st) return st.error();
     if (auto st = tree->CommitReplace(P("tree")); !st) return st.error();
@@ -361,10 +361,10 @@ const fs::path& Log::dir() const { return impl_->dir; }
 template <class Fn>
 auto Locked(Log::Impl& impl, Fn fn) -> decltype(fn()) {
   std::lock_guard g(impl.mu);
-  if (auto st = storage::MakeDirs(impl.dir); !st) return st.error();
-  auto lock = storage::FileLock::Acquire(impl.dir / "lock");
+  if (auto st = fsio::MakeDirs(impl.dir); !st) return st.error();
+  auto lock = fsio::FileLock::Acquire(impl.dir / "lock");
   if (!lock) return lock.error();
-  if (auto st = storage::RemoveStaleTemporaries(impl.dir); !st) return st.error();
+  if (auto st = fsio::RemoveStaleTemporaries(impl.dir); !st) return st.error();
   if (auto st = impl.Refresh(); !st) return st.error();
   return fn();
 }
@@ -410,7 +410,7 @@ Status Log::BindVerifier(const std::string& verifier_key) {
       return true;
     }
     if (errno != ENOENT) return Fail(Errno(p, "cannot open"));
-    auto tmp = storage::AtomicFile::Create(impl_->dir);
+    auto tmp = fsio::AtomicFile::Create(impl_->dir);
     if (!tmp) return tmp.error();
     if (auto st = tmp->Append(line); !st) return st.error();
     return tmp->CommitNoReplace(p);

@@ -1,5 +1,7 @@
-// Local-filesystem primitives shared by the disk backends (GOPROXY tree, Athens disk):
-// atomic file and directory creation, directory fsync, and an flock-based writer lock.
+// Local-filesystem primitives: atomic file and directory creation, directory fsync, and an
+// flock-based writer lock. Used by the disk backends (GOPROXY tree, Athens disk), the
+// checksum database's log and the job spool; a concept of its own, below all of them, so
+// that none depends on another for them.
 //
 // The contract every disk backend builds on:
 //  * A file or directory appears under its final name only complete and durable: it is
@@ -25,7 +27,7 @@
 
 #include "modpub/base/result.hpp"
 
-namespace modpub::storage {
+namespace modpub::fsio {
 
 // Prefix of every temporary file or directory the disk backends create.
 inline constexpr std::string_view kTempPrefix = ".modpub-tmp-";
@@ -142,4 +144,4 @@ Status RemoveStaleTemporaries(const std::filesystem::path& dir, std::string_view
 // any step. A no-op otherwise.
 void TestStepDelay();
 
-}  // namespace modpub::storage
+}  // namespace modpub::fsio

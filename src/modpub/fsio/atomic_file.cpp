@@ -1,4 +1,4 @@
-#include "modpub/storage/atomic_file.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-namespace modpub::storage {
+namespace modpub::fsio {
 namespace fs = std::filesystem;
 
 namespace {
@@ -252,4 +252,4 @@ void TestStepDelay() {
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
 }
 
-}  // namespace modpub::storage
+}  // namespace modpub::fsio
