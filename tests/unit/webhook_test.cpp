@@ -459,5 +459,31 @@ TEST(WebhookService, DeliveriesOfAWaitingTagAreCoalesced) {
   EXPECT_EQ(Queued(cfg), 1u);
 }
 
+// GitHub sends `create` (no commit) and `push` (with head_commit) for one new tag, in
+// either order: one job.
+TEST(WebhookService, CreateAndPushOfOneTagAreOneJobInEitherOrder) {
+  for (bool create_first : {true, false}) {
+    TempDir tmp;
+    auto cfg = TwoRepos(tmp.path().string());
+    auto svc = Service::Create(cfg, nullptr);
+    ASSERT_TRUE(svc.ok()) << svc.message();
+    nlohmann::json push = {
+        {"ref", "refs/tags/v1.5.0"}, {"before", kZero},  {"after", kA},
+        {"created", true},           {"deleted", false}, {"head_commit", {{"id", kB}}},
+        {"repository", GitHubRepo()}};
+    nlohmann::json create = {{"ref", "v1.5.0"}, {"ref_type", "tag"}, {"repository", GitHubRepo()}};
+    auto d_push = GitHubDelivery("p-1", "lib-secret", push);
+    auto d_create = GitHubDelivery("c-1", "lib-secret", create, "create");
+    auto first = (*svc)->Handle(create_first ? d_create : d_push);
+    auto second = (*svc)->Handle(create_first ? d_push : d_create);
+    ASSERT_EQ(first.status, 202) << first.body;
+    EXPECT_EQ(first.result, "queued");
+    ASSERT_EQ(second.status, 202) << second.body;
+    EXPECT_EQ(second.result, "coalesced")
+        << (create_first ? "create, then push" : "push, then create");
+    EXPECT_EQ(Queued(cfg), 1u);
+  }
+}
+
 }  // namespace
 }  // namespace modpub::webhook

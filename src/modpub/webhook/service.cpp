@@ -6,6 +6,7 @@
 #include <chrono>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "modpub/receive/receive.hpp"
 #include "modpub/semver/semver.hpp"
@@ -49,20 +50,36 @@ std::string Service::WaitingKey(const jobs::Job& job) {
 }
 
 std::string Service::FindWaiting(const jobs::Job& job) {
-  const std::string key = WaitingKey(job);
-  std::string id;
+  // Candidates: the job for this very commit; and, since a delivery without a commit (a
+  // GitHub `create` event) and one with it (the `push` event GitHub sends for the same new
+  // tag, in either order) are about the same tag, a waiting job without a commit for a
+  // delivery with one, or any waiting job of the tag for a delivery without one.
+  std::vector<std::string> ids;
   {
     std::lock_guard lock(waiting_mu_);
-    auto it = waiting_.find(key);
-    if (it == waiting_.end()) return "";
-    id = it->second;
+    const std::string key = WaitingKey(job);
+    if (auto it = waiting_.find(key); it != waiting_.end()) ids.push_back(it->second);
+    jobs::Job any = job;
+    any.commit.clear();
+    const std::string tag_key = WaitingKey(any);  // "<repo>\n<tag>\n": a prefix of them all
+    if (!job.commit.empty()) {
+      if (auto it = waiting_.find(tag_key); it != waiting_.end()) ids.push_back(it->second);
+    } else {
+      for (auto it = waiting_.lower_bound(tag_key);
+           it != waiting_.end() && it->first.starts_with(tag_key); ++it) {
+        if (it->first != key) ids.push_back(it->second);
+      }
+    }
   }
-  // Untouched: still in queue/ (not claimed) and never attempted (a retry waiting for its
-  // backoff is not coalesced onto: the new delivery should not wait for it).
-  auto w = spool_.Waiting(id);
-  if (w && w->attempts == 0 && WaitingKey(*w) == key) return id;
-  std::lock_guard lock(waiting_mu_);
-  if (auto it = waiting_.find(key); it != waiting_.end() && it->second == id) waiting_.erase(it);
+  for (const std::string& id : ids) {
+    // Untouched: still in queue/ (not claimed) and never attempted (a retry waiting for
+    // its backoff is not coalesced onto: the new delivery should not wait for it).
+    auto w = spool_.Waiting(id);
+    if (w && w->attempts == 0 && w->repo == job.repo && w->tag == job.tag &&
+        (w->commit == job.commit || w->commit.empty() || job.commit.empty())) {
+      return id;
+    }
+  }
   return "";
 }
 

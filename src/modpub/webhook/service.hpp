@@ -14,8 +14,9 @@
 //   not a tag / not a version tag / other event      -> 204 + X-Modpub-Result: ignored
 //   tag deleted                                      -> 204; an ALERT log line and
 //     modpub_webhook_tag_alerts_total{kind="deleted"} when the version is published
-//   tag created or moved, same (repository, tag, commit) as a job this service queued
-//     that still waits in queue/ untouched (not claimed, no attempt made)
+//   tag created or moved, same (repository, tag) and the same commit -- or no commit on
+//     one side (GitHub's `create` carries none) -- as a job this service queued that
+//     still waits in queue/ untouched (not claimed, no attempt made)
 //                                                    -> 202 {"job": "<that id>",
 //     "coalesced": true}, X-Modpub-Result: coalesced, no second job (see below)
 //   tag created or moved                             -> the job is enqueued durably
@@ -25,17 +26,16 @@
 // Coalescing: GitHub sends `create` and `push` for one new tag, and a redelivery gets a
 // new delivery id. Answering such a delivery with the job that is already waiting is
 // safe: the runner fetches the tag only after it claims the job, i.e. after this
-// delivery arrived, so that job sees at least what this delivery announced; the commit
-// is part of the key, so a moved tag still gets its own job. Known waiting jobs are kept
-// in memory (reloaded from queue/ at start); the waiting check reads queue/<id>.job, so
-// a job claimed meanwhile is never coalesced onto. Two deliveries of one tag handled at
-// the same instant may still queue two jobs: harmless, publishing is idempotent.
-// Authentication happens before anything is queued or recorded; the delivery id is only
-// recorded for authenticated deliveries. Publishing never runs on the request thread.
-// Slow clients: each connection holds one of webhook.threads httplib workers; a body is
-// cut at webhook.body_deadline (408), every read at webhook.read_timeout. Limitation:
-// httplib 0.11 has no deadline for the request line and headers, so a client trickling
-// headers one byte per read_timeout holds its thread until it stops; it takes
+// delivery arrived, so that job sees at least what this delivery announced; two
+// different commits of one tag (a moved tag) are never coalesced: each gets its job. Known waiting
+// jobs are kept in memory (reloaded from queue/ at start); the waiting check reads queue/<id>.job,
+// so a job claimed meanwhile is never coalesced onto. Two deliveries of one tag handled at the same
+// instant may still queue two jobs: harmless, publishing is idempotent. Authentication happens
+// before anything is queued or recorded; the delivery id is only recorded for authenticated
+// deliveries. Publishing never runs on the request thread. Slow clients: each connection holds one
+// of webhook.threads httplib workers; a body is cut at webhook.body_deadline (408), every read at
+// webhook.read_timeout. Limitation: httplib 0.11 has no deadline for the request line and headers,
+// so a client trickling headers one byte per read_timeout holds its thread until it stops; it takes
 // webhook.threads such clients to delay other requests (put a reverse proxy with a
 // header timeout in front, as examples/github/README.md says).
 // A job for a webhook carries repo = the repository entry's (mirror) path: the runner
