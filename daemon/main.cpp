@@ -288,16 +288,13 @@ int Run(const std::string& path) {
         });
       }
       if (cfg->proxy.enabled) {
-        // The module files are answered before the route table is searched (no regular
-        // expression per request); the daemon's own paths and the webhooks' body check
-        // come first.
+        // Module files are answered before the route table is searched (no regular
+        // expression per request), after the webhooks' early body-size check.
         http::PreRouting proxy_first = http::MountProxyPreRouting(raw, *proxy);
         raw.set_pre_routing_handler([hooks = webhooks.get(), proxy_first](
                                         const httplib::Request& req, httplib::Response& res) {
-          using R = httplib::Server::HandlerResponse;
-          if (hooks->PreRoute(req, res) == R::Handled) return R::Handled;
-          if (req.path == "/healthz" || req.path == "/metrics" || req.path.starts_with("/hooks/")) {
-            return R::Unhandled;
+          if (hooks->PreRoute(req, res) == httplib::Server::HandlerResponse::Handled) {
+            return httplib::Server::HandlerResponse::Handled;
           }
           return proxy_first(req, res);
         });

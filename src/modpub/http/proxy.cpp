@@ -428,10 +428,17 @@ PreRouting MountProxyPreRouting(httplib::Server& server, ProxyConfig config) {
   Handler handler = MakeHandler(std::move(config));
   server.Get(RegexEscape(under) + ".*", handler);
   return [under, handler](const httplib::Request& req, httplib::Response& res) {
-    // Exactly what the route above matches (std::regex's "." is no line terminator);
-    // anything else goes on to the route table.
+    // Only what the route above matches (std::regex's "." is no line terminator) AND has
+    // the shape of a GOPROXY or checksum database request; anything else goes on to the
+    // route table -- the server's own routes (a daemon's /healthz, /metrics) or, through
+    // the route above, the same handler, so the answers are the same either way.
     if ((req.method != "GET" && req.method != "HEAD") || !req.path.starts_with(under) ||
         req.path.find_first_of("\r\n") != std::string::npos) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const std::string_view rel = std::string_view(req.path).substr(under.size());
+    if (rel.find("/@v/") == std::string_view::npos && !rel.ends_with("/@latest") &&
+        !rel.starts_with("sumdb/")) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     handler(req, res);

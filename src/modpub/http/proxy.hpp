@@ -81,15 +81,14 @@ void MountProxy(httplib::Server& server, ProxyConfig config);
 using PreRouting =
     std::function<httplib::Server::HandlerResponse(const httplib::Request&, httplib::Response&)>;
 
-// As MountProxy, and returns a pre-routing handler that answers GET/HEAD below prefix
-// before the route table is searched (no regular expression per request: measurably
-// faster for the small files). The caller installs it (set_pre_routing_handler), possibly
-// inside its own, letting paths it serves itself through first.
+// As MountProxy, and returns a pre-routing handler that answers GOPROXY and checksum
+// database requests (GET/HEAD below prefix with "/@v/", "/@latest" or "sumdb/") before the
+// route table is searched (no regular expression per request: measurably faster for the
+// small files); other paths go on to the route table. The caller installs it
+// (set_pre_routing_handler), possibly inside its own.
 PreRouting MountProxyPreRouting(httplib::Server& server, ProxyConfig config);
 
-// MountProxyPreRouting, installed as the server's pre-routing handler: for a server that
-// serves nothing else below prefix, as `modpub serve` (routes registered for paths below
-// prefix are never reached).
+// MountProxyPreRouting, installed as the server's pre-routing handler (`modpub serve`).
 void MountProxyFirst(httplib::Server& server, ProxyConfig config);
 
 }  // namespace modpub::http

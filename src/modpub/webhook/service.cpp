@@ -45,8 +45,8 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Config& cfg,
   return svc;
 }
 
-std::string Service::WaitingKey(const jobs::Job& job) {
-  return job.repo + "\n" + job.tag + "\n" + job.commit;
+std::string Service::WaitingKey(const jobs::Job& job, bool with_commit) {
+  return job.repo + "\n" + job.tag + "\n" + (with_commit ? job.commit : "");
 }
 
 std::string Service::FindWaiting(const jobs::Job& job) {
@@ -59,9 +59,7 @@ std::string Service::FindWaiting(const jobs::Job& job) {
     std::lock_guard lock(waiting_mu_);
     const std::string key = WaitingKey(job);
     if (auto it = waiting_.find(key); it != waiting_.end()) ids.push_back(it->second);
-    jobs::Job any = job;
-    any.commit.clear();
-    const std::string tag_key = WaitingKey(any);  // "<repo>\n<tag>\n": a prefix of them all
+    const std::string tag_key = WaitingKey(job, false);  // "<repo>\n<tag>\n": a prefix of all
     if (!job.commit.empty()) {
       if (auto it = waiting_.find(tag_key); it != waiting_.end()) ids.push_back(it->second);
     } else {

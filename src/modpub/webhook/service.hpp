@@ -122,7 +122,8 @@ class Service {
   std::map<std::pair<std::string, std::string>, std::uint64_t> alerts_;
 
   // Coalescing (see above): "<repo path>\n<tag>\n<commit>" -> id of the job queued for it.
-  static std::string WaitingKey(const jobs::Job& job);
+  // "<repo>\n<tag>\n<commit>"; without the commit: the prefix every key of the tag has.
+  static std::string WaitingKey(const jobs::Job& job, bool with_commit = true);
   // The id of a job still waiting untouched in queue/ for job's key, or "".
   std::string FindWaiting(const jobs::Job& job);
   void RememberWaiting(const jobs::Job& job, const std::string& id);
