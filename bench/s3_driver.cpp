@@ -1,7 +1,9 @@
 // Driver for bench/s3: calls the s3:// backend directly (no git, no zip building), so the
 // benchmark measures storage alone. Built by bench/s3 against build/libmodpub_core.a.
 //
-//   s3_driver big   <url> <zip>     one Put of <zip> as corp.example/big@v1.0.0
+//   s3_driver big   <url> <zip> [sha256]   one Put of <zip> as corp.example/big@v1.0.0;
+//                                          with sha256 (hex), the zip's hash is known, as
+//                                          `modpub publish` knows it from modzip::Build
 //   s3_driver small <url> <n>       n Puts of small versions of corp.example/small
 // Prints one JSON line: seconds, requests, bytes.
 #include <chrono>
@@ -17,8 +19,8 @@
 using namespace modpub;
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: s3_driver big|small <url> <zip|n>\n");
+  if (argc != 4 && !(argc == 5 && std::string(argv[1]) == "big")) {
+    std::fprintf(stderr, "usage: s3_driver big <url> <zip> [sha256] | small <url> <n>\n");
     return 2;
   }
   std::string mode = argv[1];
@@ -44,7 +46,9 @@ int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   std::uintmax_t bytes = 0;
   if (mode == "big") {
-    auto r = (*b)->Put(make("corp.example/big", "v1.0.0", argv[3]));
+    storage::VersionFiles f = make("corp.example/big", "v1.0.0", argv[3]);
+    if (argc == 5) f.zip_sha256 = argv[4];
+    auto r = (*b)->Put(f);
     if (!r || r->outcome != storage::PutOutcome::kPublished) {
       std::fprintf(stderr, "%s\n", r ? r->message.c_str() : r.message().c_str());
       return 1;

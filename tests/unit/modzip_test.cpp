@@ -13,6 +13,7 @@
 #include <memory>
 #include <sstream>
 
+#include "modpub/dirhash/dirhash.hpp"
 #include "support/temp_repo.hpp"
 
 namespace modpub::modzip {
@@ -211,6 +212,9 @@ TEST_F(Fixture, BuildIsDeterministicAndCopiesRootLicense) {
   EXPECT_EQ(a->sum, b->sum);
   EXPECT_EQ(ZipBytes(a->zip), ZipBytes(b->zip));
   EXPECT_THAT(a->sum, ::testing::StartsWith("h1:"));
+  // The SHA-256 of the file's bytes, as S3's signed PUT needs it.
+  EXPECT_EQ(a->zip_sha256, dirhash::Hex(dirhash::Sha256::Of(ZipBytes(a->zip))));
+  EXPECT_EQ(a->zip_sha256, b->zip_sha256);
   // The names in the zip: sorted, prefixed, LICENSE copied from the root.
   std::string bytes = ZipBytes(a->zip);
   EXPECT_THAT(bytes, HasSubstr("corp.example/lib/sub@v1.0.0/LICENSE"));
@@ -273,6 +277,7 @@ TEST_F(Fixture, EmptyTreeGivesAnEmptyZip) {
   EXPECT_EQ(bytes.substr(0, 4), std::string("PK\x05\x06", 4));
   // h1 over no files is the hash of the empty string.
   EXPECT_EQ(built->sum, "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+  EXPECT_EQ(built->zip_sha256, dirhash::Hex(dirhash::Sha256::Of(bytes)));
 }
 
 // Source-like text of `size` bytes, different for each seed.

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "modpub/dirhash/dirhash.hpp"
 #include "modpub/storage/open.hpp"
 #include "modpub/storage/s3.hpp"
 #include "modpub/storage/s3_client.hpp"
@@ -275,6 +276,56 @@ TEST(S3Client, ConditionalPutsAndEtags) {
   EXPECT_EQ(missing->status, 404);
   auto too_big = client.Get("dir/@v/x+y", 2);
   EXPECT_FALSE(too_big.ok());
+}
+
+TEST(S3Client, PutFileSignsAKnownHashOrHashesTheFile) {
+  REQUIRE_S3();
+  S3TestServer server;
+  ASSERT_TRUE(server.running());
+  auto client = MakeClient(server);
+  TempDir tmp;
+  const std::string body(300000, 'z');
+  WriteAll(tmp.path() / "f.bin", body);
+  const std::string good = dirhash::Hex(dirhash::Sha256::Of(body));
+  s3::PutCondition create;
+  create.if_none_match_any = true;
+
+  auto hashed = client.PutFile("a", tmp.path() / "f.bin", create, "w");  // hash unknown
+  ASSERT_TRUE(hashed.ok()) << hashed.message();
+  EXPECT_EQ(hashed->status, 200);
+  auto given = client.PutFile("b", tmp.path() / "f.bin", create, "w", good);
+  ASSERT_TRUE(given.ok()) << given.message();
+  EXPECT_EQ(given->status, 200);
+  EXPECT_EQ(client.Get("b", body.size())->body, body);
+
+  // A hash that is not the file's: the server refuses the body, nothing is stored, and
+  // the error says why.
+  const std::string wrong = dirhash::Hex(dirhash::Sha256::Of("something else"));
+  auto bad = client.PutFile("c", tmp.path() / "f.bin", create, "w", wrong);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.message(), HasSubstr("XAmzContentSHA256Mismatch"));
+  EXPECT_THAT(bad.message(), HasSubstr("c"));
+  auto missing = client.Get("c", body.size());
+  ASSERT_TRUE(missing.ok()) << missing.message();
+  EXPECT_EQ(missing->status, 404);
+
+  // Through the backend: a wrong zip_sha256 stores no part of the version.
+  S3TestServer::UseTestCredentials();
+  auto b = OpenBackend("s3://modules/p?endpoint=" + server.endpoint());
+  ASSERT_TRUE(b.ok()) << b.message();
+  Fabricator fab(tmp.path());
+  VersionFiles f = fab.Make("corp.example/lib", "v1.0.0");
+  f.zip_sha256 = wrong;
+  auto put = (*b)->Put(f);
+  ASSERT_FALSE(put.ok());
+  EXPECT_THAT(put.message(), HasSubstr("XAmzContentSHA256Mismatch"));
+  auto left = client.List("p/");
+  ASSERT_TRUE(left.ok()) << left.message();
+  EXPECT_TRUE(left->empty());
+  f.zip_sha256 = dirhash::Hex(dirhash::Sha256::Of(::modpub::testing::ReadAll(f.zip)));
+  auto ok = (*b)->Put(f);
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  EXPECT_EQ(ok->outcome, PutOutcome::kPublished);
 }
 
 TEST(S3Client, ListingFollowsContinuationTokens) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "modpub/dirhash/dirhash.hpp"
+#include "modpub/fsio/digest.hpp"
 #include "modpub/gomod/gomod.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
@@ -594,8 +595,9 @@ Result<BuiltModule> BuildEmpty(const ModuleVersion& mv, const std::filesystem::p
   if (ec) return Fail(zip_path.string() + ": " + ec.message());
   auto sum = dirhash::Hash1({});
   if (!sum) return sum.error();
-  return BuiltModule{mv, zip_path, std::move(*sum),
-                     dirhash::HashGoMod(mv.path, mv.version, mv.mod)};
+  return BuiltModule{
+      mv, zip_path, std::move(*sum), dirhash::HashGoMod(mv.path, mv.version, mv.mod),
+      dirhash::Hex(dirhash::Sha256::Of(std::string_view(kEmptyZip, sizeof kEmptyZip)))};
 }
 
 // Resolve, once the tag's name is parsed and the commit it names is known.
@@ -796,8 +798,10 @@ Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
   }
   auto sum = dirhash::Hash1(std::move(digests));
   if (!sum) return Prefixed(mv.tag, sum.message());
-  BuiltModule out{mv, zip_path, std::move(*sum), dirhash::HashGoMod(mv.path, mv.version, mv.mod)};
-  return out;
+  auto zip_digest = fsio::Sha256OfFile(zip_path);
+  if (!zip_digest) return zip_digest.error();
+  return BuiltModule{mv, zip_path, std::move(*sum), dirhash::HashGoMod(mv.path, mv.version, mv.mod),
+                     std::move(zip_digest->hex)};
 }
 
 }  // namespace modpub::modzip

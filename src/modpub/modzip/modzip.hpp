@@ -64,6 +64,7 @@ struct BuiltModule {
   std::filesystem::path zip;  // the canonical zip
   std::string sum;            // h1 of the zip contents
   std::string gomod_sum;      // h1 of the .mod
+  std::string zip_sha256;     // SHA-256 of the zip file's bytes (hex), for S3's signed PUT
 };
 
 // Writes the canonical zip of `mv` to `zip_path` (atomically: temp file + rename),
@@ -71,7 +72,10 @@ struct BuiltModule {
 // second core, a worker thread deflates the next files ahead within a fixed memory
 // budget (16 MiB), so peak memory is about the largest file plus that budget. The bytes
 // are the same either way. Fails, listing every problem, if the tree cannot be a
-// module zip; nothing is left at `zip_path` then.
+// module zip; nothing is left at `zip_path` then. The zip's SHA-256 is computed here, once,
+// reading it back while it is still in the page cache (about 1.5 % of the build time):
+// libzip rewrites each local header after the entry's data, so the bytes cannot be
+// hashed as they are written.
 Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
                           const std::filesystem::path& zip_path);
 

@@ -108,8 +108,8 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
   }
 
   for (const auto& b : built) {
-    storage::VersionFiles files{b.mv.path, b.mv.version, b.mv.info,   b.mv.mod,
-                                b.zip,     b.sum,        b.gomod_sum, ""};
+    storage::VersionFiles files{b.mv.path, b.mv.version, b.mv.info, b.mv.mod,    b.zip,
+                                b.sum,     b.gomod_sum,  "",        b.zip_sha256};
     const std::string mv = b.mv.path + "@" + b.mv.version;
     const std::string lines = sumdb::ModuleRecord(b.mv.path, b.mv.version, b.sum, b.gomod_sum);
     if (options.signer) {

@@ -56,6 +56,9 @@ struct VersionFiles {
   std::string gomod_sum;      // h1 of .mod (for messages)
   std::string sig = {};       // detached signature note; empty: none (see above). The
                               // initializer keeps 7-field aggregate inits warning-free.
+  // SHA-256 of the zip file's bytes, lower-case hex, as modzip::Build computed it; empty:
+  // unknown, a backend that needs it (S3 signs it) reads the zip to learn it.
+  std::string zip_sha256 = {};
 };
 
 // The files of a stored version a proxy serves (Backend::LocalFile).

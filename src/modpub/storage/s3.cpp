@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -494,6 +495,32 @@ Result<S3Backend::ListObject> S3Backend::ReadList(const std::string& key) {
   return lo;
 }
 
+struct S3Backend::Snapshot {
+  std::vector<s3::ObjectInfo> objects;  // keys starting with "<dir><name>."
+  ListObject list;                      // empty (exists = false) for the athens layout
+};
+
+// The two reads are independent, so they go out together, on two of the client's
+// connections: one round trip instead of two at the start of every publish (on S3 a round
+// trip is tens of milliseconds; the test server s3d answers each GET after a ~40 ms
+// delayed ACK).
+Result<S3Backend::Snapshot> S3Backend::ReadSnapshot(const Keys& k) {
+  std::future<Result<ListObject>> list;
+  if (!k.list.empty()) {
+    list = std::async(std::launch::async, [this, &k] { return ReadList(k.list); });
+  }
+  auto objects = client_->List(k.dir + k.name + ".");
+  Snapshot snap;
+  if (list.valid()) {
+    auto lo = list.get();
+    if (!lo) return lo.error();
+    snap.list = std::move(*lo);
+  }
+  if (!objects) return objects.error();
+  snap.objects = std::move(*objects);
+  return snap;
+}
+
 Result<StoredVersion> S3Backend::Examine(const Keys& k, const std::string& version,
                                          const std::vector<s3::ObjectInfo>& objects, bool listed) {
   const bool goproxy = where_.layout == S3Url::Layout::kGoproxy;
@@ -591,17 +618,17 @@ Result<PutResult> S3Backend::Put(const VersionFiles& f) {
   };
 
   // 1. What is stored, compared with what we would write (rule in backend.hpp).
-  auto objects = client_->List(k->dir + k->name + ".");
-  if (!objects) return objects.error();
-  auto list = ReadList(k->list);
-  if (!list) return list.error();
+  auto snap = ReadSnapshot(*k);
+  if (!snap) return snap.error();
+  const auto& objects = snap->objects;
+  Result<ListObject> list = std::move(snap->list);
   const std::string part_keys[] = {k->zip, k->mod, k->info};
   std::vector<StoredPart> parts(names.size());
   for (std::size_t i = 0; i < parts.size(); ++i) parts[i].name = names[i];
   for (int i = 0; i < 3; ++i) {
-    auto it = std::find_if(objects->begin(), objects->end(),
+    auto it = std::find_if(objects.begin(), objects.end(),
                            [&](const s3::ObjectInfo& o) { return o.key == part_keys[i]; });
-    if (it == objects->end()) continue;
+    if (it == objects.end()) continue;
     auto seen = compare_part(i, it->size);
     if (!seen) return seen.error();
     parts[i].state = seen->state;
@@ -650,7 +677,7 @@ Result<PutResult> S3Backend::Put(const VersionFiles& f) {
     for (int attempt = 0; attempt < kCreateAttempts; ++attempt) {
       s3::PutCondition cond;
       cond.if_none_match_any = true;
-      auto r = i == 0 ? client_->PutFile(part_keys[i], f.zip, cond, writer)
+      auto r = i == 0 ? client_->PutFile(part_keys[i], f.zip, cond, writer, f.zip_sha256)
                       : client_->Put(part_keys[i], i == 1 ? f.mod : f.info, cond, writer);
       if (!r) return r.error();
       if (r->status == 200) return CreateOutcome(Created::kByUs);
@@ -731,16 +758,15 @@ Result<std::optional<StoredVersion>> S3Backend::Stat(const std::string& path,
                                                      const std::string& version) {
   auto k = Locate(path, version);
   if (!k) return k.error();
-  auto objects = client_->List(k->dir + k->name + ".");
-  if (!objects) return objects.error();
-  auto list = ReadList(k->list);
-  if (!list) return list.error();
-  bool listed = Contains(list->versions, version);
-  auto sv = Examine(*k, version, *objects, listed);
+  auto snap = ReadSnapshot(*k);
+  if (!snap) return snap.error();
+  const auto& objects = snap->objects;
+  bool listed = Contains(snap->list.versions, version);
+  auto sv = Examine(*k, version, objects, listed);
   if (!sv) return sv.error();
   bool any = listed;
   for (const auto& key : {k->zip, k->mod, k->info}) {
-    any = any || std::any_of(objects->begin(), objects->end(),
+    any = any || std::any_of(objects.begin(), objects.end(),
                              [&](const s3::ObjectInfo& o) { return o.key == key; });
   }
   if (!any) return std::optional<StoredVersion>();

@@ -114,6 +114,9 @@ class S3Backend : public Backend {
                                 const std::vector<s3::ObjectInfo>& objects, bool listed);
   struct ListObject;
   Result<ListObject> ReadList(const std::string& key);
+  // The objects of one version and the list object, as Put and Stat begin by reading.
+  struct Snapshot;
+  Result<Snapshot> ReadSnapshot(const Keys& k);
 
   std::string url_;
   S3Url where_;

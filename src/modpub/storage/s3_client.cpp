@@ -16,6 +16,7 @@
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/fsio/atomic_file.hpp"
+#include "modpub/fsio/digest.hpp"
 #include "modpub/storage/curl_lib.hpp"
 
 namespace modpub::storage::s3 {
@@ -25,7 +26,6 @@ namespace {
 
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 constexpr std::size_t kListPageLimit = 16u << 20;
-constexpr std::size_t kHashChunk = 1 << 20;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -107,32 +107,6 @@ std::optional<std::string> Element(std::string_view xml, std::string_view tag, s
 }
 
 std::string EmptySha256() { return dirhash::Hex(dirhash::Sha256::Of("")); }
-
-struct FileDigest {
-  std::string sha256_hex;
-  std::uint64_t size = 0;
-};
-
-// Reads `file` once to learn the payload hash SigV4 needs before the upload starts.
-Result<FileDigest> HashFile(const fs::path& file) {
-  fsio::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Fail(file.string() + ": open: " + std::strerror(errno));
-  dirhash::Sha256 h;
-  std::vector<char> buf(kHashChunk);
-  FileDigest d;
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Fail(file.string() + ": read: " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    h.Update(buf.data(), static_cast<std::size_t>(n));
-    d.size += static_cast<std::uint64_t>(n);
-  }
-  d.sha256_hex = dirhash::Hex(h.Finish());
-  return d;
-}
 
 bool RetryableCurlError(CURLcode rc) {
   switch (rc) {
@@ -607,16 +581,25 @@ Result<Response> Client::Put(const std::string& key, std::string_view data,
 }
 
 Result<Response> Client::PutFile(const std::string& key, const fs::path& file,
-                                 const PutCondition& cond, const std::string& writer) {
-  auto digest = HashFile(file);
-  if (!digest) return digest.error();
+                                 const PutCondition& cond, const std::string& writer,
+                                 const std::string& sha256_hex) {
+  fsio::FileSha256 digest{sha256_hex, 0};
+  if (sha256_hex.empty()) {
+    auto hashed = fsio::Sha256OfFile(file);
+    if (!hashed) return hashed.error();
+    digest = std::move(*hashed);
+  } else {
+    std::error_code ec;
+    digest.size = fs::file_size(file, ec);
+    if (ec) return Fail(file.string() + ": " + ec.message());
+  }
   Request req;
   req.method = "PUT";
   req.url = ObjectUrl(key);
   req.what = "S3 PUT " + config_.bucket + "/" + key;
-  req.payload_sha256 = digest->sha256_hex;
+  req.payload_sha256 = std::move(digest.hex);
   req.file = &file;
-  req.upload_size = digest->size;
+  req.upload_size = digest.size;
   AddConditions(req.headers, cond, writer);
   return CheckPut(req.what, Perform(req));
 }

@@ -112,11 +112,15 @@ class Client {
   Result<Response> GetTo(const std::string& key, Sink& sink);
   // PUT of bytes / of a local file, with preconditions and the writer id as metadata.
   // Returns 200 or 412 (precondition failed) or 404 (If-Match on a missing key); other
-  // statuses are an Error.
+  // statuses are an Error. SigV4 signs the payload's SHA-256, so PutFile reads the file
+  // once before uploading it unless the caller knows the hash (`sha256_hex`, lower-case
+  // hex). A wrong hash stores nothing: the server refuses the upload
+  // (XAmzContentSHA256Mismatch), which is reported as an Error.
   Result<Response> Put(const std::string& key, std::string_view data, const PutCondition& cond,
                        const std::string& writer);
   Result<Response> PutFile(const std::string& key, const std::filesystem::path& file,
-                           const PutCondition& cond, const std::string& writer);
+                           const PutCondition& cond, const std::string& writer,
+                           const std::string& sha256_hex = {});
   // DELETE (tests and tools only; the backend never deletes).
   Status Delete(const std::string& key);
   // Every key starting with `prefix` (ListObjectsV2, following continuation tokens).
