@@ -5,14 +5,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
+#include "modpub/jobs/intake.hpp"
 #include "modpub/jobs/spool.hpp"
 #include "support/temp_repo.hpp"
 
@@ -479,6 +482,214 @@ TEST(Jobs, WaitingSeesOnlyJobsStillInQueue) {
   auto c = spool->Claim(*owner);
   ASSERT_TRUE(c.ok() && c->job.has_value());
   EXPECT_FALSE(spool->Waiting(*id).has_value());
+}
+
+// --- Intake: journal first, queue/ as the runners make room ------------------------------
+
+std::set<std::string> QueuedIds(const fs::path& spool) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(spool / "queue")) {
+    out.insert(e.path().stem().string());
+  }
+  return out;
+}
+
+void WriteText(const fs::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+std::string ReadText(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+bool WaitUntil(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return done();
+}
+
+TEST(Intake, ConcurrentJobsAreDurableThenQueuedOnce) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  std::atomic<int> wakes = 0;
+  auto intake = Intake::Open(*spool, [&] { ++wakes; });
+  ASSERT_TRUE(intake.ok()) << intake.message();
+  std::mutex mu;
+  std::set<std::string> ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        auto id = (*intake)->Enqueue(MakeJob("v1." + std::to_string(t) + "." + std::to_string(i)));
+        ASSERT_TRUE(id.ok()) << id.message();
+        // Acknowledged: findable at once, from the journal or from queue/.
+        EXPECT_TRUE((*intake)->Waiting(*id).has_value());
+        std::lock_guard lock(mu);
+        ids.insert(*id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(ids.size(), 200u);
+  ASSERT_TRUE((*intake)->Flush(5s));
+  EXPECT_EQ(QueuedIds(dir.path()), ids);
+  auto st = (*intake)->stats();
+  EXPECT_EQ(st.jobs, 200u);
+  EXPECT_EQ(st.moved, 200u);
+  EXPECT_LE(st.commits, 200u);
+  EXPECT_GE(wakes, 1);
+  // Everything recorded is in queue/: the journal was emptied.
+  EXPECT_EQ(fs::file_size((*intake)->journal()), 0u);
+  // Same checks as Spool::Enqueue.
+  Job bad = MakeJob("v1.0.0");
+  bad.tag.clear();
+  EXPECT_FALSE((*intake)->Enqueue(bad).ok());
+  bad = MakeJob("v1.0.0");
+  bad.id = "../x";
+  EXPECT_FALSE((*intake)->Enqueue(bad).ok());
+}
+
+TEST(Intake, ABurstWaitsInTheJournalUntilQueueHasRoom) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  auto intake = Intake::Open(*spool);
+  ASSERT_TRUE(intake.ok()) << intake.message();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) {
+    auto id = (*intake)->Enqueue(MakeJob("v2.0." + std::to_string(i)));
+    ASSERT_TRUE(id.ok()) << id.message();
+    ids.push_back(*id);
+  }
+  // No runner: queue/ fills up to its bound, the rest stays in the journal.
+  ASSERT_TRUE(WaitUntil([&] { return *spool->QueueDepth() == 256u; }));
+  EXPECT_FALSE((*intake)->Flush(100ms));
+  EXPECT_EQ(*spool->QueueDepth(), 256u);
+  EXPECT_TRUE((*intake)->Waiting(ids.back()).has_value());
+  EXPECT_FALSE(spool->Waiting(ids.back()).has_value());
+  auto journal = ReadIntakeJournal((*intake)->journal());
+  ASSERT_TRUE(journal.ok()) << journal.message();
+  EXPECT_FALSE(journal->damaged);
+  EXPECT_EQ(journal->jobs.size(), 300u);
+  // A runner takes 100 (of the first 256, which are in queue/), and the rest follow.
+  auto owner = spool->Register();
+  ASSERT_TRUE(owner.ok());
+  const std::set<std::string> first(ids.begin(), ids.begin() + 256);
+  for (int i = 0; i < 100; ++i) {
+    auto c = spool->Claim(*owner);
+    ASSERT_TRUE(c.ok() && c->job);
+    EXPECT_TRUE(first.count(c->job->id)) << c->job->id;
+  }
+  ASSERT_TRUE((*intake)->Flush(5s));
+  EXPECT_EQ(*spool->QueueDepth(), 200u);
+  EXPECT_TRUE(spool->Waiting(ids.back()).has_value());
+}
+
+TEST(Intake, AnOrderlyStopQueuesEverythingAndRemovesItsFiles) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  std::set<std::string> ids;
+  {
+    auto intake = Intake::Open(*spool);
+    ASSERT_TRUE(intake.ok()) << intake.message();
+    for (int i = 0; i < 300; ++i)
+      ids.insert(*(*intake)->Enqueue(MakeJob("v3.0." + std::to_string(i))));
+  }
+  EXPECT_EQ(QueuedIds(dir.path()), ids);
+  EXPECT_TRUE(Names(dir.path() / "intake").empty());
+  EXPECT_TRUE(Names(dir.path() / "owners").empty());
+  EXPECT_EQ(*spool->RequeueStale(), 0);
+}
+
+// A daemon killed with jobs still only in its journal: the next RequeueStale (any daemon)
+// queues each acknowledged job exactly once, whether the mover had queued it or not.
+TEST(Intake, AKilledIntakeIsReplayedExactlyOnce) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  const fs::path acked = dir.path() / "acked";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto s = Spool::Open(dir.path());
+    auto intake = Intake::Open(*s);
+    if (!intake) ::_exit(1);
+    std::ofstream out(acked);
+    for (int i = 0; i < 400; ++i) {
+      auto id = (*intake)->Enqueue(MakeJob("v4.0." + std::to_string(i)));
+      if (!id) ::_exit(2);
+      out << *id << "\n" << std::flush;
+    }
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << status;
+  std::set<std::string> ids;
+  std::ifstream in(acked);
+  for (std::string line; std::getline(in, line);) ids.insert(line);
+  ASSERT_EQ(ids.size(), 400u);
+  const std::size_t before = *spool->QueueDepth();
+  EXPECT_LE(before, 256u);  // the rest was only in the journal
+  auto n = spool->RequeueStale();
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(static_cast<std::size_t>(*n), 400u - before);
+  EXPECT_EQ(QueuedIds(dir.path()), ids);
+  EXPECT_TRUE(Names(dir.path() / "intake").empty());
+  EXPECT_EQ(*spool->RequeueStale(), 0);
+  EXPECT_EQ(QueuedIds(dir.path()).size(), 400u);
+}
+
+TEST(Intake, JournalsCutShortOrDamagedAreReadAsFarAsTheyCanBe) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  Job a = MakeJob("v5.0.0"), b = MakeJob("v5.0.1"), c = MakeJob("v5.0.2");
+  ASSERT_TRUE(PrepareJob(a).ok() && PrepareJob(b).ok() && PrepareJob(c).ok());
+  const std::string ra = IntakeRecord(a), rb = IntakeRecord(b), rc = IntakeRecord(c);
+  EXPECT_EQ(ra.back(), '\n');
+  EXPECT_EQ(std::count(ra.begin(), ra.end(), '\n'), 1);
+
+  // The last record cut short (its writer died in the write): expected, not damage.
+  const fs::path torn = dir.path() / "torn.log";
+  WriteText(torn, ra + rb + rc.substr(0, rc.size() / 2));
+  auto t = ReadIntakeJournal(torn);
+  ASSERT_TRUE(t.ok()) << t.message();
+  EXPECT_FALSE(t->damaged);
+  ASSERT_EQ(t->jobs.size(), 2u);
+  EXPECT_EQ(t->jobs[1].id, b.id);
+  EXPECT_EQ(t->jobs[1].tag, "v5.0.1");
+
+  // A flipped byte in the middle: the checksum catches it, and the journal is damaged.
+  std::string flipped = rb;
+  flipped[20] = flipped[20] == 'x' ? 'y' : 'x';
+  const fs::path bad = dir.path() / "bad.log";
+  WriteText(bad, ra + flipped + rc);
+  auto d = ReadIntakeJournal(bad);
+  ASSERT_TRUE(d.ok()) << d.message();
+  EXPECT_TRUE(d->damaged);
+  EXPECT_NE(d->last_bad.find("bad.log:2: checksum mismatch"), std::string::npos) << d->last_bad;
+  ASSERT_EQ(d->jobs.size(), 2u);
+
+  // Replayed as a dead owner's journal: the usable jobs are queued (a is already in the
+  // spool), the journal is kept in corrupt/ with the reason.
+  ASSERT_TRUE(spool->Enqueue(a).ok());
+  const std::string dead = "host-1-dead";
+  ASSERT_TRUE(fs::create_directory(dir.path() / "claimed" / dead));
+  fs::rename(bad, dir.path() / "intake" / (dead + ".log"));
+  auto n = spool->RequeueStale();
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(QueuedIds(dir.path()), (std::set<std::string>{a.id, c.id}));
+  EXPECT_TRUE(fs::exists(dir.path() / "corrupt" / (dead + ".log")));
+  EXPECT_NE(ReadText(dir.path() / "corrupt" / (dead + ".log.reason")).find("checksum"),
+            std::string::npos);
+  EXPECT_TRUE(Names(dir.path() / "intake").empty());
 }
 
 }  // namespace

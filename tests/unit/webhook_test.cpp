@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <thread>
 
 #include "modpub/config/config.hpp"
 #include "modpub/jobs/spool.hpp"
@@ -312,15 +316,38 @@ Delivery GitHubDelivery(const std::string& id, const std::string& secret, const 
   return d;
 }
 
+// Jobs durable in the spool and waiting: in queue/, or still only in a service's intake
+// journal (the intake moves them to queue/ moments later); each id counted once.
 std::size_t Queued(const config::Config& cfg) {
+  const std::filesystem::path dir(cfg.spool_dir);
+  std::set<std::string> ids;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "queue")) {
+    ids.insert(e.path().stem().string());
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir / "intake")) {
+    auto journal = jobs::ReadIntakeJournal(e.path());
+    EXPECT_TRUE(journal.ok()) << journal.message();
+    if (!journal) continue;
+    EXPECT_FALSE(journal->damaged) << journal->last_bad;
+    for (const auto& job : journal->jobs) ids.insert(job.id);
+  }
+  return ids.size();
+}
+
+// Waits (bounded) until queue/ holds `n` jobs: the intake moves acknowledged jobs there.
+bool WaitForQueueDepth(const config::Config& cfg, std::size_t n) {
   auto spool = jobs::Spool::Open(cfg.spool_dir);
-  return *spool->QueueDepth();
+  for (int i = 0; i < 500; ++i) {
+    if (*spool->QueueDepth() == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 TEST(WebhookService, DecisionsAndQueue) {
   TempDir tmp;
   auto cfg = TwoRepos(tmp.path().string());
-  int wakes = 0;
+  std::atomic<int> wakes = 0;
   auto svc = Service::Create(cfg, [&] { ++wakes; });
   ASSERT_TRUE(svc.ok()) << svc.message();
   nlohmann::json push = {
@@ -341,6 +368,11 @@ TEST(WebhookService, DecisionsAndQueue) {
   auto ok = (*svc)->Handle(GitHubDelivery("d1", "lib-secret", push));
   EXPECT_EQ(ok.status, 202) << ok.body;
   EXPECT_EQ(Queued(cfg), 1u);
+  // In queue/ moments later, and the runner woken then.
+  ASSERT_TRUE(WaitForQueueDepth(cfg, 1));
+  for (int i = 0; i < 500 && wakes == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_EQ(wakes, 1);
   auto replay = (*svc)->Handle(GitHubDelivery("d1", "lib-secret", push));
   EXPECT_EQ(replay.status, 200);

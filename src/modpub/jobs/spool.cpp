@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -343,11 +345,63 @@ Owner::~Owner() {
 
 // --- Spool ---------------------------------------------------------------------------
 
+// --- Intake journals (format in spool.hpp) ----------------------------------------------
+
+std::string IntakeRecord(const Job& job) {
+  std::string json = ToJson(job);  // one line (nlohmann escapes newlines in strings) + "\n"
+  json.pop_back();
+  const auto crc =
+      crc32_z(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(json.data()), json.size());
+  return Hex(crc, 8) + " " + json + "\n";
+}
+
+Result<IntakeJournal> ReadIntakeJournal(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Fail(Errno(file, "cannot open", errno));
+  IntakeJournal out;
+  std::string line;
+  std::size_t number = 0;
+  std::string bad;  // the last unusable line's problem
+  std::size_t bad_line = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const bool terminated = !in.eof();
+    std::string why;
+    if (!terminated) {
+      why = "no newline (a record cut short)";
+    } else if (line.size() < 10 || line[8] != ' ') {
+      why = "not \"<crc32> <job>\"";
+    } else {
+      std::string_view json(line.data() + 9, line.size() - 9);
+      const auto crc =
+          crc32_z(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(json.data()), json.size());
+      if (line.compare(0, 8, Hex(crc, 8)) != 0) {
+        why = "checksum mismatch";
+      } else if (auto job = FromJson(json); !job) {
+        why = job.message();
+      } else {
+        out.jobs.push_back(std::move(*job));
+        continue;
+      }
+    }
+    if (!bad.empty()) out.damaged = true;  // a second bad line: not just a torn tail
+    bad = why;
+    bad_line = number;
+    out.last_bad = file.string() + ":" + std::to_string(number) + ": " + why;
+  }
+  if (in.bad()) return Fail(Errno(file, "cannot read", errno));
+  // Only the last record may be unusable: cut short when its writer died before its
+  // fdatasync returned, so it was never acknowledged. Anything else is damage.
+  if (!bad.empty() && bad_line != number) out.damaged = true;
+  return out;
+}
+
 Result<Spool> Spool::Open(const fs::path& dir) {
   if (dir.empty() || !dir.is_absolute()) {
     return Fail("spool directory \"" + dir.string() + "\" must be an absolute path");
   }
-  for (const char* sub : {"tmp", "queue", "claimed", "owners", "done", "failed", "corrupt"}) {
+  for (const char* sub :
+       {"tmp", "queue", "claimed", "owners", "done", "failed", "corrupt", "intake"}) {
     if (auto s = fsio::MakeDirs(dir / sub); !s) return s.error();
   }
   return Spool(dir);
@@ -429,7 +483,7 @@ void CommitBatch(const fs::path& queue, const std::vector<BatchEntry*>& batch) {
 
 }  // namespace
 
-Result<std::string> Spool::Enqueue(Job job) const {
+Status PrepareJob(Job& job) {
   if (job.id.empty()) job.id = NewJobId();
   if (!ValidId(job.id)) return Fail("job id \"" + job.id + "\" is not [A-Za-z0-9._-]{1,128}");
   if (job.repo.empty() || job.import_path.empty() || job.tag.empty()) {
@@ -438,30 +492,68 @@ Result<std::string> Spool::Enqueue(Job job) const {
   auto now = Clock::now();
   if (job.created == Clock::time_point{}) job.created = now;
   if (job.next_attempt == Clock::time_point{}) job.next_attempt = now;
+  return Ok();
+}
 
-  // Written by this thread, outside any lock; only syncing and renaming are batched.
-  BatchEntry me;
-  me.target = dir_ / "queue" / (job.id + std::string(kSuffix));
-  me.tmp = dir_ / "tmp" /
-           (std::string(fsio::kTempPrefix) + std::to_string(::getpid()) + "-" +
-            Hex(Random64(), 16) + std::string(kSuffix));
-  me.fd = ::open(me.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (me.fd < 0) return Fail(Errno(me.tmp, "cannot create", errno));
+namespace {
+
+// Checks `job`, fills in id and times, and writes it to a new file in tmp/ (not synced):
+// the part of an enqueue each caller does alone.
+Status PrepareEntry(const fs::path& dir, Job& job, BatchEntry& e) {
+  if (auto s = PrepareJob(job); !s) return s;
+
+  e.target = dir / "queue" / (job.id + std::string(kSuffix));
+  e.tmp = dir / "tmp" /
+          (std::string(fsio::kTempPrefix) + std::to_string(::getpid()) + "-" + Hex(Random64(), 16) +
+           std::string(kSuffix));
+  e.fd = ::open(e.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (e.fd < 0) return Fail(Errno(e.tmp, "cannot create", errno));
   const std::string data = ToJson(job);
   const char* p = data.data();
   std::size_t n = data.size();
   while (n > 0) {
-    ssize_t w = ::write(me.fd, p, n);
+    ssize_t w = ::write(e.fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       int err = errno;
-      ::close(me.fd);
-      ::unlink(me.tmp.c_str());
-      return Fail(Errno(me.tmp, "write", err));
+      ::close(e.fd);
+      e.fd = -1;
+      ::unlink(e.tmp.c_str());
+      return Fail(Errno(e.tmp, "write", err));
     }
     p += w;
     n -= static_cast<std::size_t>(w);
   }
+  return Ok();
+}
+
+}  // namespace
+
+std::vector<Status> Spool::EnqueueBatch(std::vector<Job>& jobs) const {
+  std::vector<Status> out(jobs.size(), Ok());
+  std::vector<BatchEntry> entries(jobs.size());
+  std::vector<BatchEntry*> batch;
+  batch.reserve(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    out[i] = PrepareEntry(dir_, jobs[i], entries[i]);
+    if (out[i]) batch.push_back(&entries[i]);
+  }
+  if (!batch.empty()) CommitBatch(dir_ / "queue", batch);
+  {
+    std::lock_guard lock(group_->mu);
+    group_->stats.batches += batch.empty() ? 0 : 1;
+    group_->stats.jobs += batch.size();
+  }
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (out[i]) out[i] = entries[i].status;
+  }
+  return out;
+}
+
+Result<std::string> Spool::Enqueue(Job job) const {
+  // Written by this thread, outside any lock; only syncing and renaming are batched.
+  BatchEntry me;
+  if (auto s = PrepareEntry(dir_, job, me); !s) return s.error();
 
   GroupCommit& g = *group_;
   std::unique_lock lock(g.mu);
@@ -534,6 +626,55 @@ Result<Owner> Spool::Register() const {
   return owner;
 }
 
+bool Spool::Known(const std::string& id) const {
+  const std::string name = id + std::string(kSuffix);
+  struct stat st;
+  for (const char* sub : {"queue", "done", "failed", "corrupt"}) {
+    if (::stat((dir_ / sub / name).c_str(), &st) == 0) return true;
+  }
+  auto owners = ListDir(dir_ / "claimed");
+  if (!owners) return false;
+  for (const auto& o : *owners) {
+    if (::stat((dir_ / "claimed" / o / name).c_str(), &st) == 0) return true;
+  }
+  return false;
+}
+
+// Called with the dead owner's lock held (RequeueStale), so no one else replays it at the
+// same time. Idempotent: a crash midway replays again, and jobs already in the spool are
+// skipped by id.
+Result<int> Spool::ReplayIntake(const std::string& owner) const {
+  const fs::path journal = dir_ / "intake" / (owner + ".log");
+  struct stat st;
+  if (::stat(journal.c_str(), &st) != 0) {
+    if (errno == ENOENT) return 0;
+    return Fail(Errno(journal, "cannot stat", errno));
+  }
+  auto read = ReadIntakeJournal(journal);
+  if (!read) return read.error();
+  std::vector<Job> missing;
+  for (auto& job : read->jobs) {
+    if (!Known(job.id)) missing.push_back(std::move(job));
+  }
+  auto statuses = EnqueueBatch(missing);
+  for (const auto& s : statuses) {
+    if (!s) return Fail(journal.string() + ": cannot re-queue a job: " + s.message());
+  }
+  if (read->damaged) {
+    // Kept for a person to look at; the usable records are queued.
+    fs::path to = dir_ / "corrupt" / (owner + ".log");
+    if (::rename(journal.c_str(), to.c_str()) == 0) {
+      to += ".reason";
+      (void)WriteDurably(dir_ / "tmp", to,
+                         "intake journal with unusable records; last: " + read->last_bad + "\n");
+      (void)fsio::SyncDir(dir_ / "corrupt");
+    }
+  }
+  ::unlink(journal.c_str());
+  (void)fsio::SyncDir(dir_ / "intake");
+  return static_cast<int>(missing.size());
+}
+
 Result<int> Spool::RequeueStale() const {
   auto owners = ListDir(dir_ / "claimed");
   if (!owners) return owners.error();
@@ -549,7 +690,11 @@ Result<int> Spool::RequeueStale() const {
     } else if (errno != ENOENT) {
       return Fail(Errno(lock, "cannot open owner lock", errno));
     }
-    // Dead: its jobs go back to the queue, unchanged (the attempt did not finish).
+    // Dead. The jobs its intake journal made durable, unless already in the spool.
+    auto replayed = ReplayIntake(o);
+    if (!replayed) return replayed.error();
+    requeued += *replayed;
+    // Its claimed jobs go back to the queue, unchanged (the attempt did not finish).
     fs::path cdir = dir_ / "claimed" / o;
     auto names = ListDir(cdir);
     if (!names) {

@@ -8,6 +8,11 @@
 //   done/<id>.job        finished jobs, with their result
 //   failed/<id>.job      jobs that ran out of attempts or cannot succeed, with the reason
 //   corrupt/<name>       job files that could not be read or parsed, + <name>.reason
+//   intake/<owner>.log   the intake journal of a live owner (jobs::Intake): jobs already
+//                        durable but not yet in queue/. One record per line,
+//                        "<crc32 of the JSON, 8 hex> <job JSON>\n", appended and fdatasync-ed.
+//                        RequeueStale replays the journal of a dead owner: every usable
+//                        record whose id is not already in the spool goes to queue/.
 //
 // Job file format (UTF-8 JSON object; unknown keys are kept out, not errors):
 //   {"format":"modpub-job/1", "id":"20261202T091000123Z-1a2b3c4d",
@@ -53,7 +58,8 @@
 //    (an identical version is "unchanged"), so a job re-run after a crash publishes
 //    nothing twice.
 //  * An owner is "dead" when its owners/<owner>.lock is not flock-ed (the kernel drops
-//    flocks when a process dies, even on SIGKILL); its claimed jobs are re-queued.
+//    flocks when a process dies, even on SIGKILL); its claimed jobs are re-queued and its
+//    intake journal replayed.
 #pragma once
 
 #include <chrono>
@@ -91,6 +97,10 @@ std::string_view StateName(State s);  // "queued", "claimed", "done", "failed", 
 
 // A fresh id: UTC time (sortable) + random suffix, e.g. "20261202T091000123Z-1a2b3c4d".
 std::string NewJobId();
+
+// What every enqueue does first: assigns id, created and next_attempt when unset; fails
+// if the id is not [A-Za-z0-9._-]{1,128} or repo, import_path or tag is empty.
+Status PrepareJob(Job& job);
 
 // Serialization of the job file format above.
 std::string ToJson(const Job& job);
@@ -146,6 +156,13 @@ class Spool {
   // committed). Assigns id, created and next_attempt when unset; returns the id only once
   // the job is durable in queue/. Thread-safe.
   Result<std::string> Enqueue(Job job) const;
+  // Enqueue of many jobs as one batch (one syncfs, the renames, one fsync of queue/),
+  // for a caller that already holds them (jobs::Intake, journal replay). Fills in ids
+  // and times in `jobs`; one status per job, in order.
+  std::vector<Status> EnqueueBatch(std::vector<Job>& jobs) const;
+  // Whether a job with this id is anywhere in the spool (queue/, claimed/, done/,
+  // failed/, corrupt/).
+  bool Known(const std::string& id) const;
   // The job waiting in queue/ under `id`, if there is one (not claimed, not finished);
   // nothing when it is not in queue/ or cannot be read.
   std::optional<Job> Waiting(const std::string& id) const;
@@ -198,11 +215,24 @@ class Spool {
   std::size_t WaitingWritersForTest() const;
 
  private:
+  Result<int> ReplayIntake(const std::string& owner) const;
   struct GroupCommit;  // shared by copies of a Spool: see spool.cpp
   explicit Spool(std::filesystem::path dir);
   std::filesystem::path dir_;
   std::shared_ptr<GroupCommit> group_;
 };
+
+// One intake journal record (format above), newline included.
+std::string IntakeRecord(const Job& job);
+// An intake journal as read back: the usable records, in order. A last record cut short
+// (its writer died before the fdatasync returned, so no one was told it was durable) is
+// expected; any other unusable line marks the journal `damaged`.
+struct IntakeJournal {
+  std::vector<Job> jobs;
+  bool damaged = false;
+  std::string last_bad;  // "<file>:<line>: <why>" of the last unusable line, if any
+};
+Result<IntakeJournal> ReadIntakeJournal(const std::filesystem::path& file);
 
 // Wakes the daemon listening on the Unix datagram socket `socket_path`: sends one small
 // datagram with MSG_DONTWAIT and returns at once. Never blocks, never fails loudly: a

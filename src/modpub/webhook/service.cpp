@@ -33,8 +33,10 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Config& cfg,
   auto log = DeliveryLog::Open(std::filesystem::path(cfg.state_dir) / "webhook" / "deliveries",
                                static_cast<std::size_t>(cfg.webhook.dedupe_entries));
   if (!log) return log.error();
+  auto intake = jobs::Intake::Open(*spool, std::move(wake));
+  if (!intake) return intake.error();
   std::unique_ptr<Service> svc(
-      new Service(cfg, std::move(*spool), std::move(*log), std::move(wake)));
+      new Service(cfg, std::move(*spool), std::move(*intake), std::move(*log)));
   // Jobs queued before a restart can still absorb deliveries of their tag.
   auto queued = svc->spool_.List(jobs::State::kQueued);
   if (!queued) return queued.error();
@@ -72,7 +74,7 @@ std::string Service::FindWaiting(const jobs::Job& job) {
   for (const std::string& id : ids) {
     // Untouched: still in queue/ (not claimed) and never attempted (a retry waiting for
     // its backoff is not coalesced onto: the new delivery should not wait for it).
-    auto w = spool_.Waiting(id);
+    auto w = intake_->Waiting(id);
     if (w && w->attempts == 0 && w->repo == job.repo && w->tag == job.tag &&
         (w->commit == job.commit || w->commit.empty() || job.commit.empty())) {
       return id;
@@ -87,14 +89,14 @@ void Service::RememberWaiting(const jobs::Job& job, const std::string& id) {
   if (waiting_.size() < prune_at_) return;
   // Bounded memory: forget jobs that left queue/ (claimed, done, failed).
   for (auto it = waiting_.begin(); it != waiting_.end();) {
-    it = spool_.Waiting(it->second) ? std::next(it) : waiting_.erase(it);
+    it = intake_->Waiting(it->second) ? std::next(it) : waiting_.erase(it);
   }
   prune_at_ = std::max<std::size_t>(4096, 2 * waiting_.size());
 }
 
-Service::Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<DeliveryLog> log,
-                 std::function<void()> wake)
-    : cfg_(cfg), spool_(std::move(spool)), log_(std::move(log)), wake_(std::move(wake)) {}
+Service::Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<jobs::Intake> intake,
+                 std::unique_ptr<DeliveryLog> log)
+    : cfg_(cfg), spool_(std::move(spool)), intake_(std::move(intake)), log_(std::move(log)) {}
 
 Reply Service::Handle(const Delivery& d) {
   const std::string provider(ProviderName(d.provider));
@@ -201,7 +203,7 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
     j["coalesced"] = true;
     return commit(Reply{202, "coalesced", j.dump() + "\n"});
   }
-  auto id = spool_.Enqueue(job);
+  auto id = intake_->Enqueue(job);
   if (!id) {
     log_->Abandon(key);
     spdlog::error("webhook {}: delivery {}: {} {}: cannot queue: {}", provider, d.id,
@@ -210,8 +212,7 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
   }
   spdlog::info("webhook {}: delivery {}: {}@{} queued as job {} (remote {})", provider, Short(d.id),
                repo->import_path, ev->tag, *id, repo->remote_url);
-  RememberWaiting(job, *id);
-  if (wake_) wake_();
+  RememberWaiting(job, *id);  // the intake wakes the runner once the job is in queue/
   nlohmann::json j;
   j["result"] = "queued";
   j["job"] = *id;

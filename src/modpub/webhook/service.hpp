@@ -19,27 +19,28 @@
 //     still waits in queue/ untouched (not claimed, no attempt made)
 //                                                    -> 202 {"job": "<that id>",
 //     "coalesced": true}, X-Modpub-Result: coalesced, no second job (see below)
-//   tag created or moved                             -> the job is enqueued durably
-//     (jobs::Spool::Enqueue, source "webhook"), the delivery id recorded, the runner
-//     woken, then 202 {"job": "<id>"}; a moved tag of a published version is also an
+//   tag created or moved                             -> the job is made durable in the
+//     spool (jobs::Intake: the service's journal, then queue/ moments later; source
+//     "webhook"), the delivery id recorded, then 202 {"job": "<id>"}; the runner is
+//     woken once the job is in queue/; a moved tag of a published version is also an
 //     alert (publishing then refuses the other content: the job fails, nothing changes)
 // Coalescing: GitHub sends `create` and `push` for one new tag, and a redelivery gets a
 // new delivery id. Answering such a delivery with the job that is already waiting is
 // safe: the runner fetches the tag only after it claims the job, i.e. after this
 // delivery arrived, so that job sees at least what this delivery announced; two
 // different commits of one tag (a moved tag) are never coalesced: each gets its job. Known waiting
-// jobs are kept in memory (reloaded from queue/ at start); the waiting check reads queue/<id>.job,
-// so a job claimed meanwhile is never coalesced onto. Two deliveries of one tag handled at the same
-// instant may still queue two jobs: harmless, publishing is idempotent. Authentication happens
-// before anything is queued or recorded; the delivery id is only recorded for authenticated
-// deliveries. Publishing never runs on the request thread. Slow clients: each connection holds one
-// of webhook.threads httplib workers; a body is cut at webhook.body_deadline (408), every read at
-// webhook.read_timeout. Limitation: httplib 0.11 has no deadline for the request line and headers,
-// so a client trickling headers one byte per read_timeout holds its thread until it stops; it takes
-// webhook.threads such clients to delay other requests (put a reverse proxy with a
-// header timeout in front, as examples/github/README.md says).
-// A job for a webhook carries repo = the repository entry's (mirror) path: the runner
-// sees remote_url in that entry and fetches the tag first (mirror/mirror.hpp).
+// jobs are kept in memory (reloaded from queue/ at start); the waiting check looks in the
+// intake's journal and then reads queue/<id>.job, so a job claimed meanwhile is never coalesced
+// onto. Two deliveries of one tag handled at the same instant may still queue two jobs: harmless,
+// publishing is idempotent. Authentication happens before anything is queued or recorded; the
+// delivery id is only recorded for authenticated deliveries. Publishing never runs on the request
+// thread. Slow clients: each connection holds one of webhook.threads httplib workers; a body is cut
+// at webhook.body_deadline (408), every read at webhook.read_timeout. Limitation: httplib 0.11 has
+// no deadline for the request line and headers, so a client trickling headers one byte per
+// read_timeout holds its thread until it stops; it takes webhook.threads such clients to delay
+// other requests (put a reverse proxy with a header timeout in front, as examples/github/README.md
+// says). A job for a webhook carries repo = the repository entry's (mirror) path: the runner sees
+// remote_url in that entry and fetches the tag first (mirror/mirror.hpp).
 #pragma once
 
 #include <httplib.h>
@@ -53,6 +54,7 @@
 
 #include "modpub/base/result.hpp"
 #include "modpub/config/config.hpp"
+#include "modpub/jobs/intake.hpp"
 #include "modpub/jobs/spool.hpp"
 #include "modpub/webhook/delivery_log.hpp"
 #include "modpub/webhook/event.hpp"
@@ -103,8 +105,8 @@ class Service {
   std::uint64_t Count(const std::string& provider, const std::string& result) const;
 
  private:
-  Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<DeliveryLog> log,
-          std::function<void()> wake);
+  Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<jobs::Intake> intake,
+          std::unique_ptr<DeliveryLog> log);
   Reply HandleLocked(const Delivery& d, const std::string& provider);
   // Is any module version the tag may name stored in a storage (errors: yes)?
   bool Published(const config::RepoConfig& repo, const std::string& tag);
@@ -115,8 +117,8 @@ class Service {
 
   config::Config cfg_;
   jobs::Spool spool_;
+  std::unique_ptr<jobs::Intake> intake_;  // where accepted jobs go (durable before the 202)
   std::unique_ptr<DeliveryLog> log_;
-  std::function<void()> wake_;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> deliveries_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> alerts_;

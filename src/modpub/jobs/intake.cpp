@@ -1,0 +1,262 @@
+// jobs::Intake: see intake.hpp for the contract.
+#include "modpub/jobs/intake.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "modpub/fsio/atomic_file.hpp"
+
+namespace modpub::jobs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The mover keeps queue/ at most this deep: a burst waits in the journal, where each job
+// cost one appended line, and becomes a file in queue/ only as the runners make room. A
+// new file per job is the expensive part (ext4 inode allocation slows down sharply while
+// many inodes were freed recently, as a busy spool's finished jobs are), and creating
+// thousands during a burst would take the CPU from the deliveries being answered.
+// Large enough that runners never wait for the mover.
+constexpr std::size_t kQueueHigh = 256;
+// How long a journal commit's leader waits for the callers it expects (see Enqueue).
+constexpr std::chrono::microseconds kLinger{500};
+// How often the mover looks again while queue/ is full.
+constexpr std::chrono::milliseconds kFullPoll{20};
+
+std::string Errno(const fs::path& p, std::string_view what, int err) {
+  return p.string() + ": " + std::string(what) + ": " + std::strerror(err);
+}
+
+}  // namespace
+
+// One caller's record, on its stack until its batch is committed.
+struct Intake::Waiter {
+  Job job;
+  std::string record;
+  Status status = Ok();
+  bool done = false;
+};
+
+Result<std::unique_ptr<Intake>> Intake::Open(Spool spool, std::function<void()> on_queued) {
+  auto owner = spool.Register();
+  if (!owner) return owner.error();
+  fs::path journal = spool.dir() / "intake" / (owner->id() + ".log");
+  int fd = ::open(journal.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Fail(Errno(journal, "cannot create the intake journal", errno));
+  // The journal's name must survive a crash as well as its records.
+  if (auto s = fsio::SyncDir(journal.parent_path()); !s) {
+    ::close(fd);
+    ::unlink(journal.c_str());
+    return s.error();
+  }
+  return std::unique_ptr<Intake>(
+      new Intake(std::move(spool), std::move(*owner), journal, fd, std::move(on_queued)));
+}
+
+Intake::Intake(Spool spool, Owner owner, fs::path journal, int fd, std::function<void()> on_queued)
+    : spool_(std::move(spool)),
+      owner_(std::move(owner)),
+      journal_(std::move(journal)),
+      fd_(fd),
+      on_queued_(std::move(on_queued)) {
+  mover_ = std::thread([this] { MoverLoop(); });
+}
+
+Intake::~Intake() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  mover_cv_.notify_all();
+  mover_.join();
+  std::lock_guard lock(mu_);
+  ::close(fd_);
+  if (pending_.empty()) {
+    ::unlink(journal_.c_str());
+    (void)fsio::SyncDir(journal_.parent_path());
+  } else {
+    spdlog::error("intake {}: {} job(s) not yet in queue/ stay in {} for the next daemon",
+                  owner_.id(), pending_.size(), journal_.string());
+  }
+}
+
+Status Intake::CommitJournal(const std::vector<Waiter*>& batch) {
+  std::string data;
+  for (const Waiter* w : batch) data += w->record;
+  const char* p = data.data();
+  std::size_t n = data.size();
+  int err = 0;
+  while (n > 0 && err == 0) {
+    ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno != EINTR) err = errno;
+      continue;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  if (err == 0 && ::fdatasync(fd_) != 0) err = errno;
+  if (err != 0) {
+    // No caller of this batch is told its job is durable; cut the journal back so that
+    // the next batch does not follow a broken line.
+    (void)::ftruncate(fd_, static_cast<off_t>(size_));
+    return Fail(Errno(journal_, "cannot append to the intake journal", err));
+  }
+  size_ += data.size();
+  return Ok();
+}
+
+Result<std::string> Intake::Enqueue(Job job) {
+  if (auto s = PrepareJob(job); !s) return s.error();
+  const std::string id = job.id;
+  Waiter me;
+  me.record = IntakeRecord(job);
+  me.job = std::move(job);
+
+  std::unique_lock lock(mu_);
+  if (stopping_) return Fail("the intake of " + owner_.id() + " is stopping");
+  open_.push_back(&me);
+  join_cv_.notify_one();
+  while (!me.done) {
+    if (committing_) {
+      commit_cv_.wait(lock);
+      continue;
+    }
+    // Lead: everything waiting so far (this record included) is one journal commit.
+    committing_ = true;
+    // The callers of the last batch were all answered at once and come back at about the
+    // same time: a leader that finds fewer waiting lingers up to kLinger for them, else
+    // batches alternate between one caller and the rest, and each commit (a device flush,
+    // ~0.7-1 ms here) carries half as many jobs. The expected size decays by one per
+    // commit, so a quieter stream stops lingering.
+    if (open_.size() < expected_batch_) {
+      join_cv_.wait_for(lock, kLinger, [&] { return open_.size() >= expected_batch_; });
+    }
+    expected_batch_ = std::max(open_.size(), expected_batch_ > 1 ? expected_batch_ - 1 : 1);
+    std::vector<Waiter*> batch;
+    batch.swap(open_);
+    lock.unlock();
+    Status st = CommitJournal(batch);
+    lock.lock();
+    for (Waiter* w : batch) {
+      w->status = st;
+      w->done = true;
+      if (!st) continue;
+      pending_ids_.emplace(w->job.id, w->job);
+      pending_.push_back(std::move(w->job));
+    }
+    if (st) {
+      stats_.commits += 1;
+      stats_.jobs += batch.size();
+    }
+    committing_ = false;
+    commit_cv_.notify_all();
+    mover_cv_.notify_one();
+  }
+  if (!me.status) return me.status.error();
+  return id;
+}
+
+void Intake::MoverLoop() {
+  std::chrono::milliseconds backoff{0};
+  bool full = false;  // queue/ had no room at the last look
+  std::unique_lock lock(mu_);
+  for (;;) {
+    const auto pause = backoff.count() ? backoff : full ? kFullPoll : std::chrono::hours(1);
+    mover_cv_.wait_for(lock, pause, [&] {
+      return stopping_ || (!pending_.empty() && backoff.count() == 0 && !full);
+    });
+    if (pending_.empty()) {
+      if (stopping_) return;
+      backoff = std::chrono::milliseconds(0);
+      full = false;
+      continue;
+    }
+    if (stopping_ && backoff.count() != 0) return;  // failing while stopping: leave it
+    // Room in queue/ (all of it when stopping: the journal is emptied at an orderly stop).
+    std::size_t room = pending_.size();
+    if (!stopping_) {
+      lock.unlock();
+      auto depth = spool_.QueueDepth();
+      lock.lock();
+      std::size_t d = depth ? *depth : 0;
+      room = d >= kQueueHigh ? 0 : std::min(room, kQueueHigh - d);
+    }
+    full = room == 0;
+    if (full) continue;
+    std::vector<Job> batch(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(room));
+    moving_ = true;
+    lock.unlock();
+    std::vector<Status> statuses = spool_.EnqueueBatch(batch);
+    lock.lock();
+    moving_ = false;
+    // The batch is the front of pending_ (only the mover removes from it). A job that did
+    // not reach queue/ stays pending, in order, for the next attempt.
+    std::deque<Job> kept;
+    std::size_t moved = 0;
+    std::string problem;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (statuses[i]) {
+        pending_ids_.erase(batch[i].id);
+        ++moved;
+      } else {
+        problem = statuses[i].message();
+        kept.push_back(std::move(pending_.front()));
+      }
+      pending_.pop_front();
+    }
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) pending_.push_front(std::move(*it));
+    stats_.moved += moved;
+    if (pending_.empty() && !committing_) {
+      // Everything recorded is durable in queue/: start the journal afresh. Not synced: if
+      // the old length survives a crash, replay finds those ids in the spool and skips them.
+      if (::ftruncate(fd_, 0) == 0) {
+        size_ = 0;
+      } else {
+        spdlog::warn("intake {}: cannot truncate {}: {}", owner_.id(), journal_.string(),
+                     std::strerror(errno));
+      }
+    }
+    if (!problem.empty()) {
+      backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(100)),
+                         std::chrono::milliseconds(5000));
+      spdlog::error("intake {}: {} job(s) stay in the journal, retrying in {} ms: {}", owner_.id(),
+                    kept.size(), backoff.count(), problem);
+    } else {
+      backoff = std::chrono::milliseconds(0);
+    }
+    idle_cv_.notify_all();
+    if (moved > 0 && on_queued_) {
+      lock.unlock();
+      on_queued_();
+      lock.lock();
+    }
+  }
+}
+
+std::optional<Job> Intake::Waiting(const std::string& id) const {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = pending_ids_.find(id); it != pending_ids_.end()) return it->second;
+  }
+  return spool_.Waiting(id);
+}
+
+bool Intake::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return idle_cv_.wait_for(
+      lock, timeout, [&] { return pending_.empty() && open_.empty() && !committing_ && !moving_; });
+}
+
+Intake::Stats Intake::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+}  // namespace modpub::jobs
