@@ -571,6 +571,10 @@ TEST(Intake, ABurstWaitsInTheJournalUntilQueueHasRoom) {
   EXPECT_EQ(*spool->QueueDepth(), 256u);
   EXPECT_TRUE((*intake)->Waiting(ids.back()).has_value());
   EXPECT_FALSE(spool->Waiting(ids.back()).has_value());
+  // `modpub jobs` lists them all as queued.
+  auto listed = spool->List(State::kQueued);
+  ASSERT_TRUE(listed.ok()) << listed.message();
+  EXPECT_EQ(listed->size(), 300u);
   auto journal = ReadIntakeJournal((*intake)->journal());
   ASSERT_TRUE(journal.ok()) << journal.message();
   EXPECT_FALSE(journal->damaged);

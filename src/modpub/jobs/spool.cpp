@@ -21,6 +21,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "modpub/fsio/atomic_file.hpp"
@@ -901,6 +902,22 @@ Result<std::vector<Spool::Entry>> Spool::List(State state) const {
         e.job.last_error = "unreadable job file: " + job.message();
       }
       out.push_back(std::move(e));
+    }
+  }
+  if (state == State::kQueued) {
+    // Jobs still only in an intake journal wait as well (before their turn in queue/).
+    std::set<std::string> seen;
+    for (const auto& e : out) seen.insert(e.job.id);
+    auto journals = ListDir(dir_ / "intake");
+    if (!journals) return journals.error();
+    for (const auto& name : *journals) {
+      auto journal = ReadIntakeJournal(dir_ / "intake" / name);
+      if (!journal) continue;  // removed while we listed
+      for (auto& job : journal->jobs) {
+        if (seen.count(job.id) || Known(job.id)) continue;
+        seen.insert(job.id);
+        out.push_back(Entry{state, std::move(job), ""});
+      }
     }
   }
   std::sort(out.begin(), out.end(),

@@ -197,6 +197,7 @@ class Spool {
     std::string owner;  // kClaimed: the owner holding it
   };
   // Jobs in `state`, oldest id first. Unparsable files are listed with last_error set.
+  // kQueued includes the jobs still only in an intake journal.
   Result<std::vector<Entry>> List(State state) const;
   // Number of *.job files in queue/ (cheap: no parsing).
   Result<std::size_t> QueueDepth() const;
