@@ -669,6 +669,17 @@ TEST(Intake, JournalsCutShortOrDamagedAreReadAsFarAsTheyCanBe) {
   EXPECT_EQ(t->jobs[1].id, b.id);
   EXPECT_EQ(t->jobs[1].tag, "v5.0.1");
 
+  // Left by an intake that stopped with jobs it could not queue (its owner lock and claim
+  // directory are gone): replayed all the same.
+  fs::copy_file(torn, dir.path() / "intake" / "host-2-gone.log");
+  auto replayed = spool->RequeueStale();
+  ASSERT_TRUE(replayed.ok()) << replayed.message();
+  EXPECT_EQ(*replayed, 2);
+  EXPECT_EQ(QueuedIds(dir.path()), (std::set<std::string>{a.id, b.id}));
+  EXPECT_TRUE(Names(dir.path() / "intake").empty());
+  ASSERT_TRUE(fs::remove(dir.path() / "queue" / (a.id + ".job")));
+  ASSERT_TRUE(fs::remove(dir.path() / "queue" / (b.id + ".job")));
+
   // A flipped byte in the middle: the checksum catches it, and the journal is damaged.
   std::string flipped = rb;
   flipped[20] = flipped[20] == 'x' ? 'y' : 'x';

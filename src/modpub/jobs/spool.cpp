@@ -646,10 +646,16 @@ bool Spool::Known(const std::string& id) const {
 // skipped by id.
 Result<int> Spool::ReplayIntake(const std::string& owner) const {
   const fs::path journal = dir_ / "intake" / (owner + ".log");
-  struct stat st;
-  if (::stat(journal.c_str(), &st) != 0) {
+  // Replayers of one journal take turns (the owner's lock may be gone already); a later
+  // one finds every id in the spool.
+  UniqueFd lock(::open(journal.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!lock) {
     if (errno == ENOENT) return 0;
-    return Fail(Errno(journal, "cannot stat", errno));
+    return Fail(Errno(journal, "cannot open", errno));
+  }
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return 0;  // being replayed by another daemon right now
+    return Fail(Errno(journal, "flock", errno));
   }
   auto read = ReadIntakeJournal(journal);
   if (!read) return read.error();
@@ -677,10 +683,19 @@ Result<int> Spool::ReplayIntake(const std::string& owner) const {
 }
 
 Result<int> Spool::RequeueStale() const {
-  auto owners = ListDir(dir_ / "claimed");
-  if (!owners) return owners.error();
+  auto claimed = ListDir(dir_ / "claimed");
+  if (!claimed) return claimed.error();
+  auto journals = ListDir(dir_ / "intake");
+  if (!journals) return journals.error();
+  // Owners with claimed jobs or an intake journal (an intake that stopped with jobs it
+  // could not queue has removed its claim directory but left its journal).
+  std::set<std::string> owners(claimed->begin(), claimed->end());
+  for (const auto& j : *journals) {
+    if (j.size() > 4 && j.ends_with(".log") && j[0] != '.')
+      owners.insert(j.substr(0, j.size() - 4));
+  }
   int requeued = 0;
-  for (const auto& o : *owners) {
+  for (const auto& o : owners) {
     fs::path lock = dir_ / "owners" / (o + ".lock");
     UniqueFd fd(::open(lock.c_str(), O_RDWR | O_CLOEXEC));
     if (fd) {
