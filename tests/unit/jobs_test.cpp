@@ -575,10 +575,16 @@ TEST(Intake, ABurstWaitsInTheJournalUntilQueueHasRoom) {
   auto listed = spool->List(State::kQueued);
   ASSERT_TRUE(listed.ok()) << listed.message();
   EXPECT_EQ(listed->size(), 300u);
+  // Every job not in queue/ is in the journal (which may also still hold queued ones: it
+  // is emptied only when everything in it is in queue/).
   auto journal = ReadIntakeJournal((*intake)->journal());
   ASSERT_TRUE(journal.ok()) << journal.message();
   EXPECT_FALSE(journal->damaged);
-  EXPECT_EQ(journal->jobs.size(), 300u);
+  std::set<std::string> journaled;
+  for (const auto& j : journal->jobs) journaled.insert(j.id);
+  const auto queued = QueuedIds(dir.path());
+  for (const auto& id : ids) EXPECT_TRUE(queued.count(id) || journaled.count(id)) << id;
+  EXPECT_GE(journaled.size(), 44u);
   // A runner takes 100 (of the first 256, which are in queue/), and the rest follow.
   auto owner = spool->Register();
   ASSERT_TRUE(owner.ok());
