@@ -339,6 +339,9 @@ int Run(const std::string& path) {
   (*wake)->Stop();
   (*runner)->Stop();
   if (server) server->Stop();
+  // No delivery arrives any more: the webhook intake moves what its journal still holds
+  // into queue/ and removes the journal, while the runner still exists.
+  webhooks.reset();
   wake->reset();
   runner->reset();
   spdlog::info("modpubd stopped");

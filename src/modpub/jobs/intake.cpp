@@ -232,7 +232,9 @@ void Intake::MoverLoop() {
       backoff = std::chrono::milliseconds(0);
     }
     idle_cv_.notify_all();
-    if (moved > 0 && on_queued_) {
+    // Not while stopping: the owner of the callback (the runner) may be gone already, and
+    // stops next anyway; the jobs are in queue/ for its next start.
+    if (moved > 0 && on_queued_ && !stopping_) {
       lock.unlock();
       on_queued_();
       lock.lock();

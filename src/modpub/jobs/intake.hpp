@@ -45,7 +45,8 @@ namespace modpub::jobs {
 class Intake {
  public:
   // Registers an owner in `spool`, creates its journal and starts the mover.
-  // `on_queued` is called (from the mover) after jobs reached queue/ (the runner's Wake).
+  // `on_queued` is called (from the mover) after jobs reached queue/ (the runner's Wake),
+  // never once destruction has begun.
   static Result<std::unique_ptr<Intake>> Open(Spool spool, std::function<void()> on_queued = {});
   ~Intake();
   Intake(const Intake&) = delete;
