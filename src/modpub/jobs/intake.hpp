@@ -3,12 +3,15 @@
 //
 // Why not Spool::Enqueue: each job there is a new file, and each batch costs two commits of
 // the file system's journal (syncfs, then the fsync of queue/). syncfs also writes back
-// everything else dirty on that file system, so under load a batch costs milliseconds.
+// everything else dirty on that file system, so under load a batch costs milliseconds, and
+// creating files is slow on a busy spool (ext4 searches past recently freed inodes).
 // Intake appends each job as one line to a journal of its own (spool/intake/<owner>.log,
 // record format in spool.hpp) and fdatasync-s that one file: concurrent callers share one
 // write and one fdatasync (group commit), about one device flush. A background thread (the
 // mover) then puts journaled jobs into queue/ with Spool::EnqueueBatch, as many per batch
-// as are waiting, and empties the journal whenever everything in it is in queue/.
+// as queue/ has room for (it keeps queue/ at most 256 deep, so a burst waits in the
+// journal until the runners make room), and empties the journal whenever everything in it
+// is in queue/.
 //
 // Invariants:
 //  * Enqueue returns an id only once the job's record is durable in the journal.
