@@ -106,6 +106,21 @@ def publish(repo: GitRepo, import_path, tag, *urls, env=None):
 
 # --- hashes and stored files ----------------------------------------------------------------
 
+def intake_job_ids(spool: Path):
+    """Ids of the jobs recorded in the spool's intake journals (spool/intake/*.log, one
+    "<crc32> <job JSON>" line each), in order; a line still being written is skipped.
+    modpubd's webhook intake moves these jobs into queue/ as the runners make room, so an
+    id may also be in a spool directory already."""
+    ids = []
+    for log in sorted((spool / "intake").glob("*.log")) if (spool / "intake").exists() else []:
+        for line in log.read_bytes().splitlines():
+            try:
+                ids.append(json.loads(line.split(b" ", 1)[1])["id"])
+            except (IndexError, ValueError, KeyError):
+                pass
+    return ids
+
+
 def h1_of_zip(path):
     """dirhash.HashZip: the h1 of a module zip, as go.sum records it. The summary lines
     are ordered by file NAME (not by the lines themselves, which start with the hash)."""

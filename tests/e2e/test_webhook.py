@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import git_daemon, read_list, run_modpub
+from support import git_daemon, intake_job_ids, read_list, run_modpub
 from test_daemon import Daemon, daemons, go_fetch_and_run, jobs_in, make_repo, read_job, wait_until  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhook"
@@ -110,25 +110,11 @@ class HookDaemon(Daemon):
             f.write("\n".join(lines) + "\n")
 
 
-def intake_jobs(spool):
-    """Ids of jobs durable in an intake journal (spool/intake/*.log, "<crc32> <job JSON>"
-    per line) and not yet in a spool directory: modpubd's webhook intake moves them into
-    queue/ moments after answering."""
-    ids = []
-    for log in sorted((spool / "intake").glob("*.log")) if (spool / "intake").exists() else []:
-        for line in log.read_bytes().splitlines():
-            try:
-                ids.append(json.loads(line.split(b" ", 1)[1])["id"])
-            except (IndexError, ValueError, KeyError):
-                pass  # a line being written
-    return ids
-
-
 def all_jobs(spool):
     """Every job in the spool by state, each id once ("intake": only in a journal)."""
     jobs = {s: jobs_in(spool, s) for s in ("queue", "claimed", "done", "failed")}
     known = set(sum(jobs.values(), []))
-    jobs["intake"] = sorted(set(i for i in intake_jobs(spool) if i not in known))
+    jobs["intake"] = sorted(set(i for i in intake_job_ids(spool) if i not in known))
     return jobs
 
 

@@ -348,12 +348,18 @@ Owner::~Owner() {
 
 // --- Intake journals (format in spool.hpp) ----------------------------------------------
 
+namespace {
+// The checksum field of a record: CRC-32 of the JSON, 8 lower-case hex digits.
+std::string RecordChecksum(std::string_view json) {
+  return Hex(
+      crc32_z(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(json.data()), json.size()), 8);
+}
+}  // namespace
+
 std::string IntakeRecord(const Job& job) {
   std::string json = ToJson(job);  // one line (nlohmann escapes newlines in strings) + "\n"
   json.pop_back();
-  const auto crc =
-      crc32_z(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(json.data()), json.size());
-  return Hex(crc, 8) + " " + json + "\n";
+  return RecordChecksum(json) + " " + json + "\n";
 }
 
 Result<IntakeJournal> ReadIntakeJournal(const fs::path& file) {
@@ -362,8 +368,7 @@ Result<IntakeJournal> ReadIntakeJournal(const fs::path& file) {
   IntakeJournal out;
   std::string line;
   std::size_t number = 0;
-  std::string bad;  // the last unusable line's problem
-  std::size_t bad_line = 0;
+  std::size_t bad_line = 0;  // the last unusable line, 0: none
   while (std::getline(in, line)) {
     ++number;
     const bool terminated = !in.eof();
@@ -374,9 +379,7 @@ Result<IntakeJournal> ReadIntakeJournal(const fs::path& file) {
       why = "not \"<crc32> <job>\"";
     } else {
       std::string_view json(line.data() + 9, line.size() - 9);
-      const auto crc =
-          crc32_z(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(json.data()), json.size());
-      if (line.compare(0, 8, Hex(crc, 8)) != 0) {
+      if (line.compare(0, 8, RecordChecksum(json)) != 0) {
         why = "checksum mismatch";
       } else if (auto job = FromJson(json); !job) {
         why = job.message();
@@ -385,15 +388,14 @@ Result<IntakeJournal> ReadIntakeJournal(const fs::path& file) {
         continue;
       }
     }
-    if (!bad.empty()) out.damaged = true;  // a second bad line: not just a torn tail
-    bad = why;
+    if (bad_line != 0) out.damaged = true;  // a second bad line: not just a torn tail
     bad_line = number;
     out.last_bad = file.string() + ":" + std::to_string(number) + ": " + why;
   }
   if (in.bad()) return Fail(Errno(file, "cannot read", errno));
   // Only the last record may be unusable: cut short when its writer died before its
   // fdatasync returned, so it was never acknowledged. Anything else is damage.
-  if (!bad.empty() && bad_line != number) out.damaged = true;
+  if (bad_line != 0 && bad_line != number) out.damaged = true;
   return out;
 }
 
