@@ -80,7 +80,7 @@ class Intake {
          std::function<void()> on_queued);
   void MoverLoop();
   // Appends the batch's records and fdatasync-s them; on failure cuts the journal back.
-  Status CommitJournal(const std::vector<Waiter*>& batch);
+  Status CommitJournal(const std::vector<std::shared_ptr<Waiter>>& batch);
 
   Spool spool_;
   Owner owner_;  // declared before the journal state: released last
@@ -89,12 +89,12 @@ class Intake {
   std::function<void()> on_queued_;
 
   mutable std::mutex mu_;
-  std::condition_variable commit_cv_;  // callers waiting for their batch
   std::condition_variable mover_cv_;   // the mover waiting for work or stop
   std::condition_variable idle_cv_;    // Flush waiting for the mover to catch up
-  std::vector<Waiter*> open_;          // records waiting for the next journal commit
+  std::vector<std::shared_ptr<Waiter>> open_;  // records waiting for the next journal commit
   bool committing_ = false;
   std::condition_variable join_cv_;                   // a leader lingering for more callers
+  bool lingering_ = false;                            // a leader waits on join_cv_
   std::size_t expected_batch_ = 1;                    // callers the next commit's leader waits for
   std::uint64_t size_ = 0;                            // bytes in the journal
   std::deque<Job> pending_;                           // durable in the journal, not in queue/
