@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -102,6 +106,55 @@ TEST(Mirror, TokenGoesInAnAuthorizationHeaderNeverInMessages) {
   repo.provider = "gitlab";
   repo.remote_token_file = (dir.path() / "missing").string();
   EXPECT_FALSE(FetchTag(repo, "v1.0.0", std::chrono::seconds(30)).ok());
+}
+
+// modpubd blocks SIGTERM/SIGINT in all threads and ignores SIGPIPE; git must not inherit
+// either (both survive execve), or it would ignore systemd's stop and broken pipes.
+TEST(Mirror, GitStartsWithDefaultSignals) {
+  TempDir dir;
+  const auto bin = dir.path() / "bin";
+  std::filesystem::create_directories(bin);
+  const auto out = dir.path() / "signals";
+  {
+    std::ofstream git(bin / "git");
+    // perl (Essential on Debian), not sh: dash clears the blocked mask when it starts.
+    git << "#!/usr/bin/perl\n"
+        << "open(my $in, '<', '/proc/self/status') or die;\n"
+        << "open(my $out, '>', $ENV{MODPUB_TEST_SIGNALS}) or die;\n"
+        << "while (<$in>) { print $out $_ if /^Sig(Blk|Ign):/ }\n"
+        << "close($out);\nprint STDERR \"fatal: fake git\\n\";\nexit 3;\n";
+  }
+  std::filesystem::permissions(bin / "git", std::filesystem::perms::owner_all);
+  const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", (bin.string() + ":" + old_path).c_str(), 1);
+  ::setenv("MODPUB_TEST_SIGNALS", out.c_str(), 1);
+  sigset_t daemon_mask, old_mask;
+  sigemptyset(&daemon_mask);
+  sigaddset(&daemon_mask, SIGTERM);
+  sigaddset(&daemon_mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &daemon_mask, &old_mask);
+  auto old_pipe = ::signal(SIGPIPE, SIG_IGN);
+
+  config::RepoConfig repo;
+  repo.path = (dir.path() / "m.git").string();
+  repo.import_path = "corp.example/lib";
+  repo.remote_url = "file:///nonexistent/lib.git";
+  auto st = FetchTag(repo, "v1.0.0", std::chrono::seconds(30));
+
+  ::signal(SIGPIPE, old_pipe);
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::setenv("PATH", old_path.c_str(), 1);
+  ::unsetenv("MODPUB_TEST_SIGNALS");
+
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("git exited with 3: fatal: fake git"), std::string::npos)
+      << st.message();
+  std::ifstream in(out);
+  std::string blk, ign;
+  ASSERT_TRUE(std::getline(in, blk) && std::getline(in, ign)) << "the fake git did not run";
+  EXPECT_EQ(blk, "SigBlk:\t0000000000000000");
+  const unsigned long long ignored = std::stoull(ign.substr(ign.find('\t') + 1), nullptr, 16);
+  EXPECT_EQ(ignored & (1ULL << (SIGPIPE - 1)), 0u) << ign;
 }
 
 }  // namespace

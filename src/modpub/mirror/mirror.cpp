@@ -1,9 +1,18 @@
 #include "modpub/mirror/mirror.hpp"
 
+// Boost.Process starts children with vfork only when this is set; its config turns vfork
+// off whenever _POSIX_C_SOURCE >= 200809L (POSIX 2008 dropped vfork from the standard,
+// Linux keeps it). See RunGit for why the daemon wants it. Only this file includes
+// Boost.Process.
+#define BOOST_POSIX_HAS_VFORK 1
+
 #include <openssl/evp.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/posix.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -112,9 +121,25 @@ Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& ar
     ~Cleanup() { ::unlink(p.c_str()); }
   } cleanup{err_path};
 
+  // git starts from the default signal state. modpubd blocks SIGTERM and SIGINT in every
+  // thread (the main thread takes them with sigtimedwait) and ignores SIGPIPE; a blocked
+  // mask and an ignored disposition both survive execve, so git would ignore the SIGTERM
+  // systemd sends the whole unit on stop, and would not die of a closed pipe.
+  auto default_signals = bp::extend::on_exec_setup([](auto&) {
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+  });
+  // vfork, not fork: the child borrows the daemon's memory until execve. fork marks every
+  // page of the large multi-threaded daemon copy-on-write, and the next write by any
+  // thread to each page then faults and flushes the TLB of every core: under a webhook
+  // burst with jobs running that cost about a tenth of the machine (bench/webhook, perf).
+  // The child runs only the descriptor set-up above and Boost's dup2 calls before execve.
   std::error_code ec;
-  bp::child child(bp::search_path("git"), bp::args(args), env,
-                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > err_path, ec);
+  bp::child child(bp::search_path("git"), bp::args(args), env, bp::std_in<bp::null,
+                  bp::std_out> bp::null, bp::std_err > err_path, default_signals,
+                  bp::posix::use_vfork, ec);
   if (ec) return Fail(what + ": cannot run git: " + ec.message());
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto sleep = std::chrono::milliseconds(1);
