@@ -2,6 +2,7 @@
 #include "modpub/jobs/intake.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -17,13 +18,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The mover keeps queue/ at most this deep: a burst waits in the journal, where each job
+// queue/ holds at most `queue_high_` jobs: a burst waits in the journal, where each job
 // cost one appended line, and becomes a file in queue/ only as the runners make room. A
-// new file per job is the expensive part (ext4 inode allocation slows down sharply while
-// many inodes were freed recently, as a busy spool's finished jobs are), and creating
-// thousands during a burst would take the CPU from the deliveries being answered.
-// Large enough that runners never wait for the mover.
-constexpr std::size_t kQueueHigh = 256;
+// new file per job is the expensive part (ext4 without a journal searches past every inode
+// freed in the last 30 s, as a busy spool's finished jobs and git's temporary files are),
+// and creating hundreds during a burst takes the CPU from the deliveries being answered.
 // How long a journal commit's leader waits for the callers it expects (see Enqueue).
 constexpr std::chrono::microseconds kLinger{500};
 // How often the mover looks again while queue/ is full.
@@ -50,7 +49,12 @@ struct Intake::Waiter {
   std::condition_variable cv;
 };
 
-Result<std::unique_ptr<Intake>> Intake::Open(Spool spool, std::function<void()> on_queued) {
+std::size_t Intake::QueueHighFor(int workers) {
+  return std::max<std::size_t>(32, 4 * static_cast<std::size_t>(std::max(workers, 1)));
+}
+
+Result<std::unique_ptr<Intake>> Intake::Open(Spool spool, std::function<void()> on_queued,
+                                             std::size_t queue_high) {
   auto owner = spool.Register();
   if (!owner) return owner.error();
   fs::path journal = spool.dir() / "intake" / (owner->id() + ".log");
@@ -63,15 +67,18 @@ Result<std::unique_ptr<Intake>> Intake::Open(Spool spool, std::function<void()> 
     return s.error();
   }
   return std::unique_ptr<Intake>(
-      new Intake(std::move(spool), std::move(*owner), journal, fd, std::move(on_queued)));
+      new Intake(std::move(spool), std::move(*owner), journal, fd, std::move(on_queued),
+                 std::max<std::size_t>(queue_high, 1)));
 }
 
-Intake::Intake(Spool spool, Owner owner, fs::path journal, int fd, std::function<void()> on_queued)
+Intake::Intake(Spool spool, Owner owner, fs::path journal, int fd, std::function<void()> on_queued,
+               std::size_t queue_high)
     : spool_(std::move(spool)),
       owner_(std::move(owner)),
       journal_(std::move(journal)),
       fd_(fd),
-      on_queued_(std::move(on_queued)) {
+      on_queued_(std::move(on_queued)),
+      queue_high_(queue_high) {
   mover_ = std::thread([this] { MoverLoop(); });
 }
 
@@ -191,6 +198,7 @@ Result<std::string> Intake::Enqueue(Job job) {
 }
 
 void Intake::MoverLoop() {
+  ::pthread_setname_np(::pthread_self(), "intake-mover");  // for top -H, perf, gdb
   std::chrono::milliseconds backoff{0};
   bool full = false;  // queue/ had no room at the last look
   std::unique_lock lock(mu_);
@@ -213,7 +221,7 @@ void Intake::MoverLoop() {
       auto depth = spool_.QueueDepth();
       lock.lock();
       std::size_t d = depth ? *depth : 0;
-      room = d >= kQueueHigh ? 0 : std::min(room, kQueueHigh - d);
+      room = d >= queue_high_ ? 0 : std::min(room, queue_high_ - d);
     }
     full = room == 0;
     if (full) continue;

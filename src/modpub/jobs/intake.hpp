@@ -9,9 +9,10 @@
 // record format in spool.hpp) and fdatasync-s that one file: concurrent callers share one
 // write and one fdatasync (group commit), about one device flush. A background thread (the
 // mover) then puts journaled jobs into queue/ with Spool::EnqueueBatch, as many per batch
-// as queue/ has room for (it keeps queue/ at most 256 deep, so a burst waits in the
-// journal until the runners make room), and empties the journal whenever everything in it
-// is in queue/.
+// as queue/ has room for (it keeps queue/ at most `queue_high` deep, so a burst waits in
+// the journal until the runners make room, and its files are created at the pace the
+// runners take them, not all during the burst), and empties the journal whenever
+// everything in it is in queue/.
 //
 // Invariants:
 //  * Enqueue returns an id only once the job's record is durable in the journal.
@@ -49,8 +50,15 @@ class Intake {
  public:
   // Registers an owner in `spool`, creates its journal and starts the mover.
   // `on_queued` is called (from the mover) after jobs reached queue/ (the runner's Wake),
-  // never once destruction has begun.
-  static Result<std::unique_ptr<Intake>> Open(Spool spool, std::function<void()> on_queued = {});
+  // never once destruction has begun. `queue_high`: the mover fills queue/ up to this many
+  // jobs; large enough that the runners never find it empty while the journal holds more
+  // (QueueHighFor).
+  static Result<std::unique_ptr<Intake>> Open(Spool spool, std::function<void()> on_queued = {},
+                                              std::size_t queue_high = 256);
+  // A queue/ bound for `workers` runner threads: the mover looks for room every 20 ms when
+  // queue/ is full, and a job (a fetch, then a publish) takes a worker longer than that, so
+  // four jobs per worker (at least 32) are always ahead of the runners.
+  static std::size_t QueueHighFor(int workers);
   ~Intake();
   Intake(const Intake&) = delete;
   Intake& operator=(const Intake&) = delete;
@@ -77,7 +85,7 @@ class Intake {
  private:
   struct Waiter;
   Intake(Spool spool, Owner owner, std::filesystem::path journal, int fd,
-         std::function<void()> on_queued);
+         std::function<void()> on_queued, std::size_t queue_high);
   void MoverLoop();
   // Appends the batch's records and fdatasync-s them; on failure cuts the journal back.
   Status CommitJournal(const std::vector<std::shared_ptr<Waiter>>& batch);
@@ -87,6 +95,7 @@ class Intake {
   std::filesystem::path journal_;
   int fd_ = -1;
   std::function<void()> on_queued_;
+  const std::size_t queue_high_;
 
   mutable std::mutex mu_;
   std::condition_variable mover_cv_;   // the mover waiting for work or stop

@@ -1,5 +1,6 @@
 #include "modpub/jobs/runner.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -112,6 +113,8 @@ void Runner::Scan() {
 }
 
 void Runner::WorkerLoop(int index) {
+  // Named for `top -H`, perf and gdb (at most 15 characters).
+  ::pthread_setname_np(::pthread_self(), ("job-worker-" + std::to_string(index)).substr(0, 15).c_str());
   auto last_scan = std::chrono::steady_clock::now();
   for (;;) {
     std::uint64_t seen_wakes;

@@ -33,7 +33,8 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Config& cfg,
   auto log = DeliveryLog::Open(std::filesystem::path(cfg.state_dir) / "webhook" / "deliveries",
                                static_cast<std::size_t>(cfg.webhook.dedupe_entries));
   if (!log) return log.error();
-  auto intake = jobs::Intake::Open(*spool, std::move(wake));
+  auto intake =
+      jobs::Intake::Open(*spool, std::move(wake), jobs::Intake::QueueHighFor(cfg.workers));
   if (!intake) return intake.error();
   std::unique_ptr<Service> svc(
       new Service(cfg, std::move(*spool), std::move(*intake), std::move(*log)));
