@@ -277,9 +277,6 @@ int Run(const std::string& path) {
     if (proxy) {
       // After the daemon's own routes (cpp-httplib takes the first matching pattern).
       httplib::Server& raw = server->raw();
-      // go reuses connections: close one after 1000 requests (as `modpub serve`), not
-      // after cpp-httplib's default of 5.
-      raw.set_keep_alive_max_count(1000);
       if (!cfg->proxy.enabled) {
         // [sumdb] alone: serve the checksum database, not the storage's modules.
         raw.Get(R"(/(?!sumdb/).*)", [](const httplib::Request&, httplib::Response& res) {

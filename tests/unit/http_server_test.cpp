@@ -1,5 +1,12 @@
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
 
 #include "modpub/http/metrics.hpp"
 #include "modpub/http/server.hpp"
@@ -104,6 +111,40 @@ TEST(Server, PortInUseIsAnError) {
   auto st = b.Start("127.0.0.1", a.port());
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("cannot listen on 127.0.0.1:"), std::string::npos);
+}
+
+// One client connection serves many requests (cpp-httplib alone closes it after 5).
+TEST(Server, AConnectionIsKeptForManyRequests) {
+  Metrics m;
+  Server s(m, nullptr);
+  ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(s.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()))
+        << "request " << i;
+    std::string response;
+    char buf[4096];
+    // The whole answer ends with its 3-byte body "ok\n".
+    while (response.find("\r\n\r\nok\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      ASSERT_GT(n, 0) << "connection closed after " << i << " requests";
+      response.append(buf, static_cast<std::size_t>(n));
+    }
+    EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response;
+    EXPECT_EQ(response.find("Connection: close"), std::string::npos) << "request " << i;
+  }
+  ::close(fd);
+  s.Stop();
 }
 
 }  // namespace

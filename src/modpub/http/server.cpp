@@ -14,6 +14,10 @@ Server::Server(Metrics& metrics, std::function<Status()> health)
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
+  // Clients that reuse connections (go fetching modules, a reverse proxy's upstream pool in
+  // front of the webhook endpoint, monitoring): close one after 1000 requests, not after
+  // cpp-httplib's default of 5 (each reconnection costs a handshake and a thread hand-off).
+  server_.set_keep_alive_max_count(1000);
   server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     Status st = health_ ? health_() : Ok();
     if (st.ok()) {
