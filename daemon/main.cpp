@@ -271,6 +271,12 @@ int Run(const std::string& path) {
       return kExitCannotStart;
     }
     webhooks = std::move(*hooks);
+    // Waiting jobs: queue/ and what this daemon's webhook intake still holds in its
+    // journal (a burst waits there; queue/ is kept short).
+    metrics.SetQueueDepthSource([&spool, w = webhooks.get()]() -> long {
+      auto d = spool.QueueDepth();
+      return d ? static_cast<long>(*d + w->IntakeBacklog()) : -1;
+    });
     webhooks->Mount(server->raw());
     metrics.AddSeriesSource([w = webhooks.get()] { return w->RenderMetrics(); });
     std::string routes = "/healthz, /metrics, /hooks/github, /hooks/gitlab";

@@ -571,6 +571,7 @@ TEST(Intake, ABurstWaitsInTheJournalUntilQueueHasRoom) {
   EXPECT_EQ(*spool->QueueDepth(), 64u);
   EXPECT_TRUE((*intake)->Waiting(ids.back()).has_value());
   EXPECT_FALSE(spool->Waiting(ids.back()).has_value());
+  EXPECT_EQ((*intake)->Backlog(), 300u - 64u);
   // `modpub jobs` lists them all as queued.
   auto listed = spool->List(State::kQueued);
   ASSERT_TRUE(listed.ok()) << listed.message();
@@ -609,6 +610,7 @@ TEST(Intake, ABurstWaitsInTheJournalUntilQueueHasRoom) {
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(claim());
   ASSERT_TRUE((*intake)->Flush(5s));
   EXPECT_EQ(*spool->QueueDepth(), 0u);
+  EXPECT_EQ((*intake)->Backlog(), 0u);
   EXPECT_EQ(claimed, std::set<std::string>(ids.begin(), ids.end()));
 }
 

@@ -93,7 +93,8 @@ std::string Metrics::Render() const {
       << (it == versions_.end() ? 0 : it->second) << "\n";
   }
   if (depth >= 0) {
-    o << "# HELP modpub_queue_depth Jobs waiting in the spool queue.\n"
+    o << "# HELP modpub_queue_depth Jobs waiting: in the spool's queue/ and in this daemon's "
+         "webhook intake journal.\n"
          "# TYPE modpub_queue_depth gauge\nmodpub_queue_depth "
       << depth << "\n";
   }

@@ -66,9 +66,9 @@ Result<std::unique_ptr<Intake>> Intake::Open(Spool spool, std::function<void()> 
     ::unlink(journal.c_str());
     return s.error();
   }
-  return std::unique_ptr<Intake>(
-      new Intake(std::move(spool), std::move(*owner), journal, fd, std::move(on_queued),
-                 std::max<std::size_t>(queue_high, 1)));
+  return std::unique_ptr<Intake>(new Intake(std::move(spool), std::move(*owner), journal, fd,
+                                            std::move(on_queued),
+                                            std::max<std::size_t>(queue_high, 1)));
 }
 
 Intake::Intake(Spool spool, Owner owner, fs::path journal, int fd, std::function<void()> on_queued,
@@ -289,6 +289,11 @@ bool Intake::Flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   return idle_cv_.wait_for(
       lock, timeout, [&] { return pending_.empty() && open_.empty() && !committing_ && !moving_; });
+}
+
+std::size_t Intake::Backlog() const {
+  std::lock_guard lock(mu_);
+  return pending_.size();
 }
 
 Intake::Stats Intake::stats() const {

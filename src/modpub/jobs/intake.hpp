@@ -73,6 +73,9 @@ class Intake {
   // timeout. For tests and orderly stops.
   bool Flush(std::chrono::milliseconds timeout);
 
+  // Jobs durable in the journal and not yet in queue/.
+  std::size_t Backlog() const;
+
   struct Stats {
     std::uint64_t commits = 0;  // journal write + fdatasync, each for a batch of callers
     std::uint64_t jobs = 0;     // jobs acknowledged
@@ -98,8 +101,8 @@ class Intake {
   const std::size_t queue_high_;
 
   mutable std::mutex mu_;
-  std::condition_variable mover_cv_;   // the mover waiting for work or stop
-  std::condition_variable idle_cv_;    // Flush waiting for the mover to catch up
+  std::condition_variable mover_cv_;           // the mover waiting for work or stop
+  std::condition_variable idle_cv_;            // Flush waiting for the mover to catch up
   std::vector<std::shared_ptr<Waiter>> open_;  // records waiting for the next journal commit
   bool committing_ = false;
   std::condition_variable join_cv_;                   // a leader lingering for more callers

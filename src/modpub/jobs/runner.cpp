@@ -114,7 +114,8 @@ void Runner::Scan() {
 
 void Runner::WorkerLoop(int index) {
   // Named for `top -H`, perf and gdb (at most 15 characters).
-  ::pthread_setname_np(::pthread_self(), ("job-worker-" + std::to_string(index)).substr(0, 15).c_str());
+  ::pthread_setname_np(::pthread_self(),
+                       ("job-worker-" + std::to_string(index)).substr(0, 15).c_str());
   auto last_scan = std::chrono::steady_clock::now();
   for (;;) {
     std::uint64_t seen_wakes;

@@ -137,9 +137,9 @@ Status RunGit(const config::RepoConfig& repo, const std::vector<std::string>& ar
   // burst with jobs running that cost about a tenth of the machine (bench/webhook, perf).
   // The child runs only the descriptor set-up above and Boost's dup2 calls before execve.
   std::error_code ec;
-  bp::child child(bp::search_path("git"), bp::args(args), env, bp::std_in<bp::null,
-                  bp::std_out> bp::null, bp::std_err > err_path, default_signals,
-                  bp::posix::use_vfork, ec);
+  bp::child child(bp::search_path("git"), bp::args(args), env,
+                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > err_path,
+                  default_signals, bp::posix::use_vfork, ec);
   if (ec) return Fail(what + ": cannot run git: " + ec.message());
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto sleep = std::chrono::milliseconds(1);

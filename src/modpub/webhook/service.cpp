@@ -258,6 +258,8 @@ std::uint64_t Service::Count(const std::string& provider, const std::string& res
   return it == deliveries_.end() ? 0 : it->second;
 }
 
+std::size_t Service::IntakeBacklog() const { return intake_->Backlog(); }
+
 std::string Service::RenderMetrics() const {
   std::lock_guard lock(mu_);
   std::string out =

@@ -103,6 +103,8 @@ class Service {
   //   modpub_webhook_tag_alerts_total{provider,kind="deleted|moved"}
   std::string RenderMetrics() const;
   std::uint64_t Count(const std::string& provider, const std::string& result) const;
+  // Jobs acknowledged (202) that wait in this daemon's intake journal, not yet in queue/.
+  std::size_t IntakeBacklog() const;
 
  private:
   Service(const config::Config& cfg, jobs::Spool spool, std::unique_ptr<jobs::Intake> intake,
