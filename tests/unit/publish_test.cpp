@@ -6,6 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdint>
 #include <filesystem>
 #include <map>
 
@@ -131,6 +135,50 @@ TEST_F(PublishTagTest, InvalidTagTouchesNoBackend) {
     EXPECT_TRUE(r.reports.empty());
   }
   EXPECT_TRUE(ok.puts.empty());
+}
+
+// A tree go could never fetch as a module (here: two files equal but for case) is refused
+// for good; a zip this machine cannot write (here: the file size limit) is a failure to
+// try again, not a verdict on the tag.
+TEST_F(PublishTagTest, TreeProblemsAreInvalidWriteFailuresAreRetried) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("a.go", "package lib\n");
+  repo.Write("A.go", "package lib\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  std::string noise;
+  for (std::uint32_t x = 1; noise.size() < 64 * 1024;) {
+    x = x * 1103515245u + 12345u;
+    noise += static_cast<char>('!' + (x >> 16) % 90);
+  }
+  repo.Write("data.txt", noise);
+  fs::remove(repo.path() / "A.go");
+  repo.Commit();
+  repo.Tag("v1.1.0");
+  ScriptedBackend ok("ok", ScriptedBackend::Answer::kPublish);
+  auto git = Open();
+  auto bad = PublishTag(git, "corp.example/lib", "v1.0.0", {&ok});
+  EXPECT_EQ(bad.kind, TagResult::kInvalid) << bad.error;
+  EXPECT_THAT(bad.error, HasSubstr("A.go"));
+
+  // Files over 16 KiB cannot be written (EFBIG: SIGXFSZ ignored) while v1.1.0 is built.
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit tiny = old;
+  tiny.rlim_cur = 16 * 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tiny), 0);
+  auto full = PublishTag(git, "corp.example/lib", "v1.1.0", {&ok});
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(full.kind, TagResult::kFailed) << full.error;
+  EXPECT_FALSE(full.error.empty());
+  EXPECT_TRUE(ok.puts.empty());
+
+  // With room again, the same tag publishes.
+  auto again = PublishTag(git, "corp.example/lib", "v1.1.0", {&ok});
+  EXPECT_EQ(again.kind, TagResult::kDone) << again.error;
+  EXPECT_THAT(ok.puts, ElementsAre("corp.example/lib@v1.1.0"));
 }
 
 TEST_F(PublishTagTest, PublishesIntoRealBackends) {

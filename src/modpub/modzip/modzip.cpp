@@ -713,9 +713,13 @@ Status Check(git::Repository& repo, const ModuleVersion& mv) {
 }
 
 Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
-                          const std::filesystem::path& zip_path) {
+                          const std::filesystem::path& zip_path, bool* tree_invalid) {
+  if (tree_invalid) *tree_invalid = false;
   auto plan = MakePlan(repo, mv);
-  if (!plan) return plan.error();
+  if (!plan) {
+    if (tree_invalid) *tree_invalid = true;
+    return plan.error();
+  }
 
   std::filesystem::path tmp = zip_path;
   tmp += ".tmp";

@@ -76,7 +76,11 @@ struct BuiltModule {
 // reading it back while it is still in the page cache (about 1.5 % of the build time):
 // libzip rewrites each local header after the entry's data, so the bytes cannot be
 // hashed as they are written.
+// On failure, `*tree_invalid` (when given) says which kind: true when the tree cannot be a
+// module zip (go could never fetch this version: a refusal for good), false when this
+// machine could not write it (temporary space, libzip, a git object that could not be
+// read: worth another attempt).
 Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
-                          const std::filesystem::path& zip_path);
+                          const std::filesystem::path& zip_path, bool* tree_invalid = nullptr);
 
 }  // namespace modpub::modzip

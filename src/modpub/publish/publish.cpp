@@ -90,12 +90,15 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
   }
   // Build everything first: a tag is published whole or not at all.
   std::vector<modzip::BuiltModule> built;
-  std::string problems;
+  std::string problems;        // trees that cannot be module zips: refused for good
+  std::string local_failures;  // zips this machine could not write: tried again later
   for (std::size_t i = 0; i < modules->size(); ++i) {
     const auto& mv = (*modules)[i];
-    auto b = modzip::Build(repo, mv, dir->path() / (std::to_string(i) + ".zip"));
+    bool tree_invalid = false;
+    auto b = modzip::Build(repo, mv, dir->path() / (std::to_string(i) + ".zip"), &tree_invalid);
     if (!b) {
-      problems += (problems.empty() ? "" : "\n") + b.message();
+      std::string& into = tree_invalid ? problems : local_failures;
+      into += (into.empty() ? "" : "\n") + b.message();
       continue;
     }
     spdlog::info("built {}@{} from tag {}: {}", mv.path, mv.version, tag, b->sum);
@@ -104,6 +107,13 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
   if (!problems.empty()) {
     result.kind = TagResult::kInvalid;
     result.error = problems;
+    return result;
+  }
+  if (!local_failures.empty()) {
+    spdlog::error("tag {} of {}: cannot build its module zips: {}", tag, import_path,
+                  local_failures);
+    result.kind = TagResult::kFailed;
+    result.error = local_failures;
     return result;
   }
 
