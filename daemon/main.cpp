@@ -35,6 +35,7 @@
 #include "modpub/http/proxy.hpp"
 #include "modpub/http/server.hpp"
 #include "modpub/jobs/runner.hpp"
+#include "modpub/modzip/modzip.hpp"
 #include "modpub/sign/sign.hpp"
 #include "modpub/sumdb/log.hpp"
 #include "modpub/webhook/service.hpp"
@@ -202,6 +203,9 @@ int Run(const std::string& path) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+
+  // libzip's one-time set-up, while this is the only thread (modzip.hpp: PrimeLibzip).
+  modzip::PrimeLibzip();
 
   http::Metrics metrics;
   jobs::RunnerObserver observer;

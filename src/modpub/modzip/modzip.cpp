@@ -572,30 +572,6 @@ zip_int64_t SourceCallback(void* userdata, void* data, zip_uint64_t len, zip_sou
   }
 }
 
-// libzip 1.7.3 (Debian 12) fills two function-local statics in zip_open_from_source on its
-// first call, without a lock. A second thread opening an archive at that moment may read
-// the second one still unset (all bits) and get a read-only archive: "Read-only archive" on
-// its first add. modpubd's workers can build their first zips at the same instant (two
-// jobs waiting at start-up); a standalone probe saw 6 read-only opens in 1,200 without
-// this, none with it. One open under C++'s thread-safe static initialisation fills the
-// statics before any concurrent open.
-void PrimeLibzip() {
-  static const bool primed = [] {
-    zip_error_t err;
-    zip_error_init(&err);
-    if (zip_source_t* src = zip_source_buffer_create(nullptr, 0, 0, &err)) {
-      if (zip_t* za = zip_open_from_source(src, 0, &err)) {
-        zip_discard(za);  // frees the source too
-      } else {
-        zip_source_free(src);
-      }
-    }
-    zip_error_fini(&err);
-    return true;
-  }();
-  (void)primed;
-}
-
 struct ZipArchiveCloser {
   void operator()(zip_t* z) const {
     if (z) zip_discard(z);
@@ -705,6 +681,23 @@ Result<std::vector<ModuleVersion>> ResolveParsed(git::Repository& repo,
 }
 
 }  // namespace
+
+void PrimeLibzip() {
+  static const bool primed = [] {
+    zip_error_t err;
+    zip_error_init(&err);
+    if (zip_source_t* src = zip_source_buffer_create(nullptr, 0, 0, &err)) {
+      if (zip_t* za = zip_open_from_source(src, 0, &err)) {
+        zip_discard(za);  // frees the source too
+      } else {
+        zip_source_free(src);
+      }
+    }
+    zip_error_fini(&err);
+    return true;
+  }();
+  (void)primed;
+}
 
 Result<std::vector<ModuleVersion>> Resolve(git::Repository& repo, const std::string& import_path,
                                            const std::string& tag) {

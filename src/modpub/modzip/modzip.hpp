@@ -83,4 +83,16 @@ struct BuiltModule {
 Result<BuiltModule> Build(git::Repository& repo, const ModuleVersion& mv,
                           const std::filesystem::path& zip_path, bool* tree_invalid = nullptr);
 
+// Call before any zip_open that may run concurrently with another (Build does). libzip
+// 1.7.3 (Debian 12) fills two function-local statics in zip_open_from_source on its first
+// call, without a lock: a second thread opening an archive at that moment may read the
+// second one still unset (all bits) and get a read-only archive ("Read-only archive" on its
+// first add). modpubd's workers can open their first zips at the same instant (jobs
+// waiting at start-up). A standalone probe (4 threads opening at once, 300 fresh
+// processes) saw 6 read-only opens in 1,200 without this and none with it. The first call
+// does one open under C++'s thread-safe static initialisation; later calls cost nothing.
+// modpubd also calls it at start-up, before any thread: read-only opens elsewhere
+// (storage's HashZip) could otherwise begin that set-up themselves.
+void PrimeLibzip();
+
 }  // namespace modpub::modzip
