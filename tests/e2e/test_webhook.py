@@ -111,10 +111,14 @@ class HookDaemon(Daemon):
 
 
 def all_jobs(spool):
-    """Every job in the spool by state, each id once ("intake": only in a journal)."""
+    """Every job in the spool by state, each id once ("intake": only in a journal).
+
+    Read in the order a job moves (journal, queue/, claimed/, done/ or failed/), so a job
+    moving on while this runs is seen in a later state rather than missed."""
+    journaled = intake_job_ids(spool)
     jobs = {s: jobs_in(spool, s) for s in ("queue", "claimed", "done", "failed")}
     known = set(sum(jobs.values(), []))
-    jobs["intake"] = sorted(set(i for i in intake_job_ids(spool) if i not in known))
+    jobs["intake"] = sorted(set(i for i in journaled if i not in known))
     return jobs
 
 
