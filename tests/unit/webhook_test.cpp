@@ -317,19 +317,20 @@ Delivery GitHubDelivery(const std::string& id, const std::string& secret, const 
 }
 
 // Jobs durable in the spool and waiting: in queue/, or still only in a service's intake
-// journal (the intake moves them to queue/ moments later); each id counted once.
+// journal (the intake moves them to queue/ moments later); each id counted once. The
+// journal is read first, so that a job the intake moves meanwhile is found in queue/.
 std::size_t Queued(const config::Config& cfg) {
   const std::filesystem::path dir(cfg.spool_dir);
   std::set<std::string> ids;
-  for (const auto& e : std::filesystem::directory_iterator(dir / "queue")) {
-    ids.insert(e.path().stem().string());
-  }
   for (const auto& e : std::filesystem::directory_iterator(dir / "intake")) {
     auto journal = jobs::ReadIntakeJournal(e.path());
     EXPECT_TRUE(journal.ok()) << journal.message();
     if (!journal) continue;
     EXPECT_FALSE(journal->damaged) << journal->last_bad;
     for (const auto& job : journal->jobs) ids.insert(job.id);
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir / "queue")) {
+    ids.insert(e.path().stem().string());
   }
   return ids.size();
 }
