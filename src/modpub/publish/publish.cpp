@@ -109,9 +109,7 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
     result.error = problems;
     return result;
   }
-  if (!local_failures.empty()) {
-    spdlog::error("tag {} of {}: cannot build its module zips: {}", tag, import_path,
-                  local_failures);
+  if (!local_failures.empty()) {  // reported by the caller, as a BuildDir failure is
     result.kind = TagResult::kFailed;
     result.error = local_failures;
     return result;
