@@ -189,16 +189,79 @@ def snapshot(root: Path):
 
 
 # --- go -------------------------------------------------------------------------------------
+#
+# Every comparison with go runs against each supported go that is installed, each selected
+# by its full path (never by PATH order): the current release (go 1.26, /usr/local/go) and
+# Debian 12's go 1.19 (/usr/lib/go-1.19). $MODPUB_E2E_GO (colon-separated paths) replaces
+# the list. A go environment (go_env) names its go by GOROOT, so go() runs the go the
+# environment was made for.
 
-def go_env(work: Path, goproxy, gocache: Path):
+GO_CANDIDATES = ("/usr/local/go/bin/go", "/usr/lib/go-1.19/bin/go")
+
+
+class GoTool:
+    """One installed go: its binary, GOROOT and version ("go1.26.8"; minor 26)."""
+
+    def __init__(self, binary: Path):
+        self.bin = Path(binary)
+        r = subprocess.run([str(self.bin), "env", "GOROOT", "GOVERSION"], capture_output=True,
+                           text=True, env={k: v for k, v in os.environ.items()
+                                           if not k.startswith("GO")}, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"{binary} env: {r.stderr}")
+        goroot, self.version = r.stdout.split()
+        self.goroot = Path(goroot)
+        self.minor = int(self.version.removeprefix("go").split(".")[1].split("rc")[0])
+
+    @property
+    def label(self):
+        """go1.26 / go1.19: the id a test is parametrized with."""
+        return f"go1.{self.minor}"
+
+    def __repr__(self):
+        return f"{self.version} ({self.bin})"
+
+
+def _installed_gos():
+    paths = os.environ.get("MODPUB_E2E_GO")
+    paths = paths.split(":") if paths else GO_CANDIDATES
+    tools, seen = [], set()
+    for p in paths:
+        if p and os.access(p, os.X_OK):
+            t = GoTool(Path(p))
+            if t.goroot not in seen:
+                seen.add(t.goroot)
+                tools.append(t)
+    return sorted(tools, key=lambda t: -t.minor)
+
+
+GO_TOOLS = _installed_gos()
+# The go for tests that need one go to prepare something (the newest installed); None when
+# no go is installed (tests that need one skip).
+NEWEST_GO = GO_TOOLS[0] if GO_TOOLS else None
+needs_go = pytest.mark.skipif(NEWEST_GO is None, reason="go is not installed (" +
+                              ", ".join(GO_CANDIDATES) + ")")
+# Parametrizes a test over every installed go: `def test_x(gotool)` with ids go1.26, go1.19.
+each_go = pytest.mark.parametrize("gotool", GO_TOOLS, ids=[t.label for t in GO_TOOLS]) \
+    if GO_TOOLS else needs_go
+
+
+def go_env(work: Path, goproxy, gocache: Path, gotool: GoTool = None):
+    """A clean environment for `gotool` (default: the newest go) with its own GOPATH and
+    module cache under `work`. The build cache is per go version (`gocache` gets the
+    version appended), so two gos never share one."""
+    gotool = gotool or NEWEST_GO
+    if gotool is None:
+        pytest.skip("go is not installed")
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
     env.update({
         "HOME": str(home),
+        "GOROOT": str(gotool.goroot),
         "GOPATH": str(work / "gopath"),
         "GOMODCACHE": str(work / "gopath" / "pkg" / "mod"),
-        "GOCACHE": str(gocache),
+        "GOCACHE": f"{gocache}-{gotool.label}",
         "GOENV": "off",
         "GO111MODULE": "on",
         "GOFLAGS": "-mod=mod",
@@ -210,11 +273,39 @@ def go_env(work: Path, goproxy, gocache: Path):
     return env
 
 
+def write_netrc(env, url, login, password):
+    """The .netrc of a go environment, for a server at `url` (https://host:port). go 1.19
+    matches a machine line by host alone, go 1.24 and later (GOAUTH=netrc) by host:port
+    when the URL has a port, so a server on a port needs both lines."""
+    hostport = url.split("://", 1)[1].split("/", 1)[0]
+    host = hostport.rsplit(":", 1)[0] if ":" in hostport else hostport
+    lines = {f"machine {h} login {login} password {password}\n" for h in (host, hostport)}
+    (Path(env["HOME"]) / ".netrc").write_text("".join(sorted(lines)))
+
+
+def go_bin(env):
+    """The go binary of an environment made by go_env."""
+    return Path(env["GOROOT"]) / "bin" / "go"
+
+
+def go_version(env):
+    """The label (go1.26, go1.19) of an environment's go, for messages."""
+    return next((t.label for t in GO_TOOLS if str(t.goroot) == env["GOROOT"]), env["GOROOT"])
+
+
+# Which go each test ran (nodeid -> {label}), for the summary conftest.py prints.
+GO_RUNS = {}
+
+
 def go(*args, env, cwd, check=True, timeout=300):
-    r = subprocess.run(["go", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                       timeout=timeout)
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    if test:
+        GO_RUNS.setdefault(test, set()).add(go_version(env))
+    r = subprocess.run([str(go_bin(env)), *args], env=env, cwd=cwd, capture_output=True,
+                       text=True, timeout=timeout)
     if check and r.returncode != 0:
-        raise AssertionError(f"go {' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+        raise AssertionError(f"{go_version(env)} {' '.join(args)} failed ({r.returncode}):\n"
+                             f"{r.stdout}{r.stderr}")
     return r
 
 
@@ -226,9 +317,9 @@ def clean_gopath(env):
         shutil.rmtree(gopath, ignore_errors=True)
 
 
-def go_direct_env(work: Path, gocache: Path, host: str):
+def go_direct_env(work: Path, gocache: Path, host: str, gotool: GoTool = None):
     """go in direct mode, fetching from the git daemon on `host` (see git_daemon)."""
-    env = go_env(work, "direct", gocache)
+    env = go_env(work, "direct", gocache, gotool)
     env.pop("GONOSUMDB")
     env.update({"GOPRIVATE": host, "GOINSECURE": host, "GIT_CONFIG_NOSYSTEM": "1",
                 "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0"})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import (REPO_ROOT, GitRepo, clean_gopath, free_port, go, go_env, modpub_bin,
+from support import (GO_TOOLS, REPO_ROOT, GitRepo, clean_gopath, free_port, go, go_env, modpub_bin,
                      read_list, run_modpub, snapshot, tmpfs)
 
 MODULE = "corp.example/daemonlib"
@@ -182,8 +182,15 @@ def make_repo(root: Path, name="lib", module=MODULE, tags=("v1.0.0",), files=3):
 
 def go_fetch_and_run(work: Path, tree: Path, module, version):
     """A consumer program requiring module@version, built and run by real go through
-    GOPROXY=file://tree. Returns its output."""
-    env = go_env(work, f"file://{tree}", work / "gocache")
+    GOPROXY=file://tree, by every installed go (they must agree). Returns its output."""
+    outs = {t.version: go_run_consumer(work / t.label, tree, module, version, t)
+            for t in GO_TOOLS}
+    assert len(set(outs.values())) == 1, outs
+    return next(iter(outs.values()))
+
+
+def go_run_consumer(work: Path, tree: Path, module, version, gotool):
+    env = go_env(work, f"file://{tree}", work / "gocache", gotool)
     app = work / "app"
     app.mkdir(parents=True, exist_ok=True)
     (app / "go.mod").write_text(f"module example.com/app\n\ngo 1.19\n\nrequire {module} {version}\n")

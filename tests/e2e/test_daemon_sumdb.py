@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from support import GitRepo, clean_gopath, go, go_download, run_modpub
+from support import GitRepo, clean_gopath, each_go, go, go_download, needs_go, run_modpub
 from test_daemon import Daemon, jobs_in, modpubd_bin, read_job, wait_until
 from test_sumdb import NAME, keygen, new_app, sumdb_env, tamper_zip
 
-pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+pytestmark = needs_go
 
 LIB = "corp.example/wired"
 
@@ -76,7 +76,8 @@ def world(tmp_path_factory):
         assert d.stop() == 0, d.text()
 
 
-def test_pushed_versions_verify_against_the_daemons_checksum_database(world):
+@each_go
+def test_pushed_versions_verify_against_the_daemons_checksum_database(world, gotool):
     d, url = world["daemon"], world["url"]
     # Signed beside the version in storage, logged and served by the daemon.
     for v in ("v1.0.0", "v1.1.0"):
@@ -102,8 +103,8 @@ def test_pushed_versions_verify_against_the_daemons_checksum_database(world):
     finally:
         conn.close()
 
-    app = new_app(world["work"], "app-ok")
-    env = sumdb_env(app, world["work"] / "gocache", url, world["vkey"])
+    app = new_app(world["work"], "app-ok", gotool)
+    env = sumdb_env(app, world["work"] / "gocache", url, world["vkey"], gotool)
     assert "GONOSUMDB" not in env and "GOPRIVATE" not in env
     try:
         rc, data, err = go_download(f"{LIB}@v1.0.0", env, app)
@@ -120,13 +121,14 @@ def test_pushed_versions_verify_against_the_daemons_checksum_database(world):
         clean_gopath(env)
 
 
-def test_zip_altered_in_storage_is_a_security_error(world):
+@each_go
+def test_zip_altered_in_storage_is_a_security_error(world, gotool):
     zip_path = world["tree"] / "corp.example" / "wired" / "@v" / "v1.1.0.zip"
     saved = zip_path.read_bytes()
     mode = zip_path.stat().st_mode
     tamper_zip(zip_path)
-    app = new_app(world["work"], "app-tampered")
-    env = sumdb_env(app, world["work"] / "gocache-tampered", world["url"], world["vkey"])
+    app = new_app(world["work"], "app-tampered", gotool)
+    env = sumdb_env(app, world["work"] / "gocache-tampered", world["url"], world["vkey"], gotool)
     try:
         rc, _, err = go_download(f"{LIB}@v1.1.0", env, app)
         assert rc != 0

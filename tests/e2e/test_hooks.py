@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support import (GIT_ENV, GitRepo, clean_gopath, go, go_env, h1_of_zip, modpub_bin, publish,
+from support import (GO_TOOLS, needs_go, GIT_ENV, GitRepo, clean_gopath, go, go_env, h1_of_zip, modpub_bin, publish,
                      run_modpub)
 
 IMPORT = "corp.example/lib"
@@ -481,7 +481,7 @@ def info_file(store: Path, module, version):
 
 
 @needs_modpubd
-@pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+@needs_go
 def test_pushed_tag_is_published_by_modpubd_and_fetchable_by_go(tmp_path):
     """The product's main path: push a tag, modpubd (woken by the post-receive hook)
     publishes it, go fetches it through GOPROXY=file://; the tag is then immutable."""
@@ -497,17 +497,19 @@ def test_pushed_tag_is_published_by_modpubd_and_fetchable_by_go(tmp_path):
         wait_for(info_file(s.store, IMPORT, "v1.0.0").exists, "v1.0.0 published", log)
     assert len(list((s.spool / "done").glob("*.job"))) == 1
 
-    env = go_env(tmp_path / "go", f"file://{s.store}", tmp_path / "gocache")
-    try:
-        consumer = tmp_path / "consumer"
-        consumer.mkdir()
-        (consumer / "go.mod").write_text("module corp.example/consumer\n\ngo 1.19\n")
-        r = go("mod", "download", "-json", f"{IMPORT}@v1.0.0", env=env, cwd=consumer)
-        got = json.loads(r.stdout)
-        assert got["Version"] == "v1.0.0"
-        assert got["Sum"] == h1_of_zip(s.store / IMPORT / "@v" / "v1.0.0.zip")
-    finally:
-        clean_gopath(env)
+    for tool in GO_TOOLS:  # every installed go fetches it
+        env = go_env(tmp_path / f"go-{tool.label}", f"file://{s.store}", tmp_path / "gocache",
+                     tool)
+        try:
+            consumer = tmp_path / f"consumer-{tool.label}"
+            consumer.mkdir()
+            (consumer / "go.mod").write_text("module corp.example/consumer\n\ngo 1.19\n")
+            r = go("mod", "download", "-json", f"{IMPORT}@v1.0.0", env=env, cwd=consumer)
+            got = json.loads(r.stdout)
+            assert got["Version"] == "v1.0.0"
+            assert got["Sum"] == h1_of_zip(s.store / IMPORT / "@v" / "v1.0.0.zip")
+        finally:
+            clean_gopath(env)
 
     s.commit({"lib.go": "package lib\n"})
     s.tag("v1.0.0", "-f")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from support import (GitRepo, athens_files, go, go_env, h1_of_zip, json_lines, nginx_serving, publish,
+from support import (each_go, needs_go, GitRepo, athens_files, go, go_env, h1_of_zip, json_lines, nginx_serving, publish,
                      read_list, run_modpub, semver_key, snapshot, tmpfs, tree_files)
 
-pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+pytestmark = needs_go
 
 WIDGETS = "corp.example/Widgets"  # upper case: "!"-escaped in the tree, %21 over HTTP
 LEGACY = "corp.example/legacy"
@@ -107,14 +107,14 @@ func main() {{
 """
 
 
-def consume(work: Path, goproxy, name):
+def consume(work: Path, goproxy, name, gotool):
     """A consumer module that `go get`s the published modules through `goproxy`, builds
     and runs; returns its output and `go list -m -versions` of each module."""
-    app = work / f"app-{name}"
+    app = work / f"app-{name}-{gotool.label}"
     app.mkdir()
     (app / "go.mod").write_text("module corp.example/app\n\ngo 1.19\n")
     (app / "main.go").write_text(CONSUMER)
-    env = go_env(app, goproxy, work / "gocache")
+    env = go_env(app, goproxy, work / "gocache", gotool)
     try:
         go("get", f"{WIDGETS}@v1.1.0", f"{WIDGETS}/sub@v0.1.0", f"{WIDGETS}/v2@v2.0.0",
            f"{LEGACY}@v2.0.0+incompatible", env=env, cwd=app)
@@ -139,17 +139,19 @@ def expected_versions():
     return out
 
 
+@each_go
 @pytest.mark.parametrize("via", ["file", "nginx"])
-def test_go_fetches_and_builds_published_modules(work, published, via):
+def test_go_fetches_and_builds_published_modules(work, published, via, gotool):
     tree = published["tree"]
     if via == "file":
-        out, versions, sums = consume(work, f"file://{tree}", via)
+        out, versions, sums = consume(work, f"file://{tree}", via, gotool)
     else:
         if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
             pytest.skip("nginx is not installed")
-        with nginx_serving(tree, work / "nginx-run") as proxy:
-            out, versions, sums = consume(work, proxy, via)
-            log = (work / "nginx-run" / "nginx" / "access.log").read_text()
+        run = work / f"nginx-run-{gotool.label}"
+        with nginx_serving(tree, run) as proxy:
+            out, versions, sums = consume(work, proxy, via, gotool)
+            log = (run / "nginx" / "access.log").read_text()
             # go asked for the escaped path, percent-encoded, and nginx found it.
             assert "/corp.example/%21widgets/@v/v1.1.0.zip" in log
     assert out == "widgets v1.1 sub v0.1 widgets v2.0 legacy v2"

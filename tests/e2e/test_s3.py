@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 
 from s3_servers import modpub_serving, s3d, s3rver
-from support import (GitRepo, escape, free_port, go, go_download, go_env, h1_of_zip, json_lines,
+from support import (GO_TOOLS, needs_go, GitRepo, escape, free_port, go, go_download, go_env, h1_of_zip, json_lines,
                      publish, run_modpub, semver_key, wait_for_port)
 
-pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+pytestmark = needs_go
 
 LIB = "corp.example/S3Lib"  # upper case: "!"-escaped in keys, %21 over HTTP
 
@@ -71,22 +71,27 @@ def results(proc):
 
 
 def go_fetches(work: Path, goproxy, name, module, versions):
-    """`go mod download` of each version and `go list -m -versions` through `goproxy`."""
-    app = work / f"app-{name}"
-    app.mkdir()
-    (app / "go.mod").write_text("module corp.example/app\n\ngo 1.19\n")
-    env = go_env(app, goproxy, work / "gocache")
-    try:
-        sums = {}
-        for v in versions:
-            rc, data, err = go_download(f"{module}@{v}", env, app)
-            assert rc == 0, err
-            assert data["Sum"] == h1_of_zip(data["Zip"])
-            sums[v] = data["Sum"]
-        listed = go("list", "-m", "-versions", module, env=env, cwd=app).stdout.split()
-        return sums, listed[1:]
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(app)], check=False)
+    """`go mod download` of each version and `go list -m -versions` through `goproxy`, by
+    every installed go; they must agree. Returns what they saw."""
+    seen = []
+    for tool in GO_TOOLS:
+        app = work / f"app-{name}-{tool.label}"
+        app.mkdir()
+        (app / "go.mod").write_text("module corp.example/app\n\ngo 1.19\n")
+        env = go_env(app, goproxy, work / "gocache", tool)
+        try:
+            sums = {}
+            for v in versions:
+                rc, data, err = go_download(f"{module}@{v}", env, app)
+                assert rc == 0, f"{tool.version}: {err}"
+                assert data["Sum"] == h1_of_zip(data["Zip"])
+                sums[v] = data["Sum"]
+            listed = go("list", "-m", "-versions", module, env=env, cwd=app).stdout.split()
+            seen.append((sums, listed[1:]))
+        finally:
+            subprocess.run(["chmod", "-R", "u+w", str(app)], check=False)
+    assert all(s == seen[0] for s in seen), seen
+    return seen[0]
 
 
 def keygen(out: Path):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from support import (REPO_ROOT, GitRepo, clean_gopath, free_port, go_download, go_env,
+from support import (write_netrc, each_go, needs_go, REPO_ROOT, GitRepo, clean_gopath, free_port, go_download, go_env,
                      json_lines, run_modpub, wait_for_port)
 
-pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+pytestmark = needs_go
 
 MOD = "corp.example/Tools"
 
@@ -48,13 +48,14 @@ def request(url, method, path, headers=None, context=None):
     return r.status, dict(r.getheaders()), r.read()
 
 
-def test_serve_athens_layout_to_go(published):
+@each_go
+def test_serve_athens_layout_to_go(published, gotool):
     """The same routes over Athens's disk layout: go downloads from it."""
     work = published["work"]
     with serving_athens(published["athens"]) as url:
-        app = work / "app-athens"
+        app = work / f"app-athens-{gotool.label}"
         app.mkdir()
-        env = go_env(app, url, work / "gocache")
+        env = go_env(app, url, work / "gocache", gotool)
         rc, data, err = go_download(f"{MOD}@v0.2.0", env, app)
         assert rc == 0, err
         assert data["Sum"] == published["sum"]
@@ -92,12 +93,13 @@ class serving_athens:
         self.proc.wait(timeout=10)
 
 
-def test_serve_under_a_prefix(published):
+@each_go
+def test_serve_under_a_prefix(published, gotool):
     work = published["work"]
     with serving_athens(published["athens"], "/goproxy") as url:
-        app = work / "app-prefix"
+        app = work / f"app-prefix-{gotool.label}"
         app.mkdir()
-        env = go_env(app, url, work / "gocache")
+        env = go_env(app, url, work / "gocache", gotool)
         rc, data, err = go_download(f"{MOD}@v0.2.0", env, app)
         assert rc == 0, err
         assert data["Sum"] == published["sum"]
@@ -108,11 +110,12 @@ def test_serve_under_a_prefix(published):
 
 @pytest.mark.skipif(not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists(),
                     reason="nginx is not installed")
-def test_nginx_auth_basic_example_with_netrc(published):
+@each_go
+def test_nginx_auth_basic_example_with_netrc(published, gotool):
     work = published["work"]
-    prefix = work / "nginx-auth"
+    prefix = work / f"nginx-auth-{gotool.label}"
     prefix.mkdir()
-    cert, key = work / "tls.crt", work / "tls.key"
+    cert, key = prefix / "tls.crt", prefix / "tls.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
@@ -143,12 +146,11 @@ def test_nginx_auth_basic_example_with_netrc(published):
         st, _, body = request(url, "GET", path, good, context=ctx)
         assert st == 200 and body == b"v0.2.0\n"
         # go with .netrc over https.
-        app = work / "app-nginx-auth"
+        app = work / f"app-nginx-auth-{gotool.label}"
         app.mkdir()
-        env = go_env(app, url, work / "gocache")
+        env = go_env(app, url, work / "gocache", gotool)
         env["SSL_CERT_FILE"] = str(cert)
-        (Path(env["HOME"]) / ".netrc").write_text(
-            "machine 127.0.0.1 login alice password alice-pw\n")
+        write_netrc(env, url, "alice", "alice-pw")
         rc, data, err = go_download(f"{MOD}@v0.2.0", env, app)
         assert rc == 0, err
         assert data["Sum"] == published["sum"]

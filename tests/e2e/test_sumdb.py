@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from support import (GitRepo, clean_gopath, free_port, go, go_download, go_env, json_lines,
+from support import (write_netrc, GO_TOOLS, each_go, needs_go, GitRepo, clean_gopath, free_port, go, go_download, go_env, json_lines,
                      run_modpub, stop_process, wait_for_port)
 
-pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+pytestmark = needs_go
 
 NAME = "sumdb.corp.example"
 LIB = "corp.example/lib"
@@ -75,16 +75,16 @@ def make_repo(work, name, module, versions, salt=""):
     return repo
 
 
-def sumdb_env(app: Path, gocache: Path, proxy, vkey, sumdb_url=None):
-    env = go_env(app, proxy, gocache)
+def sumdb_env(app: Path, gocache: Path, proxy, vkey, gotool, sumdb_url=None):
+    env = go_env(app, proxy, gocache, gotool)
     env.pop("GONOSUMDB", None)
     env.pop("GOPRIVATE", None)
     env["GOSUMDB"] = f"{vkey} {sumdb_url or proxy}/sumdb/{NAME}"
     return env
 
 
-def new_app(work: Path, name):
-    app = work / name
+def new_app(work: Path, name, gotool=None):
+    app = work / (f"{name}-{gotool.label}" if gotool else name)
     app.mkdir()
     (app / "go.mod").write_text("module corp.example/consumer\n\ngo 1.19\n")
     return app
@@ -121,12 +121,13 @@ def test_keygen_refuses_to_overwrite_and_protects_the_signer_key(world):
     assert (keys / "signer.key").read_text() == before
 
 
-def test_go_download_and_get_verify_against_the_checksum_database(world):
+@each_go
+def test_go_download_and_get_verify_against_the_checksum_database(world, gotool):
     work = world["work"]
     with serving(world["tree"], "--sumdb", world["sumdb"], "--sumdb-key",
                  world["keys"] / "signer.key") as url:
-        app = new_app(work, "app-ok")
-        env = sumdb_env(app, world["gocache"], url, world["vkey"])
+        app = new_app(work, "app-ok", gotool)
+        env = sumdb_env(app, world["gocache"], url, world["vkey"], gotool)
         rc, data, err = go_download(f"{LIB}@v1.0.0", env, app)
         assert rc == 0, err
         assert data["Sum"] == world["sums"][(LIB, "v1.0.0")]
@@ -154,16 +155,17 @@ def tamper_zip(path: Path):
             z.writestr(info, data)
 
 
-def test_altered_zip_is_a_security_error_and_verify_names_it(world):
+@each_go
+def test_altered_zip_is_a_security_error_and_verify_names_it(world, gotool):
     work = world["work"]
-    altered = work / "tree-altered"
+    altered = work / f"tree-altered-{gotool.label}"
     shutil.copytree(world["tree"], altered)
     zip_path = altered / "corp.example" / "lib" / "@v" / "v1.1.0.zip"
     tamper_zip(zip_path)
     with serving(altered, "--sumdb", world["sumdb"], "--sumdb-key",
                  world["keys"] / "signer.key") as url:
-        app = new_app(work, "app-tampered")
-        env = sumdb_env(app, world["gocache"], url, world["vkey"])
+        app = new_app(work, "app-tampered", gotool)
+        env = sumdb_env(app, world["gocache"], url, world["vkey"], gotool)
         rc, _, err = go_download(f"{LIB}@v1.1.0", env, app)
         assert rc != 0
         assert "SECURITY ERROR" in err, err
@@ -177,22 +179,23 @@ def test_altered_zip_is_a_security_error_and_verify_names_it(world):
             assert f"{LIB}@v1.1.0 signature: ok" in r.stdout
             assert f"{LIB}@v1.1.0 mod: ok" in r.stdout
         # The untouched versions verify.
-        r = run_modpub("verify", f"{WIDGETS}@v0.1.0", "--from", url, "--key", world["vkey"])
+        r = run_modpub("verify", f"{WIDGETS}@v0.1.0", "--from", url, "--key", world["vkey"], gotool)
         assert r.returncode == 0, r.stdout + r.stderr
         # A signature by another key is refused by name.
-        other = keygen(work / "other-keys")
+        other = keygen(work / f"other-keys-{gotool.label}")
         r = run_modpub("verify", f"{LIB}@v1.0.0", "--from", url, "--key", other)
         assert r.returncode == 1 and "signature: FAILED" in r.stdout, r.stdout
 
 
-def test_wrong_verifier_key_is_refused(world):
+@each_go
+def test_wrong_verifier_key_is_refused(world, gotool):
     work = world["work"]
-    other = keygen(work / "wrong-keys")
+    other = keygen(work / f"wrong-keys-{gotool.label}")
     assert other.split("+")[0] == NAME and other != world["vkey"]
     with serving(world["tree"], "--sumdb", world["sumdb"], "--sumdb-key",
                  world["keys"] / "signer.key") as url:
-        app = new_app(work, "app-wrongkey")
-        env = sumdb_env(app, world["gocache"], url, other)
+        app = new_app(work, "app-wrongkey", gotool)
+        env = sumdb_env(app, world["gocache"], url, other, gotool)
         rc, _, err = go_download(f"{LIB}@v1.0.0", env, app)
         assert rc != 0
         assert "verifying" in err and ("signature" in err or "verifier" in err), err
@@ -200,7 +203,7 @@ def test_wrong_verifier_key_is_refused(world):
     # Nor does modpub serve the log under another key: clients pinned the first one.
     r = run_modpub("serve", "--from", f"file://{world['tree']}", "--listen",
                    f"127.0.0.1:{free_port()}", "--sumdb", world["sumdb"], "--sumdb-key",
-                   work / "wrong-keys" / "signer.key", timeout=30)
+                   work / f"wrong-keys-{gotool.label}" / "signer.key", timeout=30)
     assert r.returncode == 2 and "is the checksum database of key" in r.stderr, r.stderr
 
 
@@ -224,13 +227,14 @@ def rewritten_log(world, name, changed_first):
 
 
 @pytest.mark.parametrize("changed_first", [False, True], ids=["reordered", "record-changed"])
-def test_rewritten_log_is_detected_by_go(world, changed_first):
+@each_go
+def test_rewritten_log_is_detected_by_go(world, changed_first, gotool):
     work = world["work"]
-    name = "changed" if changed_first else "reordered"
+    name = ("changed" if changed_first else "reordered") + gotool.label.replace(".", "")
     app = new_app(work, f"app-{name}")
     key = world["keys"] / "signer.key"
     with serving(world["tree"], "--sumdb", world["sumdb"], "--sumdb-key", key) as url:
-        env = sumdb_env(app, world["gocache"], url, world["vkey"])
+        env = sumdb_env(app, world["gocache"], url, world["vkey"], gotool)
         rc, _, err = go_download(f"{WIDGETS}@v0.1.0", env, app)
         assert rc == 0, err  # go now remembers the honest tree head
     tree, sumdb, extra = rewritten_log(world, name, changed_first)
@@ -247,14 +251,15 @@ def test_rewritten_log_is_detected_by_go(world, changed_first):
         assert "is already logged" in j[0]["Message"]
         assert not fresh.exists()
     with serving(tree, "--sumdb", sumdb, "--sumdb-key", key) as url:
-        env = sumdb_env(app, world["gocache"], url, world["vkey"])
+        env = sumdb_env(app, world["gocache"], url, world["vkey"], gotool)
         rc, _, err = go_download(f"{extra}@v1.0.0", env, app)
         assert rc != 0, "go accepted a rewritten checksum database"
         assert "SECURITY ERROR" in err and "misbehavior" in err, err
     clean_gopath(env)
 
 
-def test_basic_auth_with_netrc(world):
+@each_go
+def test_basic_auth_with_netrc(world, gotool):
     work = world["work"]
     hashes = {}
     for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw")):
@@ -327,11 +332,10 @@ allow = ["*"]
             assert b"root:secret" not in body
 
         # go with .netrc: alice reads her modules, and is refused the team's.
-        app = new_app(work, "app-auth")
-        env = sumdb_env(app, world["gocache"], url, world["vkey"])
+        app = new_app(work, "app-auth", gotool)
+        env = sumdb_env(app, world["gocache"], url, world["vkey"], gotool)
         env["SSL_CERT_FILE"] = str(cert)
-        (Path(env["HOME"]) / ".netrc").write_text(
-            "machine 127.0.0.1 login alice password alice-pw\n")
+        write_netrc(env, url, "alice", "alice-pw")
         rc, data, err = go_download(f"{LIB}@v1.1.0", env, app)
         assert rc == 0, err
         assert data["Sum"] == world["sums"][(LIB, "v1.1.0")]
@@ -344,22 +348,22 @@ allow = ["*"]
         r = run_modpub("verify", f"{TEAM}@v0.3.0", "--from", url, "--key", world["vkey"],
                        "--cacert", cert, env={"HOME": env["HOME"]})
         assert r.returncode == 1 and "HTTP 403" in r.stdout, r.stdout + r.stderr
-        (Path(env["HOME"]) / ".netrc").write_text(
-            "machine 127.0.0.1 login alice password wrong\n")
+        write_netrc(env, url, "alice", "wrong")
         clean_gopath(env)
         rc, _, err = go_download(f"{WIDGETS}@v0.1.0", env, app)
         assert rc != 0 and "401" in err, err
         clean_gopath(env)
 
 
-def test_sumdb_reached_through_the_proxy(world):
+@each_go
+def test_sumdb_reached_through_the_proxy(world, gotool):
     """GOSUMDB with a key only: go asks <proxy>/sumdb/<name>/supported and then uses the
     proxy for the checksum database."""
     work = world["work"]
     with serving(world["tree"], "--sumdb", world["sumdb"], "--sumdb-key",
                  world["keys"] / "signer.key") as url:
-        app = new_app(work, "app-via-proxy")
-        env = sumdb_env(app, world["gocache"], url, world["vkey"])
+        app = new_app(work, "app-via-proxy", gotool)
+        env = sumdb_env(app, world["gocache"], url, world["vkey"], gotool)
         env["GOSUMDB"] = world["vkey"]
         rc, data, err = go_download(f"{TEAM}@v0.3.0", env, app)
         assert rc == 0, err
@@ -396,11 +400,12 @@ def test_killed_and_concurrent_appenders_leave_a_consistent_log(world):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, out + err
     with serving(tree, "--sumdb", sumdb, "--sumdb-key", world["keys"] / "signer.key") as url:
-        app = new_app(work, "app-crash")
-        genv = sumdb_env(app, world["gocache"], url, world["vkey"])
-        for m in modules:
-            rc, _, err = go_download(f"{m}@v1.0.0", genv, app)
-            assert rc == 0, err
-        latest = (Path(genv["GOPATH"]) / "pkg" / "sumdb" / NAME / "latest").read_text()
-        assert latest.startswith(f"go.sum database tree\n{len(modules)}\n"), latest
-        clean_gopath(genv)
+        for gotool in GO_TOOLS:
+            app = new_app(work, "app-crash", gotool)
+            genv = sumdb_env(app, world["gocache"], url, world["vkey"], gotool)
+            for m in modules:
+                rc, _, err = go_download(f"{m}@v1.0.0", genv, app)
+                assert rc == 0, f"{gotool.version}: {err}"
+            latest = (Path(genv["GOPATH"]) / "pkg" / "sumdb" / NAME / "latest").read_text()
+            assert latest.startswith(f"go.sum database tree\n{len(modules)}\n"), latest
+            clean_gopath(genv)

@@ -1,4 +1,5 @@
-"""`modpub zip` against the real go command (1.19, direct mode from `git daemon`).
+"""`modpub zip` against the real go command (every installed supported go: 1.26 and 1.19;
+direct mode from `git daemon`).
 
 A session-wide corpus of generated repositories covers every rule of issue 3 (which
 directory and which module a tag names, major versions, +incompatible, LICENSE copying,
@@ -11,7 +12,9 @@ modpub's output with GOPROXY=file://, downloads the very same zip.
 Expectations are checked against go too: a version marked "same" must be downloadable
 by go, one marked "refused" must be refused by go, and one marked "go_only" (the one
 intended difference, FACTS.md: a go.mod declaring some other module path) must be
-downloadable by go and refused by modpub.
+downloadable by go and refused by modpub. Where the go versions differ on a tag, the
+expectation names the version (`Expect.go`, docs/go-versions.md): modpub publishes only what
+every supported go downloads with the same hashes.
 """
 
 import json
@@ -24,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from support import (GIT_ENV, GitRepo, clean_gopath, git_daemon, go, go_direct_env,
-                     go_env, json_lines, run_modpub)
+from support import (GIT_ENV, GO_TOOLS, GitRepo, clean_gopath, each_go, git_daemon, go,
+                     go_direct_env, go_env, json_lines, needs_go, run_modpub)
 
-pytestmark = pytest.mark.skipif(not shutil.which("go"), reason="go is not installed")
+pytestmark = needs_go
 
 HOST = os.environ.get("MODPUB_E2E_GIT_HOST", "127.0.0.1")  # as support.git_daemon picks it
 SAME, REFUSED, GO_ONLY = "same", "refused", "go_only"
@@ -96,7 +99,13 @@ class Expect:
     suffix: str   # module path = import path + suffix
     version: str  # as go names it (+incompatible included)
     kind: str = SAME
-    why: str = ""  # GO_ONLY: what modpub's refusal says
+    why: str = ""  # GO_ONLY, or a refusal: what modpub's refusal says
+    # What one go version does where it differs from `kind` (label -> SAME/REFUSED), e.g.
+    # {"go1.19": SAME} for a tag go 1.26 refuses, which modpub then refuses too.
+    go: dict = field(default_factory=dict)
+
+    def go_kind(self, label):
+        return self.go.get(label, REFUSED if self.kind == REFUSED else SAME)
 
 
 @dataclass
@@ -740,30 +749,36 @@ def corpus(tmp_path_factory):
         zips = dict(pool.map(zip_one, tags))
 
     targets = sorted({f"{c.repo.mod(e.suffix)}@{e.version}" for c in CASES for e in c.expects})
-    # go, direct from git.
+    # Each go, direct from git.
+    direct, envs = {}, []
     with git_daemon(base / "git") as host:
         assert host == HOST
-        direct_env = go_direct_env(base / "direct", base / "gocache", host)
-        (base / "direct").mkdir(exist_ok=True)
-        direct = go_batch(targets, direct_env, base / "direct")
+        for tool in GO_TOOLS:
+            work = base / f"direct-{tool.label}"
+            work.mkdir()
+            envs.append(go_direct_env(work, base / "gocache", host, tool))
+            direct[tool.label] = go_batch(targets, envs[-1], work)
 
-    # go, from modpub's output as a GOPROXY tree.
+    # Each go, from modpub's output as a GOPROXY tree.
     proxy_tree = base / "proxy"
     proxy_tree.mkdir()
     for z in zips.values():
         if z["rc"] == 0:
             merge_tree(z["out"], proxy_tree)
     write_lists(proxy_tree)
-    proxy_env = go_env(base / "viaproxy", f"file://{proxy_tree}", base / "gocache")
-    proxy_env["GONOSUMDB"] = HOST
-    (base / "viaproxy").mkdir(exist_ok=True)
     served = [t for t in targets if any(tuple(t.split("@", 1)) in z["modules"]
                                         for z in zips.values())]
-    proxied = go_batch(served, proxy_env, base / "viaproxy") if served else {}
+    proxied = {}
+    for tool in GO_TOOLS:
+        work = base / f"viaproxy-{tool.label}"
+        work.mkdir()
+        envs.append(go_env(work, f"file://{proxy_tree}", base / "gocache", tool))
+        envs[-1]["GONOSUMDB"] = HOST
+        proxied[tool.label] = go_batch(served, envs[-1], work) if served else {}
 
     yield {"zips": zips, "direct": direct, "proxied": proxied}
-    clean_gopath(direct_env)
-    clean_gopath(proxy_env)
+    for env in envs:
+        clean_gopath(env)
 
 
 def _expectation_ids():
@@ -790,20 +805,23 @@ def read(p):
     return Path(p).read_bytes()
 
 
+@each_go
 @pytest.mark.parametrize("name,index", _expectation_ids())
-def test_module_version(corpus, name, index):
+def test_module_version(corpus, name, index, gotool):
     c = next(c for c in CASES if c.name == name)
     e = c.expects[index]
     path = c.repo.mod(e.suffix)
     key = (path, e.version)
-    g = corpus["direct"][key]
+    g = corpus["direct"][gotool.label][key]
     z = corpus["zips"][(name, e.tag)]
-    diag = f"modpub rc={z['rc']}\nstdout: {z['stdout']}\nstderr: {z['stderr']}\ngo: {g}"
+    diag = (f"modpub rc={z['rc']}\nstdout: {z['stdout']}\nstderr: {z['stderr']}\n"
+            f"{gotool.version}: {g}")
 
-    if e.kind == REFUSED:
-        assert g.get("Error"), f"go was expected to refuse {path}@{e.version}: {g}"
+    if e.go_kind(gotool.label) == REFUSED:
+        assert g.get("Error"), f"{gotool.version} was expected to refuse {path}@{e.version}: {g}"
     else:
-        assert not g.get("Error"), f"go was expected to download {path}@{e.version}: {g}"
+        assert not g.get("Error"), \
+            f"{gotool.version} was expected to download {path}@{e.version}: {g}"
 
     if e.kind == SAME:
         assert z["rc"] == 0, diag
@@ -812,12 +830,12 @@ def test_module_version(corpus, name, index):
         assert m["Sum"] == g["Sum"], diag
         assert m["GoModSum"] == g["GoModSum"], diag
         assert read(m["GoMod"]) == read(g["GoMod"])
-        # go 1.19 may add fields (Origin) to its .info: Version and Time must agree.
+        # go may add fields (Origin) to its .info: Version and Time must agree.
         mi, gi = json.loads(read(m["Info"])), json.loads(read(g["Info"]))
         assert (mi["Version"], mi["Time"]) == (gi["Version"], gi["Time"])
         assert set(mi) == {"Version", "Time"}
         # go fetching modpub's files through GOPROXY=file:// gets the same zip.
-        p = corpus["proxied"][key]
+        p = corpus["proxied"][gotool.label][key]
         assert not p.get("Error"), p
         assert p["Sum"] == g["Sum"] and p["GoModSum"] == g["GoModSum"]
         return
@@ -831,7 +849,7 @@ def test_module_version(corpus, name, index):
     assert lines and all(e.tag in ln for ln in lines), diag
     out = Path(z["out"])
     assert not out.exists() or not any(out.iterdir()), f"{out} not empty: {list(out.rglob('*'))}"
-    if e.kind == GO_ONLY:
+    if e.why:
         assert e.why in z["stderr"], diag
 
 

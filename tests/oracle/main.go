@@ -2,13 +2,17 @@
 // golang.org/x/mod (and, through other files of this package, other Go code), so that
 // modpub's C++ reimplementation can be compared with it on many generated inputs.
 //
-// Build (GOPATH mode: no network, x/mod comes from the Debian package):
+// Two builds of the same sources, one per x/mod (tests/oracle/oracle.hpp makes both):
 //
-//	cd tests/oracle && GO111MODULE=off GOPATH=/usr/share/gocode go build -o <out> ./*.go
+//	current: module mode, the x/mod version pinned in go.mod/go.sum, fetched from the Go
+//	         module proxy, built by a go at least as new as go.mod's go line:
+//	         cd tests/oracle && GOFLAGS=-mod=readonly go build -o <out> ./*.go
+//	0.7.0:   GOPATH mode, no network, x/mod from Debian's golang-golang-x-mod-dev:
+//	         cd tests/oracle && GO111MODULE=off GOPATH=/usr/share/gocode go build -o <out> ./*.go
 //
 // The files are listed because `go build .` refuses a directory that also holds C++
 // files (the differential tests live here too). So every .go file in this directory must
-// belong to this program. tests/oracle/oracle.hpp builds it this way on demand.
+// belong to this program. The op "xmod.version" answers which x/mod a build holds.
 //
 // Protocol: each input line is "<op>\t<hexarg>\t<hexarg>...", arguments hex-encoded so
 // that any bytes (NUL, newlines, invalid UTF-8) survive. For each input line one output
@@ -29,8 +33,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 )
+
+func init() { register("xmod.version", func([][]byte) string { return xmodVersion() }) }
+
+// xmodVersion: the golang.org/x/mod version this binary was built with, from its build
+// information; "GOPATH" when built in GOPATH mode (which records no module versions).
+func xmodVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "golang.org/x/mod" {
+				return dep.Version
+			}
+		}
+	}
+	return "GOPATH"
+}
 
 // ops maps an op name to its implementation. Each op receives the decoded arguments.
 var ops = map[string]func(args [][]byte) string{}

@@ -9,7 +9,7 @@
 //	                                "err:<ParseLax's error>"
 //	                                "nomodule"                 (parsed, no module directive)
 //	                                "mismatch:<ModulePath(data)>" (ModulePath disagrees)
-//	                                "ok:<path>\x00<deprecated>\x00<line>"
+//	                                "ok:<path>\x00<deprecated>\x00<line>\x00<go version>"
 //	checkfiles  <file>...         zip.CheckFiles over fake files; each argument is
 //	                              "<kind> <size> <path>" with kind r (regular), l (symlink)
 //	                              or o (other, a named pipe). The result is
@@ -19,9 +19,13 @@
 //	                                "S" <size error or nothing>
 //	                              with every string length-prefixed so that any bytes
 //	                              survive.
+//	checkfilesgo <go.mod> <file>... checkfiles, with the root "go.mod" entry (if any)
+//	                              readable, holding <go.mod>: current x/mod decides what
+//	                              is vendored by its go line (x/mod 0.7.0 never reads it).
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +42,8 @@ func init() {
 	register("modulepath", func(a [][]byte) string { return modfile.ModulePath(a[0]) })
 	register("autoquote", func(a [][]byte) string { return modfile.AutoQuote(arg(a, 0)) })
 	register("parsemodule", opParseModule)
-	register("checkfiles", opCheckFiles)
+	register("checkfiles", func(a [][]byte) string { return checkFiles(nil, a) })
+	register("checkfilesgo", func(a [][]byte) string { return checkFiles(a[0], a[1:]) })
 }
 
 func opParseModule(a [][]byte) string {
@@ -53,20 +58,31 @@ func opParseModule(a [][]byte) string {
 	if quick := modfile.ModulePath(data); quick != f.Module.Mod.Path {
 		return "mismatch:" + quick
 	}
-	return fmt.Sprintf("ok:%s\x00%s\x00%d", f.Module.Mod.Path, f.Module.Deprecated,
-		f.Module.Syntax.Start.Line)
+	gover := ""
+	if f.Go != nil {
+		gover = f.Go.Version
+	}
+	return fmt.Sprintf("ok:%s\x00%s\x00%d\x00%s", f.Module.Mod.Path, f.Module.Deprecated,
+		f.Module.Syntax.Start.Line, gover)
 }
 
-// fakeFile is a zip.File with a path, a size and a kind, and no content.
+// fakeFile is a zip.File with a path, a size and a kind, and content only when data is
+// set (the root go.mod of checkfilesgo).
 type fakeFile struct {
 	path string
 	size int64
 	mode fs.FileMode
+	data []byte
 }
 
-func (f fakeFile) Path() string                 { return f.path }
-func (f fakeFile) Lstat() (fs.FileInfo, error)  { return fakeInfo{f}, nil }
-func (f fakeFile) Open() (io.ReadCloser, error) { return nil, errors.New("fake file") }
+func (f fakeFile) Path() string                { return f.path }
+func (f fakeFile) Lstat() (fs.FileInfo, error) { return fakeInfo{f}, nil }
+func (f fakeFile) Open() (io.ReadCloser, error) {
+	if f.data == nil {
+		return nil, errors.New("fake file")
+	}
+	return io.NopCloser(bytes.NewReader(f.data)), nil
+}
 
 type fakeInfo struct{ f fakeFile }
 
@@ -79,7 +95,7 @@ func (i fakeInfo) Sys() any           { return nil }
 
 func lp(s string) string { return strconv.Itoa(len(s)) + ":" + s }
 
-func opCheckFiles(a [][]byte) string {
+func checkFiles(gomod []byte, a [][]byte) string {
 	var files []zip.File
 	for _, x := range a {
 		parts := strings.SplitN(string(x), " ", 3)
@@ -100,7 +116,11 @@ func opCheckFiles(a [][]byte) string {
 		default:
 			panic("checkfiles: bad kind " + parts[0])
 		}
-		files = append(files, fakeFile{path: parts[2], size: size, mode: mode})
+		f := fakeFile{path: parts[2], size: size, mode: mode}
+		if f.path == "go.mod" && gomod != nil {
+			f.data = gomod
+		}
+		files = append(files, f)
 	}
 	cf, _ := zip.CheckFiles(files)
 	var b strings.Builder

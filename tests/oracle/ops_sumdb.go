@@ -119,16 +119,35 @@ func init() {
 		h, err := tlog.TreeHash(int64(len(a)), r)
 		return valueResult(h.String(), err)
 	})
-	// tlog.Tiles: every tile (height 8) of the tree of the records given, as
-	// "<path> <hex data>\n" lines (hash tiles from NewTiles(8, 0, n), then data tiles
-	// in sumdb's format: FormatRecord(id, text) concatenated).
+	// tlog.Tiles: the tiles (height 8) of the tree of the records given, as
+	// "<path> <hex data>\n" lines, in no particular order: every complete tile and every
+	// width an incomplete tile has had as the tree grew, each hash tile followed by its
+	// data tile in sumdb's format (FormatRecord(id, text) concatenated). They are listed
+	// by growing the tree one record at a time, which names the same set whichever x/mod
+	// answers: NewTiles(8, 0, n) of x/mod 0.7.0 names every width, newer versions only
+	// the last.
 	register("tlog.Tiles", func(a [][]byte) string {
 		r, err := storedHashes(a)
 		if err != nil {
 			return "err:" + err.Error()
 		}
+		var tiles []tlog.Tile
+		seen := map[tlog.Tile]bool{}
+		n := int64(len(a))
+		for k := int64(1); k <= n; k++ {
+			for _, t := range tlog.NewTiles(8, k-1, k) {
+				full := n>>(8*uint(t.L)) >= (t.N+1)<<8
+				if t.W < 1<<8 && full {
+					continue // a partial width of a tile now complete: the full one serves
+				}
+				if !seen[t] {
+					seen[t] = true
+					tiles = append(tiles, t)
+				}
+			}
+		}
 		var b strings.Builder
-		for _, t := range tlog.NewTiles(8, 0, int64(len(a))) {
+		for _, t := range tiles {
 			d, err := tlog.ReadTileData(t, r)
 			if err != nil {
 				return "err:" + err.Error()

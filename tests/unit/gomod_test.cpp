@@ -137,12 +137,45 @@ TEST(ParseModule, GoDirective) {
   EXPECT_EQ(Parse("module a\ngo 1.19 1.20\n"),
             "go.mod:2: go directive expects exactly one argument");
   EXPECT_EQ(Parse("module a\ngo 1.x\ngo 1.19\ngo 1.20\n"),
-            "go.mod:2: invalid go version '1.x': must match format 1.23\n"
+            "go.mod:2: invalid go version '1.x': must match format 1.23.0\n"
             "go.mod:4: repeated go statement");
   EXPECT_EQ(Parse("module a\ngo 01.19\n"),
-            "go.mod:2: invalid go version '01.19': must match format 1.23");
+            "go.mod:2: invalid go version '01.19': must match format 1.23.0");
   EXPECT_EQ(Parse("module a\ngo 1.019\n"),
-            "go.mod:2: invalid go version '1.019': must match format 1.23");
+            "go.mod:2: invalid go version '1.019': must match format 1.23.0");
+}
+
+TEST(ParseModule, GoVersionIsKeptAsParseLaxKeepsIt) {
+  auto go = [](std::string_view data) {
+    auto r = ParseModule(data);
+    return r.ok() ? r->go_version : "error: " + r.message();
+  };
+  EXPECT_EQ(go("module a\ngo 1.26.0\n"), "1.26.0");
+  EXPECT_EQ(go("module a\ngo 1.21rc1\n"), "1.21rc1");
+  EXPECT_EQ(go("module a\ngo 1.21.0rc1\n"), "1.21.0rc1");
+  EXPECT_EQ(go("module a\ngo v1.19.2\n"), "1.19");  // lax: cut to N.M
+  EXPECT_EQ(go("module a\ngo 1.21-pre\n"), "1.21");
+  EXPECT_EQ(go("module a\r\ngo 1.24 // c\r\n"), "1.24");
+  EXPECT_EQ(go("module a\n"), "");
+  EXPECT_EQ(GoVersion("go 1.24\n"), "1.24");  // no module directive: ParseLax is content
+  EXPECT_EQ(GoVersion("go 1.24\nignore a b\n"), "");
+  EXPECT_EQ(GoVersion("go 1.x\n"), "");
+}
+
+TEST(ParseModule, NewerDirectivesAsADependencyOfGo126) {
+  // toolchain, godebug and tool are the main module's: ignored in lines and blocks.
+  EXPECT_EQ(Parse("module a\ngo 1.26.0\ntoolchain go1.26.8\ngodebug default=go1.21\n"
+                  "godebug (\n\tpanicnil=1\n\tx\n)\ntool example.com/gen\n"
+                  "tool (\n\ta b c\n)\nretract v1.0.0 // published by mistake\n"),
+            "ok:a");
+  // ignore is read by current x/mod: one quoted or unquoted string.
+  EXPECT_EQ(Parse("module a\nignore ./node_modules\nignore \"./a b\"\n"
+                  "ignore (\n\t./x // why\n)\n"),
+            "ok:a");
+  EXPECT_EQ(Parse("module a\nignore a b\n"),
+            "go.mod:2: ignore directive expects exactly one argument");
+  EXPECT_EQ(Parse("module a\nignore (\n\tx\n\t\"\\q\"\n)\n"),
+            "go.mod:4:2: invalid quoted string: invalid syntax");
 }
 
 TEST(ParseModule, RequireDirective) {

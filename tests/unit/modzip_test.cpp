@@ -167,6 +167,61 @@ TEST_F(Fixture, GoModDeclaringAnotherPathIsRefused) {
   EXPECT_THAT(r.message(), HasSubstr("\"corp.example/lib/sub\""));
 }
 
+TEST_F(Fixture, GoLineNewerThanTheNewestSupportedGoIsRefused) {
+  repo.Write("go.mod", "module corp.example/lib\n\ngo 1.99\n");
+  repo.Write("sub/go.mod", "module corp.example/lib/sub\n\ngo 1.26.0\ntoolchain go1.26.8\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  repo.Tag("sub/v1.0.0");
+  auto r = ResolveTag("v1.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.message(), HasSubstr("v1.0.0: go.mod: go 1.99 is newer than go 1.26.8"));
+  EXPECT_THAT(r.message(), HasSubstr("go 1.26.8 refuses to download it"));
+  r = ResolveTag("sub/v1.0.0");
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ((*r)[0].go_version, "1.26.0");
+}
+
+// For a module whose go line says 1.24 or later, go 1.24+ and go 1.19-1.23 decide
+// differently what is vendored; a tree where that changes the zip is refused, file by file.
+TEST_F(Fixture, FilesTheVendorRulesDisagreeOnAreRefusedFromGo124) {
+  repo.Write("go.mod", "module corp.example/lib\n\ngo 1.24\n");
+  repo.Write("a.go", "package lib\n");
+  repo.Write("vendor/modules.txt", "# ex.com/q v1.0.0\n");
+  repo.Write("vendor/ex.com/q/q.go", "package q\n");  // vendored under both rules
+  repo.Write("pkg/vendor/v.go", "package vendor\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  auto r = ResolveTag("v1.0.0");
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto g = Open();
+  Status st = Check(g, (*r)[0]);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("v1.0.0: pkg/vendor/v.go: go 1.24 and later put this file "
+                                      "into the zip, go 1.19 to 1.23 leave it out"));
+  EXPECT_THAT(st.message(), HasSubstr("v1.0.0: vendor/modules.txt: go 1.19 to 1.23 put this "
+                                      "file into the zip, go 1.24 and later leave it out"));
+  EXPECT_THAT(st.message(), ::testing::Not(HasSubstr("q.go")));
+}
+
+TEST_F(Fixture, VendorFilesBothRulesAgreeOnArePublished) {
+  repo.Write("go.mod", "module corp.example/lib\n\ngo 1.23\n");  // old rule for every go
+  repo.Write("vendor/modules.txt", "# ex.com/q v1.0.0\n");
+  repo.Write("vendor/ex.com/q/q.go", "package q\n");
+  repo.Write("sub/go.mod", "module corp.example/lib/sub\n\ngo 1.24\n");
+  repo.Write("sub/vendor/ex.com/q/q.go", "package q\n");  // omitted by both rules
+  repo.Write("sub/s.go", "package sub\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  repo.Tag("sub/v1.0.0");
+  for (const char* tag : {"v1.0.0", "sub/v1.0.0"}) {
+    auto r = ResolveTag(tag);
+    ASSERT_TRUE(r.ok()) << r.message();
+    auto g = Open();
+    EXPECT_TRUE(Check(g, (*r)[0]).ok()) << tag;
+  }
+}
+
 TEST_F(Fixture, GoModWithoutModuleLineIsRefused) {
   repo.Write("go.mod", "go 1.19\n");
   repo.Commit();

@@ -702,8 +702,22 @@ std::size_t MatchGoVersionPrefix(std::string_view s, std::size_t i) {
   return MatchNumber(s, j + 1, /*allow_zero=*/true);
 }
 
-// modfile.GoVersionRE: ^([1-9][0-9]*)\.(0|[1-9][0-9]*)$
-bool IsGoVersion(std::string_view s) { return MatchGoVersionPrefix(s, 0) == s.size(); }
+// modfile.GoVersionRE of current x/mod (go 1.21 on):
+//   ^([1-9][0-9]*)\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?([a-z]+[0-9]+)?$
+// -- "1.21", "1.21.0", "1.21rc1". x/mod 0.7.0 accepted only "N.M", but took the others
+// through laxGoVersionRE below, so a dependency's go.mod is accepted by both alike.
+bool IsGoVersion(std::string_view s) {
+  std::size_t i = MatchGoVersionPrefix(s, 0);
+  if (i == std::string_view::npos) return false;
+  if (i < s.size() && s[i] == '.') i = MatchNumber(s, i + 1, /*allow_zero=*/true);
+  if (i == std::string_view::npos) return false;
+  std::size_t letters = i;
+  while (letters < s.size() && s[letters] >= 'a' && s[letters] <= 'z') ++letters;
+  if (letters == i) return i == s.size();
+  std::size_t digits = letters;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  return digits > letters && digits == s.size();
+}
 
 // modfile's laxGoVersionRE: ^v?(([1-9][0-9]*)\.(0|[1-9][0-9]*))([^0-9].*)$ -- "1.18rc1",
 // "v1.19.2" and the like, which dependencies may carry. The digit runs are maximal, so
@@ -774,6 +788,8 @@ class DirectiveChecker {
  public:
   DirectiveChecker(const Reader& r, std::string_view file) : r_(r), file_(file) {}
 
+  const std::string& go_version() const { return go_version_; }
+
   Checked Run() {
     for (const Stmt& s : r_.stmts()) {
       if (s.type == Stmt::kLine) {
@@ -783,8 +799,8 @@ class DirectiveChecker {
         // ParseLax skips blocks it does not know ("verb x (" included) silently.
         if (s.tokens.size() != 1) continue;
         const std::string& verb = s.tokens[0];
-        if (verb != "module" && verb != "require" && verb != "exclude" && verb != "replace" &&
-            verb != "retract") {
+        if (verb != "module" && verb != "godebug" && verb != "require" && verb != "exclude" &&
+            verb != "replace" && verb != "retract" && verb != "tool" && verb != "ignore") {
           continue;
         }
         for (const Line& l : s.lines) Add(&r_.node(s.node), l, verb, l.tokens);
@@ -813,25 +829,43 @@ class DirectiveChecker {
       AddModule(block, line, args);
     } else if (verb == "require") {
       AddRequire(line, args);
+    } else if (verb == "ignore") {
+      AddIgnore(line, args);
     }
     // "retract": without a version fixer ParseLax ignores malformed intervals and extra
-    // tokens, so a retract line can never be an error here.
+    // tokens, so a retract line can never be an error here. toolchain, godebug, tool,
+    // exclude and replace are the main module's business: a dependency's are ignored.
   }
 
   void AddGo(const Line& line, const std::vector<std::string>& args) {
     if (have_go_) return Report(line, "repeated go statement");
     if (args.size() != 1) return Report(line, "go directive expects exactly one argument");
     if (!IsGoVersion(args[0]) && !IsLaxGoVersion(args[0])) {
-      return Report(line, "invalid go version '" + args[0] + "': must match format 1.23");
+      return Report(line, "invalid go version '" + args[0] + "': must match format 1.23.0");
     }
     have_go_ = true;
+    // ParseLax keeps a version GoVersionRE accepts, and cuts a lax one to its "N.M".
+    std::string_view v = args[0];
+    if (!IsGoVersion(v)) {
+      v.remove_prefix(StartsWith(v, "v") ? 1 : 0);
+      v = v.substr(0, MatchGoVersionPrefix(v, 0));
+    }
+    go_version_ = std::string(v);
+  }
+
+  // Current x/mod reads a dependency's ignore directives too (x/mod 0.7.0 skipped them):
+  // a malformed one breaks `go get` of the module with go 1.25 and later.
+  void AddIgnore(const Line& line, const std::vector<std::string>& args) {
+    if (args.size() != 1) return Report(line, "ignore directive expects exactly one argument");
+    Result<std::string> path = ParseString(args[0]);
+    if (!path) return Report(line, "invalid quoted string: " + path.message());
   }
 
   void AddModule(const Node* block, const Line& line, const std::vector<std::string>& args) {
     if (out_.module) return Report(line, "repeated module statement");
     // The directive counts (a second one is "repeated") even when malformed.
     out_.module =
-        ModuleDirective{"", r_.node(line.node).start.line, Deprecation(block, r_.node(line.node))};
+        ModuleDirective{"", r_.node(line.node).start.line, Deprecation(block, r_.node(line.node)), ""};
     if (args.size() != 1) return Report(line, "usage: module module/path");
     Result<std::string> path = ParseString(args[0]);
     if (!path) return Report(line, "invalid quoted string: " + path.message());
@@ -864,6 +898,7 @@ class DirectiveChecker {
   std::string file_;
   Checked out_;
   bool have_go_ = false;
+  std::string go_version_;
 };
 
 // ModulePath ignores everything from the first "//" of a line, even inside quotes.
@@ -902,7 +937,8 @@ std::string ModulePath(std::string_view data) {
 Result<ModuleDirective> ParseModule(std::string_view data, std::string_view file) {
   Reader reader(data, file);
   if (!reader.Parse()) return Fail(reader.error());
-  Checked checked = DirectiveChecker(reader, file).Run();
+  DirectiveChecker checker(reader, file);
+  Checked checked = checker.Run();
   if (!checked.errors.empty()) {
     std::string msg;
     for (const std::string& e : checked.errors) msg += (msg.empty() ? "" : "\n") + e;
@@ -920,7 +956,15 @@ Result<ModuleDirective> ParseModule(std::string_view data, std::string_view file
                 module::Quote(quick) + ", not " + module::Quote(checked.module->path) +
                 "; write it on one line: module " + AutoQuote(checked.module->path));
   }
+  checked.module->go_version = checker.go_version();
   return std::move(*checked.module);
+}
+
+std::string GoVersion(std::string_view data) {
+  Reader reader(data, "go.mod");
+  if (!reader.Parse()) return "";
+  DirectiveChecker checker(reader, "go.mod");
+  return checker.Run().errors.empty() ? checker.go_version() : "";
 }
 
 std::string AutoQuote(std::string_view s) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/fsio/digest.hpp"
 #include "modpub/gomod/gomod.hpp"
+#include "modpub/gomod/goversion.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/zipcheck/zipcheck.hpp"
@@ -174,10 +176,11 @@ Result<FoundDir> FindDir(git::Repository& repo, const git::Oid& tree, const std:
   return Fail("missing " + file1 + ": a module in a subdirectory needs its own go.mod");
 }
 
-// The stricter rule: a go.mod must parse and declare exactly the path the tag publishes.
-Status CheckDeclaredPath(const std::string& tag, const std::string& gomod_file,
-                         const std::string& gomod, const std::string& mod_path,
-                         const std::string& code_root) {
+// The stricter rules: a go.mod must parse, declare exactly the path the tag publishes, and
+// need no go newer than every supported one. Returns its go line's version ("" if none).
+Result<std::string> CheckGoMod(const std::string& tag, const std::string& gomod_file,
+                               const std::string& gomod, const std::string& mod_path,
+                               const std::string& code_root) {
   auto parsed = gomod::ParseModule(gomod, gomod_file);
   if (!parsed) return parsed.error();
   if (parsed->path != mod_path) {
@@ -185,7 +188,44 @@ Status CheckDeclaredPath(const std::string& tag, const std::string& gomod_file,
                 " of the repository at " + Quote(code_root) + " publishes " + Quote(mod_path) +
                 " (import path + tag directory + major version); no build could use it");
   }
-  return Ok();
+  // go 1.21 and later refuse to download (and to build with) a module whose go line is
+  // newer than themselves unless they may switch toolchains (coderepo.go Zip, gover).
+  if (gomod::CompareGoVersions(parsed->go_version, gomod::kNewestGo) > 0) {
+    return Fail(gomod_file + ": go " + parsed->go_version + " is newer than go " +
+                std::string(gomod::kNewestGo) + ", the newest go modpub publishes for: go " +
+                std::string(gomod::kNewestGo) +
+                " refuses to download it (\"requires go >= " + parsed->go_version +
+                "\"); lower the go line to the version the module needs");
+  }
+  return std::move(parsed->go_version);
+}
+
+// Files that go 1.19-1.23 and go 1.24+ would put into the zip differently: for a module
+// whose go line says 1.24 or later, current go decides what is vendored by the newer rule
+// and older go by the old one (zipcheck::VendorRule), so they would build two zips with
+// two hashes from the tag. One problem line per file, naming both answers.
+std::vector<std::string> VendorRuleDifferences(const std::vector<zipcheck::File>& files,
+                                               const zipcheck::CheckedFiles& now,
+                                               const std::string& go_version) {
+  zipcheck::CheckedFiles old = zipcheck::CheckFiles(files, zipcheck::VendorRule::kBeforeGo124);
+  std::vector<std::string> a = now.valid, b = old.valid, out;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  std::vector<std::string> only_now, only_old;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_now));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_old));
+  const std::string why = " (go.mod says go " + go_version +
+                          "; x/mod zip isVendoredPackage): the two would hash this version "
+                          "differently; remove the file from the tagged tree";
+  for (const auto& f : only_now) {
+    out.push_back(f + ": go 1.24 and later put this file into the zip, go 1.19 to 1.23 leave it "
+                      "out as vendored" + why);
+  }
+  for (const auto& f : only_old) {
+    out.push_back(f + ": go 1.19 to 1.23 put this file into the zip, go 1.24 and later leave it "
+                      "out as vendored" + why);
+  }
+  return out;
 }
 
 std::string InfoJson(const std::string& version, std::int64_t time) {
@@ -268,10 +308,14 @@ Result<Plan> MakePlan(git::Repository& repo, const ModuleVersion& mv) {
     }
   }
 
-  zipcheck::CheckedFiles cf = zipcheck::CheckFiles(check);
-  if (!cf.ok()) {
+  const bool go124 = gomod::LanguageAtLeast(mv.go_version, 24);
+  zipcheck::CheckedFiles cf = zipcheck::CheckFiles(
+      check, go124 ? zipcheck::VendorRule::kGo124 : zipcheck::VendorRule::kBeforeGo124);
+  std::vector<std::string> problems = cf.Problems();
+  if (go124 && cf.ok()) problems = VendorRuleDifferences(check, cf, mv.go_version);
+  if (!problems.empty()) {
     std::string msg;
-    for (const std::string& p : cf.Problems()) {
+    for (const std::string& p : problems) {
       msg += (msg.empty() ? "" : "\n") + (mv.dir.empty() ? p : mv.dir + "/" + p);
     }
     return Prefixed(mv.tag, msg);
@@ -658,10 +702,12 @@ Result<std::vector<ModuleVersion>> ResolveParsed(git::Repository& repo,
     mv.time = tagged.time;
     if (found->gomod) {
       std::string file = JoinPath(found->dir, "go.mod");
-      if (auto st = CheckDeclaredPath(tag, file, *found->gomod, mod_path, import_path); !st) {
-        problems.push_back(st.message());
+      auto go_version = CheckGoMod(tag, file, *found->gomod, mod_path, import_path);
+      if (!go_version) {
+        problems.push_back(go_version.message());
         continue;
       }
+      mv.go_version = std::move(*go_version);
       mv.mod = std::move(*found->gomod);
     } else {
       mv.mod = gomod::LegacyGoMod(mod_path);

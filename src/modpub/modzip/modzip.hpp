@@ -39,6 +39,7 @@ struct ModuleVersion {
   git::Oid commit;        // the tagged commit
   std::int64_t time = 0;  // commit time, seconds since the epoch (UTC)
   std::string mod;        // .mod contents (raw go.mod blob or synthesized)
+  std::string go_version;  // the go.mod's go line ("1.24.0"), "" without one
   std::string info;       // .info contents
 };
 

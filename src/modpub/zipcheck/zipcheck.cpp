@@ -190,16 +190,19 @@ class CollisionChecker {
 
 }  // namespace
 
-bool IsVendoredPackage(std::string_view path) {
+bool IsVendoredPackage(std::string_view path, VendorRule rule) {
+  const bool go124 = rule == VendorRule::kGo124;
+  if (go124 && path == "vendor/modules.txt") return true;
   std::size_t i;
   if (StartsWith(path, "vendor/")) {
     i = std::string_view("vendor/").size();
-  } else if (path.find("/vendor/") != std::string_view::npos) {
-    // The quirk (golang.org/issue/31562, /37397): the offset is counted from the start of
-    // the path rather than from the "/vendor/" found, so files directly inside a nested
-    // vendor directory (and of packages whose path ends in "vendor") count as vendored.
-    // It cannot be fixed without changing existing module checksums, so it is mirrored.
-    i = std::string_view("/vendor/").size();
+  } else if (std::size_t j = path.find("/vendor/"); j != std::string_view::npos) {
+    // The quirk (golang.org/issue/31562, /37397): before go 1.24 the offset is counted
+    // from the start of the path rather than from the "/vendor/" found, so files directly
+    // inside a nested vendor directory (and of packages whose path ends in "vendor")
+    // count as vendored. x/mod fixed it only for modules declaring go 1.24 or later, so
+    // that existing checksums stay valid.
+    i = std::string_view("/vendor/").size() + (go124 ? j : 0);
   } else {
     return false;
   }
@@ -214,7 +217,7 @@ std::vector<std::string> CheckedFiles::Problems() const {
   return out;
 }
 
-CheckedFiles CheckFiles(const std::vector<File>& files) {
+CheckedFiles CheckFiles(const std::vector<File>& files, VendorRule rule) {
   CheckedFiles cf;
   std::unordered_set<std::string> reported;  // each path is reported at most once
   auto report = [&](const std::string& p, bool omitted, std::string reason) {
@@ -252,7 +255,7 @@ CheckedFiles CheckFiles(const std::vector<File>& files) {
       report(p, false, kPathNotRelative);
       continue;
     }
-    if (IsVendoredPackage(p)) {
+    if (IsVendoredPackage(p, rule)) {
       report(p, true, kVendored);
       continue;
     }

@@ -2,11 +2,16 @@
 // tree can become a valid module zip at all.
 //
 // Mirrors the file checks of golang.org/x/mod/zip (checkFiles, as zip.Create runs it for
-// the go command on the files `git archive` produced; go 1.19's vendored copy is the
-// same). Each file is classified by the FIRST rule it meets, in this order:
+// the go command on the files `git archive` produced). One rule depends on the go version
+// of the module's go.mod since x/mod 0.23 (go 1.24): which files count as vendored
+// (IsVendoredPackage). go 1.19 to 1.23 apply the old rule to every module, so for a module
+// whose go line says 1.24 or later the two can build different zips from one tree: the
+// caller checks both (docs/go-versions.md). Each file is classified by the FIRST rule it
+// meets, in this order:
 //  1. invalid: path not clean (path.Clean; "" included) -- "file path is not clean";
 //  2. invalid: absolute path -- "file path is not relative";
-//  3. omitted: in a vendored package (IsVendoredPackage) -- "file is in vendor directory";
+//  3. omitted: in a vendored package (IsVendoredPackage, by the rule given) -- "file is in
+//     vendor directory";
 //  4. omitted: under a directory other than the root holding a regular file named
 //     "go.mod" in any case (a nested module; the go.mod itself included) -- "file is in
 //     another module";
@@ -69,10 +74,18 @@ struct CheckedFiles {
   std::vector<std::string> Problems() const;
 };
 
-CheckedFiles CheckFiles(const std::vector<File>& files);
+// Which rule decides what is vendored: the old one (x/mod before 0.23, every go before
+// 1.24, and current go for modules whose go line is older than 1.24 or absent), or the
+// one current go applies to modules whose go line says 1.24 or later.
+enum class VendorRule { kBeforeGo124, kGo124 };
 
-// x/mod zip.isVendoredPackage, including its historical quirk for paths under
-// "vendor/" at the root versus nested "/vendor/" directories.
-bool IsVendoredPackage(std::string_view path);
+CheckedFiles CheckFiles(const std::vector<File>& files,
+                        VendorRule rule = VendorRule::kBeforeGo124);
+
+// x/mod zip.isVendoredPackage. kBeforeGo124 keeps its historical quirk: a nested
+// "x/vendor/" is skipped by the length of "/vendor/" counted from the start of the path,
+// so files directly inside a nested vendor directory count as vendored. kGo124 fixes
+// that, and also drops "vendor/modules.txt", which the old rule keeps.
+bool IsVendoredPackage(std::string_view path, VendorRule rule = VendorRule::kBeforeGo124);
 
 }  // namespace modpub::zipcheck

@@ -1,0 +1,31 @@
+"""pytest configuration of the end-to-end suite: the summary of which go ran which test."""
+
+from support import GO_RUNS, GO_TOOLS, REPO_ROOT
+
+_OUTCOMES = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        _OUTCOMES.setdefault(report.nodeid, report.outcome)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per go: how many tests ran it and how they ended; the full list (test ->
+    go versions) goes to build/e2e-go-versions.txt."""
+    tr = terminalreporter
+    tr.write_sep("-", "go versions exercised")
+    if not GO_TOOLS:
+        tr.write_line("no go installed: every comparison with go was skipped")
+    for tool in GO_TOOLS:
+        tests = [t for t, labels in GO_RUNS.items() if tool.label in labels]
+        ends = {}
+        for t in tests:
+            o = _OUTCOMES.get(t, "passed")
+            ends[o] = ends.get(o, 0) + 1
+        detail = ", ".join(f"{n} {o}" for o, n in sorted(ends.items())) or "none"
+        tr.write_line(f"{tool.version} ({tool.bin}): {len(tests)} tests ran it ({detail})")
+    out = REPO_ROOT / "build" / "e2e-go-versions.txt"
+    if out.parent.is_dir():
+        out.write_text("".join(f"{t}\t{' '.join(sorted(v))}\n" for t, v in sorted(GO_RUNS.items())))
+        tr.write_line(f"per test: {out}")
