@@ -5,6 +5,15 @@ from support import GO_RUNS, GO_TOOLS, REPO_ROOT
 _OUTCOMES = {}
 
 
+def pytest_collection_modifyitems(items):
+    """A test parametrized with a go (support.each_go) compares with that go, even when a
+    shared fixture ran it: count it for that go."""
+    for item in items:
+        tool = getattr(getattr(item, "callspec", None), "params", {}).get("gotool")
+        if tool is not None:
+            GO_RUNS.setdefault(item.nodeid, set()).add(tool.label)
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" or report.outcome != "passed":
         _OUTCOMES.setdefault(report.nodeid, report.outcome)
@@ -15,10 +24,11 @@ def pytest_terminal_summary(terminalreporter):
     go versions) goes to build/e2e-go-versions.txt."""
     tr = terminalreporter
     tr.write_sep("-", "go versions exercised")
+    ran = set(_OUTCOMES)
     if not GO_TOOLS:
         tr.write_line("no go installed: every comparison with go was skipped")
     for tool in GO_TOOLS:
-        tests = [t for t, labels in GO_RUNS.items() if tool.label in labels]
+        tests = [t for t, labels in GO_RUNS.items() if tool.label in labels and t in ran]
         ends = {}
         for t in tests:
             o = _OUTCOMES.get(t, "passed")
@@ -27,5 +37,6 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"{tool.version} ({tool.bin}): {len(tests)} tests ran it ({detail})")
     out = REPO_ROOT / "build" / "e2e-go-versions.txt"
     if out.parent.is_dir():
-        out.write_text("".join(f"{t}\t{' '.join(sorted(v))}\n" for t, v in sorted(GO_RUNS.items())))
+        out.write_text("".join(f"{t}\t{' '.join(sorted(v))}\n"
+                               for t, v in sorted(GO_RUNS.items()) if t in ran))
         tr.write_line(f"per test: {out}")

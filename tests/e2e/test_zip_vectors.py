@@ -1,5 +1,7 @@
-"""x/mod 0.7.0's own module-zip test vectors, read in place from the Debian package
-(golang-golang-x-mod-dev), replayed through git and `modpub zip`.
+"""x/mod's own module-zip test vectors, replayed through git and `modpub zip`: those of
+x/mod 0.7.0 (go 1.19), read in place from the Debian package (golang-golang-x-mod-dev), and
+those of the current x/mod pinned in tests/oracle/go.mod (from the module cache, fetched
+through the Go module proxy), each checked by an oracle built with its own x/mod.
 
 Each vector (a txtar file) becomes a bare repository: its files are committed as one tree
 (plumbing: hash-object, update-index, write-tree, commit-tree) and the tree is tagged with
@@ -36,25 +38,44 @@ exclude_vcs is skipped: dropping .bzr/.hg/.svn directories is CreateFromDir's di
 walk, which the go command does not apply to a VCS download (zip.Create keeps them), and
 its .git entry cannot be committed.
 
-The summary test at the end prints how many vectors ran, passed and were skipped, and
-why. The whole file is skipped when the Debian x/mod sources are absent.
+Current x/mod has vectors for modules whose go line says 1.24 or later, which go 1.24 and
+later zip by another vendor rule than go 1.19-1.23 (docs/go-versions.md). Where the two
+rules keep different files (RULES_DIFFER), modpub refuses the tag naming exactly those
+files, and publishes the tree once they are taken out.
+
+The summary test at the end prints how many vectors of each x/mod ran, passed and were
+skipped, and why. A flavour whose vectors or oracle cannot be had here is left out, and
+the summary says why.
 """
 
+import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from support import GIT_ENV, h1_of_zip, json_lines, modpub_bin
+from support import GIT_ENV, NEWEST_GO, h1_of_zip, json_lines, modpub_bin
 
-XMOD_ZIP_TESTDATA = Path("/usr/share/gocode/src/golang.org/x/mod/zip/testdata")
+DEBIAN_XMOD = Path("/usr/share/gocode/src/golang.org/x/mod")
 KINDS = ("check_dir", "check_files", "create", "create_from_dir", "unzip")
 CHECK_PATH, CHECK_VERSION = b"example.com/check", b"v1.0.0"  # check_* vectors name none
 NESTED_GOMOD_ERR = "go.mod file not in module root directory"
 ORACLE_DIR = Path(__file__).resolve().parents[1] / "oracle"
+# Vectors of current x/mod that go 1.24+ and go 1.19-1.23 zip differently, and the files
+# they disagree on: modpub refuses them naming these files.
+# (In create*/exclude_vendor_go124, sub/vendor/sub.txt says "excluded", but the vector's
+# hash counts it: go 1.24+ keeps it.)
+RULES_DIFFER = {
+    "current:create/exclude_vendor_go124":
+        ["pkg/vendor/vendor.go", "sub/vendor/sub.txt", "vendor/modules.txt"],
+    "current:create_from_dir/exclude_vendor_go124":
+        ["pkg/vendor/vendor.go", "sub/vendor/sub.txt", "vendor/modules.txt"],
+    "current:check_files/various_go124": ["pkg/vendor/vendor.go", "vendor/modules.txt"],
+    "current:check_dir/various_go124": ["pkg/vendor/vendor.go", "vendor/modules.txt"],
+}
+RULES_DIFFER_MSG = "the two would hash this version differently"
 
 # --- reading the vectors ----------------------------------------------------------------------
 
@@ -93,6 +114,7 @@ def parse_txtar(data: bytes):
 
 @dataclass
 class Vector:
+    xmod: str  # "0.7.0" or "current"
     kind: str
     name: str
     path: bytes = b""
@@ -105,7 +127,7 @@ class Vector:
 
     @property
     def id(self):
-        return f"{self.kind}/{self.name}"
+        return f"{self.xmod}:{self.kind}/{self.name}"
 
 
 def parse_want(text: str, kind: str):
@@ -130,9 +152,9 @@ def parse_want(text: str, kind: str):
     return want
 
 
-def read_vector(kind: str, path: Path) -> Vector:
+def read_vector(xmod: str, kind: str, path: Path) -> Vector:
     comment, files = parse_txtar(path.read_bytes())
-    v = Vector(kind, path.stem)
+    v = Vector(xmod, kind, path.stem)
     for line in comment.split(b"\n"):
         line = line.split(b"#", 1)[0].strip()  # readTest: '#' starts a comment
         if not line:
@@ -154,6 +176,10 @@ def read_vector(kind: str, path: Path) -> Vector:
         for name, data in files:
             if name == "want":
                 v.want = parse_want(data.decode(), kind)
+            elif name == "go.mod" and not data.startswith(b"module"):
+                # A check vector's root go.mod ("go 1.24") names no module; modpub refuses
+                # such a go.mod, so the vector's own module path goes in front of its lines.
+                v.files.append((name, b"module " + CHECK_PATH + b"\n" + data))
             else:
                 v.files.append((name, data))
     elif kind == "unzip":
@@ -170,17 +196,59 @@ def read_vector(kind: str, path: Path) -> Vector:
     return v
 
 
+# --- the two x/mods -------------------------------------------------------------------------
+
+def current_go():
+    """The newest installed go if it can build the current flavour (go.mod's go line)."""
+    need = int(next(line for line in (ORACLE_DIR / "go.mod").read_text().splitlines()
+                    if line.startswith("go 1.")).split(".")[1])
+    return NEWEST_GO if NEWEST_GO and NEWEST_GO.minor >= need else None
+
+
+def oracle_env(xmod):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
+    if xmod == "0.7.0":
+        env.update(GO111MODULE="off", GOPATH="/usr/share/gocode", GOFLAGS="", GOENV="off")
+    else:
+        env.update(GO111MODULE="on", GOFLAGS="-mod=readonly", GOENV="off", GOTOOLCHAIN="local")
+        for k in ("GOPROXY", "GOMODCACHE", "GOPATH"):  # where the pinned x/mod comes from
+            if k in os.environ:
+                env[k] = os.environ[k]
+    return env
+
+
+def xmod_sources():
+    """{flavour: x/mod source directory}, and {flavour: why it is absent}."""
+    found, absent = {}, {}
+    if (DEBIAN_XMOD / "zip" / "testdata").is_dir():
+        found["0.7.0"] = DEBIAN_XMOD
+    else:
+        absent["0.7.0"] = f"Debian's x/mod 0.7.0 is not installed at {DEBIAN_XMOD}"
+    go = current_go()
+    if go is None:
+        absent["current"] = "no go new enough for tests/oracle/go.mod is installed"
+    else:
+        r = subprocess.run([str(go.bin), "list", "-m", "-json", "golang.org/x/mod"],
+                           cwd=ORACLE_DIR, env=oracle_env("current"), capture_output=True,
+                           text=True, timeout=300)
+        if r.returncode == 0:
+            found["current"] = Path(json.loads(r.stdout)["Dir"])
+        else:
+            absent["current"] = f"cannot fetch the pinned x/mod: {r.stderr.strip()}"
+    return found, absent
+
+
+XMOD_DIRS, XMOD_ABSENT = xmod_sources()
+
+
 def all_vectors():
-    if not XMOD_ZIP_TESTDATA.is_dir():
-        return []
-    return [read_vector(kind, p) for kind in KINDS
-            for p in sorted((XMOD_ZIP_TESTDATA / kind).glob("*.txt"))]
+    return [read_vector(xmod, kind, p) for xmod, d in sorted(XMOD_DIRS.items())
+            for kind in KINDS for p in sorted((d / "zip" / "testdata" / kind).glob("*.txt"))]
 
 
 VECTORS = all_vectors()
-pytestmark = pytest.mark.skipif(
-    not VECTORS, reason=f"x/mod zip vectors not installed at {XMOD_ZIP_TESTDATA} "
-                        "(Debian package golang-golang-x-mod-dev)")
+pytestmark = pytest.mark.skipif(not VECTORS, reason="no x/mod zip vectors here: " +
+                                "; ".join(XMOD_ABSENT.values()))
 
 # --- git ----------------------------------------------------------------------------------------
 
@@ -232,17 +300,23 @@ class TreeBuilder:
 
 
 @pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
-    """A function zip -> "ok:<h1>" / "err:<CheckZip error>", from x/mod itself."""
-    if shutil.which("go") is None:
+def oracles(tmp_path_factory):
+    """{flavour: function zip -> "ok:<h1>" / "err:<CheckZip error>"}, from each x/mod."""
+    if NEWEST_GO is None:
         pytest.skip("go is not installed: cannot build the x/mod oracle")
-    binary = tmp_path_factory.mktemp("oracle") / "xmod-oracle"
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOFLAGS="",
-               GOENV="off")
     sources = sorted(str(p.name) for p in ORACLE_DIR.glob("*.go"))
-    subprocess.run(["go", "build", "-o", str(binary), *sources], cwd=ORACLE_DIR, env=env,
-                   check=True, capture_output=True)
+    out = {}
+    for xmod in XMOD_DIRS:
+        binary = tmp_path_factory.mktemp("oracle") / f"xmod-oracle-{xmod}"
+        go = current_go() if xmod == "current" else NEWEST_GO
+        r = subprocess.run([str(go.bin), "build", "-o", str(binary), *sources], cwd=ORACLE_DIR,
+                           env=oracle_env(xmod), capture_output=True, text=True)
+        assert r.returncode == 0, f"building the {xmod} oracle: {r.stderr}"
+        out[xmod] = oracle_function(binary)
+    return out
 
+
+def oracle_function(binary: Path):
     def check_zip(zip_path: Path, path: bytes, version: bytes):
         line = "\t".join(["zip.checkzip", bytes(zip_path).hex(), path.hex(), version.hex()])
         r = subprocess.run([str(binary)], input=(line + "\n").encode(), capture_output=True,
@@ -335,7 +409,7 @@ def build(tmp: Path, v: Vector, files, label=""):
 
 def run_create_like(tmp: Path, v: Vector, oracle):
     """create/, create_from_dir/, unzip/: one outcome for the whole file set."""
-    if v.id == "create_from_dir/exclude_vcs":
+    if f"{v.kind}/{v.name}" == "create_from_dir/exclude_vcs":
         return ("skipped: the expected hash drops .bzr/.hg/.svn directories, which only "
                 "zip.CreateFromDir's directory walk does; the go command's zip from git keeps "
                 "them (zip.Create; checked against real go by test_zip_vs_go.py), and "
@@ -375,9 +449,27 @@ def run_create_like(tmp: Path, v: Vector, oracle):
             NOTES[v.id] = "x/mod's error text appears verbatim"
         return "passed"
 
+    if v.id in RULES_DIFFER:
+        kept = refused_for_vendor_rules(tmp, bare, v, v.files)
+        bare, _, _ = build(tmp, v, kept, "-agreed")
+        assert_published(tmp, bare, v, oracle, "-agreed")
+        return "passed"
     mod, names = assert_published(tmp, bare, v, oracle)
     assert mod["Sum"] == v.hash, f"{v.id}: Sum {mod['Sum']} != vector hash {v.hash}"
     return "passed"
+
+
+def refused_for_vendor_rules(tmp: Path, bare: Path, v: Vector, files):
+    """A RULES_DIFFER vector: modpub refuses the tag, naming exactly the files go 1.24+ and
+    go 1.19-1.23 zip differently; returns the files without them."""
+    code, _, stderr = assert_refused(tmp, bare, v, "-rules")
+    assert code != 0, v.id
+    named = sorted(line.split(": ")[2] for line in stderr.splitlines())
+    assert named == RULES_DIFFER[v.id], f"{v.id}: {stderr}"
+    assert all(RULES_DIFFER_MSG in line for line in stderr.splitlines()), stderr
+    NOTES[v.id] = ("refused: go 1.24+ and go 1.19-1.23 would zip " +
+                   " and ".join(RULES_DIFFER[v.id]) + " differently; published without them")
+    return [(n, d) for n, d in files if n not in RULES_DIFFER[v.id]]
 
 
 def run_check(tmp: Path, v: Vector, oracle):
@@ -412,6 +504,10 @@ def run_check(tmp: Path, v: Vector, oracle):
         kept = [(n, d) for n, d in kept if n not in invalid_paths]
         bare, more, _ = build(tmp, v, kept, "-valid")
         assert not more, more
+    if v.id in RULES_DIFFER:
+        kept = refused_for_vendor_rules(tmp, bare, v, kept)
+        want["valid"] = [p for p in want["valid"] if p not in RULES_DIFFER[v.id]]
+        bare, _, _ = build(tmp, v, kept, "-agreed")
     mod, names = assert_published(tmp, bare, v, oracle)
     assert names == sorted(want["valid"]), f"{v.id}: zip files {names} != valid {want['valid']}"
     for p, _ in want["omitted"]:
@@ -421,9 +517,10 @@ def run_check(tmp: Path, v: Vector, oracle):
 
 
 @pytest.mark.parametrize("v", VECTORS or [None], ids=[v.id for v in VECTORS] or ["none"])
-def test_vector(v, tmp_path, oracle):
+def test_vector(v, tmp_path, oracles):
     if v is None:
         pytest.skip("no vectors")
+    oracle = oracles[v.xmod]
     OUTCOMES[v.id] = "failed"
     if v.kind.startswith("check_"):
         outcome = run_check(tmp_path, v, oracle)
@@ -437,6 +534,9 @@ def test_vector(v, tmp_path, oracle):
 def test_summary(capsys):
     """Every vector found ran or was skipped with a reason; prints the tally."""
     ids = [v.id for v in VECTORS]
+    with capsys.disabled():
+        for xmod, why in sorted(XMOD_ABSENT.items()):
+            print(f"\nx/mod {xmod} zip vectors left out: {why}")
     missing = [i for i in ids if i not in OUTCOMES]
     if missing and len(missing) == len(ids):
         pytest.skip("the vector tests did not run in this session (run the whole file)")
@@ -445,8 +545,13 @@ def test_summary(capsys):
     skipped = [i for i in ids if OUTCOMES[i].startswith("skipped")]
     failed = [i for i in ids if i not in passed and i not in skipped]
     with capsys.disabled():
-        print(f"\nx/mod zip vectors: {len(ids)} found, {len(ids) - len(skipped)} ran, "
-              f"{len(passed)} passed, {len(failed)} failed, {len(skipped)} skipped")
+        for xmod, d in sorted(XMOD_DIRS.items()):
+            mine = [i for i in ids if i.startswith(xmod + ":")]
+            n_skip = len([i for i in mine if i in skipped])
+            n_pass = len([i for i in mine if i in passed])
+            print(f"\nx/mod {xmod} zip vectors ({d}): {len(mine)} found, "
+                  f"{len(mine) - n_skip} ran, {n_pass} passed, "
+                  f"{len(mine) - n_pass - n_skip} failed, {n_skip} skipped")
         for i in skipped:
             print(f"  skipped {i}: {OUTCOMES[i][len('skipped: '):]}")
         for i, note in sorted(NOTES.items()):

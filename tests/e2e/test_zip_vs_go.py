@@ -1,10 +1,10 @@
 """`modpub zip` against the real go command (every installed supported go: 1.26 and 1.19;
 direct mode from `git daemon`).
 
-A session-wide corpus of generated repositories covers every rule of issue 3 (which
-directory and which module a tag names, major versions, +incompatible, LICENSE copying,
-nested modules, vendoring, symlinks, gitlinks, VCS directories, git attributes, odd file
-names, sizes). Every module version is fetched once by go (`go mod download -json`, all in
+A session-wide corpus of generated repositories covers every rule of which directory and
+which module a tag names (major versions, +incompatible, LICENSE copying, nested modules,
+vendoring by either rule, go.mod directives of every go version, symlinks, gitlinks, VCS
+directories, git attributes, odd file names, sizes). Every module version is fetched once by go (`go mod download -json`, all in
 one batch from one git daemon) and built once by modpub; the test for a module version
 then compares Sum, GoModSum, the .mod bytes and the .info, and checks that go, pointed at
 modpub's output with GOPROXY=file://, downloads the very same zip.
@@ -389,6 +389,98 @@ def vendoring(r):
     r.commit()
     r.tag("v1.0.0")
     return [Expect("v1.0.0", "", "v1.0.0")]
+
+
+@case
+def vendoring_go124_rules_agree(r):
+    # From go 1.24 on, a module's go line picks the vendor rule; here both rules leave the
+    # same files, so every supported go builds one zip.
+    r.write("go.mod", f"module {r.mod()}\n\ngo 1.24\n")
+    r.write("a.go", "package a\n")
+    r.write("vendor/example.com/dep/dep.go", "package dep\n")
+    r.write("pkg/vendor/sub/w.go", "package sub\n")
+    r.write("pkgvendor/z.go", "package z\n")
+    r.commit()
+    r.tag("v1.0.0")
+    return [Expect("v1.0.0", "", "v1.0.0")]
+
+
+@case
+def vendoring_go124_rules_differ(r):
+    # go 1.24+ drops vendor/modules.txt and keeps files directly in a nested vendor/;
+    # go 1.19-1.23 do the reverse: two zips, two hashes (docs/go-versions.md).
+    r.write("go.mod", f"module {r.mod()}\n\ngo 1.24\n")
+    r.write("a.go", "package a\n")
+    r.write("vendor/modules.txt", "# example.com/dep v1.0.0\n")
+    r.commit()
+    r.tag("v1.0.0")
+    r.remove("vendor/modules.txt")
+    r.write("go.mod", f"module {r.mod()}\n\ngo 1.25rc1\n")
+    r.write("pkg/vendor/v.go", "package vendor\n")
+    r.commit()
+    r.tag("v1.1.0")
+    why = "the two would hash this version differently"
+    return [Expect("v1.0.0", "", "v1.0.0", GO_ONLY, why),
+            Expect("v1.1.0", "", "v1.1.0", GO_ONLY, why)]
+
+
+@case
+def gomod_newer_directives(r):
+    # What go.mod files of go 1.21-1.26 carry: go lines with a patch or rc version,
+    # toolchain, godebug (line and block), tool, ignore, retract with rationale, CRLF.
+    r.write("go.mod", f"// The library.\nmodule {r.mod()} // trailing\n\ngo 1.26.0\n\n"
+                      "toolchain go1.26.8\n\ngodebug default=go1.21\n\n"
+                      "godebug (\n\tpanicnil=1\n\tasynctimerchan=0 // why\n)\n\n"
+                      "tool example.com/cmd/gen\n\ntool (\n\texample.com/a\n\texample.com/b\n)\n\n"
+                      "ignore ./node_modules\n\nignore (\n\t\"./docs site\" // not Go\n)\n\n"
+                      "retract v0.9.0 // published by mistake\n\n"
+                      "retract (\n\t[v0.1.0, v0.2.0] // broken\n)\n")
+    r.write("lib.go", "package lib\n")
+    r.commit()
+    r.tag("v1.0.0")
+    r.write("go.mod", f"module {r.mod()}\r\n\r\ngo 1.21rc1\r\ntoolchain go1.21rc1\r\n")
+    r.commit()
+    r.tag("v1.1.0")
+    r.write("go.mod", f"module {r.mod()}\n\ngo 1.24.0\n")
+    r.commit()
+    r.tag("v1.2.0")
+    return [Expect("v1.0.0", "", "v1.0.0"), Expect("v1.1.0", "", "v1.1.0"),
+            Expect("v1.2.0", "", "v1.2.0")]
+
+
+@case
+def gomod_go_line_too_new(r):
+    # go 1.26 refuses a module needing a newer go (GOTOOLCHAIN=local); go 1.19 takes it.
+    r.write("go.mod", f"module {r.mod()}\n\ngo 1.99\n")
+    r.write("lib.go", "package lib\n")
+    r.commit()
+    r.tag("v1.0.0")
+    r.write("go.mod", f"module {r.mod()}\n\ngo 1.26.9\n")
+    r.commit()
+    r.tag("v1.1.0")
+    return [Expect(t, "", t, REFUSED, "is newer than go 1.26.8", go={"go1.19": SAME})
+            for t in ("v1.0.0", "v1.1.0")]
+
+
+@case
+def gomod_malformed_ignore(r):
+    # go 1.25+ reads a dependency's ignore lines: `go get` of this version fails there
+    # (go mod download does not parse it); go 1.19 skips them. modpub refuses.
+    r.write("go.mod", f"module {r.mod()}\n\ngo 1.24\n\nignore a b\n")
+    r.write("lib.go", "package lib\n")
+    r.commit()
+    r.tag("v1.0.0")
+    return [Expect("v1.0.0", "", "v1.0.0", GO_ONLY, "ignore directive expects exactly one")]
+
+
+@case
+def gomod_utf8_bom(r):
+    # A byte order mark before "module": the go command's quick scan finds no module line.
+    r.write("go.mod", f"\ufeffmodule {r.mod()}\n\ngo 1.21\n")
+    r.write("lib.go", "package lib\n")
+    r.commit()
+    r.tag("v1.0.0")
+    return [Expect("v1.0.0", "", "v1.0.0", REFUSED)]
 
 
 @case
