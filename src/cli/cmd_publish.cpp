@@ -23,6 +23,7 @@
 
 #include "cli/commands.hpp"
 #include "modpub/git/git.hpp"
+#include "modpub/publish/backfill.hpp"
 #include "modpub/publish/publish.hpp"
 #include "modpub/sign/sign.hpp"
 #include "modpub/storage/open.hpp"
@@ -197,9 +198,30 @@ class Progress {
   bool shown_ = false;
 };
 
-struct Counts {
-  int published = 0, unchanged = 0, refused = 0, failed = 0;
-};
+// The summary table of a backfill: one row per backend.
+void PrintBackfillTable(std::ostream& table, const std::vector<storage::Backend*>& backends,
+                        const publish::BackfillSummary& sum) {
+  std::size_t width = 7;
+  for (const auto* b : backends) width = std::max(width, b->Name().size());
+  char line[512];
+  std::snprintf(line, sizeof line, "%-*s %10s %10s %8s %8s %7s\n", static_cast<int>(width),
+                "backend", "published", "unchanged", "refused", "invalid", "failed");
+  table << line;
+  for (const auto* b : backends) {
+    const auto& c = sum.backends.at(b->Name());
+    std::snprintf(line, sizeof line, "%-*s %10d %10d %8d %8zu %7d\n", static_cast<int>(width),
+                  b->Name().c_str(), c.published, c.unchanged, c.refused, sum.invalid.size(),
+                  c.failed + sum.tag_failures);
+    table << line;
+  }
+  table << sum.version_tags << " version tags";
+  if (!sum.invalid.empty()) {
+    table << "; invalid:";
+    for (const auto& t : sum.invalid) table << " " << t;
+  }
+  table << "\n";
+  table.flush();
+}
 
 int RunBackfill(const PublishOptions& o) {
   bool ok = false;
@@ -212,81 +234,37 @@ int RunBackfill(const PublishOptions& o) {
     std::cerr << "modpub: " << repo.message() << "\n";
     return kExitFailed;
   }
-  auto names = repo->TagNames();
-  if (!names) {
-    std::cerr << "modpub: " << names.message() << "\n";
+  int code = 0;
+  Progress progress;
+  publish::BackfillObserver observer;
+  observer.starting = [&](std::size_t i, std::size_t n, const std::string& tag) {
+    progress.Show(i, n, tag);
+  };
+  observer.finished = [&](const std::string& tag, const publish::TagResult& result) {
+    if (result.kind == publish::TagResult::kInvalid) {
+      progress.Clear();
+      PrintLines("modpub: refused ", result.error);
+      code = std::max(code, kExitRefused);
+    } else if (result.kind == publish::TagResult::kFailed) {
+      progress.Clear();
+      std::cerr << "modpub: " << tag << ": " << result.error << "\n";
+      code = kExitFailed;
+    } else {
+      if (o.json) {
+        for (const auto& r : result.reports) std::cout << JsonLine(r) << "\n";
+        std::cout.flush();
+      }
+      code = std::max(code, ExitFor(result.reports));
+    }
+  };
+  auto summary = publish::Backfill(*repo, o.import_path, Pointers(backends), extras.options(),
+                                   observer);
+  progress.Clear();
+  if (!summary) {
+    std::cerr << "modpub: " << summary.message() << "\n";
     return kExitFailed;
   }
-  auto tags = publish::OrderVersionTags(*names);
-  for (const auto& t : tags.other) spdlog::info("tag {} is not a version tag: skipped", t);
-
-  std::map<std::string, Counts> counts;  // by backend URL
-  std::vector<std::string> invalid;
-  int tag_failures = 0;
-  int code = 0;
-  std::ostream& table = o.json ? std::cerr : std::cout;
-  Progress progress;
-  for (std::size_t i = 0; i < tags.versions.size(); ++i) {
-    const std::string& tag = tags.versions[i];
-    progress.Show(i + 1, tags.versions.size(), tag);
-    auto result =
-        publish::PublishTag(*repo, o.import_path, tag, Pointers(backends), extras.options());
-    if (result.kind != publish::TagResult::kDone) {
-      progress.Clear();
-      if (result.kind == publish::TagResult::kInvalid) {
-        invalid.push_back(tag);
-        PrintLines("modpub: refused ", result.error);
-        code = std::max(code, kExitRefused);
-      } else {
-        ++tag_failures;
-        std::cerr << "modpub: " << tag << ": " << result.error << "\n";
-        code = kExitFailed;
-      }
-      continue;
-    }
-    for (const auto& r : result.reports) {
-      Counts& c = counts[r.backend];
-      switch (r.outcome) {
-        case publish::Outcome::kPublished:
-          ++c.published;
-          break;
-        case publish::Outcome::kUnchanged:
-          ++c.unchanged;
-          break;
-        case publish::Outcome::kRefused:
-          ++c.refused;
-          break;
-        case publish::Outcome::kFailed:
-          ++c.failed;
-          break;
-      }
-      if (o.json) std::cout << JsonLine(r) << "\n";
-    }
-    if (o.json) std::cout.flush();
-    code = std::max(code, ExitFor(result.reports));
-  }
-  progress.Clear();
-
-  std::size_t width = 7;
-  for (const auto& b : backends) width = std::max(width, b->Name().size());
-  char line[512];
-  std::snprintf(line, sizeof line, "%-*s %10s %10s %8s %8s %7s\n", static_cast<int>(width),
-                "backend", "published", "unchanged", "refused", "invalid", "failed");
-  table << line;
-  for (const auto& b : backends) {
-    const Counts& c = counts[b->Name()];
-    std::snprintf(line, sizeof line, "%-*s %10d %10d %8d %8zu %7d\n", static_cast<int>(width),
-                  b->Name().c_str(), c.published, c.unchanged, c.refused, invalid.size(),
-                  c.failed + tag_failures);
-    table << line;
-  }
-  table << tags.versions.size() << " version tags";
-  if (!invalid.empty()) {
-    table << "; invalid:";
-    for (const auto& t : invalid) table << " " << t;
-  }
-  table << "\n";
-  table.flush();
+  PrintBackfillTable(o.json ? std::cerr : std::cout, Pointers(backends), *summary);
   return code;
 }
 

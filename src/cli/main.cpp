@@ -5,10 +5,13 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "modpub/fsio/env.hpp"
 
 namespace modpub::cli {
 namespace {
@@ -39,8 +42,19 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "modpub 0.1.0");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log progress to stderr");
+  // For the crash-safety tests (hidden): sleep between the steps of every durable write,
+  // so that a kill can land on any step. Wired here through fsio's Env, never read from
+  // the environment by the library.
+  int step_delay_ms = 0;
+  app.add_option("--step-delay-ms", step_delay_ms)->group("")->check(CLI::Range(0, 60000));
+  static std::unique_ptr<modpub::fsio::SlowStepsEnv> slow_steps;
   app.parse_complete_callback([&] {
     if (verbose) spdlog::set_level(spdlog::level::info);
+    if (step_delay_ms > 0) {
+      slow_steps = std::make_unique<modpub::fsio::SlowStepsEnv>(
+          std::chrono::milliseconds(step_delay_ms));
+      modpub::fsio::SetEnv(slow_steps.get());
+    }
   });
 
   int exit_code = 0;

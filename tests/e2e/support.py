@@ -29,6 +29,11 @@ def modpub_bin():
     return Path(os.environ.get("MODPUB_BIN", REPO_ROOT / "build" / "bin" / "modpub"))
 
 
+def modpubd_bin():
+    """The daemon built beside modpub."""
+    return modpub_bin().parent / "modpubd"
+
+
 # --- git ------------------------------------------------------------------------------------
 
 GIT_ENV = {
@@ -86,11 +91,26 @@ class GitRepo:
 
 def run_modpub(*args, env=None, timeout=300, **kw):
     e = dict(os.environ)
-    e.pop("MODPUB_TEST_STEP_DELAY_MS", None)
     if env:
         e.update(env)
     return subprocess.run([str(modpub_bin()), *map(str, args)], env=e, capture_output=True,
                           text=True, timeout=timeout, **kw)
+
+
+def keygen(out: Path, name):
+    """`modpub keygen --name <name> --out <out>`: (signer key file, verifier key text)."""
+    r = run_modpub("keygen", "--name", name, "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out / "signer.key", (out / "verifier.key").read_text().strip()
+
+
+def git(*args, cwd=None, git_dir=None, input=None, env=None, check=True, text=False):
+    """git with the tests' fixed identity and dates (GIT_ENV); `git_dir` for a bare
+    repository. Returns the CompletedProcess (output as bytes unless `text`)."""
+    e = dict(os.environ, **GIT_ENV, **(env or {}))
+    pre = ["--git-dir", str(git_dir)] if git_dir else []
+    return subprocess.run(["git", *pre, *map(str, args)], cwd=cwd, env=e, input=input,
+                          capture_output=True, check=check, text=text)
 
 
 def json_lines(text):

@@ -19,14 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from support import (GO_TOOLS, REPO_ROOT, GitRepo, clean_gopath, free_port, go, go_env, modpub_bin,
-                     read_list, run_modpub, snapshot, tmpfs)
+from support import (GO_TOOLS, GitRepo, REPO_ROOT, clean_gopath, free_port, go, go_env,
+                     modpub_bin, modpubd_bin, read_list, run_modpub, snapshot, tmpfs)
 
 MODULE = "corp.example/daemonlib"
-
-
-def modpubd_bin():
-    return modpub_bin().parent / "modpubd"
 
 
 # --- spool writer and daemon control --------------------------------------------------------
@@ -105,12 +101,11 @@ class Daemon:
         self.config.write_text("\n".join(lines) + "\n")
         self.proc = None
 
-    def start(self, env=None):
+    def start(self, env=None, args=()):
         e = dict(os.environ)
-        e.pop("MODPUB_TEST_STEP_DELAY_MS", None)
         e.update(env or {})
         self.logf = open(self.log, "a")
-        self.proc = subprocess.Popen([str(modpubd_bin()), "--config", str(self.config)],
+        self.proc = subprocess.Popen([str(modpubd_bin()), "--config", str(self.config), *args],
                                      env=e, stdout=self.logf, stderr=subprocess.STDOUT)
         return self
 
@@ -439,7 +434,7 @@ def test_sigterm_finishes_running_publish_and_exits_0(tmp_path, daemons):
     tree = tmp_path / "tree"
     d = Daemon(tmp_path, [f"file://{tree}"], [(repo.bare, MODULE)])
     daemons.append(d)
-    d.start(env={"MODPUB_TEST_STEP_DELAY_MS": "100"}).wait_ready()
+    d.start(args=["--step-delay-ms", "100"]).wait_ready()
     job = write_job(d.spool, repo, "v1.0.0")
     wait_until(lambda: f"(job {job}): publishing" in d.text(), what="publish started",
                on_fail=d.text)
@@ -453,7 +448,7 @@ def test_sigterm_finishes_running_publish_and_exits_0(tmp_path, daemons):
 
 TRIALS = 30
 CRASH_TAGS = [f"v1.{i}.0" for i in range(TRIALS)]
-STEP_DELAY = {"MODPUB_TEST_STEP_DELAY_MS": "15"}
+STEP_DELAY = ["--step-delay-ms", "15"]  # modpubd sleeps between write steps (fsio::Env)
 
 
 def check_no_partial(tree: Path, ref):
@@ -490,7 +485,7 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
     daemons.append(probe)
     job = write_job(probe.spool, repo, CRASH_TAGS[0])
     t0 = time.monotonic()
-    probe.start(env=STEP_DELAY)
+    probe.start(args=STEP_DELAY)
     wait_until(lambda: job in jobs_in(probe.spool, "done"), what="probe", on_fail=probe.text)
     span = time.monotonic() - t0
     assert probe.stop() == 0
@@ -504,7 +499,7 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
     for trial in range(TRIALS):
         # A new job arrives for every start; earlier interrupted ones are still there.
         ids[write_job(d.spool, repo, CRASH_TAGS[trial])] = CRASH_TAGS[trial]
-        d.start(env=STEP_DELAY)
+        d.start(args=STEP_DELAY)
         time.sleep(rng.uniform(0.0, span))
         d.kill()
         check_no_partial(tree, ref)

@@ -1,4 +1,4 @@
-"""modpubd serves the GOPROXY endpoint and the checksum database itself (issue 7).
+"""modpubd serves the GOPROXY endpoint and the checksum database itself.
 
 A bare repository with modpub's hooks (`modpub hook install`) and a modpubd configured with
 [proxy] and [sumdb] (keys from `modpub keygen`): a pushed tag is queued by the hook,
@@ -9,7 +9,6 @@ SECURITY ERROR for go. `--check-config` reads the signer key and names the line 
 
 import http.client
 import json
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -17,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from support import GitRepo, clean_gopath, each_go, go, go_download, needs_go, run_modpub
-from test_daemon import Daemon, jobs_in, modpubd_bin, read_job, wait_until
+from support import (GitRepo, clean_gopath, each_go, go, go_download, modpubd_bin, needs_go,
+                     run_modpub)
+from test_daemon import Daemon, jobs_in, read_job, wait_until
 from test_sumdb import NAME, keygen, new_app, sumdb_env, tamper_zip
 
 pytestmark = needs_go

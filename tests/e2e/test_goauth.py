@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (GO_TOOLS, GitRepo, clean_gopath, each_go, free_port, go_download,
-                     go_env, json_lines, modpub_bin, run_modpub, stop_process, wait_for_port)
+from support import (GO_TOOLS, GitRepo, clean_gopath, each_go, free_port, go_download, go_env,
+                     json_lines, modpub_bin, run_modpub, stop_process, wait_for_port)
 
 MOD = "corp.example/Tools"
 TOKEN = "ci-0123456789abcdef-token"

@@ -6,7 +6,6 @@ accepted version tags become one job file each."""
 import contextlib
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -15,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from support import (GO_TOOLS, needs_go, GIT_ENV, GitRepo, clean_gopath, go, go_env, h1_of_zip, modpub_bin, publish,
-                     run_modpub)
+import support
+
+from support import (GO_TOOLS, GitRepo, clean_gopath, go, go_env, h1_of_zip,
+                     modpub_bin, modpubd_bin, needs_go, publish, run_modpub)
 
 IMPORT = "corp.example/lib"
 
 
 def git(*args, cwd, check=True):
-    env = dict(os.environ, **GIT_ENV)
-    return subprocess.run(["git", *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, check=check)
+    return support.git(*args, cwd=cwd, check=check, text=True)
 
 
 class Server:
@@ -433,10 +432,6 @@ def test_a_refused_push_leaves_no_handoff_behind(server):
 
 
 # --- with modpubd ----------------------------------------------------------------------------
-
-def modpubd_bin():
-    return modpub_bin().parent / "modpubd"
-
 
 needs_modpubd = pytest.mark.skipif(not modpubd_bin().exists(), reason="modpubd is not built")
 

@@ -1,6 +1,6 @@
 """`modpub publish`, `backfill` and `ls` against real consumers: the go command fetching
 through GOPROXY=file:// and through Debian's nginx (examples/nginx/), the Athens disk
-layout, and the bad inputs of issue 4 (unwritable or full target, bad URLs, a different
+layout, and bad inputs (unwritable or full target, bad URLs, a different
 zip already stored, module paths that would leave the root)."""
 
 import random
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from support import (each_go, needs_go, GitRepo, athens_files, go, go_env, h1_of_zip, json_lines, nginx_serving, publish,
-                     read_list, run_modpub, semver_key, snapshot, tmpfs, tree_files)
+from support import (GitRepo, athens_files, each_go, go, go_env, h1_of_zip, json_lines,
+                     needs_go, nginx_serving, publish, read_list, run_modpub, semver_key,
+                     snapshot, tmpfs, tree_files)
 
 pytestmark = needs_go
 

@@ -1,6 +1,6 @@
 """Crash safety: `modpub publish` (and `backfill`) killed with SIGKILL at random points.
-MODPUB_TEST_STEP_DELAY_MS makes modpub sleep between the steps of every write (before and
-after each rename), so that uniformly random kill times land on every step. After each
+`modpub --step-delay-ms` makes modpub sleep between the steps of every write (before and
+after each rename; fsio::Env), so that uniformly random kill times land on every step. After each
 kill: no version is listed without its complete files, no file under a final name is
 truncated or differs from what a clean publish writes, nothing stored before is lost;
 and running the same command again completes the publish, byte for byte."""
@@ -105,18 +105,22 @@ def check_invariants(base: Path, ref):
     return tuple(sorted(state))
 
 
+def slowed(args):
+    """The command with modpub's hidden --step-delay-ms (a global option: before the
+    subcommand)."""
+    return [args[0], "--step-delay-ms", str(DELAY_MS), *args[1:]]
+
+
 def kill_at_random(args, rng, span):
-    env = dict(os.environ, MODPUB_TEST_STEP_DELAY_MS=str(DELAY_MS))
-    p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(slowed(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(rng.uniform(0, span))
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=30)
 
 
 def measure(args):
-    env = dict(os.environ, MODPUB_TEST_STEP_DELAY_MS=str(DELAY_MS))
     start = time.monotonic()
-    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(slowed(args), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return time.monotonic() - start
 

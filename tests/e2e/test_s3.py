@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pytest
 
+import support
+
 from s3_servers import modpub_serving, s3d, s3rver
-from support import (GO_TOOLS, needs_go, GitRepo, escape, free_port, go, go_download, go_env, h1_of_zip, json_lines,
-                     publish, run_modpub, semver_key, wait_for_port)
+from support import (GO_TOOLS, GitRepo, escape, free_port, go, go_download, go_env, h1_of_zip,
+                     json_lines, needs_go, publish, run_modpub, semver_key, wait_for_port)
 
 pytestmark = needs_go
 
@@ -96,9 +98,7 @@ def go_fetches(work: Path, goproxy, name, module, versions):
 
 def keygen(out: Path):
     """A signer key file and its verifier key (modpub keygen)."""
-    r = run_modpub("keygen", "--name", "s3.corp.example", "--out", out)
-    assert r.returncode == 0, r.stderr
-    return out / "signer.key", (out / "verifier.key").read_text().strip()
+    return support.keygen(out, "s3.corp.example")
 
 
 def publish_signed(repo, tag, url, srv, signer):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (write_netrc, each_go, needs_go, REPO_ROOT, GitRepo, clean_gopath, free_port, go_download, go_env,
-                     json_lines, run_modpub, wait_for_port)
+from support import (GitRepo, REPO_ROOT, clean_gopath, each_go, free_port, go_download, go_env,
+                     json_lines, needs_go, run_modpub, wait_for_port, write_netrc)
 
 pytestmark = needs_go
 

@@ -1,4 +1,4 @@
-"""Signing and the private checksum database against the real go command (issue 7).
+"""Signing and the private checksum database against the real go command.
 
 `modpub publish --sign-key --sumdb` publishes into a GOPROXY tree, signs every version and
 appends it to a transparency log; `modpub serve` serves the tree and the log. go runs with
@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from support import (write_netrc, GO_TOOLS, each_go, needs_go, GitRepo, clean_gopath, free_port, go, go_download, go_env, json_lines,
-                     run_modpub, stop_process, wait_for_port)
+import support
+
+from support import (GO_TOOLS, GitRepo, clean_gopath, each_go, free_port, go, go_download,
+                     go_env, json_lines, needs_go, run_modpub, stop_process, wait_for_port,
+                     write_netrc)
 
 pytestmark = needs_go
 
@@ -52,9 +55,8 @@ def serving(tree: Path, *extra):
 
 
 def keygen(out: Path):
-    r = run_modpub("keygen", "--name", NAME, "--out", out)
-    assert r.returncode == 0, r.stderr
-    return (out / "verifier.key").read_text().strip()
+    """A signer key for the database NAME in `out`; returns the verifier key."""
+    return support.keygen(out, NAME)[1]
 
 
 def publish_signed(repo, import_path, tag, tree, sumdb, keys):
@@ -385,10 +387,10 @@ def test_killed_and_concurrent_appenders_leave_a_consistent_log(world):
     base = [str(Path(os.environ.get("MODPUB_BIN", "build/bin/modpub"))), "publish", "--tag",
             "v1.0.0", "--to", f"file://{tree}", "--sign-key", str(world["keys"] / "signer.key"),
             "--sumdb", str(sumdb)]
-    env = dict(os.environ, MODPUB_TEST_STEP_DELAY_MS="40")
+    slowed = [base[0], "--step-delay-ms", "40", *base[1:]]
     for m in modules[:2]:  # killed mid-publish, once each
-        p = subprocess.Popen(base + ["--repo", str(repos[m].bare), "--import-path", m],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(slowed + ["--repo", str(repos[m].bare), "--import-path", m],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.02, 0.3))
         p.kill()
         p.wait()

@@ -1,4 +1,4 @@
-"""GitHub and GitLab webhooks into modpubd (issue 6), end to end: deliveries shaped like
+"""GitHub and GitLab webhooks into modpubd, end to end: deliveries shaped like
 the real ones (fixtures/webhook/: headers and bodies as the providers document them),
 signatures computed by `openssl dgst -sha256 -hmac`, the remote served by `git daemon`
 (or a file:// URL), the real daemon fetching into its mirror and publishing, real `go`

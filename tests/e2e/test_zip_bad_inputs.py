@@ -1,4 +1,4 @@
-"""`modpub zip` refusing the bad inputs of issue 3: every refusal exits non-zero, prints
+"""`modpub zip` refusing bad inputs: every refusal exits non-zero, prints
 one stderr line per problem naming the tag, the file and the rule, and leaves nothing
 behind: not in --out, not in the temporary build directory.
 
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import support
+
 from support import GIT_ENV, GitRepo, run_modpub
 
 IMPORT = "corp.example/lib"
@@ -22,9 +24,7 @@ MiB = 1 << 20
 
 
 def git(repo_dir: Path, *args, input=None):
-    r = subprocess.run(["git", "--git-dir", str(repo_dir), *args], input=input,
-                       env=dict(os.environ, **GIT_ENV), capture_output=True, check=True)
-    return r.stdout.decode().strip()
+    return support.git(*args, git_dir=repo_dir, input=input).stdout.decode().strip()
 
 
 def blob(bare: Path, data: bytes):

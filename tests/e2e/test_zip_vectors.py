@@ -56,6 +56,8 @@ from pathlib import Path
 
 import pytest
 
+import support
+
 from support import GIT_ENV, NEWEST_GO, h1_of_zip, json_lines, modpub_bin
 
 DEBIAN_XMOD = Path("/usr/share/gocode/src/golang.org/x/mod")
@@ -254,10 +256,7 @@ pytestmark = pytest.mark.skipif(not VECTORS, reason="no x/mod zip vectors here: 
 
 
 def git(bare: Path, *args, input=None, env=None, check=True):
-    e = dict(os.environ, **GIT_ENV)
-    e.update(env or {})
-    return subprocess.run(["git", "--git-dir", str(bare), *args], input=input, env=e,
-                          capture_output=True, check=check)
+    return support.git(*args, git_dir=bare, input=input, env=env, check=check)
 
 
 class TreeBuilder:
@@ -334,11 +333,9 @@ NOTES = {}
 
 
 def run_zip(bare: Path, path: bytes, version: bytes, out: Path):
-    e = dict(os.environ)
-    e.pop("MODPUB_TEST_STEP_DELAY_MS", None)
     args = [bytes(modpub_bin()), b"zip", b"--repo", bytes(bare), b"--import-path", path,
             b"--tag", version, b"--out", bytes(out)]
-    r = subprocess.run(args, env=e, capture_output=True, timeout=120)
+    r = subprocess.run(args, capture_output=True, timeout=120)
     stdout = r.stdout.decode("utf-8", "replace")
     stderr = r.stderr.decode("utf-8", "replace")
     return r.returncode, json_lines(stdout), stderr

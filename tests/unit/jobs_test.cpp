@@ -397,12 +397,12 @@ TEST(Jobs, WritersArrivingDuringACommitFormOneBatch) {
   std::vector<std::size_t> sizes;  // written by leaders, one at a time
   std::atomic<int> calls{0};
   bool timed_out = false;
-  spool->SetBatchHookForTest([&](std::size_t n) {
+  spool->SetBatchObserver([&](std::size_t n) {
     sizes.push_back(n);
     ++calls;
     if (sizes.size() != 1) return;
     auto until = std::chrono::steady_clock::now() + 30s;
-    while (spool->WaitingWritersForTest() < 7) {
+    while (spool->Stats().waiting < 7) {
       if (std::chrono::steady_clock::now() > until) {
         timed_out = true;
         return;
@@ -434,12 +434,12 @@ TEST(Jobs, ABatchFailureReachesEveryCallerInIt) {
   const fs::path queue = dir.path() / "spool" / "queue";
   std::vector<std::size_t> sizes;
   std::atomic<int> calls{0};
-  spool->SetBatchHookForTest([&](std::size_t n) {
+  spool->SetBatchObserver([&](std::size_t n) {
     sizes.push_back(n);
     ++calls;
     if (sizes.size() == 1) {
       auto until = std::chrono::steady_clock::now() + 30s;
-      while (spool->WaitingWritersForTest() < 5 && std::chrono::steady_clock::now() < until)
+      while (spool->Stats().waiting < 5 && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(1ms);
     } else if (sizes.size() == 2) {
       fs::rename(queue, dir.path() / "spool" / "queue-away");
@@ -461,7 +461,7 @@ TEST(Jobs, ABatchFailureReachesEveryCallerInIt) {
   fs::rename(dir.path() / "spool" / "queue-away", queue);
   EXPECT_EQ(Names(queue), std::vector<std::string>{*(*first) + ".job"});
   // The spool works again once queue/ is back.
-  spool->SetBatchHookForTest(nullptr);
+  spool->SetBatchObserver(nullptr);
   EXPECT_TRUE(spool->Enqueue(MakeJob("v3.0.9")).ok());
 }
 

@@ -1,5 +1,7 @@
 #include "modpub/fsio/atomic_file.hpp"
 
+#include "modpub/fsio/env.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -152,7 +154,7 @@ Status AtomicFile::SyncAndClose() {
 
 Result<bool> AtomicFile::CommitNoReplace(const fs::path& target) {
   if (auto st = SyncAndClose(); !st) return st.error();
-  TestStepDelay();
+  StepBoundary();
   auto renamed = RenameNoReplace(path_, target, /*is_dir=*/false);
   if (!renamed) return renamed;
   if (!*renamed) {
@@ -167,7 +169,7 @@ Result<bool> AtomicFile::CommitNoReplace(const fs::path& target) {
 
 Status AtomicFile::CommitReplace(const fs::path& target) {
   if (auto st = SyncAndClose(); !st) return st;
-  TestStepDelay();
+  StepBoundary();
   if (::rename(path_.c_str(), target.c_str()) != 0) return Fail(Errno(target, "rename", errno));
   path_.clear();
   return SyncDir(target.parent_path());
@@ -192,7 +194,7 @@ AtomicDir::~AtomicDir() {
 
 Result<bool> AtomicDir::CommitNoReplace(const fs::path& target) {
   if (path_.empty()) throw std::logic_error("AtomicDir committed twice");
-  TestStepDelay();
+  StepBoundary();
   auto renamed = RenameNoReplace(path_, target, /*is_dir=*/true);
   if (!renamed) return renamed;
   if (!*renamed) return false;
@@ -244,12 +246,6 @@ Status RemoveStaleTemporaries(const fs::path& dir, std::string_view tag) {
   return Ok();
 }
 
-void TestStepDelay() {
-  static const long delay_ms = [] {
-    const char* v = std::getenv("MODPUB_TEST_STEP_DELAY_MS");
-    return v ? std::strtol(v, nullptr, 10) : 0L;
-  }();
-  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-}
+void TestStepDelay() { StepBoundary(); }
 
 }  // namespace modpub::fsio

@@ -138,10 +138,7 @@ Status MakeDirs(const std::filesystem::path& dir);
 // while holding the FileLock that every writer creating such temporaries holds.
 Status RemoveStaleTemporaries(const std::filesystem::path& dir, std::string_view tag = {});
 
-// Test hook for the crash-safety tests: when the environment variable
-// MODPUB_TEST_STEP_DELAY_MS holds a positive number, sleeps that many milliseconds. The
-// backends call it between the steps of a write, so that a test can kill a publish at
-// any step. A no-op otherwise.
+// Deprecated spelling of StepBoundary() (fsio/env.hpp), kept while callers move over.
 void TestStepDelay();
 
 }  // namespace modpub::fsio

@@ -159,96 +159,67 @@ void Runner::WorkerLoop(int index) {
   }
 }
 
-void Runner::Handle(Job job) {
-  const std::string what = job.import_path + " " + job.tag + " (job " + job.id + ")";
-  auto start = std::chrono::steady_clock::now();
-  auto fail = [&](const std::string& reason) {
-    spdlog::error("{}: failed: {}", what, OneLine(reason));
-    if (observer_.error) observer_.error(what + ": " + reason);
-    if (auto s = spool_.MarkFailed(owner_, job, reason); !s) {
-      spdlog::error("{}: cannot record the failure: {}", what, s.message());
-    }
-    if (observer_.job) observer_.job("failed");
-  };
-  auto retry = [&](const std::string& error) {
-    if (observer_.error) observer_.error(what + ": " + error);
-    if (job.attempts + 1 >= cfg_.retry.max_attempts) {
-      fail("gave up after " + std::to_string(job.attempts + 1) + " attempt(s): " + error);
-      return;
-    }
-    auto delay = Backoff(cfg_.retry, job.attempts + 1);
-    auto jittered = std::chrono::milliseconds(
-        static_cast<std::int64_t>(static_cast<double>(delay.count()) * Jitter()));
-    spdlog::warn("{}: attempt {} failed, retrying in {} ms: {}", what, job.attempts + 1,
-                 jittered.count(), OneLine(error));
-    if (auto s = spool_.Retry(owner_, job, error, Clock::now() + jittered); !s) {
-      spdlog::error("{}: cannot re-queue: {}", what, s.message());
-    }
-    if (observer_.job) observer_.job("retried");
-  };
+void Runner::Fail(const Job& job, const std::string& what, const std::string& reason) {
+  spdlog::error("{}: failed: {}", what, OneLine(reason));
+  if (observer_.error) observer_.error(what + ": " + reason);
+  if (auto s = spool_.MarkFailed(owner_, job, reason); !s) {
+    spdlog::error("{}: cannot record the failure: {}", what, s.message());
+  }
+  if (observer_.job) observer_.job("failed");
+}
 
-  const config::RepoConfig* repo_cfg = cfg_.FindRepo(job.repo);
-  if (!repo_cfg) {
-    fail("repository " + job.repo + " is not configured in " + cfg_.source);
-    return;
+void Runner::Retry(const Job& job, const std::string& what, const std::string& error) {
+  if (observer_.error) observer_.error(what + ": " + error);
+  if (job.attempts + 1 >= cfg_.retry.max_attempts) {
+    return Fail(job, what,
+                "gave up after " + std::to_string(job.attempts + 1) + " attempt(s): " + error);
   }
-  if (!repo_cfg->remote_url.empty()) {  // issue 6: a mirrored remote; fetch + check the tag
-    auto prepared = mirror::Prepare(cfg_, *repo_cfg, job.tag);
-    if (prepared.kind == mirror::Prepared::kRetry) return retry(prepared.message);
-    if (prepared.kind == mirror::Prepared::kFail) return fail(prepared.message);
+  auto delay = Backoff(cfg_.retry, job.attempts + 1);
+  auto jittered = std::chrono::milliseconds(
+      static_cast<std::int64_t>(static_cast<double>(delay.count()) * Jitter()));
+  spdlog::warn("{}: attempt {} failed, retrying in {} ms: {}", what, job.attempts + 1,
+               jittered.count(), OneLine(error));
+  if (auto s = spool_.Retry(owner_, job, error, Clock::now() + jittered); !s) {
+    spdlog::error("{}: cannot re-queue: {}", what, s.message());
   }
-  auto repo = git::Repository::Open(repo_cfg->path);
-  if (!repo) {
-    retry(repo.message());
-    return;
-  }
-  if (!job.commit.empty()) {
-    auto tagged = repo->ResolveTag(job.tag);
-    if (!tagged) {
-      fail("tag " + job.tag + " no longer exists: " + tagged.message());
-      return;
-    }
-    if (tagged->commit.Hex() != job.commit) {
-      fail("tag " + job.tag + " moved since it was queued (was " + job.commit + ", now " +
-           tagged->commit.Hex() + "); the push that moved it queued its own job");
-      return;
-    }
-  }
+  if (observer_.job) observer_.job("retried");
+}
 
+namespace {
+
+// "" when the tag still names the commit the job was queued for (or the job names none).
+std::string TagMoved(git::Repository& repo, const Job& job) {
+  if (job.commit.empty()) return "";
+  auto tagged = repo.ResolveTag(job.tag);
+  if (!tagged) return "tag " + job.tag + " no longer exists: " + tagged.message();
+  if (tagged->commit.Hex() == job.commit) return "";
+  return "tag " + job.tag + " moved since it was queued (was " + job.commit + ", now " +
+         tagged->commit.Hex() + "); the push that moved it queued its own job";
+}
+
+Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(
+    const std::vector<std::string>& urls) {
   std::vector<std::unique_ptr<storage::Backend>> backends;
-  std::vector<storage::Backend*> ptrs;
-  for (const auto& url : cfg_.storage) {
+  for (const auto& url : urls) {
     auto b = storage::OpenBackend(url);
-    if (!b) {
-      fail(b.message());
-      return;
-    }
-    ptrs.push_back(b->get());
+    if (!b) return b.error();
     backends.push_back(std::move(*b));
   }
-  spdlog::info("{}: publishing (attempt {})", what, job.attempts + 1);
-  publish::Options options;
-  options.signer = signing_.signer.get();
-  options.log = signing_.log.get();
-  auto result = publish::PublishTag(*repo, repo_cfg->import_path, job.tag, ptrs, options);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (observer_.publish_duration) observer_.publish_duration(seconds);
+  return backends;
+}
 
-  switch (result.kind) {
-    case publish::TagResult::kInvalid:
-      fail("tag " + job.tag + " is not publishable: " + result.error);
-      return;
-    case publish::TagResult::kFailed:
-      retry(result.error);
-      return;
-    case publish::TagResult::kDone:
-      break;
-  }
-  nlohmann::ordered_json reports = nlohmann::ordered_json::array();
-  std::string failed, refused;
-  for (const auto& r : result.reports) {
+// What a finished publish reports, per module version and backend: the job's JSON
+// result, and the refused and failed ones (one line each).
+struct Outcomes {
+  std::string json, refused, failed;
+};
+
+Outcomes Summarize(const std::vector<publish::Report>& reports, const RunnerObserver& observer) {
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  Outcomes out;
+  for (const auto& r : reports) {
     const std::string outcome(publish::OutcomeName(r.outcome));
-    if (observer_.module_version) observer_.module_version(outcome);
+    if (observer.module_version) observer.module_version(outcome);
     nlohmann::ordered_json j;
     j["Path"] = r.path;
     j["Version"] = r.version;
@@ -257,20 +228,57 @@ void Runner::Handle(Job job) {
     j["Result"] = outcome;
     if (!r.message.empty()) j["Message"] = r.message;
     if (!r.sumdb.empty()) j["Sumdb"] = r.sumdb;
-    reports.push_back(std::move(j));
+    all.push_back(std::move(j));
     std::string line = r.path + "@" + r.version + " in " + r.backend + ": " + r.message;
-    if (r.outcome == publish::Outcome::kFailed) failed += (failed.empty() ? "" : "\n") + line;
-    if (r.outcome == publish::Outcome::kRefused) refused += (refused.empty() ? "" : "\n") + line;
+    std::string* list = r.outcome == publish::Outcome::kFailed    ? &out.failed
+                        : r.outcome == publish::Outcome::kRefused ? &out.refused
+                                                                  : nullptr;
+    if (list) *list += (list->empty() ? "" : "\n") + line;
   }
-  if (!refused.empty()) {
-    fail("refused by storage: " + refused);
-    return;
+  out.json = all.dump();
+  return out;
+}
+
+}  // namespace
+
+void Runner::Handle(Job job) {
+  const std::string what = job.import_path + " " + job.tag + " (job " + job.id + ")";
+  auto start = std::chrono::steady_clock::now();
+  const config::RepoConfig* repo_cfg = cfg_.FindRepo(job.repo);
+  if (!repo_cfg) return Fail(job, what, "repository " + job.repo + " is not configured in " + cfg_.source);
+  if (!repo_cfg->remote_url.empty()) {  // a mirrored remote: fetch the tag, then check it
+    auto prepared = mirror::Prepare(cfg_, *repo_cfg, job.tag);
+    if (prepared.kind == mirror::Prepared::kRetry) return Retry(job, what, prepared.message);
+    if (prepared.kind == mirror::Prepared::kFail) return Fail(job, what, prepared.message);
   }
-  if (!failed.empty()) {
-    retry(failed);
-    return;
+  auto repo = git::Repository::Open(repo_cfg->path);
+  if (!repo) return Retry(job, what, repo.message());
+  if (std::string moved = TagMoved(*repo, job); !moved.empty()) return Fail(job, what, moved);
+  auto backends = OpenBackends(cfg_.storage);
+  if (!backends) return Fail(job, what, backends.message());
+  std::vector<storage::Backend*> ptrs;
+  for (const auto& b : *backends) ptrs.push_back(b.get());
+
+  spdlog::info("{}: publishing (attempt {})", what, job.attempts + 1);
+  publish::Options options;
+  options.signer = signing_.signer.get();
+  options.log = signing_.log.get();
+  auto result = publish::PublishTag(*repo, repo_cfg->import_path, job.tag, ptrs, options);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (observer_.publish_duration) observer_.publish_duration(seconds);
+  Finish(std::move(job), what, result, seconds);
+}
+
+void Runner::Finish(Job job, const std::string& what, const publish::TagResult& result,
+                    double seconds) {
+  if (result.kind == publish::TagResult::kInvalid) {
+    return Fail(job, what, "tag " + job.tag + " is not publishable: " + result.error);
   }
-  job.result_json = reports.dump();
+  if (result.kind == publish::TagResult::kFailed) return Retry(job, what, result.error);
+  Outcomes outcomes = Summarize(result.reports, observer_);
+  if (!outcomes.refused.empty()) return Fail(job, what, "refused by storage: " + outcomes.refused);
+  if (!outcomes.failed.empty()) return Retry(job, what, outcomes.failed);
+  job.result_json = std::move(outcomes.json);
   if (auto s = spool_.Complete(owner_, job); !s) {
     // Published, but not recorded: the job stays claimed and is re-run after a restart,
     // finding every version unchanged.

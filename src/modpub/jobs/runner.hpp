@@ -14,7 +14,7 @@
 // killed mid-publish leaves the job claimed, and the next start (or a live daemon's
 // periodic scan) re-queues it; re-running it completes or finds the identical version
 // ("unchanged"): storage Put is idempotent and never writes a version twice.
-// Checksum database (issue 7): given a Signing, every module version is signed (.sig
+// Checksum database: given a Signing, every module version is signed (.sig
 // beside it in storage) and appended to the sumdb log before it is stored
 // (publish::Options); a version whose hashes conflict with the log is refused (fails the
 // job), a log that cannot be written is retried like a storage failure.
@@ -36,6 +36,7 @@
 #include "modpub/base/result.hpp"
 #include "modpub/config/config.hpp"
 #include "modpub/jobs/spool.hpp"
+#include "modpub/publish/publish.hpp"
 #include "modpub/sign/sign.hpp"
 #include "modpub/sumdb/log.hpp"
 
@@ -81,6 +82,13 @@ class Runner {
   void WorkerLoop(int index);
   void Scan();  // re-queue dead owners' jobs
   void Handle(Job job);
+  // After PublishTag: record the job done, or retry or fail it by what the reports say.
+  void Finish(Job job, const std::string& what, const publish::TagResult& result,
+              double seconds);
+  // Job -> failed/ with `reason`; or back to queue/ with backoff (failed/ after
+  // max_attempts). `what` names the job in the log.
+  void Fail(const Job& job, const std::string& what, const std::string& reason);
+  void Retry(const Job& job, const std::string& what, const std::string& error);
 
   config::Config cfg_;
   Spool spool_;

@@ -596,17 +596,14 @@ std::optional<Job> Spool::Waiting(const std::string& id) const {
 
 Spool::CommitStats Spool::Stats() const {
   std::lock_guard lock(group_->mu);
-  return group_->stats;
+  CommitStats stats = group_->stats;
+  stats.waiting = group_->open.size();
+  return stats;
 }
 
-void Spool::SetBatchHookForTest(std::function<void(std::size_t)> hook) const {
+void Spool::SetBatchObserver(std::function<void(std::size_t)> observer) const {
   std::lock_guard lock(group_->mu);
-  group_->hook = std::move(hook);
-}
-
-std::size_t Spool::WaitingWritersForTest() const {
-  std::lock_guard lock(group_->mu);
-  return group_->open.size();
+  group_->hook = std::move(observer);
 }
 
 Result<Owner> Spool::Register() const {

@@ -204,16 +204,17 @@ class Spool {
   // failed/<id>.job -> queue/ with attempts reset to 0, due now, last_error kept.
   Status RetryFailed(const std::string& id) const;
 
-  // --- group commit statistics and test hooks ------------------------------------------
+  // --- group commit statistics and observer ---------------------------------------------
   struct CommitStats {
     std::uint64_t batches = 0;  // batches committed (each: <= 2 journal commits)
     std::uint64_t jobs = 0;     // jobs in them
+    std::size_t waiting = 0;    // written jobs waiting, now, for the next batch to start
   };
   CommitStats Stats() const;
-  // Tests only: called by each batch leader, before it commits, with the batch size.
-  void SetBatchHookForTest(std::function<void(std::size_t)> hook) const;
-  // Tests only: how many written jobs wait for the next batch to start.
-  std::size_t WaitingWritersForTest() const;
+  // Called by each batch leader, before it commits, with the batch size (nullptr: none).
+  // The observer runs on the leader's thread while later writers queue up behind it, so
+  // a slow observer makes the next batch larger: a test can hold a batch open with it.
+  void SetBatchObserver(std::function<void(std::size_t)> observer) const;
 
  private:
   Result<int> ReplayIntake(const std::string& owner) const;

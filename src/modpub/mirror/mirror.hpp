@@ -1,4 +1,4 @@
-// Bare mirrors of hosted repositories (issue 6): before a webhook job publishes, the tag
+// Bare mirrors of hosted repositories (GitHub, GitLab): before a webhook job publishes, the tag
 // is fetched from the repository entry's remote_url into its bare repository (`path`,
 // by default <state_dir>/mirrors/<import path>.git), then checked with the pre-receive
 // rules (receive::Review), since a push to a hosted repository can no longer be refused.

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "modpub/fsio/atomic_file.hpp"
+#include "modpub/fsio/env.hpp"
 #include "modpub/sign/sign.hpp"
 
 namespace modpub::sumdb {
@@ -320,7 +321,7 @@ struct Log::Impl {
         }
         hpos += static_cast<std::int64_t>(kHashSize);
       }
-      fsio::TestStepDelay();
+      fsio::StepBoundary();
     }
     const std::int64_t n1 = n0 + static_cast<std::int64_t>(fresh.size());
     auto th = TreeHash(n1, reader);
@@ -329,7 +330,7 @@ struct Log::Impl {
                          std::pair{hs->get(), P("hashes")}}) {
       if (::fsync(fd) != 0) return Fail(Errno(p, "fsync"));
     }
-    fsio::TestStepDelay();
+    fsio::StepBoundary();
     // The commit point.
     auto tree = fsio::AtomicFile::Create(dir);
     if (!tree) return tree.error();

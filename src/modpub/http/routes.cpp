@@ -1,0 +1,111 @@
+// See routes.hpp.
+#include "modpub/http/routes.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <fstream>
+#include <system_error>
+
+#include "modpub/http/auth.hpp"
+#include "modpub/sign/sign.hpp"
+#include "modpub/sumdb/log.hpp"
+
+namespace modpub::http {
+namespace {
+
+// [sumdb] without [proxy]: serve the checksum database, not the storage's modules.
+void MountChecksumDatabaseOnly(httplib::Server& raw, const ProxyConfig& proxy) {
+  raw.Get(R"(/(?!sumdb/).*)", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 404;
+    res.set_content("not found ([proxy] is not configured)\n", "text/plain; charset=utf-8");
+  });
+  MountProxy(raw, proxy);
+}
+
+// Module files are answered before the route table is searched (no regular expression
+// per request), after the other layer's early checks.
+void MountModulesFirst(httplib::Server& raw, const RouteSet& routes) {
+  PreRouting proxy_first = MountProxyPreRouting(raw, *routes.proxy);
+  raw.set_pre_routing_handler(
+      [extra = routes.extra_pre_route, proxy_first](const httplib::Request& req,
+                                                    httplib::Response& res) {
+        if (extra && extra(req, res) == httplib::Server::HandlerResponse::Handled) {
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        return proxy_first(req, res);
+      });
+}
+
+std::string SignerKeyProblem(const std::string& file, const std::string& sumdb_name,
+                             std::string* setting) {
+  std::ifstream in(file);
+  std::string key;
+  if (!in || !std::getline(in, key)) {
+    return file + ": cannot read the signer key file: " +
+           std::error_code(errno, std::generic_category()).message();
+  }
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+  auto signer = sign::Signer::Parse(key);
+  if (!signer) {
+    return file + ": not a signer key (PRIVATE+KEY+<name>+..., from `modpub keygen`): " +
+           signer.message();
+  }
+  if (signer->name() != sumdb_name) {
+    *setting = "sumdb.name";
+    return "\"" + sumdb_name + "\" but the key " + file + " is for \"" + signer->name() +
+           "\" (go looks the database up by the key's name)";
+  }
+  return "";
+}
+
+Status LogProblem(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return Ok();  // made on first use
+  auto log = sumdb::Log::Open(dir);
+  if (!log) return log.error();
+  if (auto head = log->Latest(); !head) return head.error();
+  return Ok();
+}
+
+}  // namespace
+
+std::string MountRoutes(Server& server, const RouteSet& routes) {
+  httplib::Server& raw = server.raw();
+  std::string names = "/healthz, /metrics";
+  if (routes.extra) {
+    routes.extra(raw);
+    names += ", " + routes.extra_names;
+  } else if (routes.extra_pre_route) {
+    raw.set_pre_routing_handler(routes.extra_pre_route);
+  }
+  if (!routes.proxy) return names;
+  if (routes.serve_modules) {
+    MountModulesFirst(raw, routes);
+    names += ", GOPROXY " + routes.proxy->prefix + "/ from " + routes.modules_from;
+  } else {
+    MountChecksumDatabaseOnly(raw, *routes.proxy);
+  }
+  if (routes.proxy->signer) {
+    names += ", " + routes.proxy->prefix + "/sumdb/" + routes.proxy->signer->name() + "/";
+  }
+  return names;
+}
+
+std::vector<SettingProblem> CheckProxyFiles(const ProxySettings& settings,
+                                            const std::string& sumdb_name) {
+  std::vector<SettingProblem> out;
+  if (!settings.sumdb_key.empty()) {
+    std::string setting = "sumdb.signer_key";
+    std::string what = SignerKeyProblem(settings.sumdb_key, sumdb_name, &setting);
+    if (!what.empty()) out.push_back({setting, what});
+    if (Status st = LogProblem(settings.sumdb_dir); !st) out.push_back({"sumdb.dir", st.message()});
+  }
+  if (!settings.auth_file.empty()) {
+    if (auto auth = Auth::Load(settings.auth_file); !auth) {
+      out.push_back({"proxy.auth", auth.message()});
+    }
+  }
+  return out;
+}
+
+}  // namespace modpub::http

@@ -1,0 +1,50 @@
+// The daemon's HTTP surface, composed in one place: /healthz and /metrics (the Server's
+// own), the routes of another layer such as the webhooks (given as callbacks, so that http
+// depends on nobody above it), and the GOPROXY endpoint and checksum database
+// (proxy.hpp).
+//
+// Order matters to cpp-httplib, which takes the first matching route, so MountRoutes
+// fixes it: the Server's own routes, then `extra` (the webhooks), then the proxy. With
+// `serve_modules`, module files are answered by a pre-routing handler before the route
+// table is searched, after `extra_pre_route` (the webhooks' early body-size check); with
+// only a checksum database (`serve_modules` false), every path outside /sumdb/ is 404.
+#pragma once
+
+#include <httplib.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "modpub/http/proxy.hpp"
+#include "modpub/http/server.hpp"
+
+namespace modpub::http {
+
+struct RouteSet {
+  // Routes of another layer, mounted before the proxy, and named for the log line.
+  std::function<void(httplib::Server&)> extra;
+  PreRouting extra_pre_route;  // may be empty
+  std::string extra_names;     // e.g. "/hooks/github, /hooks/gitlab"
+  // The GOPROXY endpoint and/or checksum database; none when empty.
+  std::optional<ProxyConfig> proxy;
+  bool serve_modules = false;  // [proxy]: the storage's modules; false: /sumdb/ only
+  std::string modules_from;    // the storage URL served, for the log line
+};
+
+// Mounts `routes` on `server` (before Start). Returns the routes served, for the log.
+std::string MountRoutes(Server& server, const RouteSet& routes);
+
+// The problems of the files a proxy would open, found without opening the storage (for
+// --check-config): the signer key (readable, a signer key, named `sumdb_name`), the
+// checksum database's directory when it exists (a log that opens and has a head), and the
+// auth file. Each problem names the setting ("sumdb.signer_key", "sumdb.name",
+// "sumdb.dir", "proxy.auth") and what is wrong.
+struct SettingProblem {
+  std::string setting;
+  std::string what;
+};
+std::vector<SettingProblem> CheckProxyFiles(const ProxySettings& settings,
+                                            const std::string& sumdb_name);
+
+}  // namespace modpub::http
