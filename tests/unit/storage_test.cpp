@@ -237,5 +237,59 @@ TEST(Decide, ImmutabilityRule) {
   EXPECT_EQ(Decide("m@v", Parts("ADSA"), true).kind, Decision::kConflict);
 }
 
+// The list merge every layout with an @v/list uses.
+TEST(VersionList, AddsAVersionInSemverOrderOnce) {
+  EXPECT_EQ(VersionListWith({}, "v1.0.0"), "v1.0.0\n");
+  EXPECT_EQ(VersionListWith({"v1.10.0", "v1.2.0"}, "v1.2.0-pre"), "v1.2.0-pre\nv1.2.0\nv1.10.0\n");
+  EXPECT_EQ(VersionListWith({"v1.0.0", "v1.1.0"}, "v1.1.0"), "v1.0.0\nv1.1.0\n");
+  EXPECT_TRUE(Listed({"v1.0.0", "v1.1.0"}, "v1.1.0"));
+  EXPECT_FALSE(Listed({"v1.0.0"}, "v1.1.0"));
+}
+
+// How every backend ends a Put with the optional signature (backend.hpp, "Signatures").
+TEST(FinishPut, StoresTheSignatureOnlyForACompleteVersion) {
+  VersionFiles f;
+  f.path = "corp.example/lib";
+  f.version = "v1.0.0";
+  f.sig = "a signature";
+  int calls = 0;
+  auto store = [&](SignatureWrite w) {
+    return [&calls, w]() -> Result<SignatureWrite> {
+      ++calls;
+      return w;
+    };
+  };
+  const PutResult refused{PutOutcome::kRefused, "damaged"};
+  auto r = FinishPut(f, refused, "v1.0.0.sig", store({SignatureWrite::kWritten, ""}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, PutOutcome::kRefused);
+  EXPECT_EQ(calls, 0);
+
+  r = FinishPut(f, {PutOutcome::kUnchanged, ""}, "v1.0.0.sig",
+                store({SignatureWrite::kWritten, ""}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, PutOutcome::kPublished);
+  EXPECT_EQ(r->message, "added its signature");
+  r = FinishPut(f, {PutOutcome::kUnchanged, ""}, "v1.0.0.sig",
+                store({SignatureWrite::kAlreadyStored, ""}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, PutOutcome::kUnchanged);
+  r = FinishPut(f, {PutOutcome::kPublished, ""}, "v1.0.0.sig",
+                store({SignatureWrite::kDifferent, "stored X, new Y"}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, PutOutcome::kRefused);
+  EXPECT_THAT(r->message, HasSubstr("corp.example/lib@v1.0.0: its stored signature v1.0.0.sig "
+                                    "differs from the new one"));
+  EXPECT_THAT(r->message, HasSubstr("(stored X, new Y)"));
+  EXPECT_EQ(calls, 3);
+
+  f.sig.clear();  // no signature: nothing to store
+  r = FinishPut(f, {PutOutcome::kUnchanged, ""}, "v1.0.0.sig",
+                store({SignatureWrite::kWritten, ""}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, PutOutcome::kUnchanged);
+  EXPECT_EQ(calls, 3);
+}
+
 }  // namespace
 }  // namespace modpub::storage

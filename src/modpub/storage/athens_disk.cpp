@@ -1,6 +1,8 @@
 #include "modpub/storage/athens_disk.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <iterator>
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/fsio/atomic_file.hpp"
@@ -134,68 +136,29 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
                      mv + " is stored but damaged (" + JoinProblems(presence->structural, {}) +
                          "); not repaired: inspect the stored version and remove it by hand"};
   }
-  std::vector<StoredPart> parts(3);
-  for (std::size_t i = 0; i < parts.size(); ++i) parts[i].name = names[i];
-  auto zs = local::CompareFile(vdir / names[0], f.zip);
-  if (!zs) return zs.error();
-  auto ms = local::CompareBytes(vdir / names[1], f.mod);
-  if (!ms) return ms.error();
-  auto is = local::CompareBytes(vdir / names[2], f.info);
-  if (!is) return is.error();
-  parts[0].state = *zs;
-  parts[1].state = *ms;
-  parts[2].state = *is;
-  if (*zs == PartState::kDifferent) {
-    parts[0].difference = local::DescribeZipDifference(vdir / names[0], f.sum);
-  }
-  if (*ms == PartState::kDifferent) {
-    parts[1].difference =
-        local::DescribeModDifference(vdir / names[1], f.path, f.version, f.gomod_sum);
-  }
-  if (*is == PartState::kDifferent) {
-    parts[2].difference = local::DescribeBytesDifference(vdir / names[2], f.info);
-  }
+  auto parts =
+      local::CompareVersionFiles(f, vdir / names[0], vdir / names[1], vdir / names[2], names);
+  if (!parts) return parts.error();
   // The optional signature, once the version is complete (backend.hpp, athens_disk.hpp).
-  auto with_signature = [&](PutResult r) -> Result<PutResult> {
-    if (f.sig.empty()) return r;
-    bool written = false;
-    auto refusal = local::PutSignature(SigPath(root_, f.path, f.version), f.sig, mv, &written);
-    if (!refusal) return refusal.error();
-    if (!refusal->empty()) return PutResult{PutOutcome::kRefused, *refusal};
-    return written ? SignatureAdded(r) : r;
-  };
-
-  Decision d = Decide(mv, parts, /*resumable=*/false);
-  if (auto done = NothingToWrite(d)) {
-    if (done->outcome == PutOutcome::kRefused) return *done;
-    return with_signature(*done);
-  }
+  const fs::path sig = SigPath(root_, f.path, f.version);
+  auto store_sig = [&] { return local::PutSignature(sig, f.sig, mv); };
+  Decision d = Decide(mv, *parts, /*resumable=*/false);
+  if (auto done = NothingToWrite(d)) return FinishPut(f, *done, sig.filename().string(), store_sig);
   if (d.first_absent != 0) throw std::logic_error("AthensDisk: partial write decided");
 
   // Fill a temporary directory in the root, then rename it into place. Not in the module
   // directory: Athens lists every subdirectory there as a version.
   auto tmp = fsio::AtomicDir::Create(root_, tag);
   if (!tmp) return tmp.error();
-  auto write_file = [&](const std::string& name, auto&& fill) -> Status {
-    auto file = fsio::AtomicFile::Create(tmp->path());
-    if (!file) return file.error();
-    if (auto st = fill(*file); !st) return st;
-    fsio::TestStepDelay();
-    auto committed = file->CommitNoReplace(tmp->path() / name);
+  const std::function<Status(fsio::AtomicFile&)> fills[] = {
+      [&](fsio::AtomicFile& t) { return t.AppendFile(f.zip); },
+      [&](fsio::AtomicFile& t) { return t.Append(f.mod); },
+      [&](fsio::AtomicFile& t) { return t.Append(f.info); },
+  };
+  for (std::size_t i = 0; i < std::size(fills); ++i) {
+    auto committed = local::WriteNewFile(tmp->path(), tmp->path() / names[i], fills[i]);
     if (!committed) return committed.error();
     if (!*committed) throw std::logic_error("AthensDisk: name taken in a private directory");
-    fsio::TestStepDelay();
-    return Ok();
-  };
-  if (auto st = write_file(names[0], [&](fsio::AtomicFile& t) { return t.AppendFile(f.zip); });
-      !st) {
-    return st.error();
-  }
-  if (auto st = write_file(names[1], [&](fsio::AtomicFile& t) { return t.Append(f.mod); }); !st) {
-    return st.error();
-  }
-  if (auto st = write_file(names[2], [&](fsio::AtomicFile& t) { return t.Append(f.info); }); !st) {
-    return st.error();
   }
   auto committed = tmp->CommitNoReplace(vdir);
   if (!committed) return committed.error();
@@ -204,7 +167,7 @@ Result<PutResult> AthensDisk::Put(const VersionFiles& f) {
                 " was being published by this process, although it holds " + kLockName +
                 "; nothing was overwritten");
   }
-  return with_signature(PutResult{PutOutcome::kPublished, ""});
+  return FinishPut(f, PutResult{PutOutcome::kPublished, ""}, sig.filename().string(), store_sig);
 }
 
 Result<std::optional<fs::path>> AthensDisk::LocalFile(const std::string& path,

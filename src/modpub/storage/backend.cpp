@@ -1,5 +1,6 @@
 #include "modpub/storage/backend.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "modpub/module/module.hpp"
@@ -141,6 +142,27 @@ PutResult SignatureAdded(PutResult r) {
   return PutResult{PutOutcome::kPublished, "added its signature"};
 }
 
+Result<PutResult> FinishPut(const VersionFiles& files, PutResult r, std::string_view sig_name,
+                            const std::function<Result<SignatureWrite>()>& store) {
+  if (r.outcome == PutOutcome::kRefused || files.sig.empty()) return r;
+  auto sig = store();
+  if (!sig) return sig.error();
+  switch (sig->kind) {
+    case SignatureWrite::kWritten:
+      return SignatureAdded(r);
+    case SignatureWrite::kAlreadyStored:
+      return r;
+    case SignatureWrite::kDifferent:
+      break;
+  }
+  return PutResult{PutOutcome::kRefused,
+                   files.path + "@" + files.version + ": its stored signature " +
+                       std::string(sig_name) +
+                       " differs from the new one (signed with another key?); kept, not "
+                       "overwritten (" +
+                       sig->difference + ")"};
+}
+
 StoredVersion Classify(std::string version, const std::vector<std::string>& part_names,
                        const std::vector<bool>& present, bool resumable) {
   if (part_names.size() != present.size()) throw std::logic_error("Classify: size mismatch");
@@ -174,6 +196,19 @@ std::vector<std::string> ParseVersionList(std::string_view data) {
     start = nl + 1;
   }
   return out;
+}
+
+bool Listed(const std::vector<std::string>& versions, std::string_view version) {
+  return std::find(versions.begin(), versions.end(), version) != versions.end();
+}
+
+std::string VersionListWith(std::vector<std::string> versions, std::string version) {
+  versions.push_back(std::move(version));
+  semver::Sort(versions);
+  versions.erase(std::unique(versions.begin(), versions.end()), versions.end());
+  std::string text;
+  for (const auto& v : versions) text += v + "\n";
+  return text;
 }
 
 }  // namespace modpub::storage

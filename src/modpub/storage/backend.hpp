@@ -1,8 +1,8 @@
 // Package storage: proxy storage that module versions are published into.
 //
 // A Backend stores module versions in some layout a Go module proxy serves: a GOPROXY
-// tree on disk (fs_tree.hpp), Athens's disk layout (athens_disk.hpp); an S3 backend can
-// be added beside them. OpenBackend (open.hpp) picks one by URL.
+// tree on disk (fs_tree.hpp), Athens's disk layout (athens_disk.hpp), or either layout in
+// an S3 bucket (s3.hpp). OpenBackend (open.hpp) picks one by URL.
 //
 // A stored module version consists of "parts", written in a fixed order that makes the
 // version visible to readers only when it is complete: zip, then .mod, then .info (then,
@@ -25,17 +25,20 @@
 //     an unexpected extra file): REFUSED as damaged. Something other than a modpub crash
 //     did this: it is reported, not repaired; an operator must inspect and remove it.
 // Nothing stored is ever overwritten or removed by Put (except modpub's own leftover
-// temporaries), and concurrent Puts of one module are serialized by the backend.
+// temporaries). Concurrent Puts of one module are serialized by the disk backends (a lock
+// file); S3 has no locks, so there every write is conditional instead (s3.hpp).
 //
 // Signatures (optional): a version may carry a detached signature (VersionFiles::sig, a
 // signed note over its go.sum lines, see modpub::sign). It is not one of the parts above
 // (Athens would not serve a version directory with a 4th file; older versions have none):
-// it is stored once the version is complete, under the same lock, atomically and never
-// overwritten: absent -> written (outcome published, noted), same -> nothing, different
-// -> REFUSED (kept; e.g. signed with another key). A Put without a signature ignores it.
+// it is stored once the version is complete (under the same lock on disk, create-only on
+// S3), atomically and never overwritten: absent -> written (outcome published, noted),
+// same -> nothing, different -> REFUSED (kept; e.g. signed with another key). A Put
+// without a signature ignores it. Every backend ends its Put with FinishPut (below).
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -125,6 +128,12 @@ Status ValidateModuleVersion(std::string_view path, std::string_view version);
 // The versions of a GOPROXY `@v/list` file, in file order: one per line, trailing spaces and
 // CRs dropped, empty lines skipped (the same for the file on disk and the S3 object).
 std::vector<std::string> ParseVersionList(std::string_view data);
+// Is `version` one of `versions` (the entries of an `@v/list`)?
+bool Listed(const std::vector<std::string>& versions, std::string_view version);
+// The `@v/list` text once `version` is added to `versions`: semver order, each version once,
+// one per line. Shared by the layouts with a list (on disk and on S3): they write the same
+// bytes for the same versions.
+std::string VersionListWith(std::vector<std::string> versions, std::string version);
 
 // The immutability rule, shared by every backend.
 enum class PartState { kAbsent, kSame, kDifferent };
@@ -148,6 +157,19 @@ std::optional<PutResult> NothingToWrite(const Decision& d);
 // After a signature was stored for a version: an unchanged version becomes "published",
 // noting that its signature was added (other outcomes are returned as they are).
 PutResult SignatureAdded(PutResult r);
+
+// What storing a version's detached signature found ("Signatures" above).
+struct SignatureWrite {
+  enum Kind { kWritten, kAlreadyStored, kDifferent } kind = kWritten;
+  std::string difference;  // kDifferent: "stored …, new …" (the stored signature is kept)
+};
+// How every Put ends once the version is complete, or was refused: a refusal, or a Put
+// without a signature (files.sig empty), is returned as it is; otherwise `store` stores the
+// signature, and a different stored one (named `sig_name`, e.g. "v1.0.0.sig") refuses the
+// Put, while a new one makes it "published" (SignatureAdded). Shared so that every backend
+// words and decides this alike; only how a signature is stored differs between them.
+Result<PutResult> FinishPut(const VersionFiles& files, PutResult r, std::string_view sig_name,
+                            const std::function<Result<SignatureWrite>()>& store);
 
 // The state of a version from the presence of its parts alone (parts in write order):
 // all present = complete, a prefix = incomplete (if `resumable`), otherwise damaged.

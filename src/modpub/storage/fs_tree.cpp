@@ -1,9 +1,13 @@
 #include "modpub/storage/fs_tree.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <iterator>
 #include <set>
+#include <utility>
 
 #include "modpub/fsio/atomic_file.hpp"
+#include "modpub/fsio/env.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/local_part.hpp"
@@ -26,10 +30,6 @@ Result<std::vector<std::string>> ReadList(const fs::path& list) {
   auto data = local::ReadFile(list, kMaxList);
   if (!data) return data.error();
   return ParseVersionList(*data);
-}
-
-bool Contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
 }
 
 // The names of a version's parts in write order, for messages and Classify.
@@ -100,10 +100,6 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   const std::string mv = f.path + "@" + f.version;
   auto loc = Locate(f.path, f.version);
   if (!loc) return loc.error();
-  const fs::path& zip = loc->zip;
-  const fs::path& mod = loc->mod;
-  const fs::path& info = loc->info;
-  const fs::path& list = loc->list;
 
   if (auto st = fsio::MakeDirs(loc->dir); !st) return st.error();
   auto lock = fsio::FileLock::Acquire(loc->dir / kLockName);
@@ -112,85 +108,42 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
 
   // Compare what is stored with what we would write (rule in backend.hpp).
   auto names = PartNames(loc->escaped_version);
-  std::vector<StoredPart> parts(4);
-  for (std::size_t i = 0; i < parts.size(); ++i) parts[i].name = names[i];
-  auto zs = local::CompareFile(zip, f.zip);
-  if (!zs) return zs.error();
-  auto ms = local::CompareBytes(mod, f.mod);
-  if (!ms) return ms.error();
-  auto is = local::CompareBytes(info, f.info);
-  if (!is) return is.error();
-  auto versions = ReadList(list);
+  auto parts = local::CompareVersionFiles(f, loc->zip, loc->mod, loc->info, names);
+  if (!parts) return parts.error();
+  auto versions = ReadList(loc->list);
   if (!versions) return versions.error();
-  parts[0].state = *zs;
-  parts[1].state = *ms;
-  parts[2].state = *is;
-  parts[3].state = Contains(*versions, f.version) ? PartState::kSame : PartState::kAbsent;
-  if (*zs == PartState::kDifferent) parts[0].difference = local::DescribeZipDifference(zip, f.sum);
-  if (*ms == PartState::kDifferent) {
-    parts[1].difference = local::DescribeModDifference(mod, f.path, f.version, f.gomod_sum);
-  }
-  if (*is == PartState::kDifferent)
-    parts[2].difference = local::DescribeBytesDifference(info, f.info);
+  parts->push_back(
+      {names[3], Listed(*versions, f.version) ? PartState::kSame : PartState::kAbsent, {}});
 
-  // The optional signature, once the version is complete (backend.hpp).
-  auto with_signature = [&](PutResult r) -> Result<PutResult> {
-    if (f.sig.empty()) return r;
-    bool written = false;
-    auto refusal = local::PutSignature(loc->sig, f.sig, mv, &written);
-    if (!refusal) return refusal.error();
-    if (!refusal->empty()) return PutResult{PutOutcome::kRefused, *refusal};
-    return written ? SignatureAdded(r) : r;
+  const std::string sig_name = loc->sig.filename().string();
+  auto store_sig = [&] { return local::PutSignature(loc->sig, f.sig, mv); };
+  Decision d = Decide(mv, *parts, /*resumable=*/true);
+  if (auto done = NothingToWrite(d)) return FinishPut(f, *done, sig_name, store_sig);
+
+  // The missing files, in write order. A file that appears under its final name although
+  // we hold the lock was written by something that ignores it: stop rather than guess.
+  const std::pair<const fs::path*, std::function<Status(fsio::AtomicFile&)>> files[] = {
+      {&loc->zip, [&](fsio::AtomicFile& t) { return t.AppendFile(f.zip); }},
+      {&loc->mod, [&](fsio::AtomicFile& t) { return t.Append(f.mod); }},
+      {&loc->info, [&](fsio::AtomicFile& t) { return t.Append(f.info); }},
   };
-
-  Decision d = Decide(mv, parts, /*resumable=*/true);
-  if (auto done = NothingToWrite(d)) {
-    if (done->outcome == PutOutcome::kRefused) return *done;
-    return with_signature(*done);
-  }
-
-  // Writes one file part; a file that appears under its final name although we hold the
-  // lock was written by something that ignores it: stop rather than guess.
-  auto write_file = [&](const fs::path& target, auto&& fill) -> Status {
-    auto tmp = fsio::AtomicFile::Create(loc->dir);
-    if (!tmp) return tmp.error();
-    if (auto st = fill(*tmp); !st) return st;
-    fsio::TestStepDelay();
-    auto committed = tmp->CommitNoReplace(target);
+  for (std::size_t i = d.first_absent; i < std::size(files); ++i) {
+    const fs::path& target = *files[i].first;
+    auto committed = local::WriteNewFile(loc->dir, target, files[i].second);
     if (!committed) return committed.error();
     if (!*committed) {
       return Fail(target.string() + ": appeared while " + mv +
                   " was being published by this process, although it holds " + kLockName +
                   "; nothing was overwritten");
     }
-    fsio::TestStepDelay();
-    return Ok();
-  };
-  if (d.first_absent == 0) {
-    auto st = write_file(zip, [&](fsio::AtomicFile& t) { return t.AppendFile(f.zip); });
-    if (!st) return st.error();
-  }
-  if (d.first_absent <= 1) {
-    auto st = write_file(mod, [&](fsio::AtomicFile& t) { return t.Append(f.mod); });
-    if (!st) return st.error();
-  }
-  if (d.first_absent <= 2) {
-    auto st = write_file(info, [&](fsio::AtomicFile& t) { return t.Append(f.info); });
-    if (!st) return st.error();
   }
   // The list entry, last: the version is complete now.
-  std::vector<std::string> updated = *versions;
-  updated.push_back(f.version);
-  semver::Sort(updated);
-  updated.erase(std::unique(updated.begin(), updated.end()), updated.end());
-  std::string text;
-  for (const auto& v : updated) text += v + "\n";
   auto tmp = fsio::AtomicFile::Create(loc->dir);
   if (!tmp) return tmp.error();
-  if (auto st = tmp->Append(text); !st) return st.error();
-  fsio::TestStepDelay();
-  if (auto st = tmp->CommitReplace(list); !st) return st.error();
-  return with_signature(PutResult{PutOutcome::kPublished, d.message});
+  if (auto st = tmp->Append(VersionListWith(*versions, f.version)); !st) return st.error();
+  fsio::StepBoundary();
+  if (auto st = tmp->CommitReplace(loc->list); !st) return st.error();
+  return FinishPut(f, PutResult{PutOutcome::kPublished, d.message}, sig_name, store_sig);
 }
 
 Result<std::optional<fs::path>> FsTree::LocalFile(const std::string& path,
@@ -213,7 +166,7 @@ Result<std::optional<StoredVersion>> FsTree::Stat(const std::string& path,
   if (!loc) return loc.error();
   auto versions = ReadList(loc->dir / "list");
   if (!versions) return versions.error();
-  auto p = Examine(loc->dir, loc->escaped_version, Contains(*versions, version));
+  auto p = Examine(loc->dir, loc->escaped_version, Listed(*versions, version));
   if (!p) return p.error();
   if (std::none_of(p->present.begin(), p->present.end(), [](bool b) { return b; })) {
     return std::optional<StoredVersion>();

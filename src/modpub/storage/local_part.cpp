@@ -13,6 +13,7 @@
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/fsio/atomic_file.hpp"
+#include "modpub/fsio/env.hpp"
 
 namespace modpub::storage::local {
 namespace fs = std::filesystem;
@@ -116,16 +117,13 @@ Result<std::string> HashZip(const fs::path& p) {
   return dirhash::Hash1(std::move(files));
 }
 
-Result<std::string> PutSignature(const fs::path& target, std::string_view sig,
-                                 std::string_view module_version, bool* written) {
-  *written = false;
+Result<SignatureWrite> PutSignature(const fs::path& target, std::string_view sig,
+                                    std::string_view module_version) {
   auto state = CompareBytes(target, sig);
   if (!state) return state.error();
-  if (*state == PartState::kSame) return std::string();
+  if (*state == PartState::kSame) return SignatureWrite{SignatureWrite::kAlreadyStored, ""};
   if (*state == PartState::kDifferent) {
-    return std::string(module_version) + ": its stored signature " + target.filename().string() +
-           " differs from the new one (signed with another key?); kept, not overwritten (" +
-           DescribeBytesDifference(target, sig) + ")";
+    return SignatureWrite{SignatureWrite::kDifferent, DescribeBytesDifference(target, sig)};
   }
   if (auto st = fsio::MakeDirs(target.parent_path()); !st) return st.error();
   auto tmp = fsio::AtomicFile::Create(target.parent_path());
@@ -137,8 +135,41 @@ Result<std::string> PutSignature(const fs::path& target, std::string_view sig,
     return Fail(target.string() + ": appeared while " + std::string(module_version) +
                 " was being signed although its writers are serialized; nothing was overwritten");
   }
-  *written = true;
-  return std::string();
+  return SignatureWrite{SignatureWrite::kWritten, ""};
+}
+
+Result<std::vector<StoredPart>> CompareVersionFiles(const VersionFiles& files, const fs::path& zip,
+                                                    const fs::path& mod, const fs::path& info,
+                                                    const std::vector<std::string>& names) {
+  std::vector<StoredPart> parts(3);
+  for (std::size_t i = 0; i < parts.size(); ++i) parts[i].name = names[i];
+  auto zs = CompareFile(zip, files.zip);
+  if (!zs) return zs.error();
+  auto ms = CompareBytes(mod, files.mod);
+  if (!ms) return ms.error();
+  auto is = CompareBytes(info, files.info);
+  if (!is) return is.error();
+  parts[0].state = *zs;
+  parts[1].state = *ms;
+  parts[2].state = *is;
+  if (*zs == PartState::kDifferent) parts[0].difference = DescribeZipDifference(zip, files.sum);
+  if (*ms == PartState::kDifferent) {
+    parts[1].difference = DescribeModDifference(mod, files.path, files.version, files.gomod_sum);
+  }
+  if (*is == PartState::kDifferent) parts[2].difference = DescribeBytesDifference(info, files.info);
+  return parts;
+}
+
+Result<bool> WriteNewFile(const fs::path& dir, const fs::path& target,
+                          const std::function<Status(fsio::AtomicFile&)>& fill) {
+  auto tmp = fsio::AtomicFile::Create(dir);
+  if (!tmp) return tmp.error();
+  if (auto st = fill(*tmp); !st) return st.error();
+  fsio::StepBoundary();
+  auto committed = tmp->CommitNoReplace(target);
+  if (!committed) return committed.error();
+  if (*committed) fsio::StepBoundary();
+  return *committed;
 }
 
 Result<bool> Exists(const fs::path& path) {

@@ -1,14 +1,19 @@
-// Internal to the disk backends: comparing a stored file with what a publish would write,
-// and describing a difference with the hashes a user can check (h1 as in go.sum).
+// Local files for the backends: comparing a stored file with what a publish would write,
+// describing a difference with the hashes a user can check (h1 as in go.sum), and writing
+// a version's files. The disk backends use all of it; S3 describes a differing zip with it
+// (downloaded to a local file first), and `modpub verify` reads and hashes stored files.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "modpub/base/result.hpp"
+#include "modpub/fsio/atomic_file.hpp"
 #include "modpub/storage/backend.hpp"
 
 namespace modpub::storage::local {
@@ -35,10 +40,25 @@ std::string DescribeBytesDifference(const std::filesystem::path& stored, std::st
 Result<std::string> HashZip(const std::filesystem::path& zip);
 
 // Stores the detached signature `sig` of `module_version` as file `target` (in the rule
-// of backend.hpp: written if absent, nothing if the same, refused if different), creating
-// its directory. Returns "" when stored or unchanged, or the refusal message.
-Result<std::string> PutSignature(const std::filesystem::path& target, std::string_view sig,
-                                 std::string_view module_version, bool* written);
+// of backend.hpp: written if absent, nothing if the same, kept if different), creating
+// its directory; for FinishPut.
+Result<SignatureWrite> PutSignature(const std::filesystem::path& target, std::string_view sig,
+                                    std::string_view module_version);
+
+// The stored zip, .mod and .info of `files`' version (`zip`, `mod`, `info`; `names` the
+// same three as messages call them) compared with what the publish would write, each
+// difference described with its hashes: the first three parts Decide reads.
+Result<std::vector<StoredPart>> CompareVersionFiles(const VersionFiles& files,
+                                                    const std::filesystem::path& zip,
+                                                    const std::filesystem::path& mod,
+                                                    const std::filesystem::path& info,
+                                                    const std::vector<std::string>& names);
+
+// Writes one file of a version: a temporary in `dir`, filled by `fill`, synced, then renamed
+// to `target` unless that name is taken (false: nothing was replaced). A step boundary
+// (fsio/env.hpp) comes before and after the rename, where a crash leaves distinct states.
+Result<bool> WriteNewFile(const std::filesystem::path& dir, const std::filesystem::path& target,
+                          const std::function<Status(fsio::AtomicFile&)>& fill);
 
 // Reads a whole small file (at most `limit` bytes; larger is an error).
 Result<std::string> ReadFile(const std::filesystem::path& path, std::size_t limit);

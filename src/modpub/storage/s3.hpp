@@ -5,8 +5,8 @@
 // `endpoint` (scheme://host[:port], addressed path-style: <endpoint>/<bucket>/<key>;
 // default https://s3.<region>.amazonaws.com), `region` (default us-east-1), `layout`
 // (goproxy, the default, or athens), `attempts` (per request, default 10), `cache_dir` and
-// `cache_mib` (the serving cache, see below). The prefix may
-// be empty. Credentials: s3_client.hpp's LoadCredentials (AWS_* variables or the shared
+// `cache_mib` (the serving cache, see below); parsed by ParseS3Url (s3_url.hpp). The prefix
+// may be empty. Credentials: s3_client.hpp's LoadCredentials (AWS_* variables or the shared
 // credentials file), loaded when the backend is opened; never logged.
 //
 // Layouts (keys below <prefix>/):
@@ -19,14 +19,15 @@
 //            those 3 keys exist, so .info is written last. Athens reads from the bucket
 //            root: give no prefix (s3://bucket?…&layout=athens) for an Athens to serve it.
 //
-// Writes (the immutability rule of backend.hpp, with Decide/Classify): the parts are zip,
-// .mod, .info (and, for goproxy, the list entry), in that order. There are no locks in S3,
-// so every object is written create-only (`If-None-Match: *`); a 412 means the object
-// exists: it is read back and compared, identical → the publish goes on (another writer
-// stored the same bytes), different → refused, nothing overwritten. The `list` object is
-// updated by compare-and-swap on its ETag (`If-Match`, or `If-None-Match: *` when it does
-// not exist yet), re-read and retried on a 412 a bounded number of times, so writers on
-// several machines sharing a bucket never lose an entry. Each object carries
+// Writes (the immutability rule of backend.hpp, with Decide/Classify; a Put's steps are
+// S3Backend::PutOperation, s3_put.hpp): the parts are zip, .mod, .info (and, for goproxy,
+// the list entry), in that order. There are no locks in S3, so every object is written
+// create-only (`If-None-Match: *`); a 412 means the object exists: it is read back and
+// compared, identical → the publish goes on (another writer stored the same bytes),
+// different → refused, nothing overwritten. The `list` object is updated by
+// compare-and-swap on its ETag (`If-Match`, or `If-None-Match: *` when it does not exist
+// yet), re-read and retried on a 412 a bounded number of times, so writers on several
+// machines sharing a bucket never lose an entry. Each object carries
 // `x-amz-meta-modpub-writer` (a random id per Put) so that a write whose answer was lost
 // and whose retry met a 412 is recognised as this Put's own.
 // An interrupted publish leaves a prefix of the parts (each object is whole or absent:
@@ -41,14 +42,15 @@
 // parts; athens `<prefix>/.modpub-sig/<path>/<version>.sig`, outside `<path>/@v/` so that
 // Athens's key listing sees only its 3 keys per version. Written create-only once the
 // version is complete; the same → nothing, different → refused, never overwritten.
-// Serving (LocalFile, for `modpub serve --from s3://…`): a version part is downloaded once,
-// streamed to a temporary file in the cache directory (`cache_dir=/abs/dir`, default a
-// private temporary directory removed with the backend) and renamed into place; cached
-// files are reused without asking S3 again, because stored parts are immutable (Put never
-// overwrites; an object an operator deletes or replaces by hand may be served stale from
-// the cache until it is evicted or the cache directory is cleared). Absent objects are not
-// cached. The cache is bounded (`cache_mib`, default 1024): least recently used files are
-// removed beyond it. The version list is never cached: ListVersions reads the bucket.
+// Serving (LocalFile, for `modpub serve --from s3://…`; s3_cache.hpp): a version part is
+// downloaded once, streamed to a temporary file in the cache directory
+// (`cache_dir=/abs/dir`, default a private temporary directory removed with the backend)
+// and renamed into place; cached files are reused without asking S3 again, because
+// stored parts are immutable (Put never overwrites; an object an operator deletes or
+// replaces by hand may be served stale from the cache until it is evicted or the cache
+// directory is cleared). Absent objects are not cached. The cache is bounded (`cache_mib`,
+// default 1024): least recently used files are removed beyond it. The version list is
+// never cached: ListVersions reads the bucket.
 // A server that ignores conditional writes (npm s3rver) cannot give these guarantees:
 // concurrent writers of one module could then lose list entries; a single writer works.
 #pragma once
@@ -58,25 +60,17 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "modpub/storage/backend.hpp"
 #include "modpub/storage/s3_client.hpp"
+#include "modpub/storage/s3_url.hpp"
 
 namespace modpub::storage {
 
-struct S3Url {
-  enum class Layout { kGoproxy, kAthens };
-  std::string bucket;
-  std::string prefix;  // "" or "a/b" (no leading or trailing slash)
-  std::string endpoint;
-  std::string region = "us-east-1";
-  Layout layout = Layout::kGoproxy;
-  int attempts = 10;
-  std::string cache_dir;                   // serving cache; "" = a private temporary directory
-  std::uint64_t cache_bytes = 1ull << 30;  // its bound (cache_mib)
-};
-// Parses an s3:// URL (everything after "s3://"); the error names the URL and the rule.
-Result<S3Url> ParseS3Url(const std::string& url);
+namespace s3 {
+class DownloadCache;
+}  // namespace s3
 
 class S3Backend : public Backend {
  public:
@@ -109,20 +103,38 @@ class S3Backend : public Backend {
   s3::Client& client() { return *client_; }
 
  private:
+  // One Put, step by step (s3_put.hpp).
+  class PutOperation;
+
+  // The list object as read: its versions, and what a compare-and-swap on it needs.
+  struct ListObject {
+    bool exists = false;
+    std::string etag;
+    std::string writer;
+    std::vector<std::string> versions;
+  };
+  // The objects of one version and the list object, as Put and Stat begin by reading.
+  struct Snapshot {
+    std::vector<s3::ObjectInfo> objects;  // keys starting with "<dir><name>."
+    ListObject list;                      // empty (exists = false) for the athens layout
+  };
+
+  // The most a small object (.mod, .info, list, a signature) may hold: go.mod's limit.
+  static constexpr std::size_t kSmallLimit = 16u << 20;
+
+  bool goproxy() const { return where_.layout == S3Url::Layout::kGoproxy; }
+  // The names of a version's parts in write order, for messages and Classify.
+  std::vector<std::string> PartNames(const Keys& k) const;
   Result<std::string> ModuleDir(const std::string& path) const;
   Result<StoredVersion> Examine(const Keys& k, const std::string& version,
                                 const std::vector<s3::ObjectInfo>& objects, bool listed);
-  struct ListObject;
   Result<ListObject> ReadList(const std::string& key);
-  // The objects of one version and the list object, as Put and Stat begin by reading.
-  struct Snapshot;
   Result<Snapshot> ReadSnapshot(const Keys& k);
 
   std::string url_;
   S3Url where_;
   std::unique_ptr<s3::Client> client_;
-  class Cache;
-  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<s3::DownloadCache> cache_;
 };
 
 }  // namespace modpub::storage

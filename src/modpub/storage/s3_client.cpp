@@ -136,6 +136,14 @@ std::chrono::milliseconds Backoff(const ClientConfig& c, int attempt) {
 
 }  // namespace
 
+std::string RandomWriterId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 32; ++i) out += kHex[rng() & 15];
+  return out;
+}
+
 std::string UriEncode(std::string_view s, bool keep_slash) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -241,7 +249,7 @@ struct Client::Handle {
 struct Client::Request {
   std::string method;  // GET HEAD PUT DELETE
   std::string url;
-  std::string what;  // "PUT bucket/key" for messages
+  std::string what;  // "S3 PUT bucket/key" for messages
   std::vector<std::string> headers;
   std::string payload_sha256;
   // Upload source: bytes or a file.
@@ -342,6 +350,71 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
+using HeaderPtr = std::unique_ptr<curl_slist, curl::SlistDeleter>;
+
+// The request headers libcurl signs and sends: the payload hash SigV4 needs (libcurl does
+// not hash bodies itself), the session token of temporary credentials, the caller's own.
+HeaderPtr HeaderList(const curl::Api& api, const std::string& payload_sha256,
+                     const std::string& session_token, const std::vector<std::string>& extra,
+                     bool is_put) {
+  HeaderPtr headers(nullptr, curl::SlistDeleter{&api});
+  auto add_header = [&](const std::string& h) {
+    curl_slist* n = api.slist_append(headers.get(), h.c_str());
+    if (!n) throw std::bad_alloc();
+    headers.release();
+    headers.reset(n);
+  };
+  add_header("x-amz-content-sha256: " + payload_sha256);
+  if (!session_token.empty()) add_header("x-amz-security-token: " + session_token);
+  for (const auto& h : extra) add_header(h);
+  if (is_put) add_header("Content-Type: application/octet-stream");
+  return headers;
+}
+
+// What every request sets: where, how it is signed, limits, and the callbacks into `t`.
+void SetCommonOptions(const curl::Api& api, CURL* curl, const ClientConfig& c,
+                      const std::string& url, const std::string& sigv4, curl_slist* headers,
+                      Transfer& t) {
+  api.easy_setopt(curl, CURLOPT_URL, url.c_str());
+  api.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
+  api.easy_setopt(curl, CURLOPT_USERNAME, c.credentials.access_key_id.c_str());
+  api.easy_setopt(curl, CURLOPT_PASSWORD, c.credentials.secret_access_key.c_str());
+  api.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  api.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, c.connect_timeout_s);
+  api.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  api.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, c.stall_timeout_s);
+  api.easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  api.easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  api.easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+  api.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+// The method, and for a PUT where its body comes from: `bytes`, or the file behind `t`.
+void SetMethodOptions(const curl::Api& api, CURL* curl, const std::string& method, bool from_file,
+                      std::string_view bytes, std::uint64_t upload_size, Transfer& t) {
+  if (method == "HEAD") {
+    api.easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (method == "PUT" && !from_file) {
+    // Small bodies (.mod, .info, list) go as request fields: libcurl 7.88 then sends no
+    // "Expect: 100-continue" (it does for every upload), saving a round trip per part.
+    api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
+    api.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(bytes.size()));
+    api.easy_setopt(curl, CURLOPT_POSTFIELDS, bytes.data());
+  } else if (method == "PUT") {
+    api.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    api.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload_size));
+    api.easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
+    api.easy_setopt(curl, CURLOPT_READDATA, &t);
+    api.easy_setopt(curl, CURLOPT_SEEKFUNCTION, OnSeek);
+    api.easy_setopt(curl, CURLOPT_SEEKDATA, &t);
+    api.easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
+  } else if (method != "GET") {
+    api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+}
+
 }  // namespace
 
 Client::Client(ClientConfig config) : config_(std::move(config)) {
@@ -389,7 +462,6 @@ Result<Response> Client::Perform(Request& req) {
     std::unique_ptr<Handle>& h;
     ~Returner() { c->Release(std::move(h)); }
   } returner{this, handle};
-  CURL* curl = handle->curl.get();
 
   const std::string sigv4 = "aws:amz:" + config_.region + ":s3";
   std::string last_problem;
@@ -399,105 +471,67 @@ Result<Response> Client::Perform(Request& req) {
       std::lock_guard<std::mutex> l(mu_);
       ++requests_;
     }
-    Response resp;
-    Transfer t;
-    t.curl = curl;
-    t.api = &api;
-    t.resp = &resp;
-    t.sink = req.sink;
-    t.body_limit = req.body_limit;
-    fsio::UniqueFd fd;
-    if (req.file) {
-      fd = fsio::UniqueFd(::open(req.file->c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd) return Fail(req.file->string() + ": open: " + std::strerror(errno));
-      t.fd = fd.get();
-    } else {
-      t.bytes = req.bytes;
-    }
-    if (req.sink) req.sink->Reset();
-
-    // curl_easy_reset keeps the handle's open connections: they are reused.
-    api.easy_reset(curl);
-    std::unique_ptr<curl_slist, curl::SlistDeleter> headers(nullptr, curl::SlistDeleter{&api});
-    auto add_header = [&](const std::string& h) {
-      curl_slist* n = api.slist_append(headers.get(), h.c_str());
-      if (!n) throw std::bad_alloc();
-      headers.release();
-      headers.reset(n);
-    };
-    add_header("x-amz-content-sha256: " + req.payload_sha256);
-    if (!config_.credentials.session_token.empty()) {
-      add_header("x-amz-security-token: " + config_.credentials.session_token);
-    }
-    for (const auto& h : req.headers) add_header(h);
-    if (req.method == "PUT") add_header("Content-Type: application/octet-stream");
-
-    api.easy_setopt(curl, CURLOPT_URL, req.url.c_str());
-    api.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    api.easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
-    api.easy_setopt(curl, CURLOPT_USERNAME, config_.credentials.access_key_id.c_str());
-    api.easy_setopt(curl, CURLOPT_PASSWORD, config_.credentials.secret_access_key.c_str());
-    api.easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-    api.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, config_.connect_timeout_s);
-    api.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    api.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, config_.stall_timeout_s);
-    api.easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-    api.easy_setopt(curl, CURLOPT_HEADERDATA, &t);
-    api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-    api.easy_setopt(curl, CURLOPT_WRITEDATA, &t);
-    api.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (req.method == "HEAD") {
-      api.easy_setopt(curl, CURLOPT_NOBODY, 1L);
-    } else if (req.method == "PUT" && !req.file) {
-      // Small bodies (.mod, .info, list) go as request fields: libcurl 7.88 then sends no
-      // "Expect: 100-continue" (it does for every upload), saving a round trip per part.
-      api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
-      api.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.bytes.size()));
-      api.easy_setopt(curl, CURLOPT_POSTFIELDS, req.bytes.data());
-    } else if (req.method == "PUT") {
-      api.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-      api.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.upload_size));
-      api.easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
-      api.easy_setopt(curl, CURLOPT_READDATA, &t);
-      api.easy_setopt(curl, CURLOPT_SEEKFUNCTION, OnSeek);
-      api.easy_setopt(curl, CURLOPT_SEEKDATA, &t);
-      api.easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
-    } else if (req.method != "GET") {
-      api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-    }
-    CURLcode rc = api.easy_perform(curl);
-    api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
-    api.easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-
-    if (t.read_failed) {
-      return Fail(req.file->string() + ": read failed while uploading to " + req.what);
-    }
-    if (t.sink_failed) return Fail(req.what + ": download aborted by its receiver");
-    if (t.too_large) {
-      return Fail(req.what + ": answer larger than " + std::to_string(req.body_limit) + " bytes");
-    }
-    if (rc != CURLE_OK) {
-      last_problem = api.easy_strerror(rc);
-      if (RetryableCurlError(rc)) {
-        spdlog::debug("S3 {}: {} (attempt {}), retrying", req.what, last_problem, attempt + 1);
-        continue;
-      }
-      return Fail(req.what + ": " + last_problem + " (endpoint " + config_.endpoint + ")");
-    }
-    if (resp.status >= 300 || resp.status < 200) {
-      resp.code = Element(resp.body, "Code").value_or("");
-      resp.message = Element(resp.body, "Message").value_or("");
-    }
-    if (resp.status >= 500) {
-      last_problem = "HTTP " + std::to_string(resp.status) +
-                     (resp.code.empty() ? std::string() : " " + resp.code);
-      spdlog::debug("S3 {}: {} (attempt {}), retrying", req.what, last_problem, attempt + 1);
-      continue;
-    }
-    return resp;
+    auto answer = Attempt(api, *handle, req, sigv4, &last_problem);
+    if (!answer) return answer.error();
+    if (*answer) return std::move(**answer);
+    spdlog::debug("S3 {}: {} (attempt {}), retrying", req.what, last_problem, attempt + 1);
   }
   return Fail(req.what + ": failed after " + std::to_string(config_.max_attempts) +
               " attempts, the last with " + last_problem + " (endpoint " + config_.endpoint + ")");
+}
+
+Result<std::optional<Response>> Client::Attempt(const curl::Api& api, Handle& h, const Request& req,
+                                                const std::string& sigv4, std::string* transient) {
+  CURL* curl = h.curl.get();
+  Response resp;
+  Transfer t;
+  t.curl = curl;
+  t.api = &api;
+  t.resp = &resp;
+  t.sink = req.sink;
+  t.body_limit = req.body_limit;
+  fsio::UniqueFd fd;
+  if (req.file) {
+    fd = fsio::UniqueFd(::open(req.file->c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return Fail(req.file->string() + ": open: " + std::strerror(errno));
+    t.fd = fd.get();
+  } else {
+    t.bytes = req.bytes;
+  }
+  if (req.sink) req.sink->Reset();
+
+  // curl_easy_reset keeps the handle's open connections: they are reused.
+  api.easy_reset(curl);
+  auto headers = HeaderList(api, req.payload_sha256, config_.credentials.session_token, req.headers,
+                            req.method == "PUT");
+  SetCommonOptions(api, curl, config_, req.url, sigv4, headers.get(), t);
+  SetMethodOptions(api, curl, req.method, req.file != nullptr, req.bytes, req.upload_size, t);
+  CURLcode rc = api.easy_perform(curl);
+  api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
+  api.easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+
+  if (t.read_failed) {
+    return Fail(req.file->string() + ": read failed while uploading to " + req.what);
+  }
+  if (t.sink_failed) return Fail(req.what + ": download aborted by its receiver");
+  if (t.too_large) {
+    return Fail(req.what + ": answer larger than " + std::to_string(req.body_limit) + " bytes");
+  }
+  if (rc != CURLE_OK) {
+    *transient = api.easy_strerror(rc);
+    if (RetryableCurlError(rc)) return std::optional<Response>();
+    return Fail(req.what + ": " + *transient + " (endpoint " + config_.endpoint + ")");
+  }
+  if (resp.status >= 300 || resp.status < 200) {
+    resp.code = Element(resp.body, "Code").value_or("");
+    resp.message = Element(resp.body, "Message").value_or("");
+  }
+  if (resp.status >= 500) {
+    *transient = "HTTP " + std::to_string(resp.status) +
+                 (resp.code.empty() ? std::string() : " " + resp.code);
+    return std::optional<Response>();
+  }
+  return std::optional<Response>(std::move(resp));
 }
 
 namespace {

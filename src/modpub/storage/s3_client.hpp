@@ -17,7 +17,7 @@
 //    that was retried may have been applied before its answer was lost: callers make
 //    writes conditional (If-None-Match / If-Match) and interpret a 412 after a retry.
 //  * Credentials never appear in a message or a log line.
-// Thread-safe: one S3Client may be used by several threads at once.
+// Thread-safe: one Client may be used by several threads at once.
 #pragma once
 
 #include <chrono>
@@ -132,7 +132,13 @@ class Client {
  private:
   struct Request;
   struct Handle;
+  // Sends `req`, retrying transient failures (see above).
   Result<Response> Perform(Request& req);
+  // One try of `req` on `h`: the answer; nullopt after a transient failure (connection,
+  // timeout, HTTP 5xx), described in `*transient` for Perform to retry; or an Error that
+  // retrying cannot cure.
+  Result<std::optional<Response>> Attempt(const curl::Api& api, Handle& h, const Request& req,
+                                          const std::string& sigv4, std::string* transient);
   std::string ObjectUrl(const std::string& key) const;
   std::unique_ptr<Handle> Acquire(const curl::Api& api);
   void Release(std::unique_ptr<Handle> h);
@@ -142,6 +148,10 @@ class Client {
   std::vector<std::unique_ptr<Handle>> idle_;
   std::uint64_t requests_ = 0;
 };
+
+// 32 random hex digits: a Put's writer id (x-amz-meta-modpub-writer, s3.hpp), and a name
+// no other writer picks for a temporary file.
+std::string RandomWriterId();
 
 // S3's canonical URI encoding: every byte except A-Z a-z 0-9 - _ . ~ is %XX-encoded;
 // '/' too unless `keep_slash`.
