@@ -9,12 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <random>
-#include <thread>
 #include <vector>
 
 namespace modpub::fsio {
@@ -245,7 +242,5 @@ Status RemoveStaleTemporaries(const fs::path& dir, std::string_view tag) {
   }
   return Ok();
 }
-
-void TestStepDelay() { StepBoundary(); }
 
 }  // namespace modpub::fsio

@@ -138,7 +138,4 @@ Status MakeDirs(const std::filesystem::path& dir);
 // while holding the FileLock that every writer creating such temporaries holds.
 Status RemoveStaleTemporaries(const std::filesystem::path& dir, std::string_view tag = {});
 
-// Deprecated spelling of StepBoundary() (fsio/env.hpp), kept while callers move over.
-void TestStepDelay();
-
 }  // namespace modpub::fsio
