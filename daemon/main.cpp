@@ -97,6 +97,7 @@ int CheckConfig(const std::string& path) {
             << (cfg->http_listen.empty() ? "off" : cfg->http_listen)
             << (cfg->proxy.enabled ? ", GOPROXY " + cfg->proxy.from : "")
             << (cfg->sumdb.enabled ? ", checksum database " + cfg->sumdb.name : "") << "\n";
+  std::cout << config::EffectiveToml(*cfg);  // every key with the value in effect
   return 0;
 }
 

@@ -19,8 +19,7 @@
 namespace modpub::cli {
 namespace {
 
-constexpr int kExitNotFound = 1;
-constexpr int kExitFailed = 2;
+constexpr int kExitNotFound = kExitRefused;
 
 struct SpoolOptions {
   std::string config;

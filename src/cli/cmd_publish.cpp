@@ -32,9 +32,6 @@
 namespace modpub::cli {
 namespace {
 
-constexpr int kExitRefused = 1;
-constexpr int kExitFailed = 2;
-
 struct PublishOptions {
   std::string repo;
   std::string import_path;
@@ -149,19 +146,33 @@ int ExitFor(const std::vector<publish::Report>& reports) {
   return code;
 }
 
-int RunPublish(const PublishOptions& o) {
+// What publish and backfill open before anything is written: every storage, the signer
+// and log, the repository. Problems are printed; nullopt when any is bad.
+struct Opened {
+  std::vector<std::unique_ptr<storage::Backend>> backends;
+  Extras extras;
+  git::Repository repo;
+};
+
+std::optional<Opened> OpenAll(const PublishOptions& o) {
   bool ok = false;
   auto backends = OpenBackends(o.to, &ok);
-  if (!ok) return kExitFailed;
+  if (!ok) return std::nullopt;
   Extras extras;
-  if (!OpenExtras(o, &extras)) return kExitFailed;
+  if (!OpenExtras(o, &extras)) return std::nullopt;
   auto repo = git::Repository::Open(o.repo);
   if (!repo) {
     std::cerr << "modpub: " << repo.message() << "\n";
-    return kExitFailed;
+    return std::nullopt;
   }
-  auto result =
-      publish::PublishTag(*repo, o.import_path, o.tag, Pointers(backends), extras.options());
+  return Opened{std::move(backends), std::move(extras), std::move(*repo)};
+}
+
+int RunPublish(const PublishOptions& o) {
+  auto opened = OpenAll(o);
+  if (!opened) return kExitFailed;
+  auto result = publish::PublishTag(opened->repo, o.import_path, o.tag, Pointers(opened->backends),
+                                    opened->extras.options());
   switch (result.kind) {
     case publish::TagResult::kInvalid:
       PrintLines("modpub: refused ", result.error);
@@ -224,16 +235,8 @@ void PrintBackfillTable(std::ostream& table, const std::vector<storage::Backend*
 }
 
 int RunBackfill(const PublishOptions& o) {
-  bool ok = false;
-  auto backends = OpenBackends(o.to, &ok);
-  if (!ok) return kExitFailed;
-  Extras extras;
-  if (!OpenExtras(o, &extras)) return kExitFailed;
-  auto repo = git::Repository::Open(o.repo);
-  if (!repo) {
-    std::cerr << "modpub: " << repo.message() << "\n";
-    return kExitFailed;
-  }
+  auto opened = OpenAll(o);
+  if (!opened) return kExitFailed;
   int code = 0;
   Progress progress;
   publish::BackfillObserver observer;
@@ -257,14 +260,15 @@ int RunBackfill(const PublishOptions& o) {
       code = std::max(code, ExitFor(result.reports));
     }
   };
-  auto summary = publish::Backfill(*repo, o.import_path, Pointers(backends), extras.options(),
-                                   observer);
+  auto backends = Pointers(opened->backends);
+  auto summary =
+      publish::Backfill(opened->repo, o.import_path, backends, opened->extras.options(), observer);
   progress.Clear();
   if (!summary) {
     std::cerr << "modpub: " << summary.message() << "\n";
     return kExitFailed;
   }
-  PrintBackfillTable(o.json ? std::cerr : std::cout, Pointers(backends), *summary);
+  PrintBackfillTable(o.json ? std::cerr : std::cout, backends, *summary);
   return code;
 }
 

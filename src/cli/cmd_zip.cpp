@@ -24,9 +24,6 @@ namespace fs = std::filesystem;
 namespace modpub::cli {
 namespace {
 
-constexpr int kExitRefused = 1;
-constexpr int kExitFailed = 2;
-
 struct ZipOptions {
   std::string repo;
   std::string import_path;

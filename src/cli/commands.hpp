@@ -9,6 +9,11 @@
 
 namespace modpub::cli {
 
+// Exit statuses the subcommands share: 1 = a tag or version refused (or, for jobs, not
+// found), 2 = something failed (I/O, a storage, bad arguments the parser let through).
+inline constexpr int kExitRefused = 1;
+inline constexpr int kExitFailed = 2;
+
 using RegisterFn = void (*)(CLI::App& app, int* exit_code);
 
 struct Registration {

@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] {
     if (verbose) spdlog::set_level(spdlog::level::info);
     if (step_delay_ms > 0) {
-      slow_steps = std::make_unique<modpub::fsio::SlowStepsEnv>(
-          std::chrono::milliseconds(step_delay_ms));
+      slow_steps =
+          std::make_unique<modpub::fsio::SlowStepsEnv>(std::chrono::milliseconds(step_delay_ms));
       modpub::fsio::SetEnv(slow_steps.get());
     }
   });

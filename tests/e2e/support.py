@@ -109,7 +109,8 @@ def git(*args, cwd=None, git_dir=None, input=None, env=None, check=True, text=Fa
     repository. Returns the CompletedProcess (output as bytes unless `text`)."""
     e = dict(os.environ, **GIT_ENV, **(env or {}))
     pre = ["--git-dir", str(git_dir)] if git_dir else []
-    return subprocess.run(["git", *pre, *map(str, args)], cwd=cwd, env=e, input=input,
+    argv = [a if isinstance(a, (str, bytes)) else str(a) for a in args]  # bytes: raw names
+    return subprocess.run(["git", *pre, *argv], cwd=cwd, env=e, input=input,
                           capture_output=True, check=check, text=text)
 
 

@@ -483,14 +483,22 @@ Call GenFileList(Rng& rng) {
 // A file list with a root go.mod whose go line picks x/mod's vendor rule, and files in
 // and around vendor directories, where the two rules differ.
 Call GenFileListWithGoMod(Rng& rng) {
-  static const Strings kGoMods = {
-      "module m\ngo 1.24\n", "module m\ngo 1.23\n", "module m\ngo 1.24rc1\n",
-      "module m\n\ngo 1.26.0\n", "module m\n", "module m\ngo 1.24\nignore a b\n",
-      "go 1.25\n", "module m\ngo 2.0\n", "module m\ngo 1.24 // c\n", "",
-      "module m\r\ngo 1.24.1\r\n", "module m\ngo v1.24.2\n", "module m\ngo 1.x\n"};
-  static const Strings kVendorish = {"vendor/modules.txt", "vendor/a.go",     "vendor/x/y.go",
-                                     "pkg/vendor/v.go",    "pkg/vendor/s/w.go", "a/b/vendor/R",
-                                     "vendor",             "pkg/vendor",      "vendorx/a.go"};
+  static const Strings kGoMods = {"module m\ngo 1.24\n",
+                                  "module m\ngo 1.23\n",
+                                  "module m\ngo 1.24rc1\n",
+                                  "module m\n\ngo 1.26.0\n",
+                                  "module m\n",
+                                  "module m\ngo 1.24\nignore a b\n",
+                                  "go 1.25\n",
+                                  "module m\ngo 2.0\n",
+                                  "module m\ngo 1.24 // c\n",
+                                  "",
+                                  "module m\r\ngo 1.24.1\r\n",
+                                  "module m\ngo v1.24.2\n",
+                                  "module m\ngo 1.x\n"};
+  static const Strings kVendorish = {
+      "vendor/modules.txt", "vendor/a.go", "vendor/x/y.go", "pkg/vendor/v.go", "pkg/vendor/s/w.go",
+      "a/b/vendor/R",       "vendor",      "pkg/vendor",    "vendorx/a.go"};
   Call call = GenFileList(rng);
   call[0] = "checkfilesgo";
   call.insert(call.begin() + 1, rng.Pick(kGoMods));
@@ -566,7 +574,7 @@ std::string RandomString(Rng& rng, const Strings& alphabet, std::size_t max_len)
 
 struct Counts {
   std::map<std::string, std::size_t> calls, disagreements;
-  std::map<std::string, std::size_t> allowed;  // the known differences with x/mod 0.7.0
+  std::map<std::string, std::size_t> allowed;   // the known differences with x/mod 0.7.0
   std::map<std::string, std::size_t> verdicts;  // x/mod's answers, by kind
 };
 

@@ -19,8 +19,8 @@
 // every oracle test once per flavour; a flavour that cannot be built here is skipped with
 // the reason (oracle_env_test.cpp). The binary is (re)built with `go build ./*.go` the
 // first time a process needs it, unless it is newer than every .go, .mod and .sum file in
-// MODPUB_ORACLE_DIR; so every .go file there must be part of package main of the oracle. The build writes a
-// temporary file and renames it into place, so tests running in parallel can race safely.
+// MODPUB_ORACLE_DIR; so every .go file there must be part of package main of the oracle. The build
+// writes a temporary file and renames it into place, so tests running in parallel can race safely.
 // Infrastructure failures (no go, a Go compile error, the oracle crashing) throw
 // std::runtime_error with the details: they are test-setup failures, not results.
 #pragma once

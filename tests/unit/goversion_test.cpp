@@ -10,9 +10,10 @@ namespace {
 
 TEST(CompareGoVersions, OrdersLikeTheGoCommand) {
   // Each version sorts strictly before the next (cmd/go/internal/gover).
-  const std::vector<std::string> ascending = {
-      "1.19", "1.19.1", "1.20", "1.20.1", "1.21", "1.21rc1", "1.21rc2", "1.21.0", "1.21.1",
-      "1.24beta1", "1.24rc1", "1.24.0", "1.26", "1.26.0", "1.26.8", "1.26.9", "1.27", "2.0"};
+  const std::vector<std::string> ascending = {"1.19",    "1.19.1",  "1.20",   "1.20.1", "1.21",
+                                              "1.21rc1", "1.21rc2", "1.21.0", "1.21.1", "1.24beta1",
+                                              "1.24rc1", "1.24.0",  "1.26",   "1.26.0", "1.26.8",
+                                              "1.26.9",  "1.27",    "2.0"};
   for (std::size_t i = 0; i + 1 < ascending.size(); ++i) {
     EXPECT_LT(CompareGoVersions(ascending[i], ascending[i + 1]), 0)
         << ascending[i] << " < " << ascending[i + 1];
@@ -24,8 +25,8 @@ TEST(CompareGoVersions, OrdersLikeTheGoCommand) {
 }
 
 TEST(CompareGoVersions, MalformedSortsFirst) {
-  for (const char* bad : {"", "x", "1.", "1.x", "01.2", "1.02", "1.2.", "v1.21",
-                          "1.21-pre", "1.2.3.4"}) {
+  for (const char* bad :
+       {"", "x", "1.", "1.x", "01.2", "1.02", "1.2.", "v1.21", "1.21-pre", "1.2.3.4"}) {
     EXPECT_FALSE(IsValidGoVersion(bad)) << bad;
     EXPECT_LT(CompareGoVersions(bad, "1.0"), 0) << bad;
     EXPECT_EQ(CompareGoVersions(bad, "junk"), 0) << bad;

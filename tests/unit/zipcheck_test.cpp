@@ -90,7 +90,7 @@ TEST(IsVendoredPackage, Go124RuleDropsModulesTxtAndFixesTheNestedOffset) {
   EXPECT_TRUE(IsVendoredPackage("vendor/modules.txt", kNew));  // kept before go 1.24
   EXPECT_TRUE(IsVendoredPackage("vendor/a/b.go", kNew));
   EXPECT_FALSE(IsVendoredPackage("vendor/a", kNew));
-  EXPECT_FALSE(IsVendoredPackage("a/vendor/b.go", kNew));        // vendored before go 1.24
+  EXPECT_FALSE(IsVendoredPackage("a/vendor/b.go", kNew));  // vendored before go 1.24
   EXPECT_FALSE(IsVendoredPackage("abc/vendor/modules.txt", kNew));
   EXPECT_TRUE(IsVendoredPackage("x/vendor/a/b.go", kNew));
   EXPECT_TRUE(IsVendoredPackage("a/b/vendor/c/d.go", kNew));
@@ -102,8 +102,7 @@ TEST(CheckFiles, VendorRuleDecidesWhichFilesAreValid) {
                              {"vendor/modules.txt", FileKind::kRegular, 5},
                              {"pkg/vendor/v.go", FileKind::kRegular, 5},
                              {"vendor/ex.com/q/q.go", FileKind::kRegular, 5}};
-  EXPECT_EQ(CheckFiles(files).valid,
-            (std::vector<std::string>{"go.mod", "vendor/modules.txt"}));
+  EXPECT_EQ(CheckFiles(files).valid, (std::vector<std::string>{"go.mod", "vendor/modules.txt"}));
   EXPECT_EQ(CheckFiles(files, VendorRule::kGo124).valid,
             (std::vector<std::string>{"go.mod", "pkg/vendor/v.go"}));
 }

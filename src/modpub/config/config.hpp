@@ -1,17 +1,21 @@
 // The modpub configuration file (TOML, read with toml++), shared by modpubd, the git hooks
 // (modpub-hook) and the CLI (`modpub jobs --config`).
 //
-// File layout (examples/modpub.toml is the commented reference):
+// Every key is described once, in the key table (keys.hpp, keys.cpp): its name, type,
+// range or accepted values, rule, and help text. Loading, the unknown-key check,
+// EffectiveToml and ExampleToml are all derived from it; the defaults are the member
+// initializers below. File layout (examples/modpub.toml is the commented reference):
 //
 //   log_level = "info"                       # trace|debug|info|warn|error|critical|off
 //   storage   = ["file:///srv/goproxy"]      # storage URLs (storage/open.hpp), >= 1
 //   spool_dir = "/var/lib/modpub/spool"      # durable job spool (jobs/spool.hpp)
-//   state_dir = "/var/lib/modpub/state"      # daemon state (owner locks, caches)
+//   state_dir = "/var/lib/modpub/state"      # daemon state (owner locks, caches, mirrors)
 //   socket    = "/run/modpub/modpubd.sock"   # Unix datagram socket the hooks poke
 //
 //   [daemon]
 //   workers          = 2                     # 1..64 concurrent publishes
-//   http_listen      = "127.0.0.1:8780"      # host:port of /healthz and /metrics; "" = off
+//   http_listen      = "127.0.0.1:8780"      # host:port of /healthz, /metrics, /hooks/*
+//                                            #   and [proxy]; "" = off
 //   scan_interval_ms = 2000                  # periodic spool scan besides the socket wake-up
 //
 //   [retry]
@@ -19,22 +23,7 @@
 //   max_backoff_ms     = 300000              #   capped here, with +-20% jitter
 //   max_attempts       = 8                   # attempts before a job goes to failed/
 //
-//   [[repository]]                           # one table per bare repository
-//   path             = "/srv/git/lib.git"    # the bare repository
-//   import_path      = "corp.example/lib"    # import path of the repository root
-//   allowed_prefixes = ["corp.example/lib"]  # module paths the repo may publish;
-//                                            #   default: [import_path]
-//   immutable_tags   = false                 # refuse moving/deleting ANY semver tag
-//   # issue 6 (webhooks, mirrored remotes); parsed and kept, unused by the hooks/daemon:
-//   remote_url       = "https://git.example/corp/lib.git"
-//   webhook_secret   = "..."
-//   provider         = "github"              # github | gitlab | gitea | generic
-//   remote_token_file = "/etc/modpub/lib.token"  # HTTPS token for fetching (never logged)
-//   remote_ssh_key    = "/etc/modpub/lib.key"    # SSH key for fetching
-//   # With remote_url set, `path` may be left out: the bare mirror is then
-//   # <state_dir>/mirrors/<import_path with "/" as "_">.git (webhook/mirror.hpp).
-//
-//   [webhook]                                # issue 6: POST /hooks/github, /hooks/gitlab
+//   [webhook]                                # POST /hooks/github, /hooks/gitlab
 //   max_body_bytes   = 5242880               # larger bodies: 413, not read
 //   threads          = 32                    # HTTP worker threads (slow clients hold one)
 //   read_timeout_ms  = 5000                  # per read; a body must arrive within
@@ -42,23 +31,44 @@
 //   dedupe_entries   = 100000                # delivery ids remembered (state_dir)
 //   fetch_timeout_ms = 300000                # git fetch of a mirrored tag
 //
-//   [proxy]                                  # issue 7: GOPROXY endpoint on http_listen
+//   [proxy]                                  # GOPROXY endpoint on http_listen
 //   from   = "file:///srv/goproxy"           # local storage served; default storage[0]
 //   prefix = ""                              # "" or "/path" (no trailing slash)
 //   auth   = "/etc/modpub/auth.toml"         # http/auth.hpp file; absent = no auth
 //
-//   [sumdb]                                  # issue 7: checksum database
+//   [sumdb]                                  # checksum database
 //   name       = "sum.corp.example"          # the database's name (= the key's name)
 //   signer_key = "/etc/modpub/sumdb.key"     # `modpub keygen` signer key file
 //   dir        = "/var/lib/modpub/state/sumdb"  # the log; default <state_dir>/sumdb
 //   # Every version the daemon publishes is then signed (@v/<v>.sig) and appended to the
 //   # log; with http_listen the log is served at /sumdb/<name>/ (below the proxy prefix).
 //
-// Rules (all checked by LoadConfig, each error naming "<file>:<line>:<column>: <key>: ..."):
+//   [[repository]]                           # one table per repository
+//   path             = "/srv/git/lib.git"    # the bare repository
+//   import_path      = "corp.example/lib"    # import path of the repository root
+//   allowed_prefixes = ["corp.example/lib"]  # module paths the repo may publish;
+//                                            #   default: [import_path]
+//   immutable_tags   = false                 # refuse moving/deleting ANY semver tag
+//   # A hosted repository, published from webhook deliveries (webhook/service.hpp) after
+//   # the tag is fetched into a bare mirror (mirror/mirror.hpp):
+//   remote_url       = "https://git.example/corp/lib.git"
+//   webhook_secret   = "..."                 # checks each delivery's signature/token
+//   provider         = "github"              # github | gitlab: only that route's
+//                                            #   deliveries; generic (= absent): both;
+//                                            #   gitea: accepted, but no route serves it
+//   remote_token_file = "/etc/modpub/lib.token"  # HTTPS token for fetching (never logged)
+//   remote_ssh_key    = "/etc/modpub/lib.key"    # SSH key for fetching
+//   # With remote_url set, `path` may be left out: the bare mirror is then
+//   # <state_dir>/mirrors/<import_path with "/" as "_">.git (mirror/mirror.hpp).
+//
+// Rules (all checked by LoadConfig, each error naming "<file>:<line>:<column>: <key>: ...";
+// a required top-level key that is missing has no position: "<file>: <key>: ..."):
 //  * unknown keys and wrong types are errors (a typo must not silently change behaviour);
-//  * every path (spool_dir, state_dir, socket, repository.path) must be absolute;
-//  * storage URLs must open (storage::OpenBackend); import paths and prefixes must be
-//    valid module paths; two repositories may not name the same path;
+//  * every path (spool_dir, state_dir, socket, repository.path, proxy.auth, sumdb.*,
+//    the remote_* files) must be absolute; socket at most 107 bytes;
+//  * storage URLs must be well-formed (storage::CheckUrl: syntax only, so that checking a
+//    file needs neither credentials nor the network); import paths and prefixes must be
+//    valid module paths; two repositories may not name the same path (or mirror);
 //  * [proxy] needs daemon.http_listen and a local storage URL (file://, athens-disk://);
 //    [sumdb] needs `name` (a valid note name) and `signer_key`. The key and auth FILES
 //    are not read here (the hooks load this file too, and must not need the private
@@ -67,6 +77,11 @@
 //    scan_interval_ms 2000, retry 1000/300000/8; storage, spool_dir, state_dir and socket
 //    are required.
 // Nothing is created on disk by loading.
+//
+// The example rule: examples/modpub.toml must equal ExampleToml() byte for byte, load
+// as it is, and load with every commented-out key and table put back in
+// (tests/unit/config_table_test.cpp; with MODPUB_WRITE_EXAMPLE=1 set, that test rewrites
+// the file from the table first). To change the example, change the key table.
 #pragma once
 
 #include <chrono>
@@ -87,11 +102,11 @@ struct RepoConfig {
   // "corp.example/library". Never empty after loading (defaults to {import_path}).
   std::vector<std::string> allowed_prefixes;
   bool immutable_tags = false;  // refuse moving or deleting any semver tag
-  // Issue 6 (webhooks for hosted remotes); empty when absent.
-  std::string remote_url;
-  std::string webhook_secret;
-  std::string provider;
-  std::string remote_token_file;  // issue 6: credentials for fetching remote_url
+  // A hosted repository published from webhook deliveries; all empty when absent.
+  std::string remote_url;         // fetched into `path` (mirror/mirror.hpp)
+  std::string webhook_secret;     // checks each delivery (webhook/service.hpp)
+  std::string provider;           // "", "generic", "github", "gitlab" or "gitea"
+  std::string remote_token_file;  // credentials for fetching remote_url
   std::string remote_ssh_key;
   int line = 0;  // line of the [[repository]] table in the file, for messages
 
@@ -117,7 +132,7 @@ struct Config {
   std::chrono::milliseconds scan_interval{2000};
   RetryPolicy retry;
   std::vector<RepoConfig> repositories;
-  // Issue 6: the webhook endpoints and remote mirrors ([webhook] table).
+  // The webhook endpoints and the fetches into mirrors ([webhook] table).
   struct Webhook {
     std::int64_t max_body_bytes = 5 * 1024 * 1024;
     int threads = 32;
@@ -126,7 +141,7 @@ struct Config {
     std::int64_t dedupe_entries = 100000;
     std::chrono::milliseconds fetch_timeout{300000};
   } webhook;
-  // Issue 7: the GOPROXY endpoint on the daemon's HTTP listener ([proxy] table).
+  // The GOPROXY endpoint on the daemon's HTTP listener ([proxy] table).
   struct Proxy {
     bool enabled = false;   // the table is present
     std::string from;       // storage URL served; defaults to storage[0]
@@ -134,7 +149,7 @@ struct Config {
     std::string auth_file;  // absolute path, or "" for no auth
     int line = 0;           // line of the table, for messages
   } proxy;
-  // Issue 7: the checksum database ([sumdb] table): sign + log every published version.
+  // The checksum database ([sumdb] table): sign + log every published version.
   struct Sumdb {
     bool enabled = false;    // the table is present
     std::string name;        // must equal the signer key's name
@@ -159,5 +174,18 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
 
 // "host:port" split; false when malformed (port 1..65535; "[::1]:80" accepted).
 bool SplitHostPort(const std::string& listen, std::string* host, int* port);
+
+// The commented reference configuration (examples/modpub.toml): every key of the table,
+// in order, each after its help text and rules as comments, with its default value (or
+// an example value where there is no fixed default). Optional tables ([proxy], [sumdb])
+// and optional repository keys are commented out.
+std::string ExampleToml();
+
+// `cfg` as TOML, every key with the value in effect (defaults and derived defaults
+// filled in), for `modpubd --check-config` to show what it will run with. Optional
+// tables appear only when present; empty strings whose default is empty are left out;
+// secrets (webhook_secret) are never printed, only that they are set. Loading the output
+// gives the same configuration, but for the secrets, `source` and the line numbers.
+std::string EffectiveToml(const Config& cfg);
 
 }  // namespace modpub::config

@@ -864,8 +864,8 @@ class DirectiveChecker {
   void AddModule(const Node* block, const Line& line, const std::vector<std::string>& args) {
     if (out_.module) return Report(line, "repeated module statement");
     // The directive counts (a second one is "repeated") even when malformed.
-    out_.module =
-        ModuleDirective{"", r_.node(line.node).start.line, Deprecation(block, r_.node(line.node)), ""};
+    out_.module = ModuleDirective{"", r_.node(line.node).start.line,
+                                  Deprecation(block, r_.node(line.node)), ""};
     if (args.size() != 1) return Report(line, "usage: module module/path");
     Result<std::string> path = ParseString(args[0]);
     if (!path) return Report(line, "invalid quoted string: " + path.message());

@@ -26,14 +26,13 @@ void MountChecksumDatabaseOnly(httplib::Server& raw, const ProxyConfig& proxy) {
 // per request), after the other layer's early checks.
 void MountModulesFirst(httplib::Server& raw, const RouteSet& routes) {
   PreRouting proxy_first = MountProxyPreRouting(raw, *routes.proxy);
-  raw.set_pre_routing_handler(
-      [extra = routes.extra_pre_route, proxy_first](const httplib::Request& req,
-                                                    httplib::Response& res) {
-        if (extra && extra(req, res) == httplib::Server::HandlerResponse::Handled) {
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        return proxy_first(req, res);
-      });
+  raw.set_pre_routing_handler([extra = routes.extra_pre_route, proxy_first](
+                                  const httplib::Request& req, httplib::Response& res) {
+    if (extra && extra(req, res) == httplib::Server::HandlerResponse::Handled) {
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return proxy_first(req, res);
+  });
 }
 
 std::string SignerKeyProblem(const std::string& file, const std::string& sumdb_name,
@@ -47,8 +46,8 @@ std::string SignerKeyProblem(const std::string& file, const std::string& sumdb_n
   while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
   auto signer = sign::Signer::Parse(key);
   if (!signer) {
-    return file + ": not a signer key (PRIVATE+KEY+<name>+..., from `modpub keygen`): " +
-           signer.message();
+    return file +
+           ": not a signer key (PRIVATE+KEY+<name>+..., from `modpub keygen`): " + signer.message();
   }
   if (signer->name() != sumdb_name) {
     *setting = "sumdb.name";

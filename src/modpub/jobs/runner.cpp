@@ -245,7 +245,8 @@ void Runner::Handle(Job job) {
   const std::string what = job.import_path + " " + job.tag + " (job " + job.id + ")";
   auto start = std::chrono::steady_clock::now();
   const config::RepoConfig* repo_cfg = cfg_.FindRepo(job.repo);
-  if (!repo_cfg) return Fail(job, what, "repository " + job.repo + " is not configured in " + cfg_.source);
+  if (!repo_cfg)
+    return Fail(job, what, "repository " + job.repo + " is not configured in " + cfg_.source);
   if (!repo_cfg->remote_url.empty()) {  // a mirrored remote: fetch the tag, then check it
     auto prepared = mirror::Prepare(cfg_, *repo_cfg, job.tag);
     if (prepared.kind == mirror::Prepared::kRetry) return Retry(job, what, prepared.message);

@@ -83,8 +83,7 @@ class Runner {
   void Scan();  // re-queue dead owners' jobs
   void Handle(Job job);
   // After PublishTag: record the job done, or retry or fail it by what the reports say.
-  void Finish(Job job, const std::string& what, const publish::TagResult& result,
-              double seconds);
+  void Finish(Job job, const std::string& what, const publish::TagResult& result, double seconds);
   // Job -> failed/ with `reason`; or back to queue/ with backoff (failed/ after
   // max_attempts). `what` names the job in the log.
   void Fail(const Job& job, const std::string& what, const std::string& reason);

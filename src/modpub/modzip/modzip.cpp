@@ -193,9 +193,8 @@ Result<std::string> CheckGoMod(const std::string& tag, const std::string& gomod_
   if (gomod::CompareGoVersions(parsed->go_version, gomod::kNewestGo) > 0) {
     return Fail(gomod_file + ": go " + parsed->go_version + " is newer than go " +
                 std::string(gomod::kNewestGo) + ", the newest go modpub publishes for: go " +
-                std::string(gomod::kNewestGo) +
-                " refuses to download it (\"requires go >= " + parsed->go_version +
-                "\"); lower the go line to the version the module needs");
+                std::string(gomod::kNewestGo) + " refuses to download it (\"requires go >= " +
+                parsed->go_version + "\"); lower the go line to the version the module needs");
   }
   return std::move(parsed->go_version);
 }
@@ -218,12 +217,16 @@ std::vector<std::string> VendorRuleDifferences(const std::vector<zipcheck::File>
                           "; x/mod zip isVendoredPackage): the two would hash this version "
                           "differently; remove the file from the tagged tree";
   for (const auto& f : only_now) {
-    out.push_back(f + ": go 1.24 and later put this file into the zip, go 1.19 to 1.23 leave it "
-                      "out as vendored" + why);
+    out.push_back(f +
+                  ": go 1.24 and later put this file into the zip, go 1.19 to 1.23 leave it "
+                  "out as vendored" +
+                  why);
   }
   for (const auto& f : only_old) {
-    out.push_back(f + ": go 1.19 to 1.23 put this file into the zip, go 1.24 and later leave it "
-                      "out as vendored" + why);
+    out.push_back(f +
+                  ": go 1.19 to 1.23 put this file into the zip, go 1.24 and later leave it "
+                  "out as vendored" +
+                  why);
   }
   return out;
 }

@@ -32,15 +32,15 @@ namespace modpub::modzip {
 
 // One module version that a tag publishes, before its zip is written.
 struct ModuleVersion {
-  std::string path;       // module path, e.g. "example.com/lib/v2"
-  std::string version;    // e.g. "v2.1.0" or "v2.1.0+incompatible"
-  std::string tag;        // the tag it came from, e.g. "sub/v2.1.0"
-  std::string dir;        // module directory in the tree ("" = root)
-  git::Oid commit;        // the tagged commit
-  std::int64_t time = 0;  // commit time, seconds since the epoch (UTC)
-  std::string mod;        // .mod contents (raw go.mod blob or synthesized)
+  std::string path;        // module path, e.g. "example.com/lib/v2"
+  std::string version;     // e.g. "v2.1.0" or "v2.1.0+incompatible"
+  std::string tag;         // the tag it came from, e.g. "sub/v2.1.0"
+  std::string dir;         // module directory in the tree ("" = root)
+  git::Oid commit;         // the tagged commit
+  std::int64_t time = 0;   // commit time, seconds since the epoch (UTC)
+  std::string mod;         // .mod contents (raw go.mod blob or synthesized)
   std::string go_version;  // the go.mod's go line ("1.24.0"), "" without one
-  std::string info;       // .info contents
+  std::string info;        // .info contents
 };
 
 // Resolves `tag` in `repo` (whose root has import path `import_path`) to the module

@@ -216,32 +216,17 @@ Result<std::vector<StoredVersion>> AthensDisk::ListVersions(const std::string& p
     if (!p) return p.error();
     out.push_back(ToStored(v, *p));
   }
-  std::stable_sort(out.begin(), out.end(), [](const StoredVersion& a, const StoredVersion& b) {
-    return semver::Compare(a.version, b.version) < 0;
-  });
+  SortBySemver(out);
   return out;
 }
 
 Result<std::vector<std::string>> AthensDisk::ListModules() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::exists(root_, ec)) return out;
-  fs::recursive_directory_iterator it(root_, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (name.starts_with(".")) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (it.depth() == 0 || !IsVersionDirName(name) || !it->is_directory(ec)) continue;
-    it.disable_recursion_pending();
-    auto path = it->path().parent_path().lexically_relative(root_).generic_string();
-    if (module::CheckPath(path)) out.push_back(path);
-  }
-  if (ec) return Fail(root_.string() + ": " + ec.message());
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  // <root>/<module path>/<version>/: a module is the parent of a version directory.
+  return local::FindModules(root_, [](const fs::path& rel, int depth) {
+    if (depth == 0 || !IsVersionDirName(rel.filename().string())) return std::string();
+    std::string path = rel.parent_path().generic_string();
+    return module::CheckPath(path) ? path : std::string();
+  });
 }
 
 }  // namespace modpub::storage

@@ -211,4 +211,11 @@ std::string VersionListWith(std::vector<std::string> versions, std::string versi
   return text;
 }
 
+void SortBySemver(std::vector<StoredVersion>& versions) {
+  std::stable_sort(versions.begin(), versions.end(),
+                   [](const StoredVersion& a, const StoredVersion& b) {
+                     return semver::Compare(a.version, b.version) < 0;
+                   });
+}
+
 }  // namespace modpub::storage

@@ -158,6 +158,9 @@ std::optional<PutResult> NothingToWrite(const Decision& d);
 // noting that its signature was added (other outcomes are returned as they are).
 PutResult SignatureAdded(PutResult r);
 
+// Orders versions as `go list -m -versions` does (semver; ties keep their order).
+void SortBySemver(std::vector<StoredVersion>& versions);
+
 // What storing a version's detached signature found ("Signatures" above).
 struct SignatureWrite {
   enum Kind { kWritten, kAlreadyStored, kDifferent } kind = kWritten;

@@ -207,32 +207,17 @@ Result<std::vector<StoredVersion>> FsTree::ListVersions(const std::string& path)
     if (!sv) return sv.error();
     if (*sv) out.push_back(std::move(**sv));
   }
-  std::stable_sort(out.begin(), out.end(), [](const StoredVersion& a, const StoredVersion& b) {
-    return semver::Compare(a.version, b.version) < 0;
-  });
+  SortBySemver(out);
   return out;
 }
 
 Result<std::vector<std::string>> FsTree::ListModules() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::exists(root_, ec)) return out;
-  fs::recursive_directory_iterator it(root_, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (name.starts_with(".")) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (name != "@v" || !it->is_directory(ec)) continue;
-    it.disable_recursion_pending();
-    auto rel = it->path().parent_path().lexically_relative(root_).generic_string();
-    if (auto path = module::UnescapePath(rel)) out.push_back(*path);
-  }
-  if (ec) return Fail(root_.string() + ": " + ec.message());
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  // <root>/<escaped module path>/@v/: a module is the parent of an @v directory.
+  return local::FindModules(root_, [](const fs::path& rel, int) {
+    if (rel.filename() != "@v") return std::string();
+    auto path = module::UnescapePath(rel.parent_path().generic_string());
+    return path ? *path : std::string();
+  });
 }
 
 }  // namespace modpub::storage

@@ -269,4 +269,29 @@ Result<std::optional<std::uint64_t>> RegularFileSize(const fs::path& path) {
   return std::optional<std::uint64_t>(static_cast<std::uint64_t>(st.st_size));
 }
 
+Result<std::vector<std::string>> FindModules(
+    const std::filesystem::path& root,
+    const std::function<std::string(const std::filesystem::path& rel, int depth)>& module_of) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::exists(root, ec)) return out;
+  fs::recursive_directory_iterator it(root, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().starts_with(".")) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_directory(ec)) continue;
+    std::string module = module_of(it->path().lexically_relative(root), it.depth());
+    if (module.empty()) continue;
+    it.disable_recursion_pending();
+    out.push_back(std::move(module));
+  }
+  if (ec) return Fail(root.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 }  // namespace modpub::storage::local

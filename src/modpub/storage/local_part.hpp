@@ -66,4 +66,12 @@ Result<std::string> ReadFile(const std::filesystem::path& path, std::size_t limi
 // The size of a regular file, or nullopt if `path` is absent or not a regular file.
 Result<std::optional<std::uint64_t>> RegularFileSize(const std::filesystem::path& path);
 
+// The module paths under `root`, sorted, each once: every directory below `root` (hidden
+// ones, starting with ".", skipped) is shown to `module_of` with its path relative to
+// `root` and its depth (0 = directly in root); a non-empty answer is a module path, and
+// the directory is not descended into. An absent `root` holds no module.
+Result<std::vector<std::string>> FindModules(
+    const std::filesystem::path& root,
+    const std::function<std::string(const std::filesystem::path& rel, int depth)>& module_of);
+
 }  // namespace modpub::storage::local

@@ -89,4 +89,21 @@ Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url) {
   return Fail("storage URL \"" + url + "\": unknown scheme \"" + scheme + "\"; " + kSupported);
 }
 
+Status CheckUrl(const std::string& url) {
+  auto sep = url.find("://");
+  if (sep == std::string::npos) {
+    return Fail("storage URL \"" + url + "\" has no scheme; " + kSupported);
+  }
+  std::string scheme = url.substr(0, sep);
+  if (scheme == "file" || scheme == "athens-disk") {
+    auto dir = ParseDir(url, std::string_view(url).substr(sep + 3));
+    return dir ? Status(Ok()) : Status(dir.error());
+  }
+  if (scheme == "s3") {
+    auto where = ParseS3Url(url);
+    return where ? Status(Ok()) : Status(where.error());
+  }
+  return Fail("storage URL \"" + url + "\": unknown scheme \"" + scheme + "\"; " + kSupported);
+}
+
 }  // namespace modpub::storage

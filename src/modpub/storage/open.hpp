@@ -22,4 +22,9 @@ namespace modpub::storage {
 
 Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url);
 
+// The syntax checks of OpenBackend alone, with its messages: a known scheme, an absolute
+// path, an s3:// URL that parses. Loads no credentials and touches nothing, so that a
+// configuration can be checked where the storage is not reachable.
+Status CheckUrl(const std::string& url);
+
 }  // namespace modpub::storage

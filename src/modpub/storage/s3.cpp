@@ -210,9 +210,7 @@ Result<std::vector<StoredVersion>> S3Backend::ListVersions(const std::string& pa
     if (!sv) return sv.error();
     out.push_back(std::move(*sv));
   }
-  std::stable_sort(out.begin(), out.end(), [](const StoredVersion& a, const StoredVersion& b) {
-    return semver::Compare(a.version, b.version) < 0;
-  });
+  SortBySemver(out);
   return out;
 }
 

@@ -40,6 +40,12 @@ void AddIf(std::vector<std::string>& v, std::string s) {
   if (!s.empty()) v.push_back(std::move(s));
 }
 
+// The string members `keys` of `obj` that are set, in that order.
+void AddEach(std::vector<std::string>& v, const nlohmann::json& obj,
+             std::initializer_list<const char*> keys) {
+  for (const char* key : keys) AddIf(v, Str(obj, key));
+}
+
 Status RequireObject(const nlohmann::json& doc) {
   if (!doc.is_object()) return Fail("the payload is not a JSON object");
   return Ok();
@@ -163,10 +169,7 @@ Result<Event> ParseGitHub(std::string_view event_name, const nlohmann::json& doc
   Event ev;
   const nlohmann::json empty = nlohmann::json::object();
   const nlohmann::json& repo = doc.contains("repository") ? doc["repository"] : empty;
-  AddIf(ev.urls, Str(repo, "clone_url"));
-  AddIf(ev.urls, Str(repo, "ssh_url"));
-  AddIf(ev.urls, Str(repo, "git_url"));
-  AddIf(ev.urls, Str(repo, "html_url"));
+  AddEach(ev.urls, repo, {"clone_url", "ssh_url", "git_url", "html_url"});
   AddIf(ev.names, Str(repo, "full_name"));
 
   if (event_name == "ping") {
@@ -216,13 +219,8 @@ Result<Event> ParseGitLab(std::string_view event_name, const nlohmann::json& doc
   const nlohmann::json empty = nlohmann::json::object();
   const nlohmann::json& project = doc.contains("project") ? doc["project"] : empty;
   const nlohmann::json& repo = doc.contains("repository") ? doc["repository"] : empty;
-  AddIf(ev.urls, Str(project, "git_http_url"));
-  AddIf(ev.urls, Str(project, "git_ssh_url"));
-  AddIf(ev.urls, Str(project, "web_url"));
-  AddIf(ev.urls, Str(repo, "git_http_url"));
-  AddIf(ev.urls, Str(repo, "git_ssh_url"));
-  AddIf(ev.urls, Str(repo, "url"));
-  AddIf(ev.urls, Str(repo, "homepage"));
+  AddEach(ev.urls, project, {"git_http_url", "git_ssh_url", "web_url"});
+  AddEach(ev.urls, repo, {"git_http_url", "git_ssh_url", "url", "homepage"});
   AddIf(ev.names, Str(project, "path_with_namespace"));
 
   std::string kind = Str(doc, "object_kind");

@@ -79,8 +79,7 @@ struct CheckedFiles {
 // one current go applies to modules whose go line says 1.24 or later.
 enum class VendorRule { kBeforeGo124, kGo124 };
 
-CheckedFiles CheckFiles(const std::vector<File>& files,
-                        VendorRule rule = VendorRule::kBeforeGo124);
+CheckedFiles CheckFiles(const std::vector<File>& files, VendorRule rule = VendorRule::kBeforeGo124);
 
 // x/mod zip.isVendoredPackage. kBeforeGo124 keeps its historical quirk: a nested
 // "x/vendor/" is skipped by the length of "/vendor/" counted from the start of the path,
