@@ -91,16 +91,6 @@ bool OpenExtras(const PublishOptions& o, Extras* e) {
   return true;
 }
 
-void PrintLines(const std::string& prefix, const std::string& message) {
-  std::size_t start = 0;
-  while (start <= message.size()) {
-    auto nl = message.find('\n', start);
-    std::cerr << prefix << message.substr(start, nl - start) << "\n";
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
-}
-
 // Opens every --to URL; prints the problems and returns nothing if any is bad, so that a
 // typo in the second URL does not leave the first backend published alone.
 std::vector<std::unique_ptr<storage::Backend>> OpenBackends(const std::vector<std::string>& urls,
@@ -173,16 +163,7 @@ int RunPublish(const PublishOptions& o) {
   if (!opened) return kExitFailed;
   auto result = publish::PublishTag(opened->repo, o.import_path, o.tag, Pointers(opened->backends),
                                     opened->extras.options());
-  switch (result.kind) {
-    case publish::TagResult::kInvalid:
-      PrintLines("modpub: refused ", result.error);
-      return kExitRefused;
-    case publish::TagResult::kFailed:
-      std::cerr << "modpub: " << result.error << "\n";
-      return kExitFailed;
-    case publish::TagResult::kDone:
-      break;
-  }
+  if (int code = ReportUnpublished(result); code != 0) return code;
   for (const auto& r : result.reports) std::cout << JsonLine(r) << "\n";
   std::cout.flush();
   return ExitFor(result.reports);
@@ -246,7 +227,7 @@ int RunBackfill(const PublishOptions& o) {
   observer.finished = [&](const std::string& tag, const publish::TagResult& result) {
     if (result.kind == publish::TagResult::kInvalid) {
       progress.Clear();
-      PrintLines("modpub: refused ", result.error);
+      PrintRefused(result.error);
       code = std::max(code, kExitRefused);
     } else if (result.kind == publish::TagResult::kFailed) {
       progress.Clear();

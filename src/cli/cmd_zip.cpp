@@ -31,16 +31,6 @@ struct ZipOptions {
   std::string out;
 };
 
-void PrintRefusal(const std::string& message) {
-  std::size_t start = 0;
-  while (start < message.size()) {
-    auto nl = message.find('\n', start);
-    std::cerr << "modpub: refused " << message.substr(start, nl - start) << "\n";
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
-}
-
 int RunZip(const ZipOptions& o) {
   auto repo = git::Repository::Open(o.repo);
   if (!repo) {
@@ -57,16 +47,7 @@ int RunZip(const ZipOptions& o) {
   storage::FsTree tree("file://" + out.string(), out);
 
   auto result = publish::PublishTag(*repo, o.import_path, o.tag, {&tree});
-  switch (result.kind) {
-    case publish::TagResult::kInvalid:
-      PrintRefusal(result.error);
-      return kExitRefused;
-    case publish::TagResult::kFailed:
-      std::cerr << "modpub: " << result.error << "\n";
-      return kExitFailed;
-    case publish::TagResult::kDone:
-      break;
-  }
+  if (int code = ReportUnpublished(result); code != 0) return code;
   // A refusal or failure of the tree has been logged (with both hashes) by the pipeline.
   int code = 0;
   for (const auto& r : result.reports) {

@@ -6,6 +6,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "modpub/publish/publish.hpp"
 
 namespace modpub::cli {
 
@@ -13,6 +16,13 @@ namespace modpub::cli {
 // found), 2 = something failed (I/O, a storage, bad arguments the parser let through).
 inline constexpr int kExitRefused = 1;
 inline constexpr int kExitFailed = 2;
+
+// A refused tag's problems on stderr, one "modpub: refused <problem>" line each (the
+// problems name the tag: "<tag>: <file>: <rule>").
+void PrintRefused(const std::string& problems);
+// For a tag that published nothing (kInvalid, kFailed): prints why and returns the exit
+// status; 0 for kDone, whose reports the caller prints.
+int ReportUnpublished(const publish::TagResult& result);
 
 using RegisterFn = void (*)(CLI::App& app, int* exit_code);
 

@@ -118,6 +118,19 @@ def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+def publish_small_module(work: Path, module, tag, *urls):
+    """A one-package module at `tag` in a new repository under `work`, published by
+    `modpub publish` to `urls`; returns the JSON line of each storage."""
+    repo = GitRepo(work, "small")
+    repo.write("go.mod", f"module {module}\n\ngo 1.19\n")
+    repo.write("small.go", "package small\n")
+    repo.commit()
+    repo.tag(tag)
+    r = publish(repo, module, tag, *urls)
+    assert r.returncode == 0, r.stderr
+    return json_lines(r.stdout)
+
+
 def publish(repo: GitRepo, import_path, tag, *urls, env=None):
     args = ["publish", "--repo", repo.bare, "--import-path", import_path, "--tag", tag]
     for u in urls:

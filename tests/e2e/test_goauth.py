@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (GO_TOOLS, GitRepo, clean_gopath, each_go, free_port, go_download, go_env,
-                     json_lines, modpub_bin, run_modpub, stop_process, wait_for_port)
+from support import (GO_TOOLS, clean_gopath, each_go, free_port, go_download, go_env,
+                     modpub_bin, publish_small_module, run_modpub, stop_process, wait_for_port)
 
 MOD = "corp.example/Tools"
 TOKEN = "ci-0123456789abcdef-token"
@@ -60,15 +60,8 @@ allow = ["corp.example/other"]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("goauth")
-    repo = GitRepo(work, "tools")
-    repo.write("go.mod", f"module {MOD}\n\ngo 1.19\n")
-    repo.write("tools.go", "package tools\n")
-    repo.commit()
-    repo.tag("v0.2.0")
     tree = work / "tree"
-    r = run_modpub("publish", "--repo", repo.bare, "--import-path", MOD, "--tag", "v0.2.0",
-                   "--to", f"file://{tree}")
-    assert r.returncode == 0, r.stderr
+    r = publish_small_module(work, MOD, "v0.2.0", f"file://{tree}")
     cert, key = make_cert(work)
     port = free_port()
     log = open(work / "serve.log", "w")
@@ -79,7 +72,7 @@ def server(tmp_path_factory):
     try:
         assert wait_for_port(port, proc=proc), (work / "serve.log").read_text()
         yield {"work": work, "url": f"https://127.0.0.1:{port}", "port": port, "cert": cert,
-               "sum": json_lines(r.stdout)[0]["Sum"]}
+               "sum": r[0]["Sum"]}
     finally:
         stop_process(proc)
         log.close()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (GitRepo, REPO_ROOT, clean_gopath, each_go, free_port, go_download, go_env,
-                     json_lines, needs_go, run_modpub, wait_for_port, write_netrc)
+from support import (REPO_ROOT, clean_gopath, each_go, free_port, go_download, go_env,
+                     needs_go, publish_small_module, run_modpub, wait_for_port, write_netrc)
 
 pytestmark = needs_go
 
@@ -24,16 +24,20 @@ MOD = "corp.example/Tools"
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     work = tmp_path_factory.mktemp("serve")
-    repo = GitRepo(work, "tools")
-    repo.write("go.mod", f"module {MOD}\n\ngo 1.19\n")
-    repo.write("tools.go", "package tools\n")
-    repo.commit()
-    repo.tag("v0.2.0")
     tree, athens = work / "tree", work / "athens"
-    r = run_modpub("publish", "--repo", repo.bare, "--import-path", MOD, "--tag", "v0.2.0",
-                   "--to", f"file://{tree}", "--to", f"athens-disk://{athens}")
-    assert r.returncode == 0, r.stderr
-    return {"work": work, "tree": tree, "athens": athens, "sum": json_lines(r.stdout)[0]["Sum"]}
+    lines = publish_small_module(work, MOD, "v0.2.0", f"file://{tree}", f"athens-disk://{athens}")
+    return {"work": work, "tree": tree, "athens": athens, "sum": lines[0]["Sum"]}
+
+
+def downloads_published(work: Path, url, name, gotool, want_sum):
+    """`go mod download` of MOD@v0.2.0 from `url` by `gotool` gets the published zip."""
+    app = work / f"app-{name}-{gotool.label}"
+    app.mkdir()
+    env = go_env(app, url, work / "gocache", gotool)
+    rc, data, err = go_download(f"{MOD}@v0.2.0", env, app)
+    clean_gopath(env)
+    assert rc == 0, err
+    assert data["Sum"] == want_sum
 
 
 def request(url, method, path, headers=None, context=None):
@@ -53,13 +57,7 @@ def test_serve_athens_layout_to_go(published, gotool):
     """The same routes over Athens's disk layout: go downloads from it."""
     work = published["work"]
     with serving_athens(published["athens"]) as url:
-        app = work / f"app-athens-{gotool.label}"
-        app.mkdir()
-        env = go_env(app, url, work / "gocache", gotool)
-        rc, data, err = go_download(f"{MOD}@v0.2.0", env, app)
-        assert rc == 0, err
-        assert data["Sum"] == published["sum"]
-        clean_gopath(env)
+        downloads_published(work, url, "athens", gotool, published["sum"])
         st, hdr, body = request(url, "HEAD", "/corp.example/%21tools/@v/v0.2.0.zip")
         assert st == 200 and body == b"" and int(hdr["Content-Length"]) > 0
         st, hdr, _ = request(url, "GET", "/corp.example/%21tools/@v/v0.2.0.info")
@@ -97,13 +95,7 @@ class serving_athens:
 def test_serve_under_a_prefix(published, gotool):
     work = published["work"]
     with serving_athens(published["athens"], "/goproxy") as url:
-        app = work / f"app-prefix-{gotool.label}"
-        app.mkdir()
-        env = go_env(app, url, work / "gocache", gotool)
-        rc, data, err = go_download(f"{MOD}@v0.2.0", env, app)
-        assert rc == 0, err
-        assert data["Sum"] == published["sum"]
-        clean_gopath(env)
+        downloads_published(work, url, "prefix", gotool, published["sum"])
         base = url.removesuffix("/goproxy")
         assert request(base, "GET", "/corp.example/%21tools/@v/list")[0] == 404
 
