@@ -54,7 +54,12 @@ std::unique_ptr<jobs::Spool> OpenSpool(SpoolOptions& o) {
   }
   std::error_code ec;
   std::filesystem::path p = std::filesystem::absolute(dir, ec);
-  if (ec || !std::filesystem::is_directory(p / "queue")) {
+  const bool is_spool = !ec && std::filesystem::is_directory(p / "queue", ec);
+  if (ec) {  // e.g. a directory on the way that this user may not search
+    std::cerr << "modpub: " << (p / "queue").string() << ": " << ec.message() << "\n";
+    return nullptr;
+  }
+  if (!is_spool) {
     std::cerr << "modpub: " << dir << ": not a job spool (no queue/ directory)\n";
     return nullptr;
   }

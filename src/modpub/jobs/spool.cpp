@@ -60,6 +60,18 @@ bool ValidId(std::string_view id) {
   });
 }
 
+// Whether `p` is known to exist / known not to exist. Neither throws: a path that cannot
+// be examined (EACCES, ENOTDIR) is neither, so that callers report it rather than skip it
+// (or abort with an uncaught filesystem_error).
+bool Present(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec) && !ec;
+}
+bool Absent(const fs::path& p) {
+  std::error_code ec;
+  return fs::status(p, ec).type() == fs::file_type::not_found;
+}
+
 bool IsJobName(std::string_view name) {
   return name.size() > kSuffix.size() && name.substr(name.size() - kSuffix.size()) == kSuffix &&
          name[0] != '.';
@@ -713,7 +725,7 @@ Result<int> Spool::RequeueStale() const {
     fs::path cdir = dir_ / "claimed" / o;
     auto names = ListDir(cdir);
     if (!names) {
-      if (!fs::exists(cdir)) continue;  // another daemon cleaned it up meanwhile
+      if (Absent(cdir)) continue;  // another daemon cleaned it up meanwhile
       return names.error();
     }
     for (const auto& n : *names) {
@@ -760,7 +772,7 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
   std::string transient;  // a read error that is not the file's fault
   auto set_aside = [&](const fs::path& from, const std::string& name, const std::string& why) {
     fs::path to = dir_ / "corrupt" / name;
-    if (fs::exists(to)) to += "." + Hex(Random64(), 8);
+    if (!Absent(to)) to += "." + Hex(Random64(), 8);
     if (::rename(from.c_str(), to.c_str()) != 0) return;  // someone else moved it
     (void)fsio::SyncDir(dir_ / "corrupt");
     fs::path reason = to;
@@ -806,7 +818,7 @@ Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) cons
     }
     fs::path c = cdir / name;
     if (::rename(q.c_str(), c.c_str()) != 0) {
-      if (errno == ENOENT && fs::exists(cdir)) continue;  // another daemon took it
+      if (errno == ENOENT && Present(cdir)) continue;  // another daemon took it
       return Fail(Errno(q, "cannot claim", errno));
     }
     // The file we renamed may be a newer version than the one we read (re-queued by
@@ -830,8 +842,7 @@ namespace {
 Status Finish(const fs::path& root, const Owner& owner, const Job& job, const char* dest_dir) {
   const std::string name = job.id + std::string(kSuffix);
   fs::path c = root / "claimed" / owner.id() / name;
-  if (!fs::exists(c))
-    return Fail(c.string() + ": job " + job.id + " is not claimed by this daemon");
+  if (!Present(c)) return Fail(c.string() + ": job " + job.id + " is not claimed by this daemon");
   if (auto s = WriteDurably(root / "tmp", c, ToJson(job)); !s) return s;
   return Move(c, root / dest_dir / name);
 }
@@ -887,7 +898,7 @@ Result<std::vector<Spool::Entry>> Spool::List(State state) const {
   for (const auto& [dir, owner] : files) {
     auto names = ListDir(dir);
     if (!names) {
-      if (state == State::kClaimed && !fs::exists(dir)) continue;
+      if (state == State::kClaimed && Absent(dir)) continue;
       return names.error();
     }
     for (const auto& name : *names) {
@@ -906,7 +917,7 @@ Result<std::vector<Spool::Entry>> Spool::List(State state) const {
       if (!IsJobName(name)) continue;
       auto text = ReadFile(dir / name);
       if (!text) {
-        if (!fs::exists(dir / name)) continue;  // moved on while we listed
+        if (Absent(dir / name)) continue;  // moved on while we listed
         e.job.id = IdOf(name);
         e.job.last_error = text.message();
       } else if (auto job = FromJson(*text); job) {
