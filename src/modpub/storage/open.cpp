@@ -17,13 +17,6 @@ constexpr char kSupported[] =
     "athens-disk:///abs/dir (Athens disk storage), "
     "s3://bucket/prefix?endpoint=http://host:port&region=R&layout=goproxy|athens (S3 bucket)";
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The absolute directory a "<scheme>://" URL names, from what follows "//".
 Result<fs::path> ParseDir(const std::string& url, std::string_view rest) {
   if (rest.find_first_of("?#") != std::string_view::npos) {
@@ -35,21 +28,9 @@ Result<fs::path> ParseDir(const std::string& url, std::string_view rest) {
                 "\": the path must be absolute, as in file:///abs/dir (three slashes); "
                 "a relative path or a host name is not allowed");
   }
-  std::string decoded;
-  for (std::size_t i = 0; i < rest.size(); ++i) {
-    if (rest[i] != '%') {
-      decoded += rest[i];
-      continue;
-    }
-    int hi = i + 1 < rest.size() ? HexValue(rest[i + 1]) : -1;
-    int lo = i + 2 < rest.size() ? HexValue(rest[i + 2]) : -1;
-    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-      return Fail("storage URL \"" + url + "\": malformed %-escape in the path");
-    }
-    decoded += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  fs::path p(decoded);
+  auto decoded = PercentDecode(url, rest);
+  if (!decoded) return decoded.error();
+  fs::path p(*decoded);
   for (const auto& elem : p) {
     if (elem == "." || elem == "..") {
       return Fail("storage URL \"" + url + "\": \".\" and \"..\" are not allowed in the path");

@@ -11,31 +11,6 @@ namespace {
 constexpr char kSupported[] =
     "s3://<bucket>/<prefix>?endpoint=http://host:port&region=us-east-1&layout=goproxy|athens";
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-Result<std::string> PercentDecode(const std::string& url, std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    int hi = i + 1 < s.size() ? HexValue(s[i + 1]) : -1;
-    int lo = i + 2 < s.size() ? HexValue(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-      return Fail("storage URL \"" + url + "\": malformed %-escape");
-    }
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 bool ValidBucket(std::string_view b) {
   if (b.size() < 3 || b.size() > 63) return false;
   for (char c : b) {
@@ -135,6 +110,35 @@ Status ApplyParameter(const std::string& url, const std::string& key, const std:
 }
 
 }  // namespace
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+Result<std::string> PercentDecode(const std::string& url, std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    int hi = i + 1 < s.size() ? HexValue(s[i + 1]) : -1;
+    int lo = i + 2 < s.size() ? HexValue(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+      return Fail("storage URL \"" + url + "\": malformed %-escape");
+    }
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
 
 Result<S3Url> ParseS3Url(const std::string& url) {
   constexpr std::string_view kScheme = "s3://";

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "modpub/base/result.hpp"
 
@@ -23,5 +24,9 @@ struct S3Url {
 };
 // Parses an s3:// URL (everything after "s3://"); the error names the URL and the rule.
 Result<S3Url> ParseS3Url(const std::string& url);
+
+// Decodes the %XX escapes of a part of storage URL `url` (file paths, S3 prefixes and
+// query values alike); a malformed escape or %00 is an error naming the URL.
+Result<std::string> PercentDecode(const std::string& url, std::string_view part);
 
 }  // namespace modpub::storage
