@@ -193,6 +193,31 @@ TEST(Config, LoadConfigReadsFileAndReportsMissing) {
   EXPECT_EQ(c->source, (dir.path() / "m.toml").string());
 }
 
+TEST(Config, ADirectoryIsNotAConfigurationFile) {
+  testing::TempDir dir;
+  auto c = LoadConfig(dir.path().string());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.message(), dir.path().string() +
+                             ": is a directory, not a configuration file (give the TOML file, "
+                             "e.g. /etc/modpub/modpub.toml)");
+}
+
+TEST(Config, PathsWithNulAndUnusablePortsAreExplained) {
+  auto c = ParseConfig(
+      "storage = [\"file:///srv/x\"]\nspool_dir = \"/var/sp\\u0000ool\"\n"
+      "state_dir = \"/s\"\nsocket = \"/t.sock\"\n[daemon]\nhttp_listen = \"0.0.0.0:0\"\n",
+      "m.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.message().find("m.toml:2:13: spool_dir: the path holds a NUL character"),
+            std::string::npos)
+      << c.message();
+  EXPECT_NE(c.message().find("daemon.http_listen: \"0.0.0.0:0\": port 0 cannot be listened on: "
+                             "give a port from 1 to 65535"),
+            std::string::npos)
+      << c.message();
+  EXPECT_EQ(c.message().find("not host:port"), std::string::npos) << c.message();
+}
+
 TEST(Config, SplitHostPort) {
   std::string h;
   int p = 0;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -130,6 +131,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
 }
 
 Result<Config> LoadConfig(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Fail(path + ": is a directory, not a configuration file (give the TOML file, e.g. " +
+                "/etc/modpub/modpub.toml)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Fail(path + ": cannot read the configuration file: " +

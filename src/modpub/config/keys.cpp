@@ -15,6 +15,11 @@ namespace {
 // ---- rules of one value ("" = fine) ----
 
 std::string CheckAbsolute(const std::string& v) {
+  // TOML strings may hold "\u0000"; no file name can, and the system would cut the path
+  // there, so a later, unrelated error would be all the user saw.
+  if (v.find('\0') != std::string::npos) {
+    return "the path holds a NUL character (\\u0000), which no file name can contain";
+  }
   if (!v.empty() && v[0] == '/') return "";
   return "\"" + v + "\" must be an absolute path";
 }
@@ -23,6 +28,14 @@ std::string CheckListen(const std::string& v) {
   std::string host;
   int port = 0;
   if (v.empty() || SplitHostPort(v, &host, &port)) return "";
+  // host:port in form, with a port no listener can have: say so rather than "not host:port".
+  const auto colon = v.rfind(':');
+  const std::string digits = colon == std::string::npos ? "" : v.substr(colon + 1);
+  if (!digits.empty() && digits.size() <= 5 &&
+      digits.find_first_not_of("0123456789") == std::string::npos) {
+    return "\"" + v + "\": port " + digits +
+           " cannot be listened on: give a port from 1 to 65535 (e.g. \"127.0.0.1:8780\")";
+  }
   return "\"" + v + "\" is not host:port (e.g. \"127.0.0.1:8780\"; \"\" disables HTTP)";
 }
 
