@@ -69,6 +69,29 @@ TEST(Auth, BasicAndBearer) {
   EXPECT_EQ(auth->Check("Digest x", std::string("x.example/y")).verdict, V::kUnauthenticated);
 }
 
+TEST(Auth, UnknownUserAndWrongPasswordGetOneAnswer) {
+  auto auth = Make();
+  const std::optional<std::string> lib("corp.example/lib");
+  auto wrong = auth->Check(Basic("alice", "nope"), lib);
+  auto unknown = auth->Check(Basic("mallory", "nope"), lib);
+  EXPECT_EQ(wrong.verdict, Auth::Verdict::kUnauthenticated);
+  EXPECT_EQ(unknown.verdict, wrong.verdict);
+  EXPECT_EQ(unknown.reason, wrong.reason);  // the response body: no user name, no hint
+  EXPECT_EQ(wrong.reason, "wrong user name or password");
+}
+
+TEST(Auth, CredentialsHoldingNulAreRefused) {
+  auto auth = Make();
+  const std::optional<std::string> lib("corp.example/lib");
+  // crypt(3) stops at the NUL: without the check, "alice-pw\0junk" would pass as alice-pw.
+  auto nul_pw = auth->Check(Basic("alice", std::string("alice-pw\0junk", 13)), lib);
+  EXPECT_EQ(nul_pw.verdict, Auth::Verdict::kUnauthenticated);
+  EXPECT_EQ(nul_pw.reason, "malformed Basic credentials");
+  auto nul_user = auth->Check(Basic(std::string("alice\0x", 7), "alice-pw"), lib);
+  EXPECT_EQ(nul_user.verdict, Auth::Verdict::kUnauthenticated);
+  EXPECT_EQ(auth->Check(Basic("alice", "alice-pw"), lib).verdict, Auth::Verdict::kAllow);
+}
+
 TEST(Auth, RefusesWeakOrMissingHashes) {
   // Traditional DES crypt: legacy.
   auto weak = Auth::FromToml(

@@ -177,6 +177,13 @@ Auth::Decision Auth::Check(std::string_view authorization,
     }
     const std::string user = decoded->substr(0, colon);
     const std::string pass = decoded->substr(colon + 1);
+    // crypt(3) reads the password up to its first NUL: "pw\0junk" would pass as "pw".
+    if (decoded->find('\0') != std::string::npos) {
+      return {Verdict::kUnauthenticated, "", "malformed Basic credentials"};
+    }
+    // One answer, and about the same time, whether the user exists or the password is
+    // wrong: nobody learns which user names exist.
+    static constexpr char kWrong[] = "wrong user name or password";
     for (const auto& u : users_) {
       if (u.name != user) continue;
       std::string key(user);
@@ -197,9 +204,13 @@ Auth::Decision Auth::Check(std::string_view authorization,
         cache_->verified.insert(key);
         return allowed(u);
       }
-      return {Verdict::kUnauthenticated, "", "wrong password for " + user};
+      return {Verdict::kUnauthenticated, "", kWrong};
     }
-    return {Verdict::kUnauthenticated, "", "unknown user " + user};
+    if (!users_.empty()) {  // the work a known user's check does, for the same time
+      crypt_data data{};
+      (void)crypt_r(pass.c_str(), users_.front().secret.c_str(), &data);
+    }
+    return {Verdict::kUnauthenticated, "", kWrong};
   }
   return {Verdict::kUnauthenticated, "", "unsupported authorization scheme"};
 }

@@ -20,7 +20,8 @@
 //   allow = ["*"]
 // or an htpasswd-style file of "user:hash" lines (each user may read everything).
 //
-// Decisions: no or unparsable credentials, an unknown user or token, a wrong password ->
+// Decisions: no or unparsable credentials (a NUL in them included), an unknown user or
+// token, a wrong password (the same answer, in about the same time, as an unknown user) ->
 // 401 with `WWW-Authenticate: Basic realm="<realm>"` (go then uses .netrc); a known
 // principal reading a module outside its prefixes -> 403. Successful password checks are
 // cached in memory by SHA-256 of the credentials (crypt is slow on purpose).
