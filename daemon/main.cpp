@@ -120,13 +120,13 @@ jobs::RunnerObserver MetricsObserver(http::Metrics& metrics) {
   return observer;
 }
 
-// Waiting jobs: queue/, plus what the webhook intake still holds in its journal (a burst
-// waits there; queue/ is kept short).
+// /metrics' waiting jobs: queue/, plus what the webhook intake still holds in its journal
+// (a burst waits there; queue/ is kept short).
 void CountQueueDepth(Daemon& d) {
   d.metrics.SetQueueDepthSource([&spool = d.runner->spool(), w = d.webhooks.get()]() -> long {
     auto depth = spool.QueueDepth();
     if (!depth) return -1;
-    return static_cast<long>(*depth + (w ? w->IntakeBacklog() : 0));
+    return static_cast<long>(*depth + w->IntakeBacklog());
   });
 }
 
@@ -156,6 +156,7 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   routes.serve_modules = cfg.proxy.enabled;
   routes.modules_from = cfg.proxy.from;
   const std::string names = http::MountRoutes(*d.server, routes);
+  CountQueueDepth(d);  // before the first /metrics can be asked
   if (auto s = d.server->Start(host, port); !s) return s;
   spdlog::info("HTTP on http://{}:{} ({})", host, d.server->port(), names);
   return Ok();
@@ -184,7 +185,6 @@ Status Open(const config::Config& cfg, Daemon& d) {
   if (!cfg.http_listen.empty()) {
     if (auto s = StartHttp(cfg, d, std::move(proxy)); !s) return s;
   }
-  CountQueueDepth(d);
   return Ok();
 }
 

@@ -74,8 +74,6 @@ std::string MountRoutes(Server& server, const RouteSet& routes) {
   if (routes.extra) {
     routes.extra(raw);
     names += ", " + routes.extra_names;
-  } else if (routes.extra_pre_route) {
-    raw.set_pre_routing_handler(routes.extra_pre_route);
   }
   if (!routes.proxy) return names;
   if (routes.serve_modules) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "modpub/http/proxy.hpp"
 #include "modpub/http/server.hpp"
@@ -24,8 +25,10 @@ namespace modpub::http {
 struct RouteSet {
   // Routes of another layer, mounted before the proxy, and named for the log line.
   std::function<void(httplib::Server&)> extra;
-  PreRouting extra_pre_route;  // may be empty
-  std::string extra_names;     // e.g. "/hooks/github, /hooks/gitlab"
+  // Their early checks, run before the proxy's when modules are served (`extra` installs
+  // its own pre-routing handler otherwise); may be empty.
+  PreRouting extra_pre_route;
+  std::string extra_names;  // e.g. "/hooks/github, /hooks/gitlab"
   // The GOPROXY endpoint and/or checksum database; none when empty.
   std::optional<ProxyConfig> proxy;
   bool serve_modules = false;  // [proxy]: the storage's modules; false: /sumdb/ only

@@ -30,6 +30,18 @@ std::string OneLine(std::string s) {
   return s;
 }
 
+// Every configured storage, opened; the first that does not open is the error.
+Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(
+    const std::vector<std::string>& urls) {
+  std::vector<std::unique_ptr<storage::Backend>> backends;
+  for (const auto& url : urls) {
+    auto b = storage::OpenBackend(url);
+    if (!b) return b.error();
+    backends.push_back(std::move(*b));
+  }
+  return backends;
+}
+
 }  // namespace
 
 std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempts) {
@@ -48,10 +60,7 @@ Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, Runner
   }
   auto spool = Spool::Open(cfg.spool_dir);
   if (!spool) return spool.error();
-  for (const auto& url : cfg.storage) {
-    auto b = storage::OpenBackend(url);
-    if (!b) return b.error();
-  }
+  if (auto backends = OpenBackends(cfg.storage); !backends) return backends.error();
   if (auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1)); n && *n > 0) {
     spdlog::info("removed {} stale temporary file(s) from {}/tmp", *n, cfg.spool_dir);
   }
@@ -195,17 +204,6 @@ std::string TagMoved(git::Repository& repo, const Job& job) {
   if (tagged->commit.Hex() == job.commit) return "";
   return "tag " + job.tag + " moved since it was queued (was " + job.commit + ", now " +
          tagged->commit.Hex() + "); the push that moved it queued its own job";
-}
-
-Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(
-    const std::vector<std::string>& urls) {
-  std::vector<std::unique_ptr<storage::Backend>> backends;
-  for (const auto& url : urls) {
-    auto b = storage::OpenBackend(url);
-    if (!b) return b.error();
-    backends.push_back(std::move(*b));
-  }
-  return backends;
 }
 
 // What a finished publish reports, per module version and backend: the job's JSON
