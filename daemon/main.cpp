@@ -27,6 +27,7 @@
 #include "modpub/http/proxy.hpp"
 #include "modpub/http/routes.hpp"
 #include "modpub/http/server.hpp"
+#include "modpub/jobs/reconcile.hpp"
 #include "modpub/jobs/runner.hpp"
 #include "modpub/jobs/wake_socket.hpp"
 #include "modpub/modzip/modzip.hpp"
@@ -106,6 +107,7 @@ int CheckConfig(const std::string& path) {
 struct Daemon {
   http::Metrics metrics;
   std::unique_ptr<jobs::Runner> runner;
+  std::unique_ptr<jobs::Reconciler> reconciler;
   std::unique_ptr<jobs::WakeSocket> wake;
   std::unique_ptr<webhook::Service> webhooks;
   std::unique_ptr<http::Server> server;
@@ -179,6 +181,9 @@ Status Open(const config::Config& cfg, Daemon& d) {
   auto runner = jobs::Runner::Create(cfg, MetricsObserver(d.metrics), signing);
   if (!runner) return runner.error();
   d.runner = std::move(*runner);
+  d.reconciler = std::make_unique<jobs::Reconciler>(cfg, d.runner->spool(),
+                                                    [r = d.runner.get()] { r->Wake(); });
+  d.metrics.AddSeriesSource([rc = d.reconciler.get()] { return rc->RenderMetrics(); });
   auto wake = jobs::WakeSocket::Bind(cfg.socket_path);
   if (!wake) return wake.error();
   d.wake = std::move(*wake);
@@ -207,6 +212,7 @@ int WaitForStop(const sigset_t& stop_signals) {
 // Running publishes finish first; then no delivery arrives any more, and the webhook
 // intake moves what its journal still holds into queue/ while the runner still exists.
 void Shutdown(Daemon& d) {
+  d.reconciler->Stop();
   d.wake->Stop();
   d.runner->Stop();
   if (d.server) d.server->Stop();
@@ -239,6 +245,7 @@ int Run(const std::string& path) {
     return kExitCannotStart;
   }
   d.runner->Start();
+  d.reconciler->Start();
   d.wake->Run([r = d.runner.get()] { r->Wake(); });
   spdlog::info("modpubd ready: config {}, spool {}, socket {}", path, cfg->spool_dir,
                cfg->socket_path);

@@ -64,6 +64,54 @@ void PrintLines(std::string_view lead, const std::string& message) {
   }
 }
 
+std::vector<modpub::receive::Accepted> AcceptedFor(const modpub::receive::Verdict& verdict,
+                                                   const std::string& tag) {
+  std::vector<modpub::receive::Accepted> mine;
+  for (const auto& a : verdict.accepted) {
+    if (a.tag == tag) mine.push_back(a);
+  }
+  return mine;
+}
+
+modpub::jobs::Job JobFor(const modpub::receive::HookSettings& settings, const std::string& tag,
+                         const modpub::git::Oid& commit) {
+  modpub::jobs::Job job;
+  job.repo = settings.repo.path;
+  job.import_path = settings.repo.import_path;
+  job.tag = tag;
+  job.commit = commit.Hex();
+  job.source = "hook";
+  return job;
+}
+
+// Makes the publish job of every accepted version tag durable in the spool before the push
+// is accepted (post-receive only moves it into the queue): a push whose jobs cannot be
+// written (a full disk, permissions) is refused rather than accepted and never published.
+modpub::Status HoldJobs(const modpub::receive::HookSettings& settings,
+                        const std::vector<RefUpdate>& updates,
+                        const modpub::receive::Verdict& verdict) {
+  auto spool = modpub::jobs::Spool::Open(settings.spool_dir);
+  std::vector<std::string> held;
+  auto undo = [&](const std::string& why) {
+    for (const auto& key : held) (void)spool->DropHeld(key);
+    return modpub::Fail(why + "\nnothing was accepted: free space in the spool " +
+                        settings.spool_dir +
+                        " (spool_dir) or fix its permissions, then push again");
+  };
+  if (!spool) return undo("cannot open the job spool: " + spool.message());
+  for (const RefUpdate& u : updates) {
+    if (u.Deletes() || !modpub::receive::IsVersionTag(u.Tag())) continue;
+    auto mine = AcceptedFor(verdict, u.Tag());
+    if (mine.empty()) continue;
+    const std::string key = modpub::receive::UpdateKey(settings.repo.path, u);
+    if (auto s = spool->Hold(key, JobFor(settings, u.Tag(), mine.front().commit)); !s) {
+      return undo(u.Tag() + ": cannot make its publish job durable: " + s.message());
+    }
+    held.push_back(key);
+  }
+  return modpub::Ok();
+}
+
 int PreReceive(const std::optional<std::string>& config) {
   auto updates = modpub::receive::ParseUpdates(ReadStdin());
   if (!updates) {
@@ -92,20 +140,44 @@ int PreReceive(const std::optional<std::string>& config) {
   for (const std::string& p : verdict.problems) std::cout << "modpub: refused " << p << "\n";
   std::cout.flush();
   if (!verdict.ok()) return 1;
-  if (!settings->spool_dir.empty()) {
-    // Tell post-receive what the tags publish, so that it need not read the objects again.
-    for (const RefUpdate& u : *updates) {
-      if (u.Deletes() || !modpub::receive::IsVersionTag(u.Tag())) continue;
-      std::vector<modpub::receive::Accepted> mine;
-      for (const auto& a : verdict.accepted) {
-        if (a.tag == u.Tag()) mine.push_back(a);
-      }
-      if (auto s = modpub::receive::WriteHandoff(HandoffDir(), settings->repo.path, u, mine); !s) {
-        spdlog::debug("{}: {} (post-receive will resolve the tag itself)", u.Tag(), s.message());
-      }
+  if (settings->spool_dir.empty()) return 0;
+  if (auto held = HoldJobs(*settings, *updates, verdict); !held) return refuse(held.message());
+  // Tell post-receive what the tags publish, so that it need not read the objects again.
+  for (const RefUpdate& u : *updates) {
+    if (u.Deletes() || !modpub::receive::IsVersionTag(u.Tag())) continue;
+    if (auto s = modpub::receive::WriteHandoff(HandoffDir(), settings->repo.path, u,
+                                               AcceptedFor(verdict, u.Tag()));
+        !s) {
+      spdlog::debug("{}: {} (post-receive will resolve the tag itself)", u.Tag(), s.message());
     }
   }
   return 0;
+}
+
+// One job per tag of `accepted` (the daemon publishes every module version a tag names);
+// whether any was queued.
+template <class Warn>
+bool EnqueueEach(const modpub::receive::HookSettings& settings, const modpub::jobs::Spool& spool,
+                 const std::vector<modpub::receive::Accepted>& accepted, const Warn& warn) {
+  std::map<std::string, std::vector<const modpub::receive::Accepted*>> by_tag;
+  std::vector<std::string> order;
+  for (const auto& a : accepted) {
+    if (by_tag[a.tag].empty()) order.push_back(a.tag);
+    by_tag[a.tag].push_back(&a);
+  }
+  bool queued = false;
+  for (const std::string& tag : order) {
+    auto id = spool.Enqueue(JobFor(settings, tag, by_tag[tag].front()->commit));
+    if (!id) {
+      warn(tag + ": " + id.message() + "; not queued");
+      continue;
+    }
+    queued = true;
+    for (const auto* a : by_tag[tag]) {
+      std::cout << "modpub: queued " << a->path << "@" << a->version << "\n";
+    }
+  }
+  return queued;
 }
 
 int PostReceive(const std::optional<std::string>& config) {
@@ -130,13 +202,28 @@ int PostReceive(const std::optional<std::string>& config) {
     warn(spool.message() + "\nnothing queued for publishing");
     return 0;
   }
-  // What each tag publishes: from pre-receive's handoff, else resolved here (libgit2).
+  // Jobs pre-receive held go to the queue; for the rest (hooks of an older modpub) what each
+  // tag publishes comes from the handoff, else is resolved here (libgit2).
   std::vector<modpub::receive::Accepted> accepted;
   std::vector<RefUpdate> unresolved;
+  bool queued = false;
   for (const RefUpdate& u : *updates) {
     if (u.Deletes() || !modpub::receive::IsVersionTag(u.Tag())) continue;
-    if (auto h = modpub::receive::TakeHandoff(HandoffDir(), settings->repo.path, u)) {
-      accepted.insert(accepted.end(), h->begin(), h->end());
+    auto handoff = modpub::receive::TakeHandoff(HandoffDir(), settings->repo.path, u);
+    auto released = spool->ReleaseHeld(modpub::receive::UpdateKey(settings->repo.path, u));
+    if (!released) {
+      warn(u.Tag() + ": " + released.message() +
+           "; the job stays held and modpubd queues it at its next reconciliation");
+      continue;
+    }
+    if (*released) {
+      queued = true;
+      if (!handoff) std::cout << "modpub: queued " << u.Tag() << "\n";
+      for (const auto& a : handoff.value_or(std::vector<modpub::receive::Accepted>{})) {
+        std::cout << "modpub: queued " << a.path << "@" << a.version << "\n";
+      }
+    } else if (handoff) {
+      accepted.insert(accepted.end(), handoff->begin(), handoff->end());
     } else {
       unresolved.push_back(u);
     }
@@ -152,32 +239,7 @@ int PostReceive(const std::optional<std::string>& config) {
     for (const std::string& p : found.problems) warn(p + " (not queued)");
     accepted.insert(accepted.end(), found.accepted.begin(), found.accepted.end());
   }
-
-  // One job per tag; the daemon publishes every module version the tag names.
-  std::map<std::string, std::vector<const modpub::receive::Accepted*>> by_tag;
-  std::vector<std::string> order;
-  for (const auto& a : accepted) {
-    if (by_tag[a.tag].empty()) order.push_back(a.tag);
-    by_tag[a.tag].push_back(&a);
-  }
-  bool queued = false;
-  for (const std::string& tag : order) {
-    modpub::jobs::Job job;
-    job.repo = settings->repo.path;
-    job.import_path = settings->repo.import_path;
-    job.tag = tag;
-    job.commit = by_tag[tag].front()->commit.Hex();
-    job.source = "hook";
-    auto id = spool->Enqueue(job);
-    if (!id) {
-      warn(tag + ": " + id.message() + "; not queued");
-      continue;
-    }
-    queued = true;
-    for (const auto* a : by_tag[tag]) {
-      std::cout << "modpub: queued " << a->path << "@" << a->version << "\n";
-    }
-  }
+  queued |= EnqueueEach(*settings, *spool, accepted, warn);
   std::cout.flush();
   if (queued && !settings->socket_path.empty()) modpub::jobs::Poke(settings->socket_path);
   return 0;

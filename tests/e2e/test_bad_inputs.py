@@ -1,10 +1,13 @@
 """Bad inputs and bad days, driven through the real programs: each case asserts the clear
 error (what is wrong and where) and that nothing was lost or written outside its place."""
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,150 @@ def test_a_directory_given_as_the_config_file_is_named_as_such(tmp_path):
     assert r.returncode == 1
     assert f"modpubd: {tmp_path}: is a directory, not a configuration file" in r.stderr
     assert "missing (required)" not in r.stderr, r.stderr
+
+
+# --- nothing accepted is ever lost: a full spool, a post-receive that never ran, a lost job -----
+
+from test_hooks import (GOOD, IMPORT, Server, add_daemon_table, info_file,  # noqa: E402
+                        needs_modpubd, remote_lines, running_modpubd, wait_for)
+
+can_mount = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"),
+                               reason="needs root to mount a small tmpfs as a full disk")
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size_kib=256):
+    """A tmpfs of `size_kib` mounted at `where` (unmounted on exit); fill it with fill()."""
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(where)],
+                   check=True)
+    try:
+        yield where / "filler"
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(filler: Path):
+    """Writes zeros to `filler` until the disk is full (ENOSPC)."""
+    r = subprocess.run(["sh", "-c", f"cat /dev/zero >> '{filler}'"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "No space left on device" in r.stderr, r.stderr
+
+
+@can_mount
+def test_a_full_spool_disk_refuses_the_push_instead_of_losing_the_publish(tmp_path):
+    s = Server(tmp_path)
+    s.commit(GOOD)
+    s.tag("v1.0.0")
+    # The spool's directories exist (a daemon made them), then the disk fills up.
+    with small_disk(s.spool) as filler:
+        for d in ("tmp", "queue", "held", "claimed", "owners", "done", "failed", "corrupt",
+                  "intake"):
+            (s.spool / d).mkdir(exist_ok=True)
+        fill(filler)
+        p = s.push("main", "v1.0.0")
+        lines = remote_lines(p)
+        assert p.returncode != 0, p.stderr
+        assert any("v1.0.0: cannot make its publish job durable" in line and
+                   "No space left on device" in line for line in lines), p.stderr
+        assert any(f"free space in the spool {s.spool} (spool_dir)" in line
+                   for line in lines), p.stderr
+        assert "v1.0.0" not in s.remote_tags()  # refused: the pusher knows to push again
+        assert not list((s.spool / "held").iterdir())
+        assert not list((s.spool / "queue").iterdir())
+        # Room again: the same push is accepted and its job is queued.
+        filler.unlink()
+        p = s.push("main", "v1.0.0")
+        assert p.returncode == 0, p.stderr
+        assert [j["tag"] for j in s.jobs()] == ["v1.0.0"]
+        assert not list((s.spool / "held").iterdir())
+
+
+def test_a_spool_that_is_not_a_directory_refuses_the_push(tmp_path):
+    s = Server(tmp_path)
+    s.spool.write_text("a file where the spool directory should be")
+    s.commit(GOOD)
+    s.tag("v1.0.0")
+    p = s.push("main", "v1.0.0")
+    assert p.returncode != 0
+    assert any(line.startswith("modpub: refused push: cannot open the job spool:") and
+               str(s.spool) in line for line in remote_lines(p)), p.stderr
+    assert "v1.0.0" not in s.remote_tags()
+
+
+def test_post_receive_releases_the_job_pre_receive_held(tmp_path):
+    s = Server(tmp_path)
+    s.commit(GOOD)
+    s.tag("v1.0.0")
+    p = s.push("main", "v1.0.0")
+    assert p.returncode == 0, p.stderr
+    assert f"modpub: queued {IMPORT}@v1.0.0" in remote_lines(p)
+    assert [j["tag"] for j in s.jobs()] == ["v1.0.0"]
+    assert not list((s.spool / "held").iterdir())
+
+
+def age(path: Path, seconds: float):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+@needs_modpubd
+def test_the_daemon_settles_held_jobs_whose_post_receive_never_ran(tmp_path):
+    """A push accepted by pre-receive whose post-receive did not run (killed, not installed):
+    the held job is queued by the daemon's reconciliation; a held job of a push that was not
+    accepted after all (the tag is not there) is dropped."""
+    s = Server(tmp_path)
+    add_daemon_table(s.config)
+    (s.bare / "hooks" / "post-receive").unlink()
+    s.commit(GOOD)
+    s.tag("v1.0.0")
+    p = s.push("main", "v1.0.0")
+    assert p.returncode == 0, p.stderr
+    held = list((s.spool / "held").glob("*.job"))
+    assert len(held) == 1 and s.jobs() == []
+    # A second held job, of a push refused after pre-receive: its tag never arrived.
+    ghost = s.spool / "held" / ("f" * 32 + ".job")
+    doc = json.loads(held[0].read_text())
+    doc.update(id="20260101T000000000Z-ghost", tag="v9.9.9")
+    ghost.write_text(json.dumps(doc))
+    for f in (held[0], ghost):
+        age(f, 3600)  # older than the grace a post-receive gets
+    log = tmp_path / "modpubd.log"
+    with running_modpubd(s.config, s.root / "modpubd.sock", log):
+        wait_for(info_file(s.store, IMPORT, "v1.0.0").exists, "v1.0.0 published", log)
+    text = log.read_text()
+    assert f"reconcile: {IMPORT} v1.0.0: queued the job its push held" in text
+    assert f"reconcile: {IMPORT} v9.9.9: dropped the job its push held" in text
+    assert not list((s.spool / "held").iterdir())
+
+
+@needs_modpubd
+def test_the_daemon_queues_version_tags_storage_lacks(tmp_path):
+    """Tags pushed while the hooks were not installed (or whose webhook was lost) are found by
+    the reconciliation at start and published; a tag go could never fetch is left alone."""
+    s = Server(tmp_path, install=False)
+    add_daemon_table(s.config)
+    s.commit(GOOD)
+    s.tag("v1.0.0")
+    s.commit({"lib.go": "package lib\n\nconst X = 2\n"})
+    s.tag("v1.1.0")
+    s.tag("v1.2")  # not canonical: never published, never queued
+    assert s.push("main", "v1.0.0", "v1.1.0", "v1.2").returncode == 0
+    assert s.jobs() == []
+    log = tmp_path / "modpubd.log"
+    with running_modpubd(s.config, s.root / "modpubd.sock", log):
+        for v in ("v1.0.0", "v1.1.0"):
+            wait_for(info_file(s.store, IMPORT, v).exists, f"{v} published", log)
+        wait_for(lambda: "reconcile: pass done" in log.read_text(), "a reconciliation", log)
+    text = log.read_text()
+    for v in ("v1.0.0", "v1.1.0"):
+        assert f"reconcile: {IMPORT}: missing (first: {IMPORT}@{v} in file://{s.store}): " \
+               f"queued tag {v}" in text
+    assert "tag v1.2" not in text
+    assert not (s.store / IMPORT / "@v" / "v1.2.0.info").exists()
+    # A restart finds nothing missing: no job is queued twice.
+    log2 = tmp_path / "modpubd2.log"
+    with running_modpubd(s.config, s.root / "modpubd.sock", log2):
+        wait_for(lambda: "reconcile: pass done" in log2.read_text(), "a reconciliation", log2)
+    assert "0 tag(s) queued" in log2.read_text()
+    assert len(list((s.spool / "done").glob("*.job"))) == 2

@@ -138,6 +138,32 @@ TEST(Rules, VersionTags) {
   EXPECT_FALSE(IsVersionTag("v1.0.0/notes"));
 }
 
+// Tags judged from their name alone (webhook intake): only a ref git holds, a canonical
+// version, and a directory that makes a valid module path can ever be fetched by go.
+TEST(Rules, TagNamesThatCanNeverBeVersions) {
+  const std::string mod = "example.com/lib";
+  EXPECT_EQ(JudgeTagName(mod, "v1.0.0").kind, TagVerdict::kMaybe);
+  EXPECT_EQ(JudgeTagName(mod, "sub/dir/v2.0.0-rc.1").kind, TagVerdict::kMaybe);
+  EXPECT_EQ(JudgeTagName(mod, "release-1").kind, TagVerdict::kNotVersion);
+  for (const char* forged :
+       {"x/../v1.0.0", "a..b/v1.0.0", "v1.0.0.lock", ".hidden/v1.0.0", "a b/v1.0.0", "x\x01/v1.0.0",
+        "x//v1.0.0", "x/v1.0.0/", "--upload-pack=touch /tmp/x/v1.0.0"}) {
+    auto v = JudgeTagName(mod, forged);
+    EXPECT_EQ(v.kind, TagVerdict::kNotAGitRef) << forged;
+    EXPECT_THAT(v.why, HasSubstr("git check-ref-format")) << forged;
+  }
+  EXPECT_EQ(JudgeTagName(mod, std::string("x\0y/v1.0.0", 10)).kind, TagVerdict::kNotAGitRef);
+  // Names git holds, but no module version can have.
+  for (const char* never :
+       {"--upload-pack=x/v1.0.0", "\xc3\xa9t\xc3\xa9/v1.0.0", "v1.2", "v1.0.0+build", "v01.0.0"}) {
+    auto v = JudgeTagName(mod, never);
+    EXPECT_EQ(v.kind, TagVerdict::kNever) << never;
+    EXPECT_THAT(v.why, HasSubstr("never fetches")) << never;
+  }
+  EXPECT_THAT(JudgeTagName(mod, "v1.2").why, HasSubstr("not a canonical semantic version"));
+  EXPECT_THAT(JudgeTagName(mod, "--upload-pack=x/v1.0.0").why, HasSubstr("malformed module path"));
+}
+
 TEST_F(ReceiveTest, GoodTagIsAcceptedFromThePushedIdAlone) {
   repo.Write("go.mod", "module corp.example/lib\n");
   repo.Write("lib.go", "package lib\n");

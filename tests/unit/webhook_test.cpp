@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -19,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using modpub::testing::TempDir;
+using ::testing::HasSubstr;
 
 const std::string kZero(40, '0');
 const std::string kA(40, 'a');
@@ -437,6 +439,40 @@ TEST(WebhookService, DecisionsAndQueue) {
   EXPECT_EQ((*svc2)->Handle(gl).status, 200);
   EXPECT_EQ(Queued(cfg), 2u);
   EXPECT_EQ((*svc2)->Count("gitlab", "queued"), 1u);
+}
+
+// A tag git could not hold is a forged delivery (400); a tag no module version can have is
+// answered 204 with the rule. Neither is queued, so nothing is retried as if temporary.
+TEST(WebhookService, TagsThatCanNeverBeVersionsAreAnsweredAtIntake) {
+  TempDir tmp;
+  auto cfg = TwoRepos(tmp.path().string());
+  auto svc = Service::Create(cfg, nullptr);
+  ASSERT_TRUE(svc.ok()) << svc.message();
+  nlohmann::json push = {{"ref", ""},
+                         {"before", kZero},
+                         {"after", kA},
+                         {"created", true},
+                         {"deleted", false},
+                         {"head_commit", {{"id", kB}}},
+                         {"repository", GitHubRepo()}};
+  int n = 0;
+  auto deliver = [&](const std::string& tag) {
+    push["ref"] = "refs/tags/" + tag;
+    return (*svc)->Handle(GitHubDelivery("n" + std::to_string(++n), "lib-secret", push));
+  };
+  for (const char* forged : {"x/../v1.0.0", "a b/v1.0.0", "v1.0.0.lock"}) {
+    Reply r = deliver(forged);
+    EXPECT_EQ(r.status, 400) << forged;
+    EXPECT_THAT(r.body, HasSubstr("git check-ref-format")) << forged;
+  }
+  for (const char* never : {"--upload-pack=x/v1.0.0", "\xc3\xa9t\xc3\xa9/v1.0.0", "v1.2"}) {
+    Reply r = deliver(never);
+    EXPECT_EQ(r.status, 204) << never;
+    EXPECT_EQ(r.result, "ignored") << never;
+  }
+  EXPECT_EQ(Queued(cfg), 0u);
+  EXPECT_EQ(deliver("sub/v1.0.0").status, 202);
+  EXPECT_EQ(Queued(cfg), 1u);
 }
 
 // GitHub's `create` + `push` for one tag, and redeliveries under new ids: answered with

@@ -17,6 +17,7 @@
 //   http_listen      = "127.0.0.1:8780"      # host:port of /healthz, /metrics, /hooks/*
 //                                            #   and [proxy]; "" = off
 //   scan_interval_ms = 2000                  # periodic spool scan besides the socket wake-up
+//   reconcile_interval_ms = 600000           # tags vs storage, queue what is missing; 0 = off
 //
 //   [retry]
 //   initial_backoff_ms = 1000                # first retry delay; doubles per attempt,
@@ -130,6 +131,7 @@ struct Config {
   int workers = 2;
   std::string http_listen = "127.0.0.1:8780";  // host:port, or "" for no HTTP server
   std::chrono::milliseconds scan_interval{2000};
+  std::chrono::milliseconds reconcile_interval{600000};  // 0: never (not even at start)
   RetryPolicy retry;
   std::vector<RepoConfig> repositories;
   // The webhook endpoints and the fetches into mirrors ([webhook] table).

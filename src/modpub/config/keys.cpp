@@ -236,6 +236,14 @@ std::vector<Key> DaemonKeys() {
        .max = 3600000,
        .help = "Periodic spool scan (ms): picks up jobs whose wake-up was lost, due retries, and\n"
                "jobs left claimed by a daemon instance that died."},
+      {.name = "daemon.reconcile_interval_ms",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.reconcile_interval; },
+       .min = 0,
+       .max = 86400000,
+       .help = "Reconciliation (ms), also run at start: every version tag of every [[repository]]\n"
+               "that storage lacks is queued (a lost webhook, a hook that was not installed,\n"
+               "a full disk), and jobs pre-receive held for a push whose post-receive never ran\n"
+               "are queued or dropped. One log line and a metric per repair. 0: never."},
       {.name = "retry",
        .kind = Kind::kTable,
        .finish = FinishRetry,

@@ -108,6 +108,13 @@ std::string LastError() {
   return e && e->message ? e->message : "unknown libgit2 error";
 }
 
+bool IsValidRefName(std::string_view refname) {
+  InitOnce();
+  if (refname.find('\0') != std::string_view::npos) return false;
+  int valid = 0;
+  return git_reference_name_is_valid(&valid, std::string(refname).c_str()) == 0 && valid;
+}
+
 std::string Oid::Hex() const {
   char buf[GIT_OID_HEXSZ + 1];
   git_oid_tostr(buf, sizeof buf, &raw);

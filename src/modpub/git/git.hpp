@@ -203,4 +203,9 @@ class Repository {
 // The last libgit2 error, for messages.
 std::string LastError();
 
+// Is `refname` ("refs/tags/v1.0.0") a name git could hold (git check-ref-format: no "..",
+// no control characters, no component beginning with "." or ending with ".lock", ...)?
+// A name git refuses can never arrive in a push; from a webhook it is forged.
+bool IsValidRefName(std::string_view refname);
+
 }  // namespace modpub::git

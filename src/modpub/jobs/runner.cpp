@@ -11,6 +11,7 @@
 #include "modpub/git/git.hpp"
 #include "modpub/mirror/mirror.hpp"
 #include "modpub/publish/publish.hpp"
+#include "modpub/receive/receive.hpp"
 #include "modpub/storage/open.hpp"
 
 namespace modpub::jobs {
@@ -245,6 +246,10 @@ void Runner::Handle(Job job) {
   const config::RepoConfig* repo_cfg = cfg_.FindRepo(job.repo);
   if (!repo_cfg)
     return Fail(job, what, "repository " + job.repo + " is not configured in " + cfg_.source);
+  // A tag no module version can have fails now: fetching and retrying cannot change that.
+  const receive::TagVerdict name = receive::JudgeTagName(repo_cfg->import_path, job.tag);
+  if (name.kind == receive::TagVerdict::kNever || name.kind == receive::TagVerdict::kNotAGitRef)
+    return Fail(job, what, name.why);
   if (!repo_cfg->remote_url.empty()) {  // a mirrored remote: fetch the tag, then check it
     auto prepared = mirror::Prepare(cfg_, *repo_cfg, job.tag);
     if (prepared.kind == mirror::Prepared::kRetry) return Retry(job, what, prepared.message);

@@ -988,4 +988,73 @@ bool Poke(const std::string& socket_path) {
   return n == static_cast<ssize_t>(sizeof kMsg - 1);
 }
 
+// --- held jobs (pre-receive) ------------------------------------------------------------
+
+Status Spool::Hold(const std::string& key, Job job) const {
+  if (!ValidId(key)) return Fail("held job key \"" + key + "\" is not [A-Za-z0-9._-]{1,128}");
+  if (auto s = PrepareJob(job); !s) return s;
+  // Made on first use: a spool of an older modpub has no held/, and its readers (modpub
+  // jobs, another user) may not be allowed to create it.
+  if (auto s = fsio::MakeDirs(dir_ / "held"); !s) return s;
+  return WriteDurably(dir_ / "tmp", dir_ / "held" / (key + std::string(kSuffix)), ToJson(job));
+}
+
+Result<bool> Spool::ReleaseHeld(const std::string& key) const {
+  if (!ValidId(key)) return false;
+  const fs::path from = dir_ / "held" / (key + std::string(kSuffix));
+  int err = 0;
+  auto text = ReadFile(from, &err);
+  if (!text) {
+    if (err == ENOENT) return false;
+    return text.error();
+  }
+  auto job = FromJson(*text);
+  if (!job || !ValidId(job->id)) {
+    return Fail(from.string() + ": not a job file (" +
+                (job ? "bad id \"" + job->id + "\"" : job.message()) + ")");
+  }
+  // Due now, counted from the release: the push has just completed.
+  job->next_attempt = Clock::now();
+  const fs::path to = dir_ / "queue" / (job->id + std::string(kSuffix));
+  if (auto s = WriteDurably(dir_ / "tmp", to, ToJson(*job)); !s) return s.error();
+  if (::unlink(from.c_str()) != 0 && errno != ENOENT) return Fail(Errno(from, "unlink", errno));
+  (void)fsio::SyncDir(dir_ / "held");
+  return true;
+}
+
+Result<std::vector<Spool::Held>> Spool::ListHeld() const {
+  std::vector<Held> out;
+  if (Absent(dir_ / "held")) return out;
+  auto names = ListDir(dir_ / "held");
+  if (!names) return names.error();
+  for (const auto& n : *names) {
+    if (!IsJobName(n)) continue;
+    const fs::path p = dir_ / "held" / n;
+    std::error_code ec;
+    const auto mtime = fs::last_write_time(p, ec);
+    if (ec) continue;  // released or dropped meanwhile
+    Held h;
+    h.key = IdOf(n);
+    h.since =
+        std::chrono::time_point_cast<Clock::duration>(fs::file_time_type::clock::to_sys(mtime));
+    auto text = ReadFile(p);
+    if (!text) continue;
+    auto job = FromJson(*text);
+    if (!job) {
+      h.problem = job.message();
+    } else {
+      h.job = std::move(*job);
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+Status Spool::DropHeld(const std::string& key) const {
+  if (!ValidId(key)) return Fail("held job key \"" + key + "\" is not [A-Za-z0-9._-]{1,128}");
+  const fs::path p = dir_ / "held" / (key + std::string(kSuffix));
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT) return Fail(Errno(p, "unlink", errno));
+  return fsio::SyncDir(dir_ / "held");
+}
+
 }  // namespace modpub::jobs

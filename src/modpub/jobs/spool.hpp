@@ -8,6 +8,12 @@
 //   done/<id>.job        finished jobs, with their result
 //   failed/<id>.job      jobs that ran out of attempts or cannot succeed, with the reason
 //   corrupt/<name>       job files that could not be read or parsed, + <name>.reason
+//   held/<key>.job       jobs made durable by pre-receive for a push not yet accepted
+//                        (key: the hooks' name for the ref update); post-receive moves
+//                        each into queue/ (ReleaseHeld). One left behind belongs to a push
+//                        that failed after pre-receive, or whose post-receive did not run:
+//                        the daemon's reconciler queues or drops it (jobs/reconcile.hpp).
+//                        Made by the first Hold, not by Open.
 //   intake/<owner>.log   the intake journal of a live owner (jobs::Intake): jobs already
 //                        durable but not yet in queue/. One record per line,
 //                        "<crc32 of the JSON, 8 hex> <job JSON>\n", appended and fdatasync-ed.
@@ -160,6 +166,22 @@ class Spool {
   // for a caller that already holds them (jobs::Intake, journal replay). Fills in ids
   // and times in `jobs`; one status per job, in order.
   std::vector<Status> EnqueueBatch(std::vector<Job>& jobs) const;
+  // Pre-receive: writes `job` durably (tmp, fsync, rename, fsync of held/) as
+  // held/<key>.job, replacing an earlier one of the same key. A push is accepted only once
+  // its jobs are held, so a full disk refuses the push instead of losing the publish.
+  Status Hold(const std::string& key, Job job) const;
+  // Post-receive: held/<key>.job -> queue/<id>.job (durable, due now). false: nothing is
+  // held under `key` (a hook of an older modpub, or the reconciler was first).
+  Result<bool> ReleaseHeld(const std::string& key) const;
+  struct Held {
+    std::string key;
+    Job job;                    // empty when `problem` is set
+    std::string problem;        // the file is not a job
+    Clock::time_point since{};  // when it was held (file time)
+  };
+  Result<std::vector<Held>> ListHeld() const;
+  // Removes held/<key>.job (a push that was not accepted after all).
+  Status DropHeld(const std::string& key) const;
   // Whether a job with this id is anywhere in the spool (queue/, claimed/, done/,
   // failed/, corrupt/).
   bool Known(const std::string& id) const;

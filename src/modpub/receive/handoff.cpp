@@ -19,12 +19,7 @@ constexpr char kFormat[] = "modpub-handoff/1";
 constexpr auto kStaleAfter = std::chrono::hours(1);
 
 fs::path FileFor(const fs::path& dir, const std::string& repo_path, const RefUpdate& u) {
-  std::string key = repo_path;
-  key.push_back('\0');
-  key += u.ref;
-  key.push_back('\0');
-  key += u.new_id.Hex();
-  return dir / (dirhash::Hex(dirhash::Sha256::Of(key)).substr(0, 32) + ".json");
+  return dir / (UpdateKey(repo_path, u) + ".json");
 }
 
 // Leftovers of pushes refused after pre-receive; best effort (a racing hook may remove the
@@ -39,6 +34,15 @@ void RemoveStale(const fs::path& dir) {
 }
 
 }  // namespace
+
+std::string UpdateKey(const std::string& repo_path, const RefUpdate& u) {
+  std::string key = repo_path;
+  key.push_back('\0');
+  key += u.ref;
+  key.push_back('\0');
+  key += u.new_id.Hex();
+  return dirhash::Hex(dirhash::Sha256::Of(key)).substr(0, 32);
+}
 
 Status WriteHandoff(const fs::path& dir, const std::string& repo_path, const RefUpdate& u,
                     const std::vector<Accepted>& accepted) {

@@ -29,6 +29,11 @@
 
 namespace modpub::receive {
 
+// The name both hooks give ref update `u` of the repository at `repo_path`: 32 hex digits
+// of a SHA-256 over (repository path, ref, new id). The handoff file and the job
+// pre-receive holds in the spool (jobs::Spool::Hold) are both found by it.
+std::string UpdateKey(const std::string& repo_path, const RefUpdate& u);
+
 // Records `accepted` (the module versions of update `u`'s tag, from Review) for `u`.
 Status WriteHandoff(const std::filesystem::path& dir, const std::string& repo_path,
                     const RefUpdate& u, const std::vector<Accepted>& accepted);

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "modpub/module/gotext.hpp"
 #include "modpub/module/module.hpp"
 #include "modpub/modzip/modzip.hpp"
 #include "modpub/publish/publish.hpp"
@@ -155,6 +156,30 @@ Result<std::vector<RefUpdate>> ParseUpdates(std::string_view input) {
 
 bool IsVersionTag(std::string_view tag) {
   return publish::OrderVersionTags({std::string(tag)}).versions.size() == 1;
+}
+
+TagVerdict JudgeTagName(std::string_view import_path, std::string_view tag) {
+  const std::string name(tag);
+  if (!git::IsValidRefName("refs/tags/" + name)) {
+    return {TagVerdict::kNotAGitRef,
+            "refs/tags/" + module::Quote(name) +
+                " is not a ref name git allows (git check-ref-format): no git server sends it"};
+  }
+  if (!IsVersionTag(name)) return {TagVerdict::kNotVersion, ""};
+  const auto slash = name.rfind('/');
+  const std::string version = slash == std::string::npos ? name : name.substr(slash + 1);
+  if (!semver::IsValid(version) || semver::Canonical(version) != version) {
+    return {TagVerdict::kNever, "tag " + module::Quote(name) + ": " + module::Quote(version) +
+                                    " is not a canonical semantic version (vMAJOR.MINOR.PATCH): "
+                                    "the go command never fetches it"};
+  }
+  if (slash == std::string::npos) return {};
+  const std::string path = std::string(import_path) + "/" + name.substr(0, slash);
+  if (Status st = module::CheckPath(path); !st) {
+    return {TagVerdict::kNever, "tag " + module::Quote(name) + " would be a version of " +
+                                    st.message() + ": the go command never fetches it"};
+  }
+  return {};
 }
 
 Verdict Review(git::Repository& repo, const Policy& policy, const std::vector<RefUpdate>& updates) {

@@ -58,6 +58,24 @@ Result<std::vector<RefUpdate>> ParseUpdates(std::string_view input);
 // Is `tag` (without refs/tags/) a version tag in the sense above?
 bool IsVersionTag(std::string_view tag);
 
+// For a tag that arrives with no push to refuse (a webhook delivery): can it ever name a
+// version the go command fetches from the repository of module `import_path`? Judged from
+// the name alone, before anything is fetched or queued, so that a forged or hopeless tag
+// is answered at once instead of being retried as if its failure were temporary.
+struct TagVerdict {
+  enum Kind {
+    kMaybe,       // a version tag that may resolve: fetch and check it (Review's rules)
+    kNotVersion,  // not a version tag (IsVersionTag): nothing to publish
+    kNever,       // a version tag no module version can ever have (why)
+    kNotAGitRef,  // refs/tags/<tag> is a name git refuses: no git server sent it (why)
+  } kind = kMaybe;
+  std::string why;  // kNever, kNotAGitRef: the rule broken, naming the tag
+};
+// kNever: the version (last element) is not canonical semver (vMAJOR.MINOR.PATCH[-pre]),
+// or the tag's directory would give a malformed module path (module::CheckPath of
+// import_path/dir: "..", non-ASCII, "=", a leading "-" ...).
+TagVerdict JudgeTagName(std::string_view import_path, std::string_view tag);
+
 // What a repository's pushes must respect.
 struct Policy {
   config::RepoConfig repo;  // import_path, allowed_prefixes, immutable_tags are used

@@ -179,10 +179,22 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
     case Kind::kTagMoved:
       break;
   }
-  if (!receive::IsVersionTag(ev->tag)) {
-    spdlog::info("webhook {}: delivery {} for {}: tag {} is not a version tag, ignored", provider,
-                 d.id, repo->import_path, ev->tag);
-    return commit(Make(204, "ignored", "tag " + ev->tag + " is not a version tag"));
+  const receive::TagVerdict name = receive::JudgeTagName(repo->import_path, ev->tag);
+  switch (name.kind) {
+    case receive::TagVerdict::kMaybe:
+      break;
+    case receive::TagVerdict::kNotVersion:
+      spdlog::info("webhook {}: delivery {} for {}: tag {} is not a version tag, ignored", provider,
+                   d.id, repo->import_path, ev->tag);
+      return commit(Make(204, "ignored", "tag " + ev->tag + " is not a version tag"));
+    case receive::TagVerdict::kNever:
+      spdlog::warn("webhook {}: delivery {} for {}: not queued: {}", provider, d.id,
+                   repo->import_path, name.why);
+      return commit(Make(204, "ignored", name.why));
+    case receive::TagVerdict::kNotAGitRef:
+      spdlog::warn("webhook {}: delivery {} for {}: 400: {}", provider, d.id, repo->import_path,
+                   name.why);
+      return commit(Make(400, "bad_request", name.why));
   }
   if (ev->kind == Kind::kTagMoved && Published(*repo, ev->tag))
     Alert(provider, "moved", *repo, *ev);
