@@ -159,6 +159,7 @@ std::optional<Opened> OpenAll(const PublishOptions& o) {
 }
 
 int RunPublish(const PublishOptions& o) {
+  CleanUpOnInterrupt(publish::BuildRoot(""));
   auto opened = OpenAll(o);
   if (!opened) return kExitFailed;
   auto result = publish::PublishTag(opened->repo, o.import_path, o.tag, Pointers(opened->backends),
@@ -216,6 +217,7 @@ void PrintBackfillTable(std::ostream& table, const std::vector<storage::Backend*
 }
 
 int RunBackfill(const PublishOptions& o) {
+  CleanUpOnInterrupt(publish::BuildRoot(""));
   auto opened = OpenAll(o);
   if (!opened) return kExitFailed;
   int code = 0;

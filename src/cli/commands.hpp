@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <string>
 
 #include "modpub/publish/publish.hpp"
@@ -23,6 +24,12 @@ void PrintRefused(const std::string& problems);
 // For a tag that published nothing (kInvalid, kFailed): prints why and returns the exit
 // status; 0 for kDone, whose reports the caller prints.
 int ReportUnpublished(const publish::TagResult& result);
+
+// For a command that builds zips (publish, backfill): sweeps the build directories that
+// killed runs left under `build_root`, then, on SIGINT, SIGTERM or SIGHUP, removes the
+// ones this process made, says so and exits with 128 + the signal. Call before any other
+// thread starts (the signals are blocked in the caller and taken by a thread of its own).
+void CleanUpOnInterrupt(const std::filesystem::path& build_root);
 
 using RegisterFn = void (*)(CLI::App& app, int* exit_code);
 

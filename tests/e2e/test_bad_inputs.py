@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -245,3 +246,84 @@ def test_the_daemon_queues_version_tags_storage_lacks(tmp_path):
         wait_for(lambda: "reconcile: pass done" in log2.read_text(), "a reconciliation", log2)
     assert "0 tag(s) queued" in log2.read_text()
     assert len(list((s.spool / "done").glob("*.job"))) == 2
+
+
+# --- build directories: removed on SIGINT/SIGTERM, swept after SIGKILL ---------------------------
+
+from support import GitRepo  # noqa: E402
+
+
+def slow_publish(tmp_path: Path, tmpdir: Path):
+    """`modpub publish` sleeping 3 s at each storage write step, with TMPDIR=`tmpdir`."""
+    repo = GitRepo(tmp_path, "lib")
+    repo.write("go.mod", "module corp.example/lib\n\ngo 1.19\n")
+    repo.write("lib.go", "package lib\n")
+    repo.commit()
+    repo.tag("v1.0.0")
+    tmpdir.mkdir(exist_ok=True)
+    args = [str(modpub_bin()), "--step-delay-ms", "3000", "publish", "--repo", str(repo.bare),
+            "--import-path", "corp.example/lib", "--tag", "v1.0.0",
+            "--to", f"file://{tmp_path / 'store'}"]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TMPDIR=str(tmpdir)))
+
+
+def build_dirs(tmpdir: Path):
+    return sorted(tmpdir.glob("modpub-build-*"))
+
+
+def wait_for_build_dir(tmpdir: Path, proc):
+    deadline = time.monotonic() + 30
+    while not build_dirs(tmpdir):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no build directory appeared"
+        time.sleep(0.02)
+    time.sleep(0.2)  # inside a slowed storage step, with the zip written
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_an_interrupted_publish_removes_its_build_directory(tmp_path, sig):
+    tmpdir = tmp_path / "tmp"
+    p = slow_publish(tmp_path, tmpdir)
+    try:
+        wait_for_build_dir(tmpdir, p)
+        assert list(build_dirs(tmpdir)[0].glob("*.zip")), "the zip is built before storage"
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + sig, (p.returncode, err)
+    assert f"modpub: stopped by {signal.strsignal(sig)}: removed 1 build directory(ies)" in err
+    assert build_dirs(tmpdir) == []
+
+
+def test_a_killed_publishs_build_directory_is_swept_by_the_next_run(tmp_path):
+    tmpdir = tmp_path / "tmp"
+    p = slow_publish(tmp_path, tmpdir)
+    try:
+        wait_for_build_dir(tmpdir, p)
+    finally:
+        p.kill()
+        p.wait()
+    left = build_dirs(tmpdir)
+    assert len(left) == 1 and list(left[0].glob("*.zip"))  # SIGKILL leaves the partial zip
+    # The next run sweeps it at start, and leaves a live process's build directory alone.
+    other = tmp_path / "other"
+    other.mkdir()
+    live = slow_publish(other, tmpdir)
+    try:
+        deadline = time.monotonic() + 30
+        while left[0].exists() or not build_dirs(tmpdir):
+            assert time.monotonic() < deadline and live.poll() is None, "not swept"
+            time.sleep(0.02)
+        mine = build_dirs(tmpdir)
+        r = subprocess.run([str(modpub_bin()), "publish", "--repo", str(tmp_path / "lib.git"),
+                            "--import-path", "corp.example/lib", "--tag", "v1.0.0",
+                            "--to", f"file://{tmp_path / 'store'}"], capture_output=True,
+                           text=True, env=dict(os.environ, TMPDIR=str(tmpdir)), timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert len(mine) == 1 and mine[0].exists()  # the live one's: kept
+    finally:
+        live.kill()
+        live.wait()

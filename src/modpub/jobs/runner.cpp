@@ -43,6 +43,10 @@ Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(
   return backends;
 }
 
+std::filesystem::path BuildRootOf(const config::Config& cfg) {
+  return std::filesystem::path(cfg.state_dir) / "build";
+}
+
 }  // namespace
 
 std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempts) {
@@ -64,6 +68,13 @@ Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, Runner
   if (auto backends = OpenBackends(cfg.storage); !backends) return backends.error();
   if (auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1)); n && *n > 0) {
     spdlog::info("removed {} stale temporary file(s) from {}/tmp", *n, cfg.spool_dir);
+  }
+  // Zips are built under the state directory, where the next start finds what a killed
+  // daemon left (with PrivateTmp, /tmp is gone with the service anyway).
+  for (const auto& root : {BuildRootOf(cfg), publish::BuildRoot("")}) {
+    if (int n = publish::SweepBuildDirs(root); n > 0) {
+      spdlog::info("removed {} abandoned build directory(ies) under {}", n, root.string());
+    }
   }
   auto owner = spool->Register();
   if (!owner) return owner.error();
@@ -267,6 +278,7 @@ void Runner::Handle(Job job) {
   publish::Options options;
   options.signer = signing_.signer.get();
   options.log = signing_.log.get();
+  options.build_root = BuildRootOf(cfg_);
   auto result = publish::PublishTag(*repo, repo_cfg->import_path, job.tag, ptrs, options);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (observer_.publish_duration) observer_.publish_duration(seconds);

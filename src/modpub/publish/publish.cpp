@@ -1,10 +1,14 @@
 #include "modpub/publish/publish.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -17,35 +21,85 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A private directory for the zips of one tag, removed with the object.
+constexpr std::string_view kBuildPrefix = "modpub-build-";
+constexpr char kOwnerFile[] = ".owner";
+// A build directory without an owner file is one being created (the file follows at once),
+// or one of an older modpub: removed once it is this old.
+constexpr auto kOwnerlessGrace = std::chrono::minutes(10);
+
+// A private directory for the zips of one tag, <root>/modpub-build-<pid>-XXXXXX, removed
+// with the object. Its .owner file stays flock-ed while the object lives (the kernel drops
+// the lock when the process dies, SIGKILL included), which is how SweepBuildDirs tells the
+// directories of dead processes from those of live ones.
 class BuildDir {
  public:
-  static Result<BuildDir> Create() {
+  static Result<BuildDir> Create(const fs::path& root) {
     std::error_code ec;
-    fs::path base = fs::temp_directory_path(ec);
-    if (ec) return Fail("no temporary directory: " + ec.message());
-    std::string tmpl = (base / "modpub-build-XXXXXX").string();
+    fs::create_directories(root, ec);
+    if (ec) return Fail(root.string() + ": cannot create the build root: " + ec.message());
+    std::string tmpl =
+        (root / (std::string(kBuildPrefix) + std::to_string(::getpid()) + "-XXXXXX")).string();
     if (!::mkdtemp(tmpl.data())) {
       return Fail(tmpl + ": cannot create build directory: " + std::strerror(errno));
     }
-    return BuildDir(tmpl);
+    BuildDir dir(tmpl);  // from here on the destructor removes it
+    const fs::path owner = dir.path_ / kOwnerFile;
+    dir.owner_fd_ = ::open(owner.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (dir.owner_fd_ < 0 || ::flock(dir.owner_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Fail(owner.string() + ": cannot lock: " + std::strerror(errno));
+    }
+    return dir;
   }
-  BuildDir(BuildDir&& o) noexcept : path_(std::exchange(o.path_, fs::path())) {}
+  BuildDir(BuildDir&& o) noexcept
+      : path_(std::exchange(o.path_, fs::path())), owner_fd_(std::exchange(o.owner_fd_, -1)) {}
   BuildDir& operator=(BuildDir&&) = delete;
   BuildDir(const BuildDir&) = delete;
   BuildDir& operator=(const BuildDir&) = delete;
   ~BuildDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    if (ec) spdlog::warn("cannot remove build directory {}: {}", path_.string(), ec.message());
+    if (!path_.empty()) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+      if (ec) spdlog::warn("cannot remove build directory {}: {}", path_.string(), ec.message());
+    }
+    if (owner_fd_ >= 0) ::close(owner_fd_);
   }
   const fs::path& path() const { return path_; }
 
  private:
   explicit BuildDir(fs::path p) : path_(std::move(p)) {}
   fs::path path_;
+  int owner_fd_ = -1;
 };
+
+// Whether build directory `dir` belongs to no live process.
+bool Abandoned(const fs::path& dir) {
+  const fs::path owner = dir / kOwnerFile;
+  int fd = ::open(owner.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    std::error_code ec;
+    auto t = fs::last_write_time(dir, ec);
+    return !ec && t < fs::file_time_type::clock::now() - kOwnerlessGrace;
+  }
+  const bool dead = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return dead;
+}
+
+// Build directories under `root`, optionally only those of process `pid`.
+std::vector<fs::path> BuildDirs(const fs::path& root, std::optional<pid_t> pid) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  std::string prefix(kBuildPrefix);
+  if (pid) prefix += std::to_string(*pid) + "-";
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::error_code e;
+    if (name.rfind(prefix, 0) == 0 && it->is_directory(e) && !it->is_symlink(e)) {
+      out.push_back(it->path());
+    }
+  }
+  return out;
+}
 
 bool LooksLikeVersion(std::string_view elem) {
   return elem.size() >= 2 && elem[0] == 'v' && elem[1] >= '0' && elem[1] <= '9';
@@ -57,6 +111,41 @@ std::string_view LastElement(std::string_view tag) {
 }
 
 }  // namespace
+
+fs::path BuildRoot(const fs::path& configured) {
+  if (!configured.empty()) return configured;
+  std::error_code ec;
+  fs::path tmp = fs::temp_directory_path(ec);
+  return ec ? fs::path("/tmp") : tmp;
+}
+
+int SweepBuildDirs(const fs::path& root) {
+  int removed = 0;
+  for (const fs::path& dir : BuildDirs(root, std::nullopt)) {
+    if (!Abandoned(dir)) continue;
+    std::error_code ec;
+    const auto n = fs::remove_all(dir, ec);
+    if (ec) {
+      spdlog::warn("cannot remove the abandoned build directory {}: {}", dir.string(),
+                   ec.message());
+      continue;
+    }
+    spdlog::info("removed the build directory {} of a publish that died ({} files)", dir.string(),
+                 n);
+    ++removed;
+  }
+  return removed;
+}
+
+int RemoveOwnBuildDirs(const fs::path& root) {
+  int removed = 0;
+  for (const fs::path& dir : BuildDirs(root, ::getpid())) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (!ec) ++removed;
+  }
+  return removed;
+}
 
 std::string_view OutcomeName(Outcome o) {
   switch (o) {
@@ -82,7 +171,7 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
     spdlog::info("tag {} of {} is not publishable", tag, import_path);
     return result;
   }
-  auto dir = BuildDir::Create();
+  auto dir = BuildDir::Create(BuildRoot(options.build_root));
   if (!dir) {
     result.kind = TagResult::kFailed;
     result.error = dir.message();

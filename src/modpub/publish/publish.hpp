@@ -21,6 +21,7 @@
 // Both are deterministic, so re-running a publish finds them unchanged.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +56,22 @@ struct Report {
 struct Options {
   const sign::Signer* signer = nullptr;  // sign every module version (nullptr: no signatures)
   sumdb::Log* log = nullptr;             // append every module version (nullptr: no sumdb)
+  std::filesystem::path build_root;      // where zips are built; "" = the temporary directory
 };
+
+// Build directories. PublishTag builds a tag's zips (up to the zip size limit each) in
+// <root>/modpub-build-<pid>-XXXXXX and removes it when done. While it exists, its .owner
+// file is flock-ed by the process that made it; the kernel drops that lock when the
+// process dies (SIGKILL included), so a directory whose lock can be taken is abandoned.
+//   BuildRoot: `configured`, or the temporary directory ($TMPDIR, else /tmp) when empty.
+//   SweepBuildDirs: removes the abandoned build directories under `root` (and those
+//     without an .owner file older than ten minutes: an older modpub's); programs call it
+//     at start. Returns how many it removed; logs each.
+//   RemoveOwnBuildDirs: removes this process's build directories under `root`, for a
+//     program about to exit on SIGINT/SIGTERM. Returns how many.
+std::filesystem::path BuildRoot(const std::filesystem::path& configured);
+int SweepBuildDirs(const std::filesystem::path& root);
+int RemoveOwnBuildDirs(const std::filesystem::path& root);
 
 struct TagResult {
   enum Kind {
