@@ -32,7 +32,11 @@ bool ValidText(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x20 && c != '\n') return false;
-    std::size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    const std::size_t n = c < 0x80             ? 1
+                          : (c & 0xe0) == 0xc0 ? 2
+                          : (c & 0xf0) == 0xe0 ? 3
+                          : (c & 0xf8) == 0xf0 ? 4
+                                               : 0;  // a continuation byte or 0xf8..0xff
     if (n == 0 || i + n > text.size()) return false;
     // Overlong forms, surrogates and code points past U+10FFFF are RuneError in Go.
     std::uint32_t r = n == 1 ? c : c & (0x7f >> n);
