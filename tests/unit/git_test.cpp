@@ -141,8 +141,10 @@ TEST_F(GitTest, ConversionsMatchGitArchive) {
   auto listed = r.ListFiles(c.tree, "");
   ASSERT_TRUE(listed.ok());
   for (const auto& [name, content] : files) {
+    // clang 14 cannot capture a structured binding in a lambda (C++20, clang 16): a copy.
+    const std::string wanted = name;
     auto it = std::find_if(listed->begin(), listed->end(),
-                           [&](const Entry& e) { return e.path == name; });
+                           [&](const Entry& e) { return e.path == wanted; });
     ASSERT_NE(it, listed->end()) << name;
     auto b = r.ReadFiltered(it->oid, it->path, c.commit);
     ASSERT_TRUE(b.ok()) << b.message();

@@ -54,6 +54,20 @@ TEST(Jobs, TimeRoundTrip) {
   EXPECT_FALSE(ParseTime("2026-13-02T09:10:00Z").ok());
 }
 
+// The clock counts nanoseconds in 64 bits: a year before 1678 or after 2262 would overflow
+// it (undefined behaviour; found by tests/fuzz/spool_fuzz.cpp). Such a time is refused.
+TEST(Jobs, TimeOutOfTheClocksRangeIsRefused) {
+  auto old = ParseTime("1013-12-02T09:10:00.123Z");
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.message(),
+            "\"1013-12-02T09:10:00.123Z\" is out of range: job times are between 1970 and 2261");
+  EXPECT_FALSE(ParseTime("9999-12-31T23:59:59Z").ok());
+  EXPECT_FALSE(ParseTime("1969-12-31T23:59:59Z").ok());
+  auto last = ParseTime("2261-12-31T23:59:59.999Z");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(FormatTime(*last), "2261-12-31T23:59:59.999Z");
+}
+
 TEST(Jobs, JsonRoundTripAndErrors) {
   Job j = MakeJob("v1.2.3");
   j.id = NewJobId();

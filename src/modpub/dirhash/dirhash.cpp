@@ -14,7 +14,7 @@ namespace modpub::dirhash {
 // expected failure of the input, so they are reported as logic errors (see result.hpp).
 struct Sha256::Impl {
   struct CtxFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+    void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
   };
   std::unique_ptr<EVP_MD_CTX, CtxFree> ctx{EVP_MD_CTX_new()};
   bool finished = false;

@@ -63,7 +63,10 @@ Result<TreeHandle> LookupTree(git_repository* repo, const Oid& id) {
 // through, leaving only its end-of-line conversion (ident is done as git does it).
 Result<FilterListHandle> LoadFilters(git_repository* repo, std::string_view path,
                                      const Oid& commit) {
-  git_filter_options opts = GIT_FILTER_OPTIONS_INIT;
+  // What GIT_FILTER_OPTIONS_INIT sets, spelled out: the macro names only the first field,
+  // which clang's -Wmissing-field-initializers refuses.
+  git_filter_options opts{};
+  opts.version = GIT_FILTER_OPTIONS_VERSION;
   opts.flags = GIT_FILTER_NO_SYSTEM_ATTRIBUTES | GIT_FILTER_ATTRIBUTES_FROM_COMMIT;
   opts.attr_commit_id = commit.raw;
   FilterListHandle filters;
@@ -84,7 +87,8 @@ struct OwnConversions {
 
 Result<OwnConversions> LoadOwnConversions(git_repository* repo, std::string_view path,
                                           const Oid& commit) {
-  git_attr_options opts = GIT_ATTR_OPTIONS_INIT;
+  git_attr_options opts{};  // GIT_ATTR_OPTIONS_INIT, spelled out (see LoadFilters)
+  opts.version = GIT_ATTR_OPTIONS_VERSION;
   opts.flags = GIT_ATTR_CHECK_NO_SYSTEM | GIT_ATTR_CHECK_INCLUDE_COMMIT;
   opts.attr_commit_id = commit.raw;
   const char* names[] = {"ident", "working-tree-encoding"};

@@ -12,12 +12,11 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
-#include <regex>
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/fsio/atomic_file.hpp"
 #include "modpub/http/file_cache.hpp"
-#include "modpub/module/module.hpp"
+#include "modpub/http/proxy_path.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/open.hpp"
 #include "modpub/sumdb/tlog.hpp"
@@ -207,59 +206,34 @@ bool ServeCached(State& s, const httplib::Request& req, httplib::Response& res,
 }
 
 void HandleModule(State& s, const httplib::Request& req, httplib::Response& res,
-                  std::string_view rel) {
-  std::string_view escaped;
-  std::string_view file;
-  bool latest = false;
-  if (rel.ends_with("/@latest")) {
-    escaped = rel.substr(0, rel.size() - 8);
-    latest = true;
-  } else {
-    auto at = rel.find("/@v/");
-    if (at == std::string_view::npos) return Reply(res, 404, "not found");
-    escaped = rel.substr(0, at);
-    file = rel.substr(at + 4);
+                  std::string_view rel, const ProxyRequest& r) {
+  const std::string& path = r.module_path;
+  if (!Authorize(s, req, res, path)) return;
+  if (r.kind == ProxyRequest::Kind::kPart) {
+    return ServePart(s, req, res, rel, path, r.version, r.part);
   }
-  auto path = module::UnescapePath(escaped);
-  if (!path) return Reply(res, 400, "bad request: " + path.message());
-  if (!Authorize(s, req, res, *path)) return;
+  if (r.kind == ProxyRequest::Kind::kNotFound) return Reply(res, 404, r.not_found);
 
-  if (latest || file == "list") {
-    auto versions = CompleteVersions(s, *path);
-    if (!versions) {
-      spdlog::error("cannot list {}: {}", *path, versions.message());
-      return Reply(res, 500, "storage error");
-    }
-    if (versions->empty()) return Reply(res, 404, "not found: no versions of " + *path);
-    if (file == "list") {
-      std::string body;
-      for (const auto& v : *versions) body += v + "\n";
-      return ServeBytes(req, res, std::move(body), kText, "no-cache");
-    }
-    std::string best;
-    for (const auto& v : *versions) {
-      if (semver::Prerelease(v).empty()) best = v;  // ascending: the last release wins
-    }
-    if (best.empty()) best = versions->back();
-    auto f = s.c.backend->LocalFile(*path, best, storage::VersionPart::kInfo);
-    if (!f || !*f) return Reply(res, 404, "not found");
-    res.set_header("Cache-Control", "no-cache");
-    return ServeFile(req, res, **f, "application/json", "no-cache");
+  auto versions = CompleteVersions(s, path);
+  if (!versions) {
+    spdlog::error("cannot list {}: {}", path, versions.message());
+    return Reply(res, 500, "storage error");
   }
-
-  struct Ext {
-    std::string_view ext;
-    storage::VersionPart part;
-  };
-  for (const Ext& e :
-       {Ext{".info", storage::VersionPart::kInfo}, Ext{".mod", storage::VersionPart::kMod},
-        Ext{".zip", storage::VersionPart::kZip}, Ext{".sig", storage::VersionPart::kSig}}) {
-    if (!file.ends_with(e.ext)) continue;
-    auto version = module::UnescapeVersion(file.substr(0, file.size() - e.ext.size()));
-    if (!version) return Reply(res, 400, "bad request: " + version.message());
-    return ServePart(s, req, res, rel, *path, *version, e.part);
+  if (versions->empty()) return Reply(res, 404, "not found: no versions of " + path);
+  if (r.kind == ProxyRequest::Kind::kList) {
+    std::string body;
+    for (const auto& v : *versions) body += v + "\n";
+    return ServeBytes(req, res, std::move(body), kText, "no-cache");
   }
-  Reply(res, 404, "not found");
+  std::string best;
+  for (const auto& v : *versions) {
+    if (semver::Prerelease(v).empty()) best = v;  // ascending: the last release wins
+  }
+  if (best.empty()) best = versions->back();
+  auto f = s.c.backend->LocalFile(path, best, storage::VersionPart::kInfo);
+  if (!f || !*f) return Reply(res, 404, "not found");
+  res.set_header("Cache-Control", "no-cache");
+  return ServeFile(req, res, **f, "application/json", "no-cache");
 }
 
 // The signed note of the log's current tree, cached while the tree does not change.
@@ -276,70 +250,64 @@ Result<std::string> SignedHead(State& s) {
   return s.signed_note;
 }
 
-const std::regex& ModVersionRE() {
-  static const std::regex re(R"(^[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$)");
-  return re;
+void HandleSumdb(State& s, const httplib::Request& req, httplib::Response& res,
+                 const ProxyRequest& r) {
+  switch (r.kind) {
+    case ProxyRequest::Kind::kSumdbSupported:
+      if (!Authorize(s, req, res, std::nullopt)) return;
+      res.status = 200;
+      return;
+    case ProxyRequest::Kind::kSumdbLatest: {
+      if (!Authorize(s, req, res, std::nullopt)) return;
+      auto note = SignedHead(s);
+      if (!note) {
+        spdlog::error("checksum database: {}", note.message());
+        return Reply(res, 500, "checksum database error");
+      }
+      return ServeBytes(req, res, std::move(*note), kText, "no-cache");
+    }
+    case ProxyRequest::Kind::kSumdbLookup: {
+      if (!Authorize(s, req, res, r.module_path)) return;
+      auto id = s.c.log->Lookup(r.module_path, r.version);
+      if (!id) {
+        spdlog::error("checksum database: {}", id.message());
+        return Reply(res, 500, "checksum database error");
+      }
+      if (!*id) return Reply(res, 404, "not found: " + r.module_path + "@" + r.version);
+      auto text = s.c.log->ReadRecord(**id);
+      if (!text) return Reply(res, 500, "checksum database error");
+      auto record = sumdb::FormatRecord(**id, *text);
+      auto note = SignedHead(s);
+      if (!record || !note) return Reply(res, 500, "checksum database error");
+      return ServeBytes(req, res, *record + *note, kText, "no-cache");
+    }
+    case ProxyRequest::Kind::kSumdbTile: {
+      if (!Authorize(s, req, res, std::nullopt)) return;
+      auto data = s.c.log->ReadTile(r.tile);
+      if (!data) {
+        spdlog::error("checksum database: {}", data.message());
+        return Reply(res, 500, "checksum database error");
+      }
+      if (!*data) return Reply(res, 404, "not found: " + sumdb::TilePath(r.tile));
+      return ServeBytes(req, res, std::move(**data),
+                        r.tile.l == -1 ? kText : "application/octet-stream", s.immutable_cache);
+    }
+    default:
+      return Reply(res, 404, r.not_found);
+  }
 }
 
-void HandleSumdb(State& s, const httplib::Request& req, httplib::Response& res,
-                 std::string_view rest) {
-  auto slash = rest.find('/');
-  if (!s.c.log || slash == std::string_view::npos || rest.substr(0, slash) != s.c.signer->name()) {
-    return Reply(res, 404, "not found: no such checksum database");
+// Every request the cache did not answer: parsed first (http/proxy_path.hpp; malformed
+// paths and versions are 400 before anything else), then answered by its route.
+void HandleRequest(State& s, const httplib::Request& req, httplib::Response& res,
+                   std::string_view rel) {
+  auto r = ParseProxyPath(rel, s.c.log ? std::string_view(s.c.signer->name()) : "");
+  if (!r) return Reply(res, 400, r.message());
+  if (rel.starts_with("sumdb/")) return HandleSumdb(s, req, res, *r);
+  if (r->kind == ProxyRequest::Kind::kNotFound && r->module_path.empty()) {
+    return Reply(res, 404, r->not_found);
   }
-  std::string_view sub = rest.substr(slash + 1);
-  if (sub == "supported") {
-    if (!Authorize(s, req, res, std::nullopt)) return;
-    res.status = 200;
-    return;
-  }
-  if (sub == "latest") {
-    if (!Authorize(s, req, res, std::nullopt)) return;
-    auto note = SignedHead(s);
-    if (!note) {
-      spdlog::error("checksum database: {}", note.message());
-      return Reply(res, 500, "checksum database error");
-    }
-    return ServeBytes(req, res, std::move(*note), kText, "no-cache");
-  }
-  if (sub.starts_with("lookup/")) {
-    std::string mv(sub.substr(7));
-    if (!std::regex_match(mv, ModVersionRE())) {
-      return Reply(res, 400, "invalid module@version syntax");
-    }
-    auto at = mv.find('@');
-    auto path = module::UnescapePath(mv.substr(0, at));
-    if (!path) return Reply(res, 400, "bad request: " + path.message());
-    auto version = module::UnescapeVersion(mv.substr(at + 1));
-    if (!version) return Reply(res, 400, "bad request: " + version.message());
-    if (!Authorize(s, req, res, *path)) return;
-    auto id = s.c.log->Lookup(*path, *version);
-    if (!id) {
-      spdlog::error("checksum database: {}", id.message());
-      return Reply(res, 500, "checksum database error");
-    }
-    if (!*id) return Reply(res, 404, "not found: " + *path + "@" + *version);
-    auto text = s.c.log->ReadRecord(**id);
-    if (!text) return Reply(res, 500, "checksum database error");
-    auto record = sumdb::FormatRecord(**id, *text);
-    auto note = SignedHead(s);
-    if (!record || !note) return Reply(res, 500, "checksum database error");
-    return ServeBytes(req, res, *record + *note, kText, "no-cache");
-  }
-  if (sub.starts_with("tile/")) {
-    auto tile = sumdb::ParseTilePath(sub);
-    if (!tile) return Reply(res, 400, "invalid tile syntax");
-    if (!Authorize(s, req, res, std::nullopt)) return;
-    auto data = s.c.log->ReadTile(*tile);
-    if (!data) {
-      spdlog::error("checksum database: {}", data.message());
-      return Reply(res, 500, "checksum database error");
-    }
-    if (!*data) return Reply(res, 404, "not found: " + std::string(sub));
-    return ServeBytes(req, res, std::move(**data),
-                      tile->l == -1 ? kText : "application/octet-stream", s.immutable_cache);
-  }
-  Reply(res, 404, "not found");
+  HandleModule(s, req, res, rel, *r);
 }
 
 std::string RegexEscape(const std::string& s) {
@@ -411,8 +379,7 @@ Handler MakeHandler(ProxyConfig config) {
   return [state, skip](const httplib::Request& req, httplib::Response& res) {
     std::string_view rel = std::string_view(req.path).substr(skip);
     if (ServeCached(*state, req, res, rel)) return;
-    if (rel.starts_with("sumdb/")) return HandleSumdb(*state, req, res, rel.substr(6));
-    HandleModule(*state, req, res, rel);
+    HandleRequest(*state, req, res, rel);
   };
 }
 

@@ -242,6 +242,11 @@ Result<Clock::time_point> ParseTime(std::string_view s) {
   }
   if (i + 1 != str.size() || (str[i] != 'Z' && str[i] != 'z')) return bad();
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return bad();
+  // Clock counts nanoseconds in 64 bits: 1678 to 2262. A job's times are near the present;
+  // a year outside 1970..2261 is a damaged file, not a time to overflow on.
+  if (y < 1970 || y > 2261) {
+    return Fail("\"" + str + "\" is out of range: job times are between 1970 and 2261");
+  }
   std::tm tm{};
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;

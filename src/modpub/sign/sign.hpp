@@ -81,7 +81,9 @@ struct KeyPair {
 // A fresh key pair from the OpenSSL random generator. Fails for an invalid name.
 Result<KeyPair> GenerateKey(std::string_view name);
 
-// note.Sign with one signer: `text` must end in "\n" and be a valid note text.
+// note.Sign with one signer: fails unless `text` ends in "\n". Like note.Sign it checks
+// nothing else: a text holding another control character or invalid UTF-8 is signed, but
+// no one can open the note (OpenNote: "malformed note"). Callers sign texts they made.
 Result<std::string> SignNote(std::string_view text, const Signer& signer);
 
 // note.Open with one known verifier: returns the note's text when a signature by
