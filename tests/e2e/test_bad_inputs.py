@@ -3,17 +3,15 @@ error (what is wrong and where) and that nothing was lost or written outside its
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from support import (GitRepo, clean_gopath, each_go, go, go_env, json_lines, modpub_bin,
-                     modpubd_bin, publish, run_modpub)
+from support import (GitRepo, SilentServer, clean_gopath, each_go, go, go_env, json_lines,
+                     modpub_bin, modpubd_bin, publish, run_modpub)
 
 as_another_user = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
                                      reason="needs root to run a program as another user")
@@ -102,37 +100,6 @@ def test_a_directory_given_as_the_config_file_is_named_as_such(tmp_path):
 
 
 # --- a storage that never answers ----------------------------------------------------------
-
-class SilentServer:
-    """A TCP server on 127.0.0.1 (a free port) that accepts every connection and never
-    sends a byte: what a hung S3 endpoint or a stuck load balancer looks like. Runs on a
-    thread of the test; stop() closes the listener and every held connection."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.held, self.stopping = [], False
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.held.append(conn)
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(timeout=5)
-        for c in self.held:
-            c.close()
-        self.sock.close()
-
 
 @pytest.fixture
 def silent_server():
