@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -37,10 +39,19 @@ struct PublishOptions {
   std::string import_path;
   std::string tag;
   std::vector<std::string> to;
-  bool json = false;     // backfill: JSON lines on stdout, table on stderr
-  std::string sign_key;  // signer key file: sign every version (detached .sig)
-  std::string sumdb;     // checksum database state directory: log every version
+  bool json = false;               // backfill: JSON lines on stdout, table on stderr
+  std::string sign_key;            // signer key file: sign every version (detached .sig)
+  std::string sumdb;               // checksum database state directory: log every version
+  double storage_deadline_s = 30;  // each storage operation's budget (storage/deadline.hpp)
 };
+
+// --storage-deadline, as OpenBackend takes it.
+storage::OpenOptions DeadlineOptions(double seconds) {
+  storage::OpenOptions o;
+  o.deadline = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+  o.deadline_setting = "--storage-deadline";
+  return o;
+}
 
 // The signer and checksum database of --sign-key / --sumdb, owned for one run.
 struct Extras {
@@ -94,11 +105,12 @@ bool OpenExtras(const PublishOptions& o, Extras* e) {
 // Opens every --to URL; prints the problems and returns nothing if any is bad, so that a
 // typo in the second URL does not leave the first backend published alone.
 std::vector<std::unique_ptr<storage::Backend>> OpenBackends(const std::vector<std::string>& urls,
+                                                            const storage::OpenOptions& options,
                                                             bool* ok) {
   std::vector<std::unique_ptr<storage::Backend>> out;
   *ok = true;
   for (const auto& url : urls) {
-    auto b = storage::OpenBackend(url);
+    auto b = storage::OpenBackend(url, options);
     if (!b) {
       std::cerr << "modpub: " << b.message() << "\n";
       *ok = false;
@@ -146,7 +158,7 @@ struct Opened {
 
 std::optional<Opened> OpenAll(const PublishOptions& o) {
   bool ok = false;
-  auto backends = OpenBackends(o.to, &ok);
+  auto backends = OpenBackends(o.to, DeadlineOptions(o.storage_deadline_s), &ok);
   if (!ok) return std::nullopt;
   Extras extras;
   if (!OpenExtras(o, &extras)) return std::nullopt;
@@ -258,10 +270,11 @@ int RunBackfill(const PublishOptions& o) {
 struct LsOptions {
   std::string from;
   std::string module;
+  double storage_deadline_s = 30;
 };
 
 int RunLs(const LsOptions& o) {
-  auto backend = storage::OpenBackend(o.from);
+  auto backend = storage::OpenBackend(o.from, DeadlineOptions(o.storage_deadline_s));
   if (!backend) {
     std::cerr << "modpub: " << backend.message() << "\n";
     return kExitFailed;
@@ -304,6 +317,15 @@ int RunLs(const LsOptions& o) {
   return code;
 }
 
+void AddDeadlineOption(CLI::App* cmd, double* seconds) {
+  cmd->add_option("--storage-deadline", *seconds,
+                  "seconds any one storage operation may take, retries included (default 30; "
+                  "0 = none); enforced for s3://, not for file:// and athens-disk://, whose "
+                  "filesystem calls cannot be interrupted. At the deadline the storage fails "
+                  "(exit status 2); publishing again completes it")
+      ->check(CLI::Range(0.0, 86400.0));
+}
+
 void RegisterPublish(CLI::App& app, int* exit_code) {
   auto add_common = [](CLI::App* cmd, PublishOptions* o) {
     cmd->add_option("--repo", o->repo, "git repository (bare or not) holding the tags")->required();
@@ -322,6 +344,7 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
     cmd->add_option("--sumdb", o->sumdb,
                     "checksum database state directory: append each version's go.sum lines "
                     "to its transparency log (served by `modpub serve --sumdb`)");
+    AddDeadlineOption(cmd, &o->storage_deadline_s);
   };
 
   auto pub = std::make_shared<PublishOptions>();
@@ -360,6 +383,7 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
                 "s3://bucket/prefix?endpoint=…&layout=goproxy|athens")
       ->required();
   l->add_option("module", ls->module, "only this module path");
+  AddDeadlineOption(l, &ls->storage_deadline_s);
   l->callback([ls, exit_code] { *exit_code = RunLs(*ls); });
 }
 

@@ -15,6 +15,7 @@ import shutil
 import socket
 import string
 import subprocess
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -463,3 +464,36 @@ def nginx_serving(tree: Path, work: Path):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc)
+
+
+# --- a server that never answers ------------------------------------------------------------
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 (a free port) that accepts every connection and never
+    sends a byte: what a hung S3 endpoint or a stuck load balancer looks like. Runs on a
+    thread of the test; stop() closes the listener and every held connection."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.held, self.stopping = [], False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.held.append(conn)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        for c in self.held:
+            c.close()
+        self.sock.close()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support import modpub_bin, modpubd_bin
+from support import (GitRepo, SilentServer, clean_gopath, each_go, go, go_env, json_lines,
+                     modpub_bin, modpubd_bin, publish, run_modpub)
 
 as_another_user = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
                                      reason="needs root to run a program as another user")
@@ -250,9 +251,6 @@ def test_the_daemon_queues_version_tags_storage_lacks(tmp_path):
 
 # --- build directories: removed on SIGINT/SIGTERM, swept after SIGKILL ---------------------------
 
-from support import GitRepo  # noqa: E402
-
-
 def slow_publish(tmp_path: Path, tmpdir: Path):
     """`modpub publish` sleeping 3 s at each storage write step, with TMPDIR=`tmpdir`."""
     repo = GitRepo(tmp_path, "lib")
@@ -327,3 +325,89 @@ def test_a_killed_publishs_build_directory_is_swept_by_the_next_run(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+# --- a storage that never answers ----------------------------------------------------------
+
+@pytest.fixture
+def silent_server():
+    s = SilentServer()
+    yield s
+    s.stop()
+
+
+S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+
+
+def small_repo(work: Path, module, *tags):
+    repo = GitRepo(work, "small")
+    repo.write("go.mod", f"module {module}\n\ngo 1.19\n")
+    for tag in tags:
+        repo.write("small.go", f'package small\n\nconst Version = "{tag}"\n')
+        repo.commit(tag)
+        repo.tag(tag)
+    return repo
+
+
+def test_publish_to_a_storage_that_never_answers_fails_at_its_deadline(tmp_path, silent_server):
+    """Without an overall deadline this costs attempts x the 30 s stall timeout (over
+    300 s, silently); with --storage-deadline 2 the storage fails after 2 s, saying which
+    storage, which request and which deadline, and the exit status says 'failed'."""
+    repo = small_repo(tmp_path, "corp.example/small", "v1.0.0")
+    url = f"s3://modules/p?endpoint=http://127.0.0.1:{silent_server.port}"
+    start = time.monotonic()
+    r = run_modpub("publish", "--repo", repo.bare, "--import-path", "corp.example/small",
+                   "--tag", "v1.0.0", "--to", url, "--storage-deadline", "2",
+                   env=S3_TEST_ENV, timeout=120)
+    took = time.monotonic() - start
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert 2 <= took < 2 + 8, took  # building the small module, then one deadline
+    [line] = json_lines(r.stdout)
+    assert line["Result"] == "failed", line
+    assert line["Message"].startswith(f"{url}: S3 "), line
+    assert "modules/p/corp.example/small/@v/" in line["Message"], line
+    assert "no answer within the 2 s storage deadline (--storage-deadline)" in line["Message"]
+    assert silent_server.held, "modpub never connected"
+
+
+# --- junk in a stored version list ---------------------------------------------------------
+
+@each_go
+def test_junk_in_a_stored_list_is_reported_and_cleaned_by_the_next_publish(tmp_path, gotool):
+    """Lines that are no canonical version in @v/list (hand edits, other tools): go takes
+    the first word of each line that is valid semver, so "v9.9.9 junk" becomes @latest and
+    `go list -m M@latest` fails (see storage_conformance_test.cpp for what each go does
+    with each kind of line). `modpub ls` reports them as damage, and the next publish
+    writes the list without them."""
+    module = "corp.example/small"
+    repo = small_repo(tmp_path, module, "v1.0.0", "v1.1.0")
+    tree = tmp_path / "tree"
+    url = f"file://{tree}"
+    r = publish(repo, module, "v1.0.0", url)
+    assert r.returncode == 0, r.stderr
+    lst = tree / module / "@v" / "list"
+    lst.write_bytes(lst.read_bytes() + b"v9.9.9 junk\n../../etc\n\xff\xfe\nv1.0\nv1.0.0+meta\n")
+    env = go_env(tmp_path / "go", url, tmp_path / "gocache", gotool)
+    app = tmp_path / "app"
+    app.mkdir()
+    broken = go("list", "-m", f"{module}@latest", env=env, cwd=app, check=False)
+    assert broken.returncode != 0 and "v9.9.9" in broken.stderr, broken.stderr  # the damage is real
+
+    r = run_modpub("ls", "--from", url)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stdout == f"{module} v1.0.0\n"
+    for n, text in [(2, "v9.9.9 junk"), (3, "../../etc"), (4, "\\xff\\xfe"), (5, "v1.0"),
+                    (6, "v1.0.0+meta")]:
+        assert f'modpub: {module}@"{text}" is damaged (@v/list line {n}: not a version of ' \
+               f'{module}' in r.stderr, r.stderr
+
+    r = publish(repo, module, "v1.1.0", url)
+    assert r.returncode == 0, r.stderr
+    assert lst.read_text() == "v1.0.0\nv1.1.0\n"
+    r = run_modpub("ls", "--from", url)
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"{module} v1.0.0 v1.1.0\n", "")
+    clean_gopath(env)
+    ok = go("list", "-m", f"{module}@latest", env=env, cwd=app)
+    assert ok.stdout.strip() == f"{module} v1.1.0"
+    ok = go("list", "-m", "-versions", module, env=env, cwd=app)
+    assert ok.stdout.strip() == f"{module} v1.0.0 v1.1.0"

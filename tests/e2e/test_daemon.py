@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (GO_TOOLS, GitRepo, REPO_ROOT, clean_gopath, free_port, go, go_env,
-                     modpub_bin, modpubd_bin, read_list, run_modpub, snapshot, tmpfs)
+from support import (GO_TOOLS, GitRepo, REPO_ROOT, SilentServer, clean_gopath, free_port, go,
+                     go_env, modpub_bin, modpubd_bin, read_list, run_modpub, snapshot, tmpfs)
 
 MODULE = "corp.example/daemonlib"
 
@@ -685,3 +685,40 @@ def test_sd_notify_ready_watchdog_stopping(tmp_path, daemons):
             seen.append(s.recv(4096).decode())
     finally:
         s.close()
+
+
+def test_storage_that_never_answers_is_retried_and_frees_the_worker(tmp_path, daemons):
+    """An S3 endpoint that accepts connections and never answers: each publish attempt
+    ends at storage_deadline_ms (1 s here, not attempts x 30 s), the job goes back to the
+    queue with backoff (retried, not failed), and the single worker moves on to the next
+    job meanwhile."""
+    silent = SilentServer()
+    try:
+        repo = make_repo(tmp_path, tags=("v1.0.0", "v1.1.0"), files=1)
+        url = f"s3://modules/p?endpoint=http://127.0.0.1:{silent.port}"
+        d = Daemon(tmp_path, [url], [(repo.bare, MODULE)], workers=1,
+                   retry={"initial_backoff_ms": 100, "max_backoff_ms": 400,
+                          "max_attempts": 1000})
+        d.config.write_text("storage_deadline_ms = 1000\n" + d.config.read_text())
+        daemons.append(d)
+        d.start(env={"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}).wait_ready()
+        start = time.monotonic()
+        jobs = [write_job(d.spool, repo, "v1.0.0"), write_job(d.spool, repo, "v1.1.0")]
+        # Both jobs attempted at least twice by the one worker, each attempt ~1 s.
+        wait_until(lambda: all(sum(f"(job {j})" in line and "retrying in" in line
+                                   for line in d.text().splitlines()) >= 2 for j in jobs),
+                   timeout=30, what="both jobs retried twice", on_fail=d.text)
+        assert time.monotonic() - start < 15
+        assert "no answer within the 1 s storage deadline (storage_deadline_ms in " \
+               f"{d.config})" in d.text()
+        assert jobs_in(d.spool, "failed") == []
+        r = run_modpub("jobs", "--config", d.config)
+        assert r.returncode == 0, r.stderr
+        states = {line.split()[0]: line for line in r.stdout.splitlines()}
+        assert sorted(states) == sorted(jobs), r.stdout
+        for line in states.values():
+            assert line.split()[1] in ("queued", "claimed", "running"), line
+            assert int(line.split("attempts=")[1].split()[0]) >= 1, line
+        assert d.stop() == 0
+    finally:
+        silent.stop()

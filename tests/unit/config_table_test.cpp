@@ -135,10 +135,12 @@ TEST(ConfigTable, RowsAreGroupedUnderTheirTable) {
 TEST(ConfigTable, UnknownKeysNameTheTablesKeys) {
   auto c = ParseConfig(kRequired + "colour = 1\n[retry]\ncolour = 2\n", "m.toml");
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.message().find("m.toml:5:10: colour: unknown key (known: daemon, log_level, proxy, "
-                             "repository, retry, socket, spool_dir, state_dir, storage, sumdb, "
-                             "webhook)"),
-            std::string::npos)
+  EXPECT_NE(
+      c.message().find(
+          "m.toml:5:10: colour: unknown key (known: daemon, log_level, proxy, "
+          "repository, retry, socket, spool_dir, state_dir, storage, storage_deadline_ms, sumdb, "
+          "webhook)"),
+      std::string::npos)
       << c.message();
   EXPECT_NE(c.message().find("m.toml:7:10: retry.colour: unknown key (known: initial_backoff_ms, "
                              "max_attempts, max_backoff_ms)"),

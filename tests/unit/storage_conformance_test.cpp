@@ -6,11 +6,14 @@
 // Layout-specific cases stay in storage_test.cpp and s3_test.cpp.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "modpub/dirhash/dirhash.hpp"
@@ -66,6 +69,13 @@ class Harness {
   // Leaves exactly what a publish of `f` killed after its first `steps` writes leaves.
   virtual void SimulateCrash(const fs::path& root, const VersionFiles& f, int steps) const = 0;
   virtual int Steps() const = 0;
+  // Layouts with a version list object (@v/list): its bytes, or nullopt if absent; and
+  // writing them as a hand (or another tool) would. Layouts without one (Athens: versions
+  // are directories or keys) return nullopt and ignore the write.
+  virtual std::optional<std::string> ReadList(const fs::path& root,
+                                              const std::string& path) const = 0;
+  virtual void WriteList(const fs::path& root, const std::string& path,
+                         const std::string& data) const = 0;
   // A store that cannot be written, and what the error must say.
   virtual std::pair<std::string, std::vector<std::string>> UnusableUrl(
       const fs::path& tmp) const = 0;
@@ -131,6 +141,15 @@ class FsTreeHarness : public DiskHarness {
     WriteAll(Dir(root, f.path) / ".modpub-tmp-99999-abc", "half");
   }
   int Steps() const override { return 4; }
+  std::optional<std::string> ReadList(const fs::path& root,
+                                      const std::string& path) const override {
+    if (!fs::exists(Dir(root, path) / "list")) return std::nullopt;
+    return ReadAll(Dir(root, path) / "list");
+  }
+  void WriteList(const fs::path& root, const std::string& path,
+                 const std::string& data) const override {
+    WriteAll(Dir(root, path) / "list", data);
+  }
 };
 
 class AthensHarness : public DiskHarness {
@@ -163,6 +182,10 @@ class AthensHarness : public DiskHarness {
     if (steps > 2) WriteAll(tmp / (f.version + ".info"), f.info);
   }
   int Steps() const override { return 4; }
+  std::optional<std::string> ReadList(const fs::path&, const std::string&) const override {
+    return std::nullopt;
+  }
+  void WriteList(const fs::path&, const std::string&, const std::string&) const override {}
 };
 
 // --- S3 -----------------------------------------------------------------------------------
@@ -275,6 +298,21 @@ class S3Harness : public Harness {
     if (steps > 2) Overwrite(root, Rel(f.path, f.version, 2), f.info);
   }
   int Steps() const override { return goproxy_ ? 4 : 3; }
+  std::string ListRel(const std::string& path) const {
+    return module::EscapePath(path).value() + "/@v/list";
+  }
+  std::optional<std::string> ReadList(const fs::path& root,
+                                      const std::string& path) const override {
+    if (!goproxy_) return std::nullopt;
+    auto r = Client().Get(Key(root, ListRel(path)), 64u << 20);
+    EXPECT_TRUE(r.ok()) << r.message();
+    if (!r.ok() || r->status == 404) return std::nullopt;
+    return r->body;
+  }
+  void WriteList(const fs::path& root, const std::string& path,
+                 const std::string& data) const override {
+    if (goproxy_) Overwrite(root, ListRel(path), data);
+  }
   std::pair<std::string, std::vector<std::string>> UnusableUrl(const fs::path&) const override {
     return {"s3://no-such-bucket/x?endpoint=" + SharedS3Server().endpoint(),
             {"no-such-bucket", "NoSuchBucket"}};
@@ -679,6 +717,65 @@ TEST_P(BackendTest, LocalFileServesEveryPart) {
   EXPECT_FALSE(nosig->has_value());
   EXPECT_FALSE(backend().LocalFile("../../etc", "v1.0.0", VersionPart::kInfo).ok());
   EXPECT_FALSE(backend().LocalFile(f.path, "../v1.0.0", VersionPart::kZip).ok());
+}
+
+// Junk in a stored version list. What the go command does with such lines, seen by
+// experiment with GOPROXY=file:// and `go list -m corp.example/lib@latest` and `go list -m
+// -versions`, both with go 1.26.8 and go 1.19.8 (the same each time), on a list holding
+// v1.0.0 and v1.1.0 (both with .info and .mod) plus one of:
+//   "v9.9.9 junk", "v2.0.0", "v1.2", "v1.5.0+meta": go takes the line's first word as a
+//       version (semver.IsValid), it becomes @latest and both commands fail ("reading
+//       …/@v/v9.9.9.info: no such file or directory", "loading module retractions");
+//   "v1.0", "v1.0.0+meta": listed by -versions as they are, @latest still v1.1.0;
+//   "../../etc", bytes that are not UTF-8: ignored (not valid semver).
+// (cmd/go/internal/modfetch/proxy.go, Versions and latestFromList, in both gos.) So every
+// line that is not exactly a canonical version of the module is dropped when read and
+// reported as damage, and the next publish writes the list without it.
+TEST_P(BackendTest, JunkListLinesAreDroppedReportedAndNotWrittenBack) {
+  const std::string path = "corp.example/lib";
+  MustPut(fab_.Make(path, "v1.0.0"));
+  MustPut(fab_.Make(path, "v1.1.0"));
+  auto before = h().ReadList(root_, path);
+  if (!before) GTEST_SKIP() << h().Name() << " keeps no version list (Athens lists versions)";
+  ASSERT_EQ(*before, "v1.0.0\nv1.1.0\n");
+  // v1.5.0 is canonical but has no files: damaged, yet never dropped from the list.
+  h().WriteList(root_, path,
+                "v1.0.0\nv9.9.9 junk\n../../etc\n\xff\xfe\nv1.0\nv1.1.0\nv1.0.0+meta\n"
+                "v2.0.0\nv1.5.0\n");
+
+  std::ostringstream logged;
+  auto old_logger = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(logged)));
+  auto listed = backend().ListVersions(path);
+  spdlog::set_default_logger(old_logger);
+  ASSERT_TRUE(listed.ok()) << listed.message();
+
+  std::vector<std::string> complete, damaged, details;
+  for (const auto& v : *listed) {
+    (v.state == VersionState::kComplete ? complete : damaged).push_back(v.version);
+    if (v.state == VersionState::kDamaged) details.push_back(v.detail);
+  }
+  EXPECT_THAT(complete, ElementsAre("v1.0.0", "v1.1.0"));
+  EXPECT_THAT(damaged, ElementsAre("v1.5.0", "\"v9.9.9 junk\"", "\"../../etc\"", "\"\\xff\\xfe\"",
+                                   "\"v1.0\"", "\"v1.0.0+meta\"", "\"v2.0.0\""));
+  EXPECT_THAT(details[1], HasSubstr("@v/list line 2: not a version of corp.example/lib"));
+  EXPECT_THAT(details[3], HasSubstr("@v/list line 4: "));
+  EXPECT_THAT(details[6], HasSubstr("@v/list line 8: "));
+  EXPECT_THAT(logged.str(), HasSubstr("corp.example/lib: @v/list line 2 \"v9.9.9 junk\" dropped"));
+  EXPECT_THAT(logged.str(), HasSubstr("corp.example/lib: @v/list line 5 \"v1.0\" dropped"));
+  EXPECT_EQ(StateOf(path, "v1.0.0"), VersionState::kComplete);
+  EXPECT_EQ(StateOf(path, "v1.1.0"), VersionState::kComplete);
+
+  // The next publish writes the list back without the junk, keeping every version.
+  EXPECT_EQ(MustPut(fab_.Make(path, "v1.2.0")).outcome, PutOutcome::kPublished);
+  EXPECT_EQ(h().ReadList(root_, path), "v1.0.0\nv1.1.0\nv1.2.0\nv1.5.0\n");
+  auto after = backend().ListVersions(path);
+  ASSERT_TRUE(after.ok()) << after.message();
+  std::vector<std::string> now;
+  for (const auto& v : *after) now.push_back(v.version + ":" + std::string(StateName(v.state)));
+  EXPECT_THAT(
+      now, ElementsAre("v1.0.0:complete", "v1.1.0:complete", "v1.2.0:complete", "v1.5.0:damaged"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendTest,

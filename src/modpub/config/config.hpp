@@ -8,6 +8,7 @@
 //
 //   log_level = "info"                       # trace|debug|info|warn|error|critical|off
 //   storage   = ["file:///srv/goproxy"]      # storage URLs (storage/open.hpp), >= 1
+//   storage_deadline_ms = 30000              # each storage operation's overall budget
 //   spool_dir = "/var/lib/modpub/spool"      # durable job spool (jobs/spool.hpp)
 //   state_dir = "/var/lib/modpub/state"      # daemon state (owner locks, caches, mirrors)
 //   socket    = "/run/modpub/modpubd.sock"   # Unix datagram socket the hooks poke
@@ -125,6 +126,9 @@ struct Config {
   std::string source;  // the file it was loaded from
   std::string log_level = "info";
   std::vector<std::string> storage;  // storage URLs, in order
+  // Each storage operation's overall budget (storage/deadline.hpp); keep in step with
+  // storage::kDefaultDeadline.
+  std::chrono::milliseconds storage_deadline{30000};
   std::string spool_dir;
   std::string state_dir;
   std::string socket_path;

@@ -192,6 +192,17 @@ std::vector<Key> TopLevelKeys() {
                "S3 credentials (AWS_* variables or the shared credentials file) are read when\n"
                "modpubd or a hook opens the storage; loading this file, as --check-config does,\n"
                "checks the URLs' syntax only."},
+      {.name = "storage_deadline_ms",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.storage_deadline; },
+       .min = 100,
+       .max = 3600000,
+       .help = "The longest any one storage operation may take (ms), retries included: a\n"
+               "storage that accepts connections but never answers then fails the publish,\n"
+               "which is retried later (see [retry]), instead of holding a worker. Enforced for\n"
+               "s3:// storage; file:// and athens-disk:// wait for the filesystem, which no\n"
+               "thread can interrupt (bound a network mount with its own options, e.g. NFS\n"
+               "soft,timeo=...). Raise it for very large modules on slow links: a module zip's\n"
+               "whole upload must fit."},
       {.name = "spool_dir",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.spool_dir; },
        .check = CheckAbsolute,

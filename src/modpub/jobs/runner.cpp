@@ -31,12 +31,15 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-// Every configured storage, opened; the first that does not open is the error.
-Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(
-    const std::vector<std::string>& urls) {
+// Every configured storage, opened with the configured deadline; the first that does not
+// open is the error.
+Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(const config::Config& cfg) {
+  storage::OpenOptions options;
+  options.deadline = cfg.storage_deadline;
+  options.deadline_setting = "storage_deadline_ms in " + cfg.source;
   std::vector<std::unique_ptr<storage::Backend>> backends;
-  for (const auto& url : urls) {
-    auto b = storage::OpenBackend(url);
+  for (const auto& url : cfg.storage) {
+    auto b = storage::OpenBackend(url, options);
     if (!b) return b.error();
     backends.push_back(std::move(*b));
   }
@@ -65,7 +68,7 @@ Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, Runner
   }
   auto spool = Spool::Open(cfg.spool_dir);
   if (!spool) return spool.error();
-  if (auto backends = OpenBackends(cfg.storage); !backends) return backends.error();
+  if (auto backends = OpenBackends(cfg); !backends) return backends.error();
   if (auto n = spool->RemoveStaleTemporaries(std::chrono::hours(1)); n && *n > 0) {
     spdlog::info("removed {} stale temporary file(s) from {}/tmp", *n, cfg.spool_dir);
   }
@@ -269,7 +272,7 @@ void Runner::Handle(Job job) {
   auto repo = git::Repository::Open(repo_cfg->path);
   if (!repo) return Retry(job, what, repo.message());
   if (std::string moved = TagMoved(*repo, job); !moved.empty()) return Fail(job, what, moved);
-  auto backends = OpenBackends(cfg_.storage);
+  auto backends = OpenBackends(cfg_);
   if (!backends) return Fail(job, what, backends.message());
   std::vector<storage::Backend*> ptrs;
   for (const auto& b : *backends) ptrs.push_back(b.get());

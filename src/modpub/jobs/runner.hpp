@@ -6,10 +6,11 @@
 //  * the tag must still point at the commit recorded in the job (when one is recorded):
 //    a moved tag fails the job (the push that moved it queued its own job);
 //  * invalid tag -> failed/ at once (retrying cannot help); a storage that refused the
-//    version (other content stored) -> failed/; a storage failure or a local failure ->
-//    retried after min(max_backoff, initial_backoff * 2^attempts) +-20% jitter, and
-//    failed/ once max_attempts attempts have failed; else done/ with a result listing
-//    every module version × storage outcome.
+//    version (other content stored) -> failed/; a storage failure (including an operation
+//    that ran out of its deadline, storage_deadline_ms: storage/deadline.hpp, so that a
+//    storage that never answers frees the worker) or a local failure -> retried after
+//    min(max_backoff, initial_backoff * 2^attempts) +-20% jitter, and failed/ once max_attempts
+//    attempts have failed; else done/ with a result listing every module version × storage outcome.
 // Exactly once: a job is claimed by one worker of one daemon (spool rename); a daemon
 // killed mid-publish leaves the job claimed, and the next start (or a live daemon's
 // periodic scan) re-queues it; re-running it completes or finds the identical version

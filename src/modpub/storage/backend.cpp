@@ -1,5 +1,7 @@
 #include "modpub/storage/backend.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -184,18 +186,60 @@ Result<std::optional<std::filesystem::path>> Backend::LocalFile(const std::strin
   return Fail(Name() + ": this storage cannot be served from local files");
 }
 
-std::vector<std::string> ParseVersionList(std::string_view data) {
-  std::vector<std::string> out;
+namespace {
+
+// `s` as it can be printed in a message or a log line: printable ASCII as is, '"' and '\\'
+// and every other byte (control characters, bytes that may not be UTF-8) as \xNN.
+std::string Printable(std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= ' ' && c <= '~' && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+VersionList ParseVersionList(std::string_view data, std::string_view path) {
+  VersionList out;
   std::size_t start = 0;
-  while (start < data.size()) {
+  for (std::size_t number = 1; start < data.size(); ++number) {
     std::size_t nl = data.find('\n', start);
     if (nl == std::string_view::npos) nl = data.size();
     std::string line(data.substr(start, nl - start));
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) out.push_back(std::move(line));
     start = nl + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    Status valid = ValidateModuleVersion(path, line);
+    if (valid) {
+      out.versions.push_back(std::move(line));
+      continue;
+    }
+    ListJunk j{number, Printable(line),
+               "not a version of " + std::string(path) +
+                   " (a list line must be exactly one canonical version, vMAJOR.MINOR.PATCH"
+                   "[-pre][+incompatible], of the module's major version)"};
+    spdlog::warn("{}: @v/list line {} \"{}\" dropped: {}", path, j.line, j.text, j.rule);
+    out.junk.push_back(std::move(j));
   }
   return out;
+}
+
+StoredVersion JunkEntry(const ListJunk& junk) {
+  StoredVersion sv;
+  sv.version = "\"" + junk.text + "\"";
+  sv.state = VersionState::kDamaged;
+  sv.detail = "@v/list line " + std::to_string(junk.line) + ": " + junk.rule +
+              "; go may take it for a version, and `go get M@latest` can fail; the next "
+              "publish of a new version writes the list without it";
+  return sv;
 }
 
 bool Listed(const std::vector<std::string>& versions, std::string_view version) {

@@ -81,7 +81,9 @@ struct PutResult {
 enum class VersionState {
   kComplete,    // every part present: served to clients
   kIncomplete,  // a prefix of the parts: an interrupted publish, completed by re-running it
-  kDamaged,     // any other state: reported, never repaired by Put
+  kDamaged,     // any other state: reported, never repaired by Put; also a line of a
+                // module's version list that is no version (ListJunk below), which the
+                // next Put of a new version drops when it writes the list again
 };
 std::string_view StateName(VersionState s);  // "complete", "incomplete", "damaged"
 
@@ -106,7 +108,8 @@ class Backend {
   // The state of `path`@`version`, or nullopt when no part of it is stored.
   virtual Result<std::optional<StoredVersion>> Stat(const std::string& path,
                                                     const std::string& version) = 0;
-  // Every version of `path` of which any part is stored, in semver order.
+  // Every version of `path` of which any part is stored, in semver order; then, damaged,
+  // each line of its version list that is no version (JunkEntry), in file order.
   virtual Result<std::vector<StoredVersion>> ListVersions(const std::string& path) = 0;
   // Every module path with at least one version directory or file, sorted.
   virtual Result<std::vector<std::string>> ListModules() = 0;
@@ -125,14 +128,34 @@ class Backend {
 // This is what keeps "../" and absolute paths out of the storage root.
 Status ValidateModuleVersion(std::string_view path, std::string_view version);
 
-// The versions of a GOPROXY `@v/list` file, in file order: one per line, trailing spaces and
-// CRs dropped, empty lines skipped (the same for the file on disk and the S3 object).
-std::vector<std::string> ParseVersionList(std::string_view data);
+// A line of a module's `@v/list` that is not a version modpub stores.
+struct ListJunk {
+  std::size_t line = 0;  // 1-based
+  std::string text;      // the line, printable: '"', '\\' and bytes outside ' '..'~' escaped
+  std::string rule;      // why it is no version, for the user
+};
+// A GOPROXY `@v/list` as read (the file on disk and the S3 object alike).
+struct VersionList {
+  std::vector<std::string> versions;  // file order
+  std::vector<ListJunk> junk;         // lines dropped, file order
+};
+// The list of module `path`: one version per line, trailing spaces and CRs dropped, empty
+// lines skipped. A line is kept only when it is exactly a version ValidateModuleVersion
+// accepts for `path` (canonical, of the path's major version): what Put writes. Any other
+// line ("v9.9.9 junk", "v1.0", "v1.0.0+meta", "v2.0.0" in a v1 module, "../x", bytes that
+// are not UTF-8) is dropped and logged as a warning naming the module and the line. Why
+// not keep them: go (1.19 and 1.26 alike) takes the first word of every line that is
+// valid semver as a version, so such a line can become the module's @latest that no file
+// backs, and `go list -m M@latest` then fails for everyone.
+VersionList ParseVersionList(std::string_view data, std::string_view path);
+// How ListVersions reports a dropped line: a damaged entry whose version is the line
+// (quoted) and whose detail names the line and the rule.
+StoredVersion JunkEntry(const ListJunk& junk);
 // Is `version` one of `versions` (the entries of an `@v/list`)?
 bool Listed(const std::vector<std::string>& versions, std::string_view version);
-// The `@v/list` text once `version` is added to `versions`: semver order, each version once,
-// one per line. Shared by the layouts with a list (on disk and on S3): they write the same
-// bytes for the same versions.
+// The `@v/list` text once `version` is added to `versions` (parsed by ParseVersionList, so
+// free of junk): semver order, each version once, one per line. Shared by the layouts with a list
+// (on disk and on S3): they write the same bytes for the same versions.
 std::string VersionListWith(std::vector<std::string> versions, std::string version);
 
 // The immutability rule, shared by every backend.

@@ -22,14 +22,14 @@ constexpr std::size_t kMaxList = 64u << 20;
 // The smallest zip file: an end-of-central-directory record alone.
 constexpr std::uint64_t kMinZip = 22;
 
-// The versions in @v/list, in file order; empty when there is no list.
-Result<std::vector<std::string>> ReadList(const fs::path& list) {
+// Module `path`'s @v/list (ParseVersionList); empty when there is no list.
+Result<VersionList> ReadList(const fs::path& list, const std::string& path) {
   auto exists = local::Exists(list);
   if (!exists) return exists.error();
-  if (!*exists) return std::vector<std::string>();
+  if (!*exists) return VersionList();
   auto data = local::ReadFile(list, kMaxList);
   if (!data) return data.error();
-  return ParseVersionList(*data);
+  return ParseVersionList(*data, path);
 }
 
 // The names of a version's parts in write order, for messages and Classify.
@@ -110,10 +110,11 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   auto names = PartNames(loc->escaped_version);
   auto parts = local::CompareVersionFiles(f, loc->zip, loc->mod, loc->info, names);
   if (!parts) return parts.error();
-  auto versions = ReadList(loc->list);
-  if (!versions) return versions.error();
+  auto list = ReadList(loc->list, f.path);
+  if (!list) return list.error();
+  const std::vector<std::string>& versions = list->versions;
   parts->push_back(
-      {names[3], Listed(*versions, f.version) ? PartState::kSame : PartState::kAbsent, {}});
+      {names[3], Listed(versions, f.version) ? PartState::kSame : PartState::kAbsent, {}});
 
   const std::string sig_name = loc->sig.filename().string();
   auto store_sig = [&] { return local::PutSignature(loc->sig, f.sig, mv); };
@@ -140,7 +141,8 @@ Result<PutResult> FsTree::Put(const VersionFiles& f) {
   // The list entry, last: the version is complete now.
   auto tmp = fsio::AtomicFile::Create(loc->dir);
   if (!tmp) return tmp.error();
-  if (auto st = tmp->Append(VersionListWith(*versions, f.version)); !st) return st.error();
+  // Lines of the old list that were no versions are not written again.
+  if (auto st = tmp->Append(VersionListWith(versions, f.version)); !st) return st.error();
   fsio::StepBoundary();
   if (auto st = tmp->CommitReplace(loc->list); !st) return st.error();
   return FinishPut(f, PutResult{PutOutcome::kPublished, d.message}, sig_name, store_sig);
@@ -164,15 +166,21 @@ Result<std::optional<StoredVersion>> FsTree::Stat(const std::string& path,
                                                   const std::string& version) {
   auto loc = Locate(path, version);
   if (!loc) return loc.error();
-  auto versions = ReadList(loc->dir / "list");
-  if (!versions) return versions.error();
-  auto p = Examine(loc->dir, loc->escaped_version, Listed(*versions, version));
+  auto list = ReadList(loc->list, path);
+  if (!list) return list.error();
+  return StatListed(*loc, version, list->versions);
+}
+
+Result<std::optional<StoredVersion>> FsTree::StatListed(const Files& loc,
+                                                        const std::string& version,
+                                                        const std::vector<std::string>& listed) {
+  auto p = Examine(loc.dir, loc.escaped_version, Listed(listed, version));
   if (!p) return p.error();
   if (std::none_of(p->present.begin(), p->present.end(), [](bool b) { return b; })) {
     return std::optional<StoredVersion>();
   }
   StoredVersion sv =
-      Classify(version, PartNames(loc->escaped_version), p->present, /*resumable=*/true);
+      Classify(version, PartNames(loc.escaped_version), p->present, /*resumable=*/true);
   if (!p->problems.empty()) {
     sv.state = VersionState::kDamaged;
     for (const auto& problem : p->problems) sv.detail += (sv.detail.empty() ? "" : "; ") + problem;
@@ -184,9 +192,9 @@ Result<std::vector<StoredVersion>> FsTree::ListVersions(const std::string& path)
   if (auto st = module::CheckPath(path); !st) return st.error();
   auto dir = VersionDir(path);
   if (!dir) return dir.error();
-  auto listed = ReadList(*dir / "list");
+  auto listed = ReadList(*dir / "list", path);
   if (!listed) return listed.error();
-  std::set<std::string> candidates(listed->begin(), listed->end());
+  std::set<std::string> candidates(listed->versions.begin(), listed->versions.end());
   std::error_code ec;
   if (fs::is_directory(*dir, ec)) {
     for (fs::directory_iterator it(*dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -202,12 +210,14 @@ Result<std::vector<StoredVersion>> FsTree::ListVersions(const std::string& path)
   }
   std::vector<StoredVersion> out;
   for (const auto& v : candidates) {
-    if (!ValidateModuleVersion(path, v)) continue;  // not something modpub stores
-    auto sv = Stat(path, v);
+    auto loc = Locate(path, v);
+    if (!loc) continue;  // not something modpub stores
+    auto sv = StatListed(*loc, v, listed->versions);
     if (!sv) return sv.error();
     if (*sv) out.push_back(std::move(**sv));
   }
   SortBySemver(out);
+  for (const auto& j : listed->junk) out.push_back(JunkEntry(j));
   return out;
 }
 

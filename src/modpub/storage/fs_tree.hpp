@@ -20,6 +20,10 @@
 // three files without a list entry are completed by publishing the same content again.
 // Go fetches .info first, so a version is visible by explicit version once its .info is
 // stored, and listed (for `go list -m -versions` and @latest queries) only after that.
+// A list line that is no version (ParseVersionList, backend.hpp) is dropped when read,
+// reported as damage by ListVersions, and not written again by the next Put that adds a
+// version to the list.
+// Deadline (deadline.hpp): not enforced here; a hung filesystem blocks the caller.
 #pragma once
 
 #include <filesystem>
@@ -57,6 +61,9 @@ class FsTree : public Backend {
  private:
   // <root>/<escaped path>/@v, for a valid module path.
   Result<std::filesystem::path> VersionDir(const std::string& path) const;
+  // Stat, given the versions of the module's list (read once by ListVersions).
+  Result<std::optional<StoredVersion>> StatListed(const Files& loc, const std::string& version,
+                                                  const std::vector<std::string>& listed);
 
   std::string url_;
   std::filesystem::path root_;

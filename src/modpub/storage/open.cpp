@@ -43,7 +43,7 @@ Result<fs::path> ParseDir(const std::string& url, std::string_view rest) {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url) {
+Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url, const OpenOptions& options) {
   auto sep = url.find("://");
   if (sep == std::string::npos) {
     return Fail("storage URL \"" + url + "\" has no scheme; " + kSupported);
@@ -65,7 +65,8 @@ Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url) {
     if (!where) return where.error();
     auto creds = s3::LoadCredentials();
     if (!creds) return Fail("storage URL \"" + url + "\": " + creds.message());
-    return std::unique_ptr<Backend>(std::make_unique<S3Backend>(url, *where, *creds));
+    return std::unique_ptr<Backend>(std::make_unique<S3Backend>(
+        url, *where, *creds, options.deadline, options.deadline_setting));
   }
   return Fail("storage URL \"" + url + "\": unknown scheme \"" + scheme + "\"; " + kSupported);
 }

@@ -10,17 +10,31 @@
 // message saying what is accepted. "%XX" escapes in the path are decoded (a GOPROXY
 // URL is a URL). "file://localhost/abs" is accepted as RFC 8089 allows. Opening touches
 // nothing on disk; the directory is created by the first publish.
+//
+// Every operation of the opened backend has an overall deadline (deadline.hpp): enforced
+// for s3://, not for the local filesystem backends, which say so.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "modpub/base/result.hpp"
 #include "modpub/storage/backend.hpp"
+#include "modpub/storage/deadline.hpp"
 
 namespace modpub::storage {
 
-Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url);
+struct OpenOptions {
+  // Each operation's budget; zero or less: none.
+  std::chrono::milliseconds deadline = kDefaultDeadline;
+  // Where a user changes it, named by the failure at the deadline.
+  std::string deadline_setting =
+      "storage_deadline_ms in modpub.toml, --storage-deadline of modpub publish";
+};
+
+Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url,
+                                             const OpenOptions& options = {});
 
 // The syntax checks of OpenBackend alone, with its messages: a known scheme, an absolute
 // path, an s3:// URL that parses. Loads no credentials and touches nothing, so that a

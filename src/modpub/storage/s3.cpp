@@ -19,14 +19,19 @@ constexpr char kAthensSigDir[] = ".modpub-sig";  // athens layout: where signatu
 
 }  // namespace
 
-S3Backend::S3Backend(std::string url, S3Url where, s3::Credentials credentials)
-    : url_(std::move(url)), where_(std::move(where)) {
+S3Backend::S3Backend(std::string url, S3Url where, s3::Credentials credentials,
+                     std::chrono::milliseconds deadline, std::string deadline_setting)
+    : url_(std::move(url)),
+      where_(std::move(where)),
+      deadline_(deadline),
+      deadline_setting_(std::move(deadline_setting)) {
   s3::ClientConfig c;
   c.endpoint = where_.endpoint;
   c.region = where_.region;
   c.bucket = where_.bucket;
   c.credentials = std::move(credentials);
   c.max_attempts = where_.attempts;
+  c.storage = url_;
   client_ = std::make_unique<s3::Client>(std::move(c));
   cache_ = std::make_unique<s3::DownloadCache>(where_.cache_dir, where_.cache_bytes);
 }
@@ -39,7 +44,7 @@ Result<PutResult> S3Backend::Put(const VersionFiles& f) {
   std::error_code ec;
   const auto zip_size = fs::file_size(f.zip, ec);
   if (ec) return Fail(f.zip.string() + ": " + ec.message());
-  return PutOperation(*this, f, std::move(*k), zip_size).Run();
+  return PutOperation(*this, f, std::move(*k), zip_size, StartOperation()).Run();
 }
 
 Result<std::optional<fs::path>> S3Backend::LocalFile(const std::string& path,
@@ -53,7 +58,7 @@ Result<std::optional<fs::path>> S3Backend::LocalFile(const std::string& path,
   auto hit = cache_->Find(key);
   if (!hit) return hit.error();
   if (*hit) return hit;
-  return cache_->Fetch(*client_, key);
+  return cache_->Fetch(*client_, key, StartOperation());
 }
 
 std::vector<std::string> S3Backend::PartNames(const Keys& k) const {
@@ -100,16 +105,19 @@ Result<S3Backend::Keys> S3Backend::Locate(const std::string& path,
   return k;
 }
 
-Result<S3Backend::ListObject> S3Backend::ReadList(const std::string& key) {
+Result<S3Backend::ListObject> S3Backend::ReadList(const std::string& key, const std::string& path,
+                                                  const Deadline& deadline) {
   ListObject lo;
   if (key.empty()) return lo;
-  auto r = client_->Get(key, kSmallLimit);
+  auto r = client_->Get(key, kSmallLimit, deadline);
   if (!r) return r.error();
   if (r->status == 404) return lo;
   lo.exists = true;
   lo.etag = r->etag;
   lo.writer = r->writer;
-  lo.versions = ParseVersionList(r->body);
+  VersionList parsed = ParseVersionList(r->body, path);
+  lo.versions = std::move(parsed.versions);
+  lo.junk = std::move(parsed.junk);
   return lo;
 }
 
@@ -117,12 +125,14 @@ Result<S3Backend::ListObject> S3Backend::ReadList(const std::string& key) {
 // connections: one round trip instead of two at the start of every publish (on S3 a round
 // trip is tens of milliseconds; the test server s3d answers each GET after a ~40 ms
 // delayed ACK).
-Result<S3Backend::Snapshot> S3Backend::ReadSnapshot(const Keys& k) {
+Result<S3Backend::Snapshot> S3Backend::ReadSnapshot(const Keys& k, const std::string& path,
+                                                    const Deadline& deadline) {
   std::future<Result<ListObject>> list;
   if (!k.list.empty()) {
-    list = std::async(std::launch::async, [this, &k] { return ReadList(k.list); });
+    list = std::async(std::launch::async,
+                      [this, &k, &path, &deadline] { return ReadList(k.list, path, deadline); });
   }
-  auto objects = client_->List(k.dir + k.name + ".");
+  auto objects = client_->List(k.dir + k.name + ".", deadline);
   Snapshot snap;
   if (list.valid()) {
     auto lo = list.get();
@@ -165,7 +175,7 @@ Result<std::optional<StoredVersion>> S3Backend::Stat(const std::string& path,
                                                      const std::string& version) {
   auto k = Locate(path, version);
   if (!k) return k.error();
-  auto snap = ReadSnapshot(*k);
+  auto snap = ReadSnapshot(*k, path, StartOperation());
   if (!snap) return snap.error();
   const auto& objects = snap->objects;
   bool listed = Listed(snap->list.versions, version);
@@ -183,9 +193,10 @@ Result<std::optional<StoredVersion>> S3Backend::Stat(const std::string& path,
 Result<std::vector<StoredVersion>> S3Backend::ListVersions(const std::string& path) {
   auto dir = ModuleDir(path);
   if (!dir) return dir.error();
-  auto objects = client_->List(*dir);
+  const Deadline deadline = StartOperation();
+  auto objects = client_->List(*dir, deadline);
   if (!objects) return objects.error();
-  auto list = ReadList(goproxy() ? *dir + "list" : "");
+  auto list = ReadList(goproxy() ? *dir + "list" : "", path, deadline);
   if (!list) return list.error();
   std::set<std::string> candidates(list->versions.begin(), list->versions.end());
   for (const auto& o : *objects) {
@@ -211,12 +222,13 @@ Result<std::vector<StoredVersion>> S3Backend::ListVersions(const std::string& pa
     out.push_back(std::move(*sv));
   }
   SortBySemver(out);
+  for (const auto& j : list->junk) out.push_back(JunkEntry(j));
   return out;
 }
 
 Result<std::vector<std::string>> S3Backend::ListModules() {
   const std::string prefix = where_.prefix.empty() ? "" : where_.prefix + "/";
-  auto objects = client_->List(prefix);
+  auto objects = client_->List(prefix, StartOperation());
   if (!objects) return objects.error();
   std::vector<std::string> out;
   for (const auto& o : *objects) {

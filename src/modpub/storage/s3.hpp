@@ -51,10 +51,14 @@
 // directory is cleared). Absent objects are not cached. The cache is bounded (`cache_mib`,
 // default 1024): least recently used files are removed beyond it. The version list is
 // never cached: ListVersions reads the bucket.
+// Deadline (deadline.hpp): each operation (Put, Stat, ListVersions, ListModules,
+// LocalFile) has one overall budget, given when the backend is opened, shared by all its
+// requests and their retries; its failure names this URL, the request and the budget.
 // A server that ignores conditional writes (npm s3rver) cannot give these guarantees:
 // concurrent writers of one module could then lose list entries; a single writer works.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -74,7 +78,11 @@ class DownloadCache;
 
 class S3Backend : public Backend {
  public:
-  S3Backend(std::string url, S3Url where, s3::Credentials credentials);
+  // `deadline`: each operation's budget (<= 0: none); `deadline_setting` names where it is
+  // configured, for the failure's message.
+  S3Backend(std::string url, S3Url where, s3::Credentials credentials,
+            std::chrono::milliseconds deadline = kDefaultDeadline,
+            std::string deadline_setting = "");
   ~S3Backend() override;
 
   const std::string& Name() const override { return url_; }
@@ -112,6 +120,7 @@ class S3Backend : public Backend {
     std::string etag;
     std::string writer;
     std::vector<std::string> versions;
+    std::vector<ListJunk> junk;  // lines dropped (ParseVersionList)
   };
   // The objects of one version and the list object, as Put and Stat begin by reading.
   struct Snapshot {
@@ -128,13 +137,19 @@ class S3Backend : public Backend {
   Result<std::string> ModuleDir(const std::string& path) const;
   Result<StoredVersion> Examine(const Keys& k, const std::string& version,
                                 const std::vector<s3::ObjectInfo>& objects, bool listed);
-  Result<ListObject> ReadList(const std::string& key);
-  Result<Snapshot> ReadSnapshot(const Keys& k);
+  // `path`: the module whose list `key` is, for the warnings about lines that are dropped.
+  Result<ListObject> ReadList(const std::string& key, const std::string& path,
+                              const Deadline& deadline);
+  Result<Snapshot> ReadSnapshot(const Keys& k, const std::string& path, const Deadline& deadline);
+  // The deadline of an operation starting now.
+  Deadline StartOperation() const { return Deadline::After(deadline_, deadline_setting_); }
 
   std::string url_;
   S3Url where_;
   std::unique_ptr<s3::Client> client_;
   std::unique_ptr<s3::DownloadCache> cache_;
+  std::chrono::milliseconds deadline_;
+  std::string deadline_setting_;
 };
 
 }  // namespace modpub::storage

@@ -65,7 +65,8 @@ Result<std::optional<fs::path>> DownloadCache::Find(const std::string& key) {
   return std::optional<fs::path>(fs::path(dir_) / it->first);
 }
 
-Result<std::optional<fs::path>> DownloadCache::Fetch(Client& client, const std::string& key) {
+Result<std::optional<fs::path>> DownloadCache::Fetch(Client& client, const std::string& key,
+                                                     const Deadline& deadline) {
   fs::path tmp;
   {
     std::lock_guard g(mu_);
@@ -76,7 +77,7 @@ Result<std::optional<fs::path>> DownloadCache::Fetch(Client& client, const std::
   fsio::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) return Fail(tmp.string() + ": create: " + std::strerror(errno));
   FdSink sink(fd.get());
-  auto r = client.GetTo(key, sink);
+  auto r = client.GetTo(key, sink, deadline);
   const int werr = sink.error();
   fd = fsio::UniqueFd();
   if (!r || r->status != 200 || werr != 0) {

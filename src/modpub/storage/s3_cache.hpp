@@ -28,8 +28,10 @@ class DownloadCache {
 
   // The cached file of `key`, or nullopt if it is not cached.
   Result<std::optional<std::filesystem::path>> Find(const std::string& key);
-  // Downloads `key` into the cache; nullopt when the object is absent (not cached).
-  Result<std::optional<std::filesystem::path>> Fetch(Client& client, const std::string& key);
+  // Downloads `key` into the cache within `deadline`; nullopt when the object is absent
+  // (not cached).
+  Result<std::optional<std::filesystem::path>> Fetch(Client& client, const std::string& key,
+                                                     const Deadline& deadline);
 
  private:
   struct Entry {

@@ -259,6 +259,7 @@ struct Client::Request {
   // Download target: a sink for 2xx answers, else `body` (limited).
   Sink* sink = nullptr;
   std::size_t body_limit = kErrorBodyLimit;
+  Deadline deadline;  // of the storage operation this request is part of
 };
 
 namespace {
@@ -466,7 +467,11 @@ Result<Response> Client::Perform(Request& req) {
   const std::string sigv4 = "aws:amz:" + config_.region + ":s3";
   std::string last_problem;
   for (int attempt = 0; attempt < config_.max_attempts; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(Backoff(config_, attempt - 1));
+    if (attempt > 0) {
+      std::this_thread::sleep_for(
+          std::min(Backoff(config_, attempt - 1), req.deadline.Remaining()));
+    }
+    if (req.deadline.Expired()) return DeadlineFailure(req, attempt, last_problem);
     {
       std::lock_guard<std::mutex> l(mu_);
       ++requests_;
@@ -474,10 +479,21 @@ Result<Response> Client::Perform(Request& req) {
     auto answer = Attempt(api, *handle, req, sigv4, &last_problem);
     if (!answer) return answer.error();
     if (*answer) return std::move(**answer);
+    if (req.deadline.Expired()) return DeadlineFailure(req, attempt + 1, last_problem);
     spdlog::debug("S3 {}: {} (attempt {}), retrying", req.what, last_problem, attempt + 1);
   }
   return Fail(req.what + ": failed after " + std::to_string(config_.max_attempts) +
               " attempts, the last with " + last_problem + " (endpoint " + config_.endpoint + ")");
+}
+
+Error Client::DeadlineFailure(const Request& req, int attempts, const std::string& last) const {
+  std::string out = config_.storage.empty() ? "" : config_.storage + ": ";
+  out += req.what + ": " + req.deadline.Exceeded();
+  if (attempts > 0) {
+    out += "; " + std::to_string(attempts) + " attempt(s) to endpoint " + config_.endpoint +
+           ", the last with " + last;
+  }
+  return Fail(out);
 }
 
 Result<std::optional<Response>> Client::Attempt(const curl::Api& api, Handle& h, const Request& req,
@@ -506,6 +522,12 @@ Result<std::optional<Response>> Client::Attempt(const curl::Api& api, Handle& h,
                             req.method == "PUT");
   SetCommonOptions(api, curl, config_, req.url, sigv4, headers.get(), t);
   SetMethodOptions(api, curl, req.method, req.file != nullptr, req.bytes, req.upload_size, t);
+  if (req.deadline.bounded()) {
+    // The whole try, connecting included, ends with the operation's deadline (at least
+    // 1 ms: 0 would mean no limit to libcurl).
+    long left_ms = static_cast<long>(std::max<std::int64_t>(req.deadline.Remaining().count(), 1));
+    api.easy_setopt(curl, CURLOPT_TIMEOUT_MS, left_ms);
+  }
   CURLcode rc = api.easy_perform(curl);
   api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
   api.easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
@@ -555,8 +577,9 @@ std::string Describe(const std::string& what, const Response& r) {
 
 }  // namespace
 
-Result<Response> Client::Get(const std::string& key, std::size_t limit) {
+Result<Response> Client::Get(const std::string& key, std::size_t limit, const Deadline& deadline) {
   Request req;
+  req.deadline = deadline;
   req.method = "GET";
   req.url = ObjectUrl(key);
   req.what = "S3 GET " + config_.bucket + "/" + key;
@@ -569,8 +592,9 @@ Result<Response> Client::Get(const std::string& key, std::size_t limit) {
   return r;
 }
 
-Result<Response> Client::GetTo(const std::string& key, Sink& sink) {
+Result<Response> Client::GetTo(const std::string& key, Sink& sink, const Deadline& deadline) {
   Request req;
+  req.deadline = deadline;
   req.method = "GET";
   req.url = ObjectUrl(key);
   req.what = "S3 GET " + config_.bucket + "/" + key;
@@ -602,8 +626,10 @@ Result<Response> CheckPut(const std::string& what, Result<Response> r) {
 }  // namespace
 
 Result<Response> Client::Put(const std::string& key, std::string_view data,
-                             const PutCondition& cond, const std::string& writer) {
+                             const PutCondition& cond, const std::string& writer,
+                             const Deadline& deadline) {
   Request req;
+  req.deadline = deadline;
   req.method = "PUT";
   req.url = ObjectUrl(key);
   req.what = "S3 PUT " + config_.bucket + "/" + key;
@@ -616,7 +642,7 @@ Result<Response> Client::Put(const std::string& key, std::string_view data,
 
 Result<Response> Client::PutFile(const std::string& key, const fs::path& file,
                                  const PutCondition& cond, const std::string& writer,
-                                 const std::string& sha256_hex) {
+                                 const std::string& sha256_hex, const Deadline& deadline) {
   fsio::FileSha256 digest{sha256_hex, 0};
   if (sha256_hex.empty()) {
     auto hashed = fsio::Sha256OfFile(file);
@@ -628,6 +654,7 @@ Result<Response> Client::PutFile(const std::string& key, const fs::path& file,
     if (ec) return Fail(file.string() + ": " + ec.message());
   }
   Request req;
+  req.deadline = deadline;
   req.method = "PUT";
   req.url = ObjectUrl(key);
   req.what = "S3 PUT " + config_.bucket + "/" + key;
@@ -652,7 +679,7 @@ Status Client::Delete(const std::string& key) {
   return Ok();
 }
 
-Result<std::vector<ObjectInfo>> Client::List(const std::string& prefix) {
+Result<std::vector<ObjectInfo>> Client::List(const std::string& prefix, const Deadline& deadline) {
   std::vector<ObjectInfo> out;
   std::string token;
   for (;;) {
@@ -661,6 +688,7 @@ Result<std::vector<ObjectInfo>> Client::List(const std::string& prefix) {
     if (!token.empty()) query += "continuation-token=" + UriEncode(token, false) + "&";
     query += "list-type=2&prefix=" + UriEncode(prefix, false);
     Request req;
+    req.deadline = deadline;
     req.method = "GET";
     req.url = config_.endpoint + "/" + UriEncode(config_.bucket, false) + "?" + query;
     req.what = "S3 LIST " + config_.bucket + "/" + prefix;

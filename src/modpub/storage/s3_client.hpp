@@ -16,6 +16,11 @@
 //    errors, timeouts, an answer cut off, HTTP 5xx (InternalError, SlowDown). A request
 //    that was retried may have been applied before its answer was lost: callers make
 //    writes conditional (If-None-Match / If-Match) and interpret a 412 after a retry.
+//  * Every call may be given a Deadline (deadline.hpp), shared by the calls of one storage
+//    operation: each try's transfer is limited to what is left of it, no retry starts once
+//    it is spent and no backoff pause outlasts it. The failure then reads
+//    "<storage>: S3 PUT bucket/key: no answer within the 30 s storage deadline (…)".
+//    Without one (the default, for tools and tests) only the per-try limits apply.
 //  * Credentials never appear in a message or a log line.
 // Thread-safe: one Client may be used by several threads at once.
 #pragma once
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "modpub/base/result.hpp"
+#include "modpub/storage/deadline.hpp"
 
 namespace modpub::storage::curl {
 struct Api;
@@ -63,6 +69,8 @@ struct ClientConfig {
   long connect_timeout_s = 10;
   // A transfer slower than 1 byte/s for this long is abandoned (and retried).
   long stall_timeout_s = 30;
+  // The storage URL, put before a deadline failure so that it names the storage.
+  std::string storage;
 };
 
 // The parts of an S3 answer that callers look at.
@@ -107,9 +115,9 @@ class Client {
 
   // GET of a small object: status 200 with body, 404 for a missing key, or an Error for
   // anything else (after retries). Bodies over `limit` bytes are an error.
-  Result<Response> Get(const std::string& key, std::size_t limit);
+  Result<Response> Get(const std::string& key, std::size_t limit, const Deadline& deadline = {});
   // GET streamed into `sink` (status 200/404 as above).
-  Result<Response> GetTo(const std::string& key, Sink& sink);
+  Result<Response> GetTo(const std::string& key, Sink& sink, const Deadline& deadline = {});
   // PUT of bytes / of a local file, with preconditions and the writer id as metadata.
   // Returns 200 or 412 (precondition failed) or 404 (If-Match on a missing key); other
   // statuses are an Error. SigV4 signs the payload's SHA-256, so PutFile reads the file
@@ -117,14 +125,15 @@ class Client {
   // hex). A wrong hash stores nothing: the server refuses the upload
   // (XAmzContentSHA256Mismatch), which is reported as an Error.
   Result<Response> Put(const std::string& key, std::string_view data, const PutCondition& cond,
-                       const std::string& writer);
+                       const std::string& writer, const Deadline& deadline = {});
   Result<Response> PutFile(const std::string& key, const std::filesystem::path& file,
                            const PutCondition& cond, const std::string& writer,
-                           const std::string& sha256_hex = {});
+                           const std::string& sha256_hex = {}, const Deadline& deadline = {});
   // DELETE (tests and tools only; the backend never deletes).
   Status Delete(const std::string& key);
-  // Every key starting with `prefix` (ListObjectsV2, following continuation tokens).
-  Result<std::vector<ObjectInfo>> List(const std::string& prefix);
+  // Every key starting with `prefix` (ListObjectsV2, following continuation tokens; one
+  // deadline for all pages).
+  Result<std::vector<ObjectInfo>> List(const std::string& prefix, const Deadline& deadline = {});
 
   // Requests sent so far, retries included (for tests and benchmarks).
   std::uint64_t requests() const;
@@ -132,8 +141,10 @@ class Client {
  private:
   struct Request;
   struct Handle;
-  // Sends `req`, retrying transient failures (see above).
+  // Sends `req`, retrying transient failures (see above) until its deadline.
   Result<Response> Perform(Request& req);
+  // The failure of `req` once its deadline is spent; `last` is the last try's problem.
+  Error DeadlineFailure(const Request& req, int attempts, const std::string& last) const;
   // One try of `req` on `h`: the answer; nullopt after a transient failure (connection,
   // timeout, HTTP 5xx), described in `*transient` for Perform to retry; or an Error that
   // retrying cannot cure.

@@ -101,7 +101,7 @@ s3::PutCondition CreateOnly() {
 }  // namespace
 
 S3Backend::PutOperation::PutOperation(S3Backend& backend, const VersionFiles& files, Keys keys,
-                                      std::uint64_t zip_size)
+                                      std::uint64_t zip_size, Deadline deadline)
     : backend_(backend),
       client_(*backend.client_),
       f_(files),
@@ -109,7 +109,8 @@ S3Backend::PutOperation::PutOperation(S3Backend& backend, const VersionFiles& fi
       zip_size_(zip_size),
       mv_(files.path + "@" + files.version),
       writer_(s3::RandomWriterId()),
-      names_(backend.PartNames(k_)) {}
+      names_(backend.PartNames(k_)),
+      deadline_(std::move(deadline)) {}
 
 Result<PutResult> S3Backend::PutOperation::Run() {
   auto parts = ReadSnapshot();
@@ -135,7 +136,7 @@ Result<PutResult> S3Backend::PutOperation::Run() {
 }
 
 Result<std::vector<StoredPart>> S3Backend::PutOperation::ReadSnapshot() {
-  auto snap = backend_.ReadSnapshot(k_);
+  auto snap = backend_.ReadSnapshot(k_, f_.path, deadline_);
   if (!snap) return snap.error();
   list_ = std::move(snap->list);
   const auto& objects = snap->objects;
@@ -172,9 +173,10 @@ Result<S3Backend::PutOperation::CreateOutcome> S3Backend::PutOperation::CreateOb
 // compare what it stored.
 Result<S3Backend::PutOperation::CreateOutcome> S3Backend::PutOperation::Create(std::size_t part) {
   for (int attempt = 0; attempt < kCreateAttempts; ++attempt) {
-    auto r = part == 0
-                 ? client_.PutFile(PartKey(part), f_.zip, CreateOnly(), writer_, f_.zip_sha256)
-                 : client_.Put(PartKey(part), part == 1 ? f_.mod : f_.info, CreateOnly(), writer_);
+    auto r = part == 0 ? client_.PutFile(PartKey(part), f_.zip, CreateOnly(), writer_,
+                                         f_.zip_sha256, deadline_)
+                       : client_.Put(PartKey(part), part == 1 ? f_.mod : f_.info, CreateOnly(),
+                                     writer_, deadline_);
     if (!r) return r.error();
     if (r->status == 200) return CreateOutcome(Created::kByUs);
     auto seen = ComparePart(part, std::nullopt);
@@ -197,7 +199,8 @@ Result<S3Backend::PutOperation::CreateOutcome> S3Backend::PutOperation::Create(s
 Result<bool> S3Backend::PutOperation::AddToList() {
   for (int attempt = 0; attempt < kListAttempts; ++attempt) {
     if (attempt > 0) BackOffAfterConflict(attempt);
-    auto lo = attempt == 0 ? Result<ListObject>(std::move(list_)) : backend_.ReadList(k_.list);
+    auto lo = attempt == 0 ? Result<ListObject>(std::move(list_))
+                           : backend_.ReadList(k_.list, f_.path, deadline_);
     if (!lo) return lo.error();
     if (Listed(lo->versions, f_.version)) return lo->writer == writer_;
     s3::PutCondition cond;
@@ -206,7 +209,9 @@ Result<bool> S3Backend::PutOperation::AddToList() {
     } else {
       cond.if_none_match_any = true;
     }
-    auto r = client_.Put(k_.list, VersionListWith(lo->versions, f_.version), cond, writer_);
+    // Lines of the old list that were no versions are not written again.
+    auto r =
+        client_.Put(k_.list, VersionListWith(lo->versions, f_.version), cond, writer_, deadline_);
     if (!r) return r.error();
     if (r->status == 200) return true;
   }
@@ -226,7 +231,7 @@ Result<SignatureWrite> S3Backend::PutOperation::StoreSignature() {
     if (seen->state == PartState::kDifferent) {
       return SignatureWrite{SignatureWrite::kDifferent, seen->difference};
     }
-    auto put = client_.Put(k_.sig, f_.sig, CreateOnly(), writer_);
+    auto put = client_.Put(k_.sig, f_.sig, CreateOnly(), writer_, deadline_);
     if (!put) return put.error();
     if (put->status == 200) return SignatureWrite{SignatureWrite::kWritten, ""};
     // 412: stored meanwhile (or our own write whose answer was lost): compare again.
@@ -248,7 +253,7 @@ Result<S3Backend::PutOperation::Seen> S3Backend::PutOperation::ComparePart(
 
 Result<S3Backend::PutOperation::Seen> S3Backend::PutOperation::CompareSmall(
     const std::string& key, const std::string& expected, bool is_mod) {
-  auto r = client_.Get(key, kSmallLimit);
+  auto r = client_.Get(key, kSmallLimit, deadline_);
   if (!r) return r.error();
   Seen s;
   if (r->status == 404) return s;
@@ -271,7 +276,7 @@ Result<S3Backend::PutOperation::Seen> S3Backend::PutOperation::CompareZip(
     s.state = PartState::kDifferent;
   } else {
     CompareSink sink(f_.zip);
-    auto r = client_.GetTo(k_.zip, sink);
+    auto r = client_.GetTo(k_.zip, sink, deadline_);
     if (!r) return r.error();
     if (r->status == 404) return s;
     s.writer = r->writer;
@@ -286,7 +291,7 @@ Result<S3Backend::PutOperation::Seen> S3Backend::PutOperation::CompareZip(
 std::string S3Backend::PutOperation::DescribeZip() {
   fs::path tmp = fs::temp_directory_path() / ("modpub-s3-" + writer_ + ".zip");
   FileSink sink(tmp);
-  auto r = client_.GetTo(k_.zip, sink);
+  auto r = client_.GetTo(k_.zip, sink, deadline_);
   sink.Close();
   std::string out = r ? local::DescribeZipDifference(tmp, f_.sum)
                       : "stored zip unreadable (" + r.message() + "), new " + f_.sum;

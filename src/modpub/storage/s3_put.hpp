@@ -26,7 +26,9 @@ namespace modpub::storage {
 class S3Backend::PutOperation {
  public:
   // `keys` from backend.Locate(files.path, files.version); `zip_size`: files.zip's size.
-  PutOperation(S3Backend& backend, const VersionFiles& files, Keys keys, std::uint64_t zip_size);
+  // `deadline`: the whole Put's (deadline.hpp): every request and pause of every step.
+  PutOperation(S3Backend& backend, const VersionFiles& files, Keys keys, std::uint64_t zip_size,
+               Deadline deadline);
   PutOperation(const PutOperation&) = delete;
   PutOperation& operator=(const PutOperation&) = delete;
 
@@ -70,6 +72,7 @@ class S3Backend::PutOperation {
   const std::string mv_;      // "path@version", for messages
   const std::string writer_;  // x-amz-meta-modpub-writer of every object this Put writes
   const std::vector<std::string> names_;
+  const Deadline deadline_;
   ListObject list_;  // as step 1 read it: the first compare-and-swap round starts from it
 };
 
