@@ -68,16 +68,15 @@ TEST(Server, HealthzMetricsAndMountedRoutes) {
     if (healthy) return Ok();
     return Fail("spool /x: cannot list directory");
   });
-  s.Mount([](httplib::Server& raw) {
-    raw.Get("/sumdb/hello", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("mounted", "text/plain");
-    });
+  s.Mount([](Router& raw) {
+    raw.Get("/sumdb/hello",
+            [](const Request&, Response& res) { res.set_content("mounted", "text/plain"); });
   });
   ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
   ASSERT_GT(s.port(), 0);
   httplib::Client c("127.0.0.1", s.port());
   c.set_connection_timeout(5);
-  // listen_after_bind runs on a thread: the socket is bound, so connecting works at once.
+  // The socket listens when Start returns, so connecting works at once.
   auto h = c.Get("/healthz");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
