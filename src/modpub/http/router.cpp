@@ -1,5 +1,7 @@
 #include "modpub/http/router.hpp"
 
+#include "modpub/http/message.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cctype>
