@@ -11,6 +11,7 @@ clients that misbehave on purpose, while a well-behaved client keeps being answe
 Every loop is bounded; servers are stopped by their own PID."""
 
 import contextlib
+import re
 import resource
 import select
 import selectors
@@ -338,7 +339,9 @@ def test_connections_over_the_limit_are_refused_clearly(tmp_path, kind):
         assert status == 200
         if kind == "modpubd":
             _, metrics, _ = get(srv.port, "/metrics")
-            assert b"modpub_http_connections_refused_total 1\n" in metrics, metrics
+            # 1, or more when a retry above came before the server saw the closes.
+            refused = re.search(rb"^modpub_http_connections_refused_total (\d+)$", metrics, re.M)
+            assert refused and int(refused.group(1)) >= 1, metrics
         time.sleep(0.2)
         assert "refused 1 connection(s) with 503" in srv.text(), srv.text()
 
