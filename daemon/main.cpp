@@ -132,6 +132,18 @@ void CountQueueDepth(Daemon& d) {
   });
 }
 
+// The HTTP server's limits, from [webhook] (the listener's table since the webhooks came).
+http::ServerOptions ServerOptionsOf(const config::Config& cfg) {
+  http::ServerOptions o;
+  o.worker_threads = cfg.webhook.threads;
+  o.header_deadline = cfg.webhook.read_timeout;
+  o.body_deadline = cfg.webhook.body_deadline;
+  o.write_timeout = cfg.webhook.read_timeout;
+  o.max_body_bytes = static_cast<std::uint64_t>(cfg.webhook.max_body_bytes);
+  o.max_connections = static_cast<std::size_t>(cfg.webhook.max_connections);
+  return o;
+}
+
 // The HTTP listener: /healthz, /metrics, the webhooks and, when configured, the GOPROXY
 // endpoint and the checksum database (http::MountRoutes).
 Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::ProxyConfig> proxy) {
@@ -139,26 +151,33 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   int port = 0;
   config::SplitHostPort(cfg.http_listen, &host, &port);
   const jobs::Spool& spool = d.runner->spool();
-  d.server = std::make_unique<http::Server>(d.metrics, [&spool]() -> Status {
-    auto depth = spool.QueueDepth();
-    return depth ? Status(Ok()) : Status(depth.error());
-  });
+  d.server = std::make_unique<http::Server>(
+      d.metrics,
+      [&spool]() -> Status {
+        auto depth = spool.QueueDepth();
+        return depth ? Status(Ok()) : Status(depth.error());
+      },
+      ServerOptionsOf(cfg));
   auto hooks = webhook::Service::Create(cfg, [r = d.runner.get()] { r->Wake(); });
   if (!hooks) return hooks.error();
   d.webhooks = std::move(*hooks);
   d.metrics.AddSeriesSource([w = d.webhooks.get()] { return w->RenderMetrics(); });
   http::RouteSet routes;
-  routes.extra = [w = d.webhooks.get()](httplib::Server& raw) { w->Mount(raw); };
-  routes.extra_pre_route = [w = d.webhooks.get()](const httplib::Request& req,
-                                                  httplib::Response& res) {
-    return w->PreRoute(req, res);
-  };
+  routes.extra = [w = d.webhooks.get()](http::Router& router) { w->Mount(router); };
   routes.extra_names = "/hooks/github, /hooks/gitlab";
   routes.proxy = std::move(proxy);
   routes.serve_modules = cfg.proxy.enabled;
   routes.modules_from = cfg.proxy.from;
   const std::string names = http::MountRoutes(*d.server, routes);
   CountQueueDepth(d);  // before the first /metrics can be asked
+  // One descriptor per connection, plus what the runner and the spool use.
+  const std::uint64_t wanted = static_cast<std::uint64_t>(cfg.webhook.max_connections) + 1024;
+  if (std::uint64_t limit = http::RaiseOpenFileLimit(wanted); limit < wanted) {
+    spdlog::warn(
+        "open files limited to {} (RLIMIT_NOFILE), below webhook.max_connections {} + "
+        "1024: raise LimitNOFILE",
+        limit, cfg.webhook.max_connections);
+  }
   if (auto s = d.server->Start(host, port); !s) return s;
   spdlog::info("HTTP on http://{}:{} ({})", host, d.server->port(), names);
   return Ok();

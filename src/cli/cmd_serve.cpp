@@ -1,17 +1,18 @@
 // `modpub serve`: the GOPROXY endpoint and checksum database of modpub::http::MountProxy on
-// a cpp-httplib server of its own (modpubd mounts the same routes on its server). The
-// server serves nothing else, so the requests are answered before cpp-httplib's regex route
-// table (http::MountProxyFirst).
+// an http::Server of its own (modpubd mounts the same routes on its server). The server
+// serves nothing else, so the requests are answered before the router's route table
+// (http::MountProxyFirst).
 // `modpub auth-hash`: prints the hash of a password (or token) read from stdin, for the
 // auth file (http/auth.hpp).
 #include <signal.h>
 
+#include <chrono>
 #include <iostream>
-#include <thread>
 
 #include "cli/commands.hpp"
 #include "modpub/http/auth.hpp"
 #include "modpub/http/proxy.hpp"
+#include "modpub/http/server.hpp"
 
 namespace modpub::cli {
 namespace {
@@ -25,6 +26,9 @@ struct ServeOptions {
   std::string auth;
   std::string tls_cert;
   std::string tls_key;
+  http::ServerOptions server;
+  int header_deadline_ms = 10000;
+  int body_deadline_ms = 10000;
 };
 
 int RunServe(const ServeOptions& o) {
@@ -52,54 +56,44 @@ int RunServe(const ServeOptions& o) {
     return 2;
   }
   // go sends .netrc credentials only over https: TLS is needed for auth with go.
-  std::unique_ptr<httplib::Server> owned;
-  if (!o.tls_cert.empty()) {
-    auto tls = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
-    if (!tls->is_valid()) {
-      std::cerr << "modpub: cannot use the TLS certificate " << o.tls_cert << " and key "
-                << o.tls_key << "\n";
-      return 2;
-    }
-    owned = std::move(tls);
-  } else {
-    owned = std::make_unique<httplib::Server>();
-  }
-  httplib::Server& server = *owned;
-  server.set_tcp_nodelay(true);
-  // go and other clients reuse connections: close one after 1000 requests (nginx's
-  // default), not after cpp-httplib's default of 5.
-  server.set_keep_alive_max_count(1000);
+  http::ServerOptions options = o.server;
+  options.header_deadline = std::chrono::milliseconds(o.header_deadline_ms);
+  options.body_deadline = std::chrono::milliseconds(o.body_deadline_ms);
+  options.write_timeout = options.header_deadline;
+  options.tls_cert_file = o.tls_cert;
+  options.tls_key_file = o.tls_key;
+  http::Server server(options);
   try {
-    http::MountProxyFirst(server, std::move(*config));
+    http::MountProxyFirst(server.router(), std::move(*config));
   } catch (const std::invalid_argument& e) {
     std::cerr << "modpub: " << e.what() << "\n";
     return 2;
   }
-  // SIGINT/SIGTERM stop the server from a thread of their own (stop() is not
-  // async-signal-safe); the mask is set before any server thread starts.
+  // SIGINT/SIGTERM are taken by this thread (sigwait); the mask is set before any server
+  // thread starts, so they inherit it.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  if (!server.bind_to_port(host, port)) {
-    std::cerr << "modpub: cannot listen on " << o.listen << "\n";
+  ::signal(SIGPIPE, SIG_IGN);
+  const std::uint64_t wanted = options.max_connections + 64;
+  if (std::uint64_t limit = http::RaiseOpenFileLimit(wanted); limit < wanted) {
+    std::cerr << "modpub: warning: open files limited to " << limit << " (ulimit -n), below "
+              << "--max-connections " << options.max_connections << " + 64\n";
+  }
+  if (auto st = server.Start(host, port); !st) {
+    std::cerr << "modpub: " << (o.tls_cert.empty() ? "" : "--tls-cert/--tls-key: ") << st.message()
+              << "\n";
     return 2;
   }
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    server.stop();
-  });
   std::cerr << "modpub: serving " << o.from << " on " << (o.tls_cert.empty() ? "http" : "https")
-            << "://" << o.listen << o.prefix
+            << "://" << host << ":" << server.port() << o.prefix
             << (name.empty() ? "" : " with checksum database " + name) << "\n";
-  bool ok = server.listen_after_bind();
-  if (stopper.joinable()) {
-    pthread_kill(stopper.native_handle(), SIGTERM);
-    stopper.join();
-  }
-  return ok ? 0 : 2;
+  int sig = 0;
+  sigwait(&set, &sig);
+  server.Stop();
+  return 0;
 }
 
 void RegisterServe(CLI::App& app, int* exit_code) {
@@ -125,6 +119,20 @@ void RegisterServe(CLI::App& app, int* exit_code) {
                   "PEM certificate: serve https (go sends .netrc "
                   "credentials only over https)");
   cmd->add_option("--tls-key", opts->tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--header-deadline-ms", opts->header_deadline_ms,
+                  "the request line and headers must arrive within this total time, on a new "
+                  "or kept-alive connection, else it is closed (default 10000)")
+      ->check(CLI::Range(10, 600000));
+  cmd->add_option("--body-deadline-ms", opts->body_deadline_ms,
+                  "a request body must arrive within this total time, else 408 (default 10000)")
+      ->check(CLI::Range(10, 3600000));
+  cmd->add_option("--max-connections", opts->server.max_connections,
+                  "connections open at once; one more is answered 503 and closed (default 10000)")
+      ->check(CLI::Range(16, 1000000));
+  cmd->add_option("--threads", opts->server.worker_threads,
+                  "threads running the handlers (storage reads); slow clients hold none "
+                  "(default 16)")
+      ->check(CLI::Range(1, 1024));
   cmd->callback([opts, exit_code] { *exit_code = RunServe(*opts); });
 
   auto token = std::make_shared<bool>(false);

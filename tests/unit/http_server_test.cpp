@@ -5,8 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "modpub/http/metrics.hpp"
 #include "modpub/http/server.hpp"
@@ -68,16 +71,15 @@ TEST(Server, HealthzMetricsAndMountedRoutes) {
     if (healthy) return Ok();
     return Fail("spool /x: cannot list directory");
   });
-  s.Mount([](httplib::Server& raw) {
-    raw.Get("/sumdb/hello", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("mounted", "text/plain");
-    });
+  s.Mount([](Router& raw) {
+    raw.Get("/sumdb/hello",
+            [](const Request&, Response& res) { res.set_content("mounted", "text/plain"); });
   });
   ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
   ASSERT_GT(s.port(), 0);
   httplib::Client c("127.0.0.1", s.port());
   c.set_connection_timeout(5);
-  // listen_after_bind runs on a thread: the socket is bound, so connecting works at once.
+  // The socket listens when Start returns, so connecting works at once.
   auto h = c.Get("/healthz");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
@@ -145,6 +147,119 @@ TEST(Server, AConnectionIsKeptForManyRequests) {
   }
   ::close(fd);
   s.Stop();
+}
+
+int Connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// A client that stops reading a large streamed body holds no worker: with ONE worker
+// thread, another request is answered while that body waits in the socket buffers.
+TEST(Server, AStalledReaderOfAStreamedBodyHoldsNoWorker) {
+  ServerOptions o;
+  o.worker_threads = 1;
+  Server s(o);
+  constexpr std::size_t kSize = 64 << 20;  // far more than the socket buffers hold
+  s.router().Get("/big", [](const Request&, Response& res) {
+    res.set_content_provider(kSize, "application/octet-stream",
+                             [](std::size_t, std::size_t length, DataSink& sink) {
+                               std::string chunk(length, 'z');
+                               return sink.write(chunk.data(), chunk.size());
+                             });
+  });
+  s.router().Get("/small",
+                 [](const Request&, Response& res) { res.set_content("s", "text/plain"); });
+  ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
+  int stalled = Connect(s.port());
+  ASSERT_GE(stalled, 0);
+  const std::string big = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(stalled, big.data(), big.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(big.size()));
+  char buf[4096];
+  ASSERT_GT(::recv(stalled, buf, sizeof buf, 0), 0);  // the body has begun; then no more reads
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(5, 0);
+  auto r = c.Get("/small");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "s");
+  ::close(stalled);
+  s.Stop();
+}
+
+// Requests sent back to back are answered in order; a malformed one ends the connection
+// with 400 after the good ones are answered.
+TEST(Server, PipelinedRequestsAreAnsweredInOrder) {
+  Server s;
+  s.router().Get(R"(/echo/(\d+))", [](const Request& req, Response& res) {
+    res.set_content(req.path.substr(6), "text/plain");
+  });
+  ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
+  int fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  std::string all;
+  for (int i = 1; i <= 5; ++i)
+    all += "GET /echo/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  all += "NOT HTTP\r\n\r\n";
+  ASSERT_EQ(::send(fd, all.data(), all.size(), MSG_NOSIGNAL), static_cast<ssize_t>(all.size()));
+  std::string got;
+  char buf[4096];
+  for (int i = 0; i < 100; ++i) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  std::size_t at = 0;
+  for (int i = 1; i <= 5; ++i) {
+    at = got.find("\r\n\r\n" + std::to_string(i), at);
+    ASSERT_NE(at, std::string::npos) << "answer " << i << " missing or out of order: " << got;
+  }
+  EXPECT_NE(got.find("HTTP/1.1 400", at), std::string::npos) << got;
+  // The server notices the close at once; give it a moment (bounded).
+  for (int i = 0; i < 200 && s.stats().connections_open != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(s.stats().connections_open, 0u);
+}
+
+// The header deadline is total: a byte every 100 ms is cut at the 500 ms deadline.
+TEST(Server, HeaderDeadlineIsTotal) {
+  ServerOptions o;
+  o.header_deadline = std::chrono::milliseconds(500);
+  Server s(o);
+  ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
+  int fd = Connect(s.port());
+  ASSERT_GE(fd, 0);
+  timeval tv{0, 100000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string line =
+      "GET / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  bool cut = false;
+  for (std::size_t i = 0; i < 60 && !cut; ++i) {  // 6 s at most
+    if (::send(fd, line.data() + (i % line.size()), 1, MSG_NOSIGNAL) != 1) break;
+    char c;
+    ssize_t n = ::recv(fd, &c, 1, 0);
+    cut = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  ::close(fd);
+  EXPECT_TRUE(cut);
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+  EXPECT_LT(took, std::chrono::milliseconds(3000));
+  EXPECT_EQ(s.stats().header_deadline_cuts, 1u);
 }
 
 }  // namespace

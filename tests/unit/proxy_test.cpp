@@ -1,14 +1,16 @@
-// http::MountProxy over a GOPROXY tree and a sumdb log, through a real cpp-httplib server
-// and client; and the optional signatures of storage (backend.hpp).
+// http::MountProxy over a GOPROXY tree and a sumdb log, through a real http::Server and a
+// cpp-httplib client; and the optional signatures of storage (backend.hpp).
 #include "modpub/http/proxy.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <fstream>
 #include <random>
 #include <thread>
 
+#include "modpub/http/server.hpp"
 #include "modpub/storage/athens_disk.hpp"
 #include "modpub/storage/fs_tree.hpp"
 #include "support/temp_repo.hpp"
@@ -49,27 +51,19 @@ class ProxyTest : public ::testing::Test {
     c.backend = tree;
     c.log = std::make_shared<sumdb::Log>(std::move(*log));
     c.signer = std::make_shared<const sign::Signer>(*sign::Signer::Parse(kp->signer));
-    server_.set_tcp_nodelay(true);
-    MountProxy(server_, c);
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    MountProxy(server_.router(), c);
+    ASSERT_TRUE(server_.Start("127.0.0.1", 0).ok());
+    port_ = server_.port();
     ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
   }
-  void TearDown() override {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  void TearDown() override { server_.Stop(); }
 
   TempDir dir_;
   fs::path root_;
   std::string verifier_;
-  httplib::Server server_;
+  Server server_;
   int port_ = 0;
-  std::thread thread_;
   std::unique_ptr<httplib::Client> client_;
 };
 
@@ -209,14 +203,11 @@ TEST(ProxyAuth, CachedAnswersAreStillAuthorized) {
   ProxyConfig c;
   c.backend = tree;
   c.auth = *auth;
-  httplib::Server server;
-  MountProxy(server, c);
-  const int port = server.bind_to_any_port("127.0.0.1");
+  Server server;
+  MountProxy(server.router(), c);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  const int port = server.port();
   ASSERT_GT(port, 0);
-  std::thread t([&] { server.listen_after_bind(); });
-  for (int i = 0; i < 200 && !server.is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
   httplib::Client client("127.0.0.1", port);
   const std::string url = "/corp.example/!lib/@v/v1.0.0.info";
   for (int round = 0; round < 2; ++round) {  // the second round is answered from memory
@@ -233,8 +224,7 @@ TEST(ProxyAuth, CachedAnswersAreStillAuthorized) {
     ASSERT_TRUE(few);
     EXPECT_EQ(few->status, 403);
   }
-  server.stop();
-  t.join();
+  server.Stop();
 }
 
 TEST(Signature, StoredOnceBesideTheVersionNeverOverwritten) {

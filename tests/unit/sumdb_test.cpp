@@ -177,7 +177,9 @@ TEST(PublishWithSumdb, LogsSignsAndRefusesWhatTheLogContradicts) {
   auto signer = sign::Signer::Parse(kp->signer);
   auto log = sumdb::Log::Open(dir.path() / "sumdb");
   storage::FsTree tree("file://" + (dir.path() / "tree").string(), dir.path() / "tree");
-  Options opts{.signer = &*signer, .log = &*log};
+  Options opts;
+  opts.signer = &*signer;
+  opts.log = &*log;
 
   auto r = PublishTag(*repo, "corp.example/lib", "v1.0.0", {&tree}, opts);
   ASSERT_EQ(r.kind, TagResult::kDone) << r.error;
@@ -205,8 +207,11 @@ TEST(PublishWithSumdb, LogsSignsAndRefusesWhatTheLogContradicts) {
   auto other = sumdb::Log::Open(dir.path() / "other");
   ASSERT_TRUE(other->AppendModule("corp.example/lib", "v1.0.0", "h1:X=", "h1:Y=").ok());
   storage::FsTree fresh("file://" + (dir.path() / "fresh").string(), dir.path() / "fresh");
-  auto refused =
-      PublishTag(*repo, "corp.example/lib", "v1.0.0", {&fresh}, Options{.log = &*other});
+  auto refused = PublishTag(*repo, "corp.example/lib", "v1.0.0", {&fresh}, [&] {
+    Options o;
+    o.log = &*other;
+    return o;
+  }());
   ASSERT_EQ(refused.reports.size(), 1u);
   EXPECT_EQ(refused.reports[0].outcome, Outcome::kRefused);
   EXPECT_THAT(refused.reports[0].message, HasSubstr("is already logged"));

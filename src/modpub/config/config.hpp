@@ -27,9 +27,10 @@
 //
 //   [webhook]                                # POST /hooks/github, /hooks/gitlab
 //   max_body_bytes   = 5242880               # larger bodies: 413, not read
-//   threads          = 32                    # HTTP worker threads (slow clients hold one)
-//   read_timeout_ms  = 5000                  # per read; a body must arrive within
-//   body_deadline_ms = 10000                 #   this total time, else the request is cut
+//   threads          = 32                    # HTTP handler threads (slow clients hold none)
+//   read_timeout_ms  = 5000                  # request line + headers: total deadline
+//   body_deadline_ms = 10000                 # a body: total deadline, else 408
+//   max_connections  = 10000                 # one more: 503, Connection: close
 //   dedupe_entries   = 100000                # delivery ids remembered (state_dir)
 //   fetch_timeout_ms = 300000                # git fetch of a mirrored tag
 //
@@ -144,6 +145,7 @@ struct Config {
     int threads = 32;
     std::chrono::milliseconds read_timeout{5000};
     std::chrono::milliseconds body_deadline{10000};
+    std::int64_t max_connections = 10000;
     std::int64_t dedupe_entries = 100000;
     std::chrono::milliseconds fetch_timeout{300000};
   } webhook;

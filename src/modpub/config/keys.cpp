@@ -298,17 +298,28 @@ std::vector<Key> WebhookKeys() {
        .field = [](Config& c, RepoConfig&) -> Field { return &c.webhook.threads; },
        .min = 2,
        .max = 1024,
-       .help = "HTTP worker threads (a slow client holds one)."},
+       .help = "HTTP worker threads: they run the handlers of daemon.http_listen (webhooks,\n"
+               "GOPROXY, /healthz) once a request is complete; slow clients hold none."},
       {.name = "webhook.read_timeout_ms",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.webhook.read_timeout; },
        .min = 10,
        .max = 600000,
-       .help = "Longest wait for each read of a request (ms)."},
+       .help = "The request line and headers must arrive within this total time (ms), on a\n"
+               "new or a kept-alive connection, else the connection is closed; also the\n"
+               "longest a response write may wait for the client to take data."},
       {.name = "webhook.body_deadline_ms",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.webhook.body_deadline; },
        .min = 10,
        .max = 3600000,
-       .help = "A request body must arrive within this total time (ms), else the request is cut."},
+       .help = "A request body must arrive within this total time (ms), else the request is\n"
+               "answered 408 and the connection closed."},
+      {.name = "webhook.max_connections",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.webhook.max_connections; },
+       .min = 16,
+       .max = 1000000,
+       .help = "Connections open at once on daemon.http_listen; one more is answered 503\n"
+               "(Connection: close), logged and counted in /metrics. modpubd raises its\n"
+               "open-files limit to this + 1024 where the hard limit allows."},
       {.name = "webhook.dedupe_entries",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.webhook.dedupe_entries; },
        .min = 1,

@@ -39,13 +39,13 @@ struct State {
   SmallFileCache files;  // .info/.mod/.sig answers by request path (http/file_cache.hpp)
 };
 
-void Reply(httplib::Response& res, int status, const std::string& body) {
+void Reply(Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_content(body + "\n", kText);
 }
 
 // Sets the ETag; true (and 304) when the client already has this version.
-bool NotModified(const httplib::Request& req, httplib::Response& res, const std::string& etag) {
+bool NotModified(const Request& req, Response& res, const std::string& etag) {
   res.set_header("ETag", etag);
   if (!req.has_header("If-None-Match")) return false;
   const std::string v = req.get_header_value("If-None-Match");
@@ -60,8 +60,8 @@ std::string ContentETag(std::string_view body) {
   return "\"" + dirhash::Hex(dirhash::Sha256::Of(body)).substr(0, 32) + "\"";
 }
 
-void ServeBytes(const httplib::Request& req, httplib::Response& res, std::string body,
-                const char* type, const std::string& cache) {
+void ServeBytes(const Request& req, Response& res, std::string body, const char* type,
+                const std::string& cache) {
   res.set_header("Cache-Control", cache);
   if (NotModified(req, res, ContentETag(body))) return;
   res.status = 200;
@@ -77,8 +77,8 @@ struct CacheSlot {
 };
 
 // Serves a stored file: small ones from memory, larger ones streamed in chunks.
-void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::path& path,
-               const char* type, const std::string& cache, const CacheSlot& slot = {}) {
+void ServeFile(const Request& req, Response& res, const fs::path& path, const char* type,
+               const std::string& cache, const CacheSlot& slot = {}) {
   auto fd = std::make_shared<fsio::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!*fd || ::fstat(fd->get(), &st) != 0) {
@@ -126,7 +126,7 @@ void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::pa
   }
   res.status = 200;
   res.set_content_provider(
-      size, type, [fd](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+      size, type, [fd](std::size_t offset, std::size_t length, DataSink& sink) {
         std::vector<char> buf(std::min(length, kChunk));
         ssize_t n;
         do {
@@ -137,7 +137,7 @@ void ServeFile(const httplib::Request& req, httplib::Response& res, const fs::pa
       });
 }
 
-bool Authorize(State& s, const httplib::Request& req, httplib::Response& res,
+bool Authorize(State& s, const Request& req, Response& res,
                const std::optional<std::string>& module_path) {
   if (!s.c.auth) return true;
   auto d = s.c.auth->Check(req.get_header_value("Authorization"), module_path);
@@ -167,7 +167,7 @@ Result<std::vector<std::string>> CompleteVersions(State& s, const std::string& p
   return out;
 }
 
-void ServePart(State& s, const httplib::Request& req, httplib::Response& res, std::string_view rel,
+void ServePart(State& s, const Request& req, Response& res, std::string_view rel,
                const std::string& path, const std::string& version, storage::VersionPart part) {
   const auto asked = SmallFileCache::Clock::now();
   auto file = s.c.backend->LocalFile(path, version, part);
@@ -193,8 +193,7 @@ void ServePart(State& s, const httplib::Request& req, httplib::Response& res, st
 // Only a request that was answered from a stored file before is in the cache, so the
 // checks that came before (path and version syntax) passed for this very path; auth is
 // asked again, as it depends on the request's credentials.
-bool ServeCached(State& s, const httplib::Request& req, httplib::Response& res,
-                 std::string_view rel) {
+bool ServeCached(State& s, const Request& req, Response& res, std::string_view rel) {
   auto e = s.files.Find(rel);
   if (!e) return false;
   if (s.c.auth && !Authorize(s, req, res, e->owner)) return true;
@@ -205,7 +204,7 @@ bool ServeCached(State& s, const httplib::Request& req, httplib::Response& res,
   return true;
 }
 
-void HandleModule(State& s, const httplib::Request& req, httplib::Response& res,
+void HandleModule(State& s, const Request& req, Response& res,
                   std::string_view rel, const ProxyRequest& r) {
   const std::string& path = r.module_path;
   if (!Authorize(s, req, res, path)) return;
@@ -250,7 +249,7 @@ Result<std::string> SignedHead(State& s) {
   return s.signed_note;
 }
 
-void HandleSumdb(State& s, const httplib::Request& req, httplib::Response& res,
+void HandleSumdb(State& s, const Request& req, Response& res,
                  const ProxyRequest& r) {
   switch (r.kind) {
     case ProxyRequest::Kind::kSumdbSupported:
@@ -299,7 +298,7 @@ void HandleSumdb(State& s, const httplib::Request& req, httplib::Response& res,
 
 // Every request the cache did not answer: parsed first (http/proxy_path.hpp; malformed
 // paths and versions are 400 before anything else), then answered by its route.
-void HandleRequest(State& s, const httplib::Request& req, httplib::Response& res,
+void HandleRequest(State& s, const Request& req, Response& res,
                    std::string_view rel) {
   auto r = ParseProxyPath(rel, s.c.log ? std::string_view(s.c.signer->name()) : "");
   if (!r) return Reply(res, 400, r.message());
@@ -360,7 +359,7 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
 
 namespace {
 
-using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+using Handler = Router::Handler;
 
 // The handler of every GET below the prefix; throws for an unusable config.
 Handler MakeHandler(ProxyConfig config) {
@@ -376,7 +375,7 @@ Handler MakeHandler(ProxyConfig config) {
       std::string(config.auth ? "private" : "public") + ", max-age=31536000, immutable";
   state->c = std::move(config);
   const std::size_t skip = state->c.prefix.size() + 1;
-  return [state, skip](const httplib::Request& req, httplib::Response& res) {
+  return [state, skip](const Request& req, Response& res) {
     std::string_view rel = std::string_view(req.path).substr(skip);
     if (ServeCached(*state, req, res, rel)) return;
     HandleRequest(*state, req, res, rel);
@@ -385,36 +384,36 @@ Handler MakeHandler(ProxyConfig config) {
 
 }  // namespace
 
-void MountProxy(httplib::Server& server, ProxyConfig config) {
+void MountProxy(Router& server, ProxyConfig config) {
   const std::string prefix = config.prefix;
   server.Get(RegexEscape(prefix) + "/.*", MakeHandler(std::move(config)));
 }
 
-PreRouting MountProxyPreRouting(httplib::Server& server, ProxyConfig config) {
+PreRouting MountProxyPreRouting(Router& server, ProxyConfig config) {
   const std::string under = config.prefix + "/";
   Handler handler = MakeHandler(std::move(config));
   server.Get(RegexEscape(under) + ".*", handler);
-  return [under, handler](const httplib::Request& req, httplib::Response& res) {
+  return [under, handler](const Request& req, Response& res) {
     // Only what the route above matches (std::regex's "." is no line terminator) AND has
     // the shape of a GOPROXY or checksum database request; anything else goes on to the
     // route table -- the server's own routes (a daemon's /healthz, /metrics) or, through
     // the route above, the same handler, so the answers are the same either way.
     if ((req.method != "GET" && req.method != "HEAD") || !req.path.starts_with(under) ||
         req.path.find_first_of("\r\n") != std::string::npos) {
-      return httplib::Server::HandlerResponse::Unhandled;
+      return Router::Routed::kUnhandled;
     }
     const std::string_view rel = std::string_view(req.path).substr(under.size());
     if (rel.find("/@v/") == std::string_view::npos && !rel.ends_with("/@latest") &&
         !rel.starts_with("sumdb/")) {
-      return httplib::Server::HandlerResponse::Unhandled;
+      return Router::Routed::kUnhandled;
     }
     handler(req, res);
-    return httplib::Server::HandlerResponse::Handled;
+    return Router::Routed::kHandled;
   };
 }
 
-void MountProxyFirst(httplib::Server& server, ProxyConfig config) {
-  server.set_pre_routing_handler(MountProxyPreRouting(server, std::move(config)));
+void MountProxyFirst(Router& server, ProxyConfig config) {
+  server.SetPreRouting(MountProxyPreRouting(server, std::move(config)));
 }
 
 }  // namespace modpub::http

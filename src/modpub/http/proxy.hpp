@@ -1,6 +1,6 @@
 // The GOPROXY protocol and the Go checksum database protocol served over HTTP, from a
 // storage backend (storage/backend.hpp, files on local disk) and a sumdb log
-// (sumdb/log.hpp), mounted on an existing cpp-httplib server (modpubd, `modpub serve`).
+// (sumdb/log.hpp), mounted on an http::Router (modpubd, `modpub serve`; http/server.hpp).
 //
 // Routes, below `prefix` (e.g. "" or "/goproxy"):
 //   GET /<escaped module>/@v/list              complete versions, one per line
@@ -13,7 +13,7 @@
 // The checksum database is reachable both as GOSUMDB="<key> <url>/sumdb/<name>" and through
 // the proxy (go asks <proxy>/sumdb/<name>/supported first).
 //
-// URL handling: the request path is percent-decoded once (cpp-httplib does it; go sends
+// URL handling: the request path is percent-decoded once (http::Server does it; go sends
 // "!" as "%21"), then "!"-unescaped (module::UnescapePath/UnescapeVersion, which also
 // validate). A path or version that does not unescape to a valid module path / version is
 // answered 400 before any file name is formed, so no request reaches a file outside the
@@ -36,13 +36,12 @@
 // check the principal's prefixes (403 outside them); tiles and /latest need any principal.
 #pragma once
 
-#include <httplib.h>
-
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "modpub/http/auth.hpp"
+#include "modpub/http/router.hpp"
 #include "modpub/sign/sign.hpp"
 #include "modpub/storage/backend.hpp"
 #include "modpub/sumdb/log.hpp"
@@ -72,23 +71,22 @@ struct ProxySettings {
 Result<ProxyConfig> OpenProxy(const ProxySettings& settings);
 
 // Registers GET handlers for prefix + "/..." on `server` (register other routes of the
-// server first: cpp-httplib uses the first matching pattern). The handlers keep `config`'s
+// server first: the router uses the first matching pattern). The handlers keep `config`'s
 // objects alive. Throws std::invalid_argument for an unusable config (programming error).
-void MountProxy(httplib::Server& server, ProxyConfig config);
+void MountProxy(Router& server, ProxyConfig config);
 
-// A cpp-httplib pre-routing handler: Handled when it answered the request, Unhandled to let
-// the route table have it.
-using PreRouting =
-    std::function<httplib::Server::HandlerResponse(const httplib::Request&, httplib::Response&)>;
+// A pre-routing handler (router.hpp): kHandled when it answered the request, kUnhandled to
+// let the route table have it.
+using PreRouting = Router::PreRouting;
 
 // As MountProxy, and returns a pre-routing handler that answers GOPROXY and checksum
 // database requests (GET/HEAD below prefix with "/@v/", "/@latest" or "sumdb/") before the
 // route table is searched (no regular expression per request: measurably faster for the
 // small files); other paths go on to the route table. The caller installs it
-// (set_pre_routing_handler), possibly inside its own.
-PreRouting MountProxyPreRouting(httplib::Server& server, ProxyConfig config);
+// (Router::SetPreRouting), possibly inside its own.
+PreRouting MountProxyPreRouting(Router& server, ProxyConfig config);
 
 // MountProxyPreRouting, installed as the server's pre-routing handler (`modpub serve`).
-void MountProxyFirst(httplib::Server& server, ProxyConfig config);
+void MountProxyFirst(Router& server, ProxyConfig config);
 
 }  // namespace modpub::http

@@ -14,8 +14,8 @@ namespace modpub::http {
 namespace {
 
 // [sumdb] without [proxy]: serve the checksum database, not the storage's modules.
-void MountChecksumDatabaseOnly(httplib::Server& raw, const ProxyConfig& proxy) {
-  raw.Get(R"(/(?!sumdb/).*)", [](const httplib::Request&, httplib::Response& res) {
+void MountChecksumDatabaseOnly(Router& raw, const ProxyConfig& proxy) {
+  raw.Get(R"(/(?!sumdb/).*)", [](const Request&, Response& res) {
     res.status = 404;
     res.set_content("not found ([proxy] is not configured)\n", "text/plain; charset=utf-8");
   });
@@ -23,16 +23,9 @@ void MountChecksumDatabaseOnly(httplib::Server& raw, const ProxyConfig& proxy) {
 }
 
 // Module files are answered before the route table is searched (no regular expression
-// per request), after the other layer's early checks.
-void MountModulesFirst(httplib::Server& raw, const RouteSet& routes) {
-  PreRouting proxy_first = MountProxyPreRouting(raw, *routes.proxy);
-  raw.set_pre_routing_handler([extra = routes.extra_pre_route, proxy_first](
-                                  const httplib::Request& req, httplib::Response& res) {
-    if (extra && extra(req, res) == httplib::Server::HandlerResponse::Handled) {
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return proxy_first(req, res);
-  });
+// per request).
+void MountModulesFirst(Router& raw, const RouteSet& routes) {
+  raw.SetPreRouting(MountProxyPreRouting(raw, *routes.proxy));
 }
 
 std::string SignerKeyProblem(const std::string& file, const std::string& sumdb_name,
@@ -69,7 +62,7 @@ Status LogProblem(const std::string& dir) {
 }  // namespace
 
 std::string MountRoutes(Server& server, const RouteSet& routes) {
-  httplib::Server& raw = server.raw();
+  Router& raw = server.router();
   std::string names = "/healthz, /metrics";
   if (routes.extra) {
     routes.extra(raw);

@@ -3,14 +3,12 @@
 // depends on nobody above it), and the GOPROXY endpoint and checksum database
 // (proxy.hpp).
 //
-// Order matters to cpp-httplib, which takes the first matching route, so MountRoutes
-// fixes it: the Server's own routes, then `extra` (the webhooks), then the proxy. With
-// `serve_modules`, module files are answered by a pre-routing handler before the route
-// table is searched, after `extra_pre_route` (the webhooks' early body-size check); with
+// Order matters to the router, which takes the first matching route, so MountRoutes
+// fixes it: the Server's own routes, then `extra` (the webhooks, with their header check:
+// the early body-size refusal, router.hpp), then the proxy. With `serve_modules`, module
+// files are answered by a pre-routing handler before the route table is searched; with
 // only a checksum database (`serve_modules` false), every path outside /sumdb/ is 404.
 #pragma once
-
-#include <httplib.h>
 
 #include <functional>
 #include <optional>
@@ -23,11 +21,9 @@
 namespace modpub::http {
 
 struct RouteSet {
-  // Routes of another layer, mounted before the proxy, and named for the log line.
-  std::function<void(httplib::Server&)> extra;
-  // Their early checks, run before the proxy's when modules are served (`extra` installs
-  // its own pre-routing handler otherwise); may be empty.
-  PreRouting extra_pre_route;
+  // Routes of another layer (and its header checks), mounted before the proxy, and named
+  // for the log line.
+  std::function<void(Router&)> extra;
   std::string extra_names;  // e.g. "/hooks/github, /hooks/gitlab"
   // The GOPROXY endpoint and/or checksum database; none when empty.
   std::optional<ProxyConfig> proxy;

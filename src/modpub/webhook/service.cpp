@@ -295,40 +295,13 @@ std::string Service::RenderMetrics() const {
   return out;
 }
 
-void Service::Serve(Provider p, const httplib::Request& req, httplib::Response& res,
-                    const httplib::ContentReader& reader) {
+void Service::Serve(Provider p, const http::Request& req, http::Response& res) {
+  // The server read the whole body within webhook.max_body_bytes and body_deadline_ms
+  // (else it answered 413 / 408 itself: CountRefusal).
   Delivery d;
   d.provider = p;
   d.content_type = req.get_header_value("Content-Type");
-  const auto max = static_cast<std::size_t>(cfg_.webhook.max_body_bytes);
-  const auto deadline = std::chrono::steady_clock::now() + cfg_.webhook.body_deadline;
-  bool too_big = false, too_slow = false;
-  bool complete = reader([&](const char* data, std::size_t n) {
-    if (d.body.size() + n > max) {
-      too_big = true;
-      return false;
-    }
-    d.body.append(data, n);
-    if (std::chrono::steady_clock::now() > deadline) {
-      too_slow = true;
-      return false;
-    }
-    return true;
-  });
-  const std::string provider(ProviderName(p));
-  auto reply = [&](int status, const std::string& result, const std::string& msg) {
-    res.status = status;
-    res.set_header("Connection", "close");
-    res.set_content(msg + "\n", "text/plain; charset=utf-8");
-    std::lock_guard lock(mu_);
-    ++deliveries_[{provider, result}];
-  };
-  if (too_big) return reply(413, "too_large", "body larger than webhook.max_body_bytes");
-  if (too_slow || !complete) {
-    spdlog::warn("webhook {}: {} from {}: body not received in time, connection closed", provider,
-                 req.path, req.remote_addr);
-    return reply(408, "timeout", "body not received in time");
-  }
+  d.body = req.body;
   if (p == Provider::kGitHub) {
     d.event = req.get_header_value("X-GitHub-Event");
     d.id = req.get_header_value("X-GitHub-Delivery");
@@ -347,14 +320,24 @@ void Service::Serve(Provider p, const httplib::Request& req, httplib::Response& 
   if (r.status != 204) res.set_content(r.body, "application/json");
 }
 
-httplib::Server::HandlerResponse Service::PreRoute(const httplib::Request& req,
-                                                   httplib::Response& res) {
-  // httplib answers 413 itself only after reading (skipping) the whole announced body:
-  // refuse an oversized Content-Length before any of the body is read, and close.
+void Service::CountRefusal(const http::Request& req, int status) {
+  if (req.method != "POST" || (req.path != "/hooks/github" && req.path != "/hooks/gitlab")) return;
+  const bool github = req.path == "/hooks/github";
+  if (status == 408) {
+    spdlog::warn("webhook {}: {} from {}: body not received in time, connection closed",
+                 github ? "github" : "gitlab", req.path, req.remote_addr);
+  }
+  std::lock_guard lock(mu_);
+  ++deliveries_[{github ? "github" : "gitlab", status == 408 ? "timeout" : "too_large"}];
+}
+
+http::Router::Routed Service::PreRoute(const http::Request& req, http::Response& res) {
+  // Refuse an oversized or malformed Content-Length before any of the body is read, and
+  // close (the server would refuse it too, but uncounted and unlogged).
   const auto max = static_cast<std::uint64_t>(cfg_.webhook.max_body_bytes);
   if (req.method != "POST" || req.path.rfind("/hooks/", 0) != 0 ||
       !req.has_header("Content-Length")) {
-    return httplib::Server::HandlerResponse::Unhandled;
+    return http::Router::Routed::kUnhandled;
   }
   const std::string len = req.get_header_value("Content-Length");
   std::uint64_t n = 0;
@@ -363,7 +346,7 @@ httplib::Server::HandlerResponse Service::PreRoute(const httplib::Request& req,
     if (c < '0' || c > '9') digits = false;
   }
   if (digits) n = std::stoull(len);
-  if (digits && n <= max) return httplib::Server::HandlerResponse::Unhandled;
+  if (digits && n <= max) return http::Router::Routed::kUnhandled;
   const bool github = req.path == "/hooks/github";
   res.status = digits ? 413 : 400;
   res.set_header("Connection", "close");
@@ -373,29 +356,19 @@ httplib::Server::HandlerResponse Service::PreRoute(const httplib::Request& req,
                github ? "github" : "gitlab", req.path, req.remote_addr, len, max);
   std::lock_guard lock(mu_);
   ++deliveries_[{github ? "github" : "gitlab", digits ? "too_large" : "bad_request"}];
-  return httplib::Server::HandlerResponse::Handled;
+  return http::Router::Routed::kHandled;
 }
 
-void Service::Mount(httplib::Server& server) {
-  const auto& w = cfg_.webhook;
-  server.set_payload_max_length(static_cast<std::size_t>(w.max_body_bytes));
-  auto rt = w.read_timeout.count();
-  server.set_read_timeout(rt / 1000, (rt % 1000) * 1000);
-  server.set_write_timeout(rt / 1000, (rt % 1000) * 1000);
-  server.set_keep_alive_timeout(std::max<time_t>(1, rt / 1000));
-  const int threads = w.threads;
-  server.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
-  };
-  server.set_pre_routing_handler(
-      [this](const httplib::Request& req, httplib::Response& res) { return PreRoute(req, res); });
-  server.Post("/hooks/github", [this](const httplib::Request& req, httplib::Response& res,
-                                      const httplib::ContentReader& reader) {
-    Serve(Provider::kGitHub, req, res, reader);
+void Service::Mount(http::Router& router) {
+  router.AddHeaderCheck(
+      [this](const http::Request& req, http::Response& res) { return PreRoute(req, res); });
+  router.AddRefusalObserver(
+      [this](const http::Request& req, int status) { CountRefusal(req, status); });
+  router.Post("/hooks/github", [this](const http::Request& req, http::Response& res) {
+    Serve(Provider::kGitHub, req, res);
   });
-  server.Post("/hooks/gitlab", [this](const httplib::Request& req, httplib::Response& res,
-                                      const httplib::ContentReader& reader) {
-    Serve(Provider::kGitLab, req, res, reader);
+  router.Post("/hooks/gitlab", [this](const http::Request& req, http::Response& res) {
+    Serve(Provider::kGitLab, req, res);
   });
 }
 

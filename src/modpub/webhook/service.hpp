@@ -34,16 +34,13 @@
 // onto. Two deliveries of one tag handled at the same instant may still queue two jobs: harmless,
 // publishing is idempotent. Authentication happens before anything is queued or recorded; the
 // delivery id is only recorded for authenticated deliveries. Publishing never runs on the request
-// thread. Slow clients: each connection holds one of webhook.threads httplib workers; a body is cut
-// at webhook.body_deadline (408), every read at webhook.read_timeout. Limitation: httplib 0.11 has
-// no deadline for the request line and headers, so a client trickling headers one byte per
-// read_timeout holds its thread until it stops; it takes webhook.threads such clients to delay
-// other requests (put a reverse proxy with a header timeout in front, as examples/github/README.md
-// says). A job for a webhook carries repo = the repository entry's (mirror) path: the runner sees
-// remote_url in that entry and fetches the tag first (mirror/mirror.hpp).
+// thread. Slow clients hold no thread: the server (http/server.hpp) reads asynchronously, cuts the
+// request line and headers at webhook.read_timeout_ms and the body at webhook.body_deadline_ms
+// (both total deadlines; 408 for the body), and runs this service's handler on its worker pool
+// (webhook.threads) only once the whole body is in. A job for a webhook carries repo = the
+// repository entry's (mirror) path: the runner sees remote_url in that entry and fetches the tag
+// first (mirror/mirror.hpp).
 #pragma once
-
-#include <httplib.h>
 
 #include <atomic>
 #include <functional>
@@ -54,6 +51,7 @@
 
 #include "modpub/base/result.hpp"
 #include "modpub/config/config.hpp"
+#include "modpub/http/router.hpp"
 #include "modpub/jobs/intake.hpp"
 #include "modpub/jobs/spool.hpp"
 #include "modpub/webhook/delivery_log.hpp"
@@ -89,14 +87,13 @@ class Service {
   // Decides one delivery (the table above, without the HTTP limits).
   Reply Handle(const Delivery& d);
 
-  // Adds the two routes to `server` and sets its limits from cfg.webhook: payload max
-  // length, read/write timeouts, keep-alive timeout and a thread pool of webhook.threads
-  // (a slow client holds one thread at most until its body deadline).
-  void Mount(httplib::Server& server);
-  // The body-size check Mount installs as the server's pre-routing handler (Handled: it
-  // answered 413/400), for a server that needs a pre-routing handler of its own and calls
-  // this one first.
-  httplib::Server::HandlerResponse PreRoute(const httplib::Request& req, httplib::Response& res);
+  // Adds the two routes to `router`, the early body-size check (PreRoute, a header check)
+  // and the counting of the server's own 408/413 refusals of these routes. The server's
+  // limits (timeouts, body size, threads) are set from cfg.webhook by whoever builds it.
+  void Mount(http::Router& router);
+  // The header check: 413 for a Content-Length over webhook.max_body_bytes, 400 for a
+  // malformed one, before any of the body is read (kHandled: answered).
+  http::Router::Routed PreRoute(const http::Request& req, http::Response& res);
 
   // Prometheus series (appended to /metrics):
   //   modpub_webhook_deliveries_total{provider,result} (result: the X-Modpub-Result)
@@ -114,8 +111,8 @@ class Service {
   bool Published(const config::RepoConfig& repo, const std::string& tag);
   void Alert(const std::string& provider, const char* kind, const config::RepoConfig& repo,
              const Event& ev);
-  void Serve(Provider p, const httplib::Request& req, httplib::Response& res,
-             const httplib::ContentReader& reader);
+  void Serve(Provider p, const http::Request& req, http::Response& res);
+  void CountRefusal(const http::Request& req, int status);
 
   config::Config cfg_;
   jobs::Spool spool_;
