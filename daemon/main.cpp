@@ -14,11 +14,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <vector>
 
 #include "modpub/config/config.hpp"
 #include "modpub/fsio/atomic_file.hpp"
@@ -111,6 +115,7 @@ struct Daemon {
   std::unique_ptr<jobs::WakeSocket> wake;
   std::unique_ptr<webhook::Service> webhooks;
   std::unique_ptr<http::Server> server;
+  std::shared_ptr<http::Auth> auth;  // the GOPROXY endpoint's, when it has one (SIGHUP)
 };
 
 jobs::RunnerObserver MetricsObserver(http::Metrics& metrics) {
@@ -195,6 +200,7 @@ Status Open(const config::Config& cfg, Daemon& d) {
     auto opened = http::OpenProxy(*settings);
     if (!opened) return opened.error();
     signing = {opened->signer, opened->log};
+    d.auth = opened->auth;
     proxy = std::move(*opened);
   }
   auto runner = jobs::Runner::Create(cfg, MetricsObserver(d.metrics), signing);
@@ -212,8 +218,72 @@ Status Open(const config::Config& cfg, Daemon& d) {
   return Ok();
 }
 
+// The settings whose effective TOML lines differ between `a` and `b` ("daemon.workers",
+// "[[repository]]"), in b's order.
+std::vector<std::string> ChangedSettings(const config::Config& a, const config::Config& b) {
+  auto lines = [](const config::Config& c) {
+    std::vector<std::pair<std::string, std::string>> out;  // (table, line)
+    std::istringstream in(config::EffectiveToml(c));
+    std::string table;
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line[0] == '#') continue;
+      if (line[0] == '[') {
+        table = line;
+        continue;
+      }
+      out.emplace_back(table, line);
+    }
+    return out;
+  };
+  const auto old_lines = lines(a);
+  std::vector<std::string> changed;
+  for (const auto& [table, line] : lines(b)) {
+    if (std::find(old_lines.begin(), old_lines.end(), std::pair(table, line)) != old_lines.end())
+      continue;
+    std::string name = table.starts_with("[[") ? table : "";
+    if (name.empty()) {
+      std::string key = line.substr(0, line.find_first_of(" ="));
+      name = table.empty() ? key : table.substr(1, table.size() - 2) + "." + key;
+    }
+    if (std::find(changed.begin(), changed.end(), name) == changed.end()) changed.push_back(name);
+  }
+  return changed;
+}
+
+// SIGHUP: what can change under a running daemon is applied at once -- the log level and
+// the GOPROXY endpoint's auth file (read again) --; every other setting that differs from
+// the running configuration is named in the log, to take effect at the next restart.
+void Reload(const std::string& path, const config::Config& running, Daemon& d) {
+  sd_notify(0, "RELOADING=1");
+  auto fresh = config::LoadConfig(path);
+  if (!fresh) {
+    spdlog::error("SIGHUP: {} does not load; the running configuration stays: {}", path,
+                  fresh.message());
+  } else {
+    const auto level = spdlog::level::from_str(fresh->log_level);
+    if (level != spdlog::get_level()) {
+      spdlog::set_level(level);
+      spdlog::warn("SIGHUP: log_level is now {}", fresh->log_level);
+    }
+    if (d.auth) {
+      auto n = d.auth->Reload();
+      if (n)
+        spdlog::info("SIGHUP: reloaded {}: {} user(s) and token(s)", running.proxy.auth_file, *n);
+      if (!n) spdlog::error("SIGHUP: {}; the credentials in effect stay", n.message());
+    }
+    std::string later;
+    for (const auto& name : ChangedSettings(running, *fresh)) {
+      if (name != "log_level") later += (later.empty() ? "" : ", ") + name;
+    }
+    if (!later.empty())
+      spdlog::warn("SIGHUP: changed in {}, applied at the next restart: {}", path, later);
+  }
+  sd_notify(0, "READY=1");
+}
+
 // Blocks until SIGTERM or SIGINT, pinging systemd's watchdog meanwhile; returns the signal.
-int WaitForStop(const sigset_t& stop_signals) {
+// A SIGHUP in between calls `reload`.
+int WaitForStop(const sigset_t& stop_signals, const std::function<void()>& reload) {
   std::uint64_t watchdog_usec = 0;
   bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
   // Wake at half the watchdog period (or each second) to ping systemd.
@@ -223,6 +293,10 @@ int WaitForStop(const sigset_t& stop_signals) {
   for (;;) {
     timespec ts{tick_ms / 1000, (tick_ms % 1000) * 1000000L};
     int sig = sigtimedwait(&stop_signals, nullptr, &ts);
+    if (sig == SIGHUP) {
+      reload();
+      continue;
+    }
     if (sig > 0) return sig;
     if (watchdog) sd_notify(0, "WATCHDOG=1");
   }
@@ -254,6 +328,7 @@ int Run(const std::string& path) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // reload, see Reload
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   modzip::PrimeLibzip();  // libzip's one-time set-up, while this is the only thread
@@ -270,7 +345,7 @@ int Run(const std::string& path) {
                cfg->socket_path);
   sd_notifyf(0, "READY=1\nSTATUS=publishing from %s\nMAINPID=%d", cfg->spool_dir.c_str(),
              static_cast<int>(::getpid()));
-  int sig = WaitForStop(stop_signals);
+  int sig = WaitForStop(stop_signals, [&] { Reload(path, *cfg, d); });
   spdlog::info("received {}: stopping (running publishes finish first)", strsignal(sig));
   sd_notify(0, "STOPPING=1");
   Shutdown(d);

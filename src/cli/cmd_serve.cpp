@@ -31,6 +31,20 @@ struct ServeOptions {
   int body_deadline_ms = 10000;
 };
 
+// SIGHUP: the auth file is read again; what else `serve` uses comes from its command line.
+void ReloadAuth(const std::string& file, http::Auth* auth) {
+  if (!auth) {
+    std::cerr << "modpub: SIGHUP: nothing to reload (no --auth; the rest is the command line)\n";
+    return;
+  }
+  auto n = auth->Reload();
+  if (!n) {
+    std::cerr << "modpub: SIGHUP: " << n.message() << "; the credentials in effect stay\n";
+    return;
+  }
+  std::cerr << "modpub: SIGHUP: reloaded " << file << ": " << *n << " user(s) and token(s)\n";
+}
+
 int RunServe(const ServeOptions& o) {
   auto config = http::OpenProxy({o.from, o.prefix, o.sumdb, o.sumdb_key, o.auth});
   if (!config) {
@@ -63,18 +77,20 @@ int RunServe(const ServeOptions& o) {
   options.tls_cert_file = o.tls_cert;
   options.tls_key_file = o.tls_key;
   http::Server server(options);
+  std::shared_ptr<http::Auth> auth = config->auth;  // SIGHUP reloads it
   try {
     http::MountProxyFirst(server.router(), std::move(*config));
   } catch (const std::invalid_argument& e) {
     std::cerr << "modpub: " << e.what() << "\n";
     return 2;
   }
-  // SIGINT/SIGTERM are taken by this thread (sigwait); the mask is set before any server
-  // thread starts, so they inherit it.
+  // SIGINT/SIGTERM (stop) and SIGHUP (reload) are taken by this thread (sigwait); the mask
+  // is set before any server thread starts, so they inherit it.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   const std::uint64_t wanted = options.max_connections + 64;
@@ -90,8 +106,7 @@ int RunServe(const ServeOptions& o) {
   std::cerr << "modpub: serving " << o.from << " on " << (o.tls_cert.empty() ? "http" : "https")
             << "://" << host << ":" << server.port() << o.prefix
             << (name.empty() ? "" : " with checksum database " + name) << "\n";
-  int sig = 0;
-  sigwait(&set, &sig);
+  for (int sig = 0; sigwait(&set, &sig) == 0 && sig == SIGHUP;) ReloadAuth(o.auth, auth.get());
   server.Stop();
   return 0;
 }

@@ -411,3 +411,96 @@ def test_junk_in_a_stored_list_is_reported_and_cleaned_by_the_next_publish(tmp_p
     assert ok.stdout.strip() == f"{module} v1.1.0"
     ok = go("list", "-m", "-versions", module, env=env, cwd=app)
     assert ok.stdout.strip() == f"{module} v1.0.0 v1.1.0"
+
+
+# --- SIGHUP: reload what can be reloaded, keep serving -----------------------------------------
+
+import hashlib  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+from support import free_port, publish_small_module, wait_for_port  # noqa: E402
+
+
+def token_file(path: Path, *tokens):
+    path.write_text("".join(
+        f'[[token]]\nname = "t{i}"\nsha256 = "{hashlib.sha256(t.encode()).hexdigest()}"\n'
+        f'allow = ["*"]\n' for i, t in enumerate(tokens)))
+
+
+def status_with(port, path, token):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                 headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_sighup_makes_modpub_serve_reload_its_auth_file(tmp_path):
+    publish_small_module(tmp_path, "corp.example/hup", "v1.0.0", f"file://{tmp_path / 'tree'}")
+    auth = tmp_path / "auth.toml"
+    token_file(auth, "old-token")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        p = subprocess.Popen([str(modpub_bin()), "serve", "--from", f"file://{tmp_path / 'tree'}",
+                              "--listen", f"127.0.0.1:{port}", "--auth", str(auth)],
+                             stdout=out, stderr=out)
+    try:
+        assert wait_for_port(port, proc=p)
+        info = "/corp.example/hup/@v/v1.0.0.info"
+        assert status_with(port, info, "old-token") == 200
+        token_file(auth, "new-token")
+        p.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "SIGHUP: reloaded" not in log.read_text():
+            assert time.monotonic() < deadline and p.poll() is None, log.read_text()
+            time.sleep(0.02)
+        assert status_with(port, info, "old-token") == 401
+        assert status_with(port, info, "new-token") == 200
+        # A file that does not load changes nothing.
+        auth.write_text("[[token]]\nname = \n")
+        p.send_signal(signal.SIGHUP)
+        while "the credentials in effect stay" not in log.read_text():
+            assert time.monotonic() < deadline and p.poll() is None, log.read_text()
+            time.sleep(0.02)
+        assert status_with(port, info, "new-token") == 200
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        assert p.wait(timeout=20) == 0
+
+
+@needs_modpubd
+def test_sighup_makes_modpubd_reload_and_name_what_waits_for_a_restart(tmp_path):
+    s = Server(tmp_path, install=False)
+    auth = tmp_path / "auth.toml"
+    token_file(auth, "old-token")
+    port = free_port()
+    base = s.config.read_text()
+    daemon = f'\n[daemon]\nhttp_listen = "127.0.0.1:{port}"\nworkers = 2\n' \
+             f'[proxy]\nauth = "{auth}"\n'
+    s.config.write_text(base + daemon)
+    log = tmp_path / "modpubd.log"
+    with running_modpubd(s.config, s.root / "modpubd.sock", log) as d:
+        assert wait_for_port(port, proc=d)
+        assert status_with(port, "/healthz", "") == 200
+        token_file(auth, "new-token")
+        s.config.write_text('log_level = "debug"\n' + base +
+                            daemon.replace("workers = 2", "workers = 3"))
+        d.send_signal(signal.SIGHUP)
+        wait_for(lambda: "applied at the next restart" in log.read_text(), "the reload", log)
+        text = log.read_text()
+        assert "SIGHUP: log_level is now debug" in text
+        assert "SIGHUP: reloaded " + str(auth) + ": 1 user(s) and token(s)" in text
+        assert "applied at the next restart: daemon.workers" in text
+        assert status_with(port, "/corp.example/x/@v/list", "old-token") == 401
+        assert status_with(port, "/corp.example/x/@v/list", "new-token") == 404
+        # A configuration that does not load is refused; the daemon goes on.
+        s.config.write_text("storage = 1\n")
+        d.send_signal(signal.SIGHUP)
+        wait_for(lambda: "does not load; the running configuration stays" in log.read_text(),
+                 "the refused reload", log)
+        assert d.poll() is None and status_with(port, "/healthz", "") == 200

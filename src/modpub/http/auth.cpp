@@ -113,7 +113,29 @@ Result<std::shared_ptr<Auth>> Auth::FromToml(std::string_view text, const std::s
   return std::make_shared<Auth>(realm, std::move(users), std::move(tokens));
 }
 
+std::string Auth::realm() const {
+  std::shared_lock lock(mu_);
+  return realm_;
+}
+
+Result<std::size_t> Auth::Reload() {
+  if (file_.empty()) return Fail("these credentials were not read from a file");
+  auto fresh = Load(file_);
+  if (!fresh) return fresh.error();
+  std::unique_lock lock(mu_);
+  realm_ = std::move((*fresh)->realm_);
+  users_ = std::move((*fresh)->users_);
+  tokens_ = std::move((*fresh)->tokens_);
+  return users_.size() + tokens_.size();
+}
+
 Result<std::shared_ptr<Auth>> Auth::Load(const std::filesystem::path& file) {
+  auto auth = LoadFile(file);
+  if (auth) (*auth)->file_ = file;
+  return auth;
+}
+
+Result<std::shared_ptr<Auth>> Auth::LoadFile(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in) return Fail(file.string() + ": cannot read the auth file");
   std::stringstream ss;
@@ -142,6 +164,7 @@ Result<std::shared_ptr<Auth>> Auth::Load(const std::filesystem::path& file) {
 
 Auth::Decision Auth::Check(std::string_view authorization,
                            const std::optional<std::string>& module_path) {
+  std::shared_lock lock(mu_);
   auto allowed = [&](const Principal& p) -> Decision {
     if (!module_path) return {Verdict::kAllow, p.name, ""};
     for (const auto& prefix : p.allow) {

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,7 +61,13 @@ class Auth {
   // /latest): any authenticated principal may read those.
   Decision Check(std::string_view authorization, const std::optional<std::string>& module_path);
 
-  const std::string& realm() const { return realm_; }
+  std::string realm() const;
+
+  // SIGHUP: re-reads the file Load read and, when it loads, takes its users, tokens and
+  // realm (a request being checked finishes with the old ones); when it does not load, the
+  // rules in effect stay and the error says why. Returns how many users and tokens are
+  // now in effect. Fails for an Auth made by FromToml (no file).
+  Result<std::size_t> Reload();
 
   // Does `prefix` (a rule) cover module `path`?
   static bool Covers(std::string_view prefix, std::string_view path);
@@ -69,7 +76,10 @@ class Auth {
   ~Auth();
 
  private:
+  static Result<std::shared_ptr<Auth>> LoadFile(const std::filesystem::path& file);
   struct Cache;
+  mutable std::shared_mutex mu_;  // guards realm_, users_, tokens_ (Reload writes them)
+  std::filesystem::path file_;    // what Load read
   std::string realm_;
   std::vector<Principal> users_;
   std::vector<Principal> tokens_;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,12 @@ struct Response {
   // A streamed body of content_length bytes, when set (body is then empty).
   ContentProvider provider;
   std::size_t content_length = 0;
+  // The same streamed body as an open regular file (bytes 0..content_length), when the
+  // handler has one: on plain TCP the server then sends it with sendfile(2), from the page
+  // cache to the socket with no copy and no worker; TLS uses `provider`. The descriptor
+  // stays open while `file_owner` lives.
+  int file_fd = -1;
+  std::shared_ptr<const void> file_owner;
 
   void set_header(std::string name, std::string value);
   bool has_header(std::string_view name) const;

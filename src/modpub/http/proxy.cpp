@@ -135,6 +135,10 @@ void ServeFile(const Request& req, Response& res, const fs::path& path, const ch
         if (n <= 0) return false;  // the connection is closed: the length would be wrong
         return sink.write(buf.data(), static_cast<std::size_t>(n));
       });
+  if (S_ISREG(st.st_mode)) {
+    res.file_fd = fd->get();
+    res.file_owner = fd;
+  }
 }
 
 bool Authorize(State& s, const Request& req, Response& res,
@@ -204,8 +208,8 @@ bool ServeCached(State& s, const Request& req, Response& res, std::string_view r
   return true;
 }
 
-void HandleModule(State& s, const Request& req, Response& res,
-                  std::string_view rel, const ProxyRequest& r) {
+void HandleModule(State& s, const Request& req, Response& res, std::string_view rel,
+                  const ProxyRequest& r) {
   const std::string& path = r.module_path;
   if (!Authorize(s, req, res, path)) return;
   if (r.kind == ProxyRequest::Kind::kPart) {
@@ -249,8 +253,7 @@ Result<std::string> SignedHead(State& s) {
   return s.signed_note;
 }
 
-void HandleSumdb(State& s, const Request& req, Response& res,
-                 const ProxyRequest& r) {
+void HandleSumdb(State& s, const Request& req, Response& res, const ProxyRequest& r) {
   switch (r.kind) {
     case ProxyRequest::Kind::kSumdbSupported:
       if (!Authorize(s, req, res, std::nullopt)) return;
@@ -298,8 +301,7 @@ void HandleSumdb(State& s, const Request& req, Response& res,
 
 // Every request the cache did not answer: parsed first (http/proxy_path.hpp; malformed
 // paths and versions are 400 before anything else), then answered by its route.
-void HandleRequest(State& s, const Request& req, Response& res,
-                   std::string_view rel) {
+void HandleRequest(State& s, const Request& req, Response& res, std::string_view rel) {
   auto r = ParseProxyPath(rel, s.c.log ? std::string_view(s.c.signer->name()) : "");
   if (!r) return Reply(res, 400, r.message());
   if (rel.starts_with("sumdb/")) return HandleSumdb(s, req, res, *r);

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -18,6 +19,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -36,6 +39,7 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kChunk = 256 * 1024;  // a streamed body is sent in pieces this large
+constexpr std::size_t kFileTurn = 4 << 20;  // sendfile bytes per turn of the I/O thread
 // How long a closing connection waits for the client to stop sending (see Linger).
 constexpr auto kLinger = std::chrono::seconds(1);
 
@@ -273,16 +277,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     head_ = HeaderBlock(res_, length, keep_, http10);
     std::vector<asio::const_buffer> out{asio::buffer(head_)};
     const bool stream_body = res_.provider && !head && length > 0;
+    const bool send_file = !kTls && stream_body && res_.file_fd >= 0;
     if (!head && !res_.provider) out.push_back(asio::buffer(res_.body));
     offset_ = 0;
     Lowest().expires_after(sh_.opt.write_timeout);
-    asio::async_write(
-        stream_, out,
-        [self = this->shared_from_this(), stream_body](beast::error_code ec, std::size_t) {
-          if (ec) return self->WriteFailed(ec);
-          if (stream_body) return self->NextChunk();
-          self->Done();
-        });
+    asio::async_write(stream_, out,
+                      [self = this->shared_from_this(), stream_body, send_file](
+                          beast::error_code ec, std::size_t) {
+                        if (ec) return self->WriteFailed(ec);
+                        if (send_file) return self->SendFile();
+                        if (stream_body) return self->NextChunk();
+                        self->Done();
+                      });
   }
 
   void WriteFailed(beast::error_code ec) {
@@ -310,6 +316,59 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       const bool ok = self->res_.provider(self->offset_, want, sink) && !chunk->empty();
       asio::post(self->stream_.get_executor(), [self, chunk, ok] { self->WriteChunk(chunk, ok); });
     });
+  }
+
+  // A file body on plain TCP: sendfile(2) until the socket is full, then a wait for room
+  // (bounded by the write timeout), at most kFileTurn bytes per turn so that one fast
+  // client does not hold the I/O thread. As nginx's `sendfile on`, a read from a cold disk
+  // blocks this I/O thread while it lasts; the files served are mostly fresh in the cache.
+  void SendFile() {
+    if constexpr (!kTls) {
+      auto& sock = Lowest().socket();
+      beast::error_code ec;
+      sock.native_non_blocking(true, ec);
+      std::size_t turn = 0;
+      while (offset_ < res_.content_length) {
+        if (turn >= kFileTurn) {
+          return asio::post(stream_.get_executor(),
+                            [self = this->shared_from_this()] { self->SendFile(); });
+        }
+        off_t off = static_cast<off_t>(offset_);
+        const ssize_t n = ::sendfile(sock.native_handle(), res_.file_fd, &off,
+                                     std::min(kFileTurn, res_.content_length - offset_));
+        if (n > 0) {
+          offset_ += static_cast<std::size_t>(n);
+          turn += static_cast<std::size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return WaitForRoom();
+        spdlog::error("HTTP {} {}: the body could not be completed at byte {}: {}", req_.method,
+                      req_.path, offset_, n == 0 ? "the file is shorter" : std::strerror(errno));
+        return Lowest().close();
+      }
+      Done();
+    }
+  }
+
+  void WaitForRoom() {
+    timed_out_ = false;
+    wait_timer_.expires_after(sh_.opt.write_timeout);
+    wait_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the socket had room
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->Lowest().socket().cancel(ignored);
+    });
+    Lowest().socket().async_wait(tcp::socket::wait_write,
+                                 [self = this->shared_from_this()](beast::error_code ec) {
+                                   self->wait_timer_.cancel();
+                                   if (ec && self->timed_out_) {
+                                     return self->WriteFailed(beast::error::timeout);
+                                   }
+                                   if (ec) return self->Lowest().close();
+                                   self->SendFile();
+                                 });
   }
 
   void WriteChunk(const std::shared_ptr<std::string>& chunk, bool ok) {
@@ -371,6 +430,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::size_t offset_ = 0;  // of the streamed body, sent so far
   int served_ = 0;
   bool keep_ = false;
+  asio::steady_timer wait_timer_{stream_.get_executor()};  // SendFile's wait for room
+  bool timed_out_ = false;
   char drain_[4096];
 };
 
