@@ -115,7 +115,8 @@ struct Daemon {
   std::unique_ptr<jobs::WakeSocket> wake;
   std::unique_ptr<webhook::Service> webhooks;
   std::unique_ptr<http::Server> server;
-  std::shared_ptr<http::Auth> auth;  // the GOPROXY endpoint's, when it has one (SIGHUP)
+  std::shared_ptr<http::Auth> auth;          // the GOPROXY endpoint's, when it has one (SIGHUP)
+  std::shared_ptr<config::LiveConfig> live;  // what SIGHUP replaces: the repositories
 };
 
 jobs::RunnerObserver MetricsObserver(http::Metrics& metrics) {
@@ -166,6 +167,7 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   auto hooks = webhook::Service::Create(cfg, [r = d.runner.get()] { r->Wake(); });
   if (!hooks) return hooks.error();
   d.webhooks = std::move(*hooks);
+  d.webhooks->UseLiveConfig(d.live);
   d.metrics.AddSeriesSource([w = d.webhooks.get()] { return w->RenderMetrics(); });
   http::RouteSet routes;
   routes.extra = [w = d.webhooks.get()](http::Router& router) { w->Mount(router); };
@@ -206,8 +208,11 @@ Status Open(const config::Config& cfg, Daemon& d) {
   auto runner = jobs::Runner::Create(cfg, MetricsObserver(d.metrics), signing);
   if (!runner) return runner.error();
   d.runner = std::move(*runner);
+  d.live = std::make_shared<config::LiveConfig>(cfg);
+  d.runner->UseLiveConfig(d.live);
   d.reconciler = std::make_unique<jobs::Reconciler>(cfg, d.runner->spool(),
                                                     [r = d.runner.get()] { r->Wake(); });
+  d.reconciler->UseLiveConfig(d.live);
   d.metrics.AddSeriesSource([rc = d.reconciler.get()] { return rc->RenderMetrics(); });
   auto wake = jobs::WakeSocket::Bind(cfg.socket_path);
   if (!wake) return wake.error();
@@ -250,9 +255,11 @@ std::vector<std::string> ChangedSettings(const config::Config& a, const config::
   return changed;
 }
 
-// SIGHUP: what can change under a running daemon is applied at once -- the log level and
-// the GOPROXY endpoint's auth file (read again) --; every other setting that differs from
-// the running configuration is named in the log, to take effect at the next restart.
+// SIGHUP: what can change under a running daemon is applied at once -- the log level, the
+// [[repository]] tables (workers, webhooks and reconciliation read them per job, delivery
+// and pass: config::LiveConfig) and the GOPROXY endpoint's auth file (read again) --; every
+// other setting that differs from the running configuration is named in the log, to take
+// effect at the next restart.
 void Reload(const std::string& path, const config::Config& running, Daemon& d) {
   sd_notify(0, "RELOADING=1");
   auto fresh = config::LoadConfig(path);
@@ -271,9 +278,19 @@ void Reload(const std::string& path, const config::Config& running, Daemon& d) {
         spdlog::info("SIGHUP: reloaded {}: {} user(s) and token(s)", running.proxy.auth_file, *n);
       if (!n) spdlog::error("SIGHUP: {}; the credentials in effect stay", n.message());
     }
+    const auto before = d.live->Get();
+    if (before->repositories != fresh->repositories) {
+      config::Config next = *before;
+      next.repositories = fresh->repositories;
+      d.live->Set(std::move(next));
+      spdlog::warn("SIGHUP: [[repository]] reloaded: {} repositor{} (was {})",
+                   fresh->repositories.size(), fresh->repositories.size() == 1 ? "y" : "ies",
+                   before->repositories.size());
+    }
     std::string later;
     for (const auto& name : ChangedSettings(running, *fresh)) {
-      if (name != "log_level") later += (later.empty() ? "" : ", ") + name;
+      if (name != "log_level" && name != "[[repository]]")
+        later += (later.empty() ? "" : ", ") + name;
     }
     if (!later.empty())
       spdlog::warn("SIGHUP: changed in {}, applied at the next restart: {}", path, later);

@@ -504,3 +504,29 @@ def test_sighup_makes_modpubd_reload_and_name_what_waits_for_a_restart(tmp_path)
         wait_for(lambda: "does not load; the running configuration stays" in log.read_text(),
                  "the refused reload", log)
         assert d.poll() is None and status_with(port, "/healthz", "") == 200
+
+
+@needs_modpubd
+def test_sighup_makes_modpubd_publish_a_repository_added_to_its_configuration(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    s = Server(tmp_path / "a")
+    add_daemon_table(s.config)
+    log = tmp_path / "modpubd.log"
+    with running_modpubd(s.config, s.root / "modpubd.sock", log) as d:
+        other = GitRepo(tmp_path / "b", "other")
+        with open(s.config, "a") as f:
+            f.write(f'\n[[repository]]\npath = "{other.bare}"\n'
+                    f'import_path = "corp.example/other"\n')
+        d.send_signal(signal.SIGHUP)
+        wait_for(lambda: "[[repository]] reloaded: 2 repositories (was 1)" in log.read_text(),
+                 "the reload", log)
+        r = run_modpub("hook", "install", "--repo", other.bare, "--config", s.config)
+        assert r.returncode == 0, r.stderr
+        other.write("go.mod", "module corp.example/other\n\ngo 1.19\n")
+        other.write("o.go", "package other\n")
+        other.commit()
+        other.tag("v0.1.0")  # pushed: the hooks queue it, the daemon's workers know the repo
+        wait_for(info_file(s.store, "corp.example/other", "v0.1.0").exists,
+                 "the new repository's version published", log)
+    assert "is not configured" not in log.read_text()

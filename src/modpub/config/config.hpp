@@ -89,6 +89,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -115,6 +117,7 @@ struct RepoConfig {
 
   // True when `module_path` is one of allowed_prefixes or below one (element-wise).
   bool AllowsModule(std::string_view module_path) const;
+  bool operator==(const RepoConfig&) const = default;
 };
 
 struct RetryPolicy {
@@ -182,6 +185,29 @@ Result<Config> ParseConfig(std::string_view text, const std::string& source_name
 
 // "host:port" split; false when malformed (port 1..65535; "[::1]:80" accepted).
 bool SplitHostPort(const std::string& listen, std::string* host, int* port);
+
+// A running daemon's configuration as SIGHUP may replace it while workers and webhook
+// handlers read it (modpubd replaces the [[repository]] tables; every other setting takes
+// a restart). A reader takes one snapshot per unit of work (a job, a delivery, a pass) and
+// keeps it, so a RepoConfig it found stays valid while it works; Set never blocks a reader
+// for longer than a pointer copy.
+class LiveConfig {
+ public:
+  explicit LiveConfig(Config cfg) : cfg_(std::make_shared<const Config>(std::move(cfg))) {}
+  std::shared_ptr<const Config> Get() const {
+    std::lock_guard lock(mu_);
+    return cfg_;
+  }
+  void Set(Config cfg) {
+    auto next = std::make_shared<const Config>(std::move(cfg));
+    std::lock_guard lock(mu_);
+    cfg_ = std::move(next);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const Config> cfg_;
+};
 
 // The commented reference configuration (examples/modpub.toml): every key of the table,
 // in order, each after its help text and rules as comments, with its default value (or

@@ -277,7 +277,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     head_ = HeaderBlock(res_, length, keep_, http10);
     std::vector<asio::const_buffer> out{asio::buffer(head_)};
     const bool stream_body = res_.provider && !head && length > 0;
-    const bool send_file = !kTls && stream_body && res_.file_fd >= 0;
+    // Not const: with TLS it would be a constant, and clang calls its capture unneeded.
+    bool send_file = !kTls && stream_body && res_.file_fd >= 0;
     if (!head && !res_.provider) out.push_back(asio::buffer(res_.body));
     offset_ = 0;
     Lowest().expires_after(sh_.opt.write_timeout);

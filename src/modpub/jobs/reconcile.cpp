@@ -185,7 +185,10 @@ ReconcileReport Reconciler::RunOnce() {
     backends.push_back(b->get());
     owned.push_back(std::move(*b));
   }
-  if (report.problems.empty()) report = Reconcile(cfg_, spool_, backends, options_);
+  const auto snapshot = live_ ? live_->Get() : nullptr;
+  if (report.problems.empty()) {
+    report = Reconcile(snapshot ? *snapshot : cfg_, spool_, backends, options_);
+  }
   {
     std::lock_guard lock(mu_);
     ++passes_;

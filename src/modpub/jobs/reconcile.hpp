@@ -69,6 +69,8 @@ class Reconciler {
   Reconciler(const Reconciler&) = delete;
   Reconciler& operator=(const Reconciler&) = delete;
 
+  // Repositories are read from `live` from now on (SIGHUP may replace them).
+  void UseLiveConfig(std::shared_ptr<const config::LiveConfig> live) { live_ = std::move(live); }
   void Start();
   void Stop();  // waits for a running pass to end; idempotent
   // Runs a pass now on the caller's thread (tests, and Start's first pass).
@@ -78,6 +80,7 @@ class Reconciler {
 
  private:
   const config::Config& cfg_;
+  std::shared_ptr<const config::LiveConfig> live_;
   Spool spool_;
   std::function<void()> wake_;
   ReconcileOptions options_;

@@ -257,15 +257,17 @@ Outcomes Summarize(const std::vector<publish::Report>& reports, const RunnerObse
 void Runner::Handle(Job job) {
   const std::string what = job.import_path + " " + job.tag + " (job " + job.id + ")";
   auto start = std::chrono::steady_clock::now();
-  const config::RepoConfig* repo_cfg = cfg_.FindRepo(job.repo);
+  const auto snapshot = live_ ? live_->Get() : nullptr;  // keeps repo_cfg valid
+  const config::Config& now = snapshot ? *snapshot : cfg_;
+  const config::RepoConfig* repo_cfg = now.FindRepo(job.repo);
   if (!repo_cfg)
-    return Fail(job, what, "repository " + job.repo + " is not configured in " + cfg_.source);
+    return Fail(job, what, "repository " + job.repo + " is not configured in " + now.source);
   // A tag no module version can have fails now: fetching and retrying cannot change that.
   const receive::TagVerdict name = receive::JudgeTagName(repo_cfg->import_path, job.tag);
   if (name.kind == receive::TagVerdict::kNever || name.kind == receive::TagVerdict::kNotAGitRef)
     return Fail(job, what, name.why);
   if (!repo_cfg->remote_url.empty()) {  // a mirrored remote: fetch the tag, then check it
-    auto prepared = mirror::Prepare(cfg_, *repo_cfg, job.tag);
+    auto prepared = mirror::Prepare(now, *repo_cfg, job.tag);
     if (prepared.kind == mirror::Prepared::kRetry) return Retry(job, what, prepared.message);
     if (prepared.kind == mirror::Prepared::kFail) return Fail(job, what, prepared.message);
   }

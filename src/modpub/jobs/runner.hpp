@@ -71,6 +71,9 @@ class Runner {
                                                 Signing signing = {});
   ~Runner();  // Stop() + join
 
+  // Repositories are looked up in `live` from now on (SIGHUP may replace them); before,
+  // and without a call, in the configuration Create was given.
+  void UseLiveConfig(std::shared_ptr<const config::LiveConfig> live) { live_ = std::move(live); }
   void Start();
   void Wake();
   // Stops claiming; returns once every worker has finished its current job.
@@ -91,6 +94,7 @@ class Runner {
   void Retry(const Job& job, const std::string& what, const std::string& error);
 
   config::Config cfg_;
+  std::shared_ptr<const config::LiveConfig> live_;
   Spool spool_;
   Owner owner_;
   RunnerObserver observer_;

@@ -119,7 +119,8 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
     spdlog::warn("webhook {}: delivery {} ({}): 400: {}", provider, d.id, d.event, ev.message());
     return Make(400, "bad_request", ev.message());
   }
-  const config::RepoConfig* repo = MatchRepo(cfg_, d.provider, *ev);
+  const auto snapshot = live_ ? live_->Get() : nullptr;  // keeps `repo` valid
+  const config::RepoConfig* repo = MatchRepo(snapshot ? *snapshot : cfg_, d.provider, *ev);
   if (!repo) {
     std::string names;
     for (const auto& n : ev->names) names += (names.empty() ? "" : ", ") + n;

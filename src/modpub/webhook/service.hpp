@@ -84,6 +84,10 @@ class Service {
   static Result<std::unique_ptr<Service>> Create(const config::Config& cfg,
                                                  std::function<void()> wake);
 
+  // Repositories are matched in `live` from now on (SIGHUP may replace them); before, and
+  // without a call, in the configuration Create was given.
+  void UseLiveConfig(std::shared_ptr<const config::LiveConfig> live) { live_ = std::move(live); }
+
   // Decides one delivery (the table above, without the HTTP limits).
   Reply Handle(const Delivery& d);
 
@@ -115,6 +119,7 @@ class Service {
   void CountRefusal(const http::Request& req, int status);
 
   config::Config cfg_;
+  std::shared_ptr<const config::LiveConfig> live_;
   jobs::Spool spool_;
   std::unique_ptr<jobs::Intake> intake_;  // where accepted jobs go (durable before the 202)
   std::unique_ptr<DeliveryLog> log_;
