@@ -151,6 +151,40 @@ TEST(Jobs, EnqueueIsAtomicAndClaimTakesOldestDue) {
   EXPECT_EQ(spool->List(State::kClaimed)->at(0).owner, owner->id());
 }
 
+// Pre-receive holds a job durably; post-receive releases it into queue/ (due now); a job
+// of a push that was not accepted is dropped. Nothing of it is visible in queue/ before.
+TEST(Jobs, HeldJobsAreReleasedIntoTheQueueOrDropped) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path() / "spool");
+  ASSERT_TRUE(spool.ok()) << spool.message();
+  EXPECT_TRUE(spool->ListHeld()->empty());  // no held/ yet: an older spool reads as empty
+  Job later = MakeJob("v1.0.0");
+  later.next_attempt = Clock::now() + 1h;
+  ASSERT_TRUE(spool->Hold("k1", later).ok());
+  ASSERT_TRUE(spool->Hold("k2", MakeJob("v2.0.0")).ok());
+  EXPECT_FALSE(spool->Hold("../k", MakeJob("v3.0.0")).ok());
+  EXPECT_EQ(*spool->QueueDepth(), 0u);
+  auto held = spool->ListHeld();
+  ASSERT_TRUE(held.ok()) << held.message();
+  ASSERT_EQ(held->size(), 2u);
+  EXPECT_EQ((*held)[0].key, "k1");
+  EXPECT_EQ((*held)[0].job.tag, "v1.0.0");
+  EXPECT_TRUE((*held)[0].problem.empty());
+
+  auto released = spool->ReleaseHeld("k1");
+  ASSERT_TRUE(released.ok()) << released.message();
+  EXPECT_TRUE(*released);
+  EXPECT_FALSE(*spool->ReleaseHeld("k1"));  // once
+  auto queued = spool->List(State::kQueued);
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ((*queued)[0].job.tag, "v1.0.0");
+  EXPECT_LE((*queued)[0].job.next_attempt, Clock::now());  // due from the release
+  ASSERT_TRUE(spool->DropHeld("k2").ok());
+  EXPECT_TRUE(spool->ListHeld()->empty());
+  EXPECT_EQ(*spool->QueueDepth(), 1u);
+  EXPECT_TRUE(Names(dir.path() / "spool" / "tmp").empty());
+}
+
 TEST(Jobs, CompleteRetryFailAndRetryFailed) {
   testing::TempDir dir;
   auto spool = Spool::Open(dir.path());
