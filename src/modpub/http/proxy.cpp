@@ -364,7 +364,7 @@ namespace {
 using Handler = Router::Handler;
 
 // The handler of every GET below the prefix; throws for an unusable config.
-Handler MakeHandler(ProxyConfig config) {
+std::shared_ptr<State> MakeState(ProxyConfig config) {
   if (!config.backend) throw std::invalid_argument("MountProxy: no storage backend");
   if (!config.log != !config.signer) {
     throw std::invalid_argument("MountProxy: a checksum database needs both a log and a signer");
@@ -376,6 +376,10 @@ Handler MakeHandler(ProxyConfig config) {
   state->immutable_cache =
       std::string(config.auth ? "private" : "public") + ", max-age=31536000, immutable";
   state->c = std::move(config);
+  return state;
+}
+
+Handler MakeHandler(std::shared_ptr<State> state) {
   const std::size_t skip = state->c.prefix.size() + 1;
   return [state, skip](const Request& req, Response& res) {
     std::string_view rel = std::string_view(req.path).substr(skip);
@@ -384,17 +388,34 @@ Handler MakeHandler(ProxyConfig config) {
   };
 }
 
+// The server's quick handler: a small file already in the cache, answered on the I/O
+// thread (a lookup and a stat, no read). Not with auth: checking a password is crypt work.
+Router::PreRouting MakeQuick(std::shared_ptr<State> state) {
+  if (state->c.auth) return nullptr;
+  const std::string under = state->c.prefix + "/";
+  return [state, under](const Request& req, Response& res) {
+    if ((req.method != "GET" && req.method != "HEAD") || !req.path.starts_with(under)) {
+      return Router::Routed::kUnhandled;
+    }
+    const std::string_view rel = std::string_view(req.path).substr(under.size());
+    return ServeCached(*state, req, res, rel) ? Router::Routed::kHandled
+                                              : Router::Routed::kUnhandled;
+  };
+}
+
 }  // namespace
 
 void MountProxy(Router& server, ProxyConfig config) {
   const std::string prefix = config.prefix;
-  server.Get(RegexEscape(prefix) + "/.*", MakeHandler(std::move(config)));
+  server.Get(RegexEscape(prefix) + "/.*", MakeHandler(MakeState(std::move(config))));
 }
 
 PreRouting MountProxyPreRouting(Router& server, ProxyConfig config) {
   const std::string under = config.prefix + "/";
-  Handler handler = MakeHandler(std::move(config));
+  auto state = MakeState(std::move(config));
+  Handler handler = MakeHandler(state);
   server.Get(RegexEscape(under) + ".*", handler);
+  server.SetQuick(MakeQuick(state));
   return [under, handler](const Request& req, Response& res) {
     // Only what the route above matches (std::regex's "." is no line terminator) AND has
     // the shape of a GOPROXY or checksum database request; anything else goes on to the

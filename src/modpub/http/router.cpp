@@ -114,6 +114,17 @@ void Router::Match(const Request& req, Response& res) const {
   res.set_content("not found\n", "text/plain; charset=utf-8");
 }
 
+Router::Routed Router::Quick(const Request& req, Response& res) const {
+  if (!quick_) return Routed::kUnhandled;
+  try {
+    return quick_(req, res);
+  } catch (const std::exception& e) {  // the pool's handlers answer it again
+    spdlog::error("HTTP {} {}: quick handler failed: {}", req.method, req.path, e.what());
+    res = Response{};
+    return Routed::kUnhandled;
+  }
+}
+
 void Router::Dispatch(const Request& req, Response& res) const {
   try {
     Match(req, res);

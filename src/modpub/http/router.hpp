@@ -5,7 +5,10 @@
 //      and headers are in and BEFORE the body is read, on the server's I/O thread: they
 //      must not block. One that answers (kHandled) ends the exchange: its answer is sent
 //      and the connection closed, the body never read (e.g. the webhooks' early 413).
-//   2. the pre-routing handler (SetPreRouting), if any, with the complete request, on a
+//   2. the quick handler (SetQuick), if any, with the complete request, on the I/O thread:
+//      it answers only what needs no waiting (an in-memory cache hit), else kUnhandled.
+//      Saves the two thread hops of the worker pool for the commonest small answers.
+//   2b. the pre-routing handler (SetPreRouting), if any, with the complete request, on a
 //      worker thread; kHandled: its answer is sent.
 //   3. the routes, in registration order: the first whose method matches (a GET route
 //      also answers HEAD; the server then sends no body) and whose pattern matches the
@@ -38,12 +41,14 @@ class Router {
   void Get(const std::string& pattern, Handler handler);
   void Post(const std::string& pattern, Handler handler);
   void SetPreRouting(PreRouting handler) { pre_routing_ = std::move(handler); }
+  void SetQuick(PreRouting handler) { quick_ = std::move(handler); }
   void AddHeaderCheck(PreRouting check) { header_checks_.push_back(std::move(check)); }
   void AddRefusalObserver(RefusalObserver o) { refusal_observers_.push_back(std::move(o)); }
 
   // For the server (steps 1 and 2-4 above).
   Routed CheckHeaders(const Request& req, Response& res) const;
   void Dispatch(const Request& req, Response& res) const;
+  Routed Quick(const Request& req, Response& res) const;
   void NoteRefusal(const Request& req, int status) const;
 
  private:
@@ -58,6 +63,7 @@ class Router {
 
   std::vector<Route> routes_;
   PreRouting pre_routing_;
+  PreRouting quick_;
   std::vector<PreRouting> header_checks_;
   std::vector<RefusalObserver> refusal_observers_;
 };

@@ -259,6 +259,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // The handler runs on the worker pool; the answer is written from the I/O thread.
   void Handle() {
     Lowest().expires_never();
+    if (Response quick; sh_.router.Quick(req_, quick) == Router::Routed::kHandled) {
+      return Send(std::move(quick), true);
+    }
     asio::post(*sh_.pool, [self = this->shared_from_this()] {
       auto res = std::make_shared<Response>();
       self->sh_.router.Dispatch(self->req_, *res);
