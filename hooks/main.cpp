@@ -130,8 +130,11 @@ int PreReceive(const std::optional<std::string>& config) {
 
   std::vector<std::unique_ptr<modpub::storage::Backend>> owned;
   modpub::receive::Policy policy{settings->repo, {}};
+  modpub::storage::OpenOptions open_options;
+  open_options.deadline = settings->storage_deadline;
+  open_options.deadline_setting = "storage_deadline_ms in " + settings->source;
   for (const std::string& url : settings->storage) {
-    auto backend = modpub::storage::OpenBackend(url);
+    auto backend = modpub::storage::OpenBackend(url, open_options);
     if (!backend) return refuse(settings->source + ": storage " + url + ": " + backend.message());
     policy.published_in.push_back(backend->get());
     owned.push_back(std::move(*backend));

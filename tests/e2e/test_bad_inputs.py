@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import support
+
 from support import (GitRepo, SilentServer, clean_gopath, each_go, go, go_env, json_lines,
                      modpub_bin, modpubd_bin, publish, run_modpub)
 
@@ -530,3 +532,29 @@ def test_sighup_makes_modpubd_publish_a_repository_added_to_its_configuration(tm
         wait_for(info_file(s.store, "corp.example/other", "v0.1.0").exists,
                  "the new repository's version published", log)
     assert "is not configured" not in log.read_text()
+
+
+def test_pre_receive_against_a_storage_that_never_answers_refuses_at_its_deadline(
+        tmp_path, silent_server):
+    """Moving a version tag makes pre-receive ask every storage whether the version is
+    published; a storage that never answers is "maybe published" (fail closed) once
+    storage_deadline_ms has passed, not after minutes of a push hanging."""
+    s = Server(tmp_path)
+    s.commit(GOOD)
+    s.tag("v1.0.0")
+    assert s.push("main", "v1.0.0").returncode == 0  # a new tag: no storage is asked
+    url = f"s3://modules/p?endpoint=http://127.0.0.1:{silent_server.port}"
+    text = s.config.read_text().replace(f'storage = ["file://{s.store}"]',
+                                        f'storage = ["{url}"]\nstorage_deadline_ms = 1000')
+    s.config.write_text(text)
+    s.commit({"lib.go": "package lib\n\nconst Moved = true\n"})
+    s.tag("v1.0.0", "-f")
+    start = time.monotonic()
+    p = support.git("push", "--force", str(s.bare), "v1.0.0", cwd=s.work, check=False,
+                    text=True, env=S3_TEST_ENV)
+    took = time.monotonic() - start
+    assert p.returncode != 0, p.stderr
+    assert took < 15, took
+    assert "no answer within the 1 s storage deadline (storage_deadline_ms in " in p.stderr, \
+        p.stderr
+    assert silent_server.held, "the hook never asked the storage"

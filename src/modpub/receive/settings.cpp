@@ -142,6 +142,7 @@ Result<HookSettings> LoadSettings(const fs::path& git_dir_in,
   if (!cfg) return cfg.error();
   s.source = *file;
   s.storage = cfg->storage;
+  s.storage_deadline = cfg->storage_deadline;
   s.spool_dir = cfg->spool_dir;
   s.socket_path = cfg->socket_path;
   if (const config::RepoConfig* repo = cfg->FindRepo(git_dir.string())) {

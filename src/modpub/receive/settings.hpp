@@ -18,6 +18,7 @@
 // what a server does with a push should not depend on the account's settings.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -34,8 +35,11 @@ struct HookSettings {
   // import_path, allowed_prefixes (never empty: defaults to {import_path}), immutable_tags.
   config::RepoConfig repo;
   std::vector<std::string> storage;  // URLs
-  std::string spool_dir;             // "" when not configured
-  std::string socket_path;           // "" when not configured
+  // Each storage operation's budget (storage_deadline_ms of the file; the default without
+  // one), so that a hung storage refuses the push in time instead of holding it.
+  std::chrono::milliseconds storage_deadline = config::Config{}.storage_deadline;
+  std::string spool_dir;    // "" when not configured
+  std::string socket_path;  // "" when not configured
 };
 
 // `git_dir`: the repository directory (in a hook: the current one). `config_flag`: the
