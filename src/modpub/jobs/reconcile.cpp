@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "modpub/git/git.hpp"
+#include "modpub/jobs/runner.hpp"
 #include "modpub/modzip/modzip.hpp"
 #include "modpub/publish/publish.hpp"
 #include "modpub/storage/open.hpp"
@@ -172,18 +173,14 @@ Reconciler::Reconciler(const config::Config& cfg, Spool spool, std::function<voi
 Reconciler::~Reconciler() { Stop(); }
 
 ReconcileReport Reconciler::RunOnce() {
-  std::vector<std::unique_ptr<storage::Backend>> owned;
   std::vector<storage::Backend*> backends;
   ReconcileReport report;
-  for (const auto& url : cfg_.storage) {
-    auto b = storage::OpenBackend(url);
-    if (!b) {
-      report.problems.push_back("storage " + url + ": " + b.message());
-      spdlog::warn("reconcile: storage {}: {}", url, b.message());
-      break;
-    }
-    backends.push_back(b->get());
-    owned.push_back(std::move(*b));
+  auto owned = OpenBackends(cfg_);
+  if (!owned) {
+    report.problems.push_back(owned.message());
+    spdlog::warn("reconcile: {}", owned.message());
+  } else {
+    for (const auto& b : *owned) backends.push_back(b.get());
   }
   const auto snapshot = live_ ? live_->Get() : nullptr;
   if (report.problems.empty()) {

@@ -31,8 +31,12 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-// Every configured storage, opened with the configured deadline; the first that does not
-// open is the error.
+std::filesystem::path BuildRootOf(const config::Config& cfg) {
+  return std::filesystem::path(cfg.state_dir) / "build";
+}
+
+}  // namespace
+
 Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(const config::Config& cfg) {
   storage::OpenOptions options;
   options.deadline = cfg.storage_deadline;
@@ -45,12 +49,6 @@ Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(const config
   }
   return backends;
 }
-
-std::filesystem::path BuildRootOf(const config::Config& cfg) {
-  return std::filesystem::path(cfg.state_dir) / "build";
-}
-
-}  // namespace
 
 std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempts) {
   double ms = static_cast<double>(policy.initial_backoff.count());

@@ -59,6 +59,10 @@ struct Signing {
   std::shared_ptr<sumdb::Log> log;
 };
 
+// Every storage of `cfg`, opened with its storage_deadline_ms (the error of a storage that
+// does not answer names that setting); the first that does not open is the error.
+Result<std::vector<std::unique_ptr<storage::Backend>>> OpenBackends(const config::Config& cfg);
+
 // Delay before retry number `attempts` (1 = first retry), without jitter.
 std::chrono::milliseconds Backoff(const config::RetryPolicy& policy, int attempts);
 

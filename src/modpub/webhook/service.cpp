@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "modpub/jobs/runner.hpp"
 #include "modpub/receive/receive.hpp"
 #include "modpub/semver/semver.hpp"
-#include "modpub/storage/open.hpp"
 
 namespace modpub::webhook {
 namespace {
@@ -244,11 +244,11 @@ bool Service::Published(const config::RepoConfig& repo, const std::string& tag) 
     candidates.push_back({path + "/" + major, version});
     candidates.push_back({path, version + "+incompatible"});
   }
-  for (const auto& url : cfg_.storage) {
-    auto b = storage::OpenBackend(url);
-    if (!b) return true;  // cannot tell: treat as published (alert rather than stay silent)
+  auto backends = jobs::OpenBackends(cfg_);
+  if (!backends) return true;  // cannot tell: treat as published (alert rather than stay silent)
+  for (const auto& b : *backends) {
     for (const auto& [p, ver] : candidates) {
-      auto st = (*b)->Stat(p, ver);
+      auto st = b->Stat(p, ver);
       if (!st || st->has_value()) return true;
     }
   }
