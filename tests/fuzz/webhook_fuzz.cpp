@@ -10,6 +10,8 @@
 // the wrong secret or an empty secret it does not.
 #include "fuzz_support.hpp"
 #include "modpub/config/config.hpp"
+#include "modpub/receive/receive.hpp"
+#include "modpub/semver/semver.hpp"
 #include "modpub/webhook/event.hpp"
 
 using namespace modpub;
@@ -42,7 +44,18 @@ webhook_secret = "tools-token"
 void CheckEvent(webhook::Provider provider, const webhook::Event& e) {
   using webhook::Kind;
   if (e.kind == Kind::kTagCreated || e.kind == Kind::kTagMoved || e.kind == Kind::kTagDeleted) {
-    FUZZ_CHECK(!e.tag.empty() && !e.tag.starts_with("refs/"), e.tag);
+    // "refs/tags/" is taken off once: a tag may itself be named "refs/3" (git allows it).
+    FUZZ_CHECK(!e.tag.empty(), e.tag);
+    // What intake decides from the name alone: a tag that may be fetched ends in a
+    // canonical version; one git refuses is never called fetchable.
+    const receive::TagVerdict v = receive::JudgeTagName("corp.example/lib", e.tag);
+    if (v.kind == receive::TagVerdict::kMaybe) {
+      const std::string last = e.tag.substr(e.tag.rfind('/') + 1);
+      FUZZ_CHECK(semver::IsValid(last) && semver::Canonical(last) == last, e.tag);
+    }
+    FUZZ_CHECK(v.kind == receive::TagVerdict::kMaybe ||
+                   v.kind == receive::TagVerdict::kNotVersion || !v.why.empty(),
+               e.tag);
   }
   if (e.kind == Kind::kIgnored) FUZZ_CHECK(!e.reason.empty(), e.tag);
   for (const auto& u : e.urls) (void)webhook::NormalizeRepoUrl(u);
