@@ -204,5 +204,70 @@ TEST(SmallFileCache, ConcurrentFindsAndPutsStayConsistent) {
   EXPECT_EQ(sum, cache.bytes()) << "bytes() is the sum of the bodies kept";
 }
 
+// A large file is kept as an open descriptor; the descriptor stays usable after the entry
+// is evicted for as long as someone holds the entry.
+std::shared_ptr<SmallFileCache::Entry> Open(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+  auto e = std::make_shared<SmallFileCache::Entry>();
+  e->path = p.string();
+  e->stamp = StampOf(st);
+  e->file = std::make_shared<fsio::UniqueFd>(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  e->etag = "\"z\"";
+  e->type = "application/zip";
+  e->checked = Clock::now();
+  return e;
+}
+
+TEST(SmallFileCache, LargeFilesAreKeptOpenAndBoundedByMaxOpenFiles) {
+  TempDir dir;
+  SmallFileCache::Limits limits;
+  limits.max_open_files = 2;
+  SmallFileCache cache(limits);
+  std::vector<fs::path> zips;
+  for (int i = 0; i < 3; ++i) {
+    zips.push_back(dir.path() / ("v1.0." + std::to_string(i) + ".zip"));
+    Write(zips.back(), std::string(200 * 1024, static_cast<char>('a' + i)));
+  }
+  ASSERT_TRUE(cache.Put("z0", Open(zips[0])));
+  auto held = cache.Find("z0");
+  ASSERT_NE(held, nullptr);
+  ASSERT_TRUE(held->file && *held->file);
+  EXPECT_EQ(cache.bytes(), 0u) << "a descriptor entry holds no body";
+  ASSERT_TRUE(cache.Put("z1", Open(zips[1])));
+  ASSERT_TRUE(cache.Put("z2", Open(zips[2])));
+  EXPECT_EQ(cache.open_files(), 2u);
+  EXPECT_EQ(cache.Find("z0"), nullptr) << "the least recently used one was evicted";
+  EXPECT_NE(cache.Find("z2"), nullptr);
+  char c = 0;
+  ASSERT_EQ(::pread(held->file->get(), &c, 1, 4096), 1) << "a held descriptor stays open";
+  EXPECT_EQ(c, 'a');
+}
+
+TEST(SmallFileCache, AReplacedLargeFileIsAMiss) {
+  TempDir dir;
+  fs::path f = dir.path() / "v1.0.0.zip";
+  Write(f, std::string(100 * 1024, 'x'));
+  SmallFileCache cache;
+  ASSERT_TRUE(cache.Put("z", Open(f)));
+  ASSERT_NE(cache.Find("z"), nullptr);
+  fs::path other = dir.path() / "other";
+  Write(other, std::string(100 * 1024, 'y'));
+  fs::rename(other, f);
+  EXPECT_EQ(cache.Find("z"), nullptr) << "a new inode at the path is not the file kept open";
+  EXPECT_EQ(cache.open_files(), 0u);
+}
+
+TEST(SmallFileCache, NoDescriptorsWhenMaxOpenFilesIsZero) {
+  TempDir dir;
+  fs::path f = dir.path() / "v1.0.0.zip";
+  Write(f, std::string(100 * 1024, 'x'));
+  SmallFileCache::Limits limits;
+  limits.max_open_files = 0;
+  SmallFileCache cache(limits);
+  EXPECT_FALSE(cache.Put("z", Open(f)));
+  EXPECT_EQ(cache.size(), 0u);
+}
+
 }  // namespace
 }  // namespace modpub::http

@@ -37,15 +37,18 @@ std::shared_ptr<const SmallFileCache::Entry> SmallFileCache::Find(std::string_vi
 
 bool SmallFileCache::Put(std::string key, std::shared_ptr<const Entry> entry) {
   if (!entry || entry->body.size() > limits_.max_file_bytes ||
-      entry->body.size() > limits_.max_total_bytes) {
+      entry->body.size() > limits_.max_total_bytes ||
+      (entry->file && limits_.max_open_files == 0)) {
     return false;
   }
   std::lock_guard g(mu_);
   if (auto it = index_.find(key); it != index_.end()) EraseLocked(it);
   bytes_ += entry->body.size();
+  if (entry->file) ++open_files_;
   lru_.push_front(key);
   index_.emplace(std::move(key), Slot{std::move(entry), lru_.begin()});
-  while ((bytes_ > limits_.max_total_bytes || index_.size() > limits_.max_entries) &&
+  while ((bytes_ > limits_.max_total_bytes || index_.size() > limits_.max_entries ||
+          open_files_ > limits_.max_open_files) &&
          !lru_.empty()) {
     EraseLocked(index_.find(lru_.back()));
   }
@@ -60,6 +63,7 @@ void SmallFileCache::Erase(std::string_view key) {
 void SmallFileCache::EraseLocked(
     std::unordered_map<std::string, Slot, Hash, std::equal_to<>>::iterator it) {
   bytes_ -= it->second.entry->body.size();
+  if (it->second.entry->file) --open_files_;
   lru_.erase(it->second.lru);
   index_.erase(it);
 }
@@ -67,6 +71,11 @@ void SmallFileCache::EraseLocked(
 std::size_t SmallFileCache::size() const {
   std::lock_guard g(mu_);
   return index_.size();
+}
+
+std::size_t SmallFileCache::open_files() const {
+  std::lock_guard g(mu_);
+  return open_files_;
 }
 
 std::size_t SmallFileCache::bytes() const {

@@ -36,7 +36,7 @@ struct State {
   std::mutex mu;                // guards the signed head cache
   sumdb::TreeHead signed_for{-1, {}};
   std::string signed_note;
-  SmallFileCache files;  // .info/.mod/.sig answers by request path (http/file_cache.hpp)
+  SmallFileCache files;  // answers by request path (http/file_cache.hpp)
 };
 
 void Reply(Response& res, int status, const std::string& body) {
@@ -76,7 +76,56 @@ struct CacheSlot {
   SmallFileCache::Clock::time_point checked;  // taken before the backend was asked
 };
 
-// Serves a stored file: small ones from memory, larger ones streamed in chunks.
+// A file's contents as the answer's body: sendfile(2) on plain TCP, else read in chunks
+// on the worker pool. `fd` stays open while the answer is being sent.
+void SetFileBody(Response& res, std::shared_ptr<const fsio::UniqueFd> fd, std::size_t size,
+                 const char* type) {
+  res.status = 200;
+  res.set_content_provider(
+      size, type, [fd](std::size_t offset, std::size_t length, DataSink& sink) {
+        std::vector<char> buf(std::min(length, kChunk));
+        ssize_t n;
+        do {
+          n = ::pread(fd->get(), buf.data(), buf.size(), static_cast<off_t>(offset));
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) return false;  // the connection is closed: the length would be wrong
+        return sink.write(buf.data(), static_cast<std::size_t>(n));
+      });
+  res.file_fd = fd->get();
+  res.file_owner = std::move(fd);
+}
+
+// Remembers the answer for `slot`: a small file's contents, a larger file's descriptor.
+void Remember(const CacheSlot& slot, const fs::path& path, const struct stat& st,
+              const std::string& etag, const char* type, std::string body,
+              std::shared_ptr<const fsio::UniqueFd> fd) {
+  auto entry = std::make_shared<SmallFileCache::Entry>();
+  entry->path = path.string();
+  entry->stamp = StampOf(st);
+  entry->body = std::move(body);
+  entry->file = std::move(fd);
+  entry->etag = etag;
+  entry->owner = slot.owner;
+  entry->type = type;
+  entry->checked = slot.checked;
+  slot.cache->Put(std::string(slot.key), std::move(entry));
+}
+
+// Reads a whole small file; false on a read error.
+bool ReadSmall(int fd, std::size_t size, std::string& body) {
+  body.assign(size, '\0');
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, body.data() + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Serves a stored file: small ones from memory, larger ones streamed; a regular file is
+// remembered in `slot`'s cache when one is given.
 void ServeFile(const Request& req, Response& res, const fs::path& path, const char* type,
                const std::string& cache, const CacheSlot& slot = {}) {
   auto fd = std::make_shared<fsio::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -91,54 +140,30 @@ void ServeFile(const Request& req, Response& res, const fs::path& path, const ch
                 static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
                     static_cast<unsigned long long>(st.st_mtim.tv_nsec));
   const auto size = static_cast<std::size_t>(st.st_size);
-  const bool remember = slot.cache && S_ISREG(st.st_mode) && size <= kSmallFile &&
-                        size <= slot.cache->limits().max_file_bytes;
-  // A 304 needs no body, unless the body is to be remembered for later requests.
-  if (!remember) {
+  const bool regular = S_ISREG(st.st_mode);
+  const bool small = size <= kSmallFile;
+  const bool remember =
+      slot.cache && regular && (!small || size <= slot.cache->limits().max_file_bytes);
+  // A 304 needs no body, unless the small body is to be remembered for later requests.
+  if (!(remember && small)) {
+    res.set_header("Cache-Control", cache);
+    if (remember) Remember(slot, path, st, etag, type, {}, fd);
+    if (NotModified(req, res, etag)) return;
+  }
+  if (!small) {
+    SetFileBody(res, std::move(fd), size, type);
+    if (!regular) res.file_fd = -1;  // sendfile(2) needs a regular file: read in chunks
+    return;
+  }
+  std::string body;
+  if (!ReadSmall(fd->get(), size, body)) return Reply(res, 500, "cannot read the stored file");
+  if (remember) {
+    Remember(slot, path, st, etag, type, body, nullptr);
     res.set_header("Cache-Control", cache);
     if (NotModified(req, res, etag)) return;
   }
-  if (size <= kSmallFile) {
-    std::string body(size, '\0');
-    std::size_t done = 0;
-    while (done < size) {
-      ssize_t n = ::pread(fd->get(), body.data() + done, size - done, static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Reply(res, 500, "cannot read the stored file");
-      done += static_cast<std::size_t>(n);
-    }
-    if (remember) {
-      auto entry = std::make_shared<SmallFileCache::Entry>();
-      entry->path = path.string();
-      entry->stamp = StampOf(st);
-      entry->body = body;
-      entry->etag = etag;
-      entry->owner = slot.owner;
-      entry->type = type;
-      entry->checked = slot.checked;
-      slot.cache->Put(std::string(slot.key), std::move(entry));
-      res.set_header("Cache-Control", cache);
-      if (NotModified(req, res, etag)) return;
-    }
-    res.status = 200;
-    res.set_content(std::move(body), type);
-    return;
-  }
   res.status = 200;
-  res.set_content_provider(
-      size, type, [fd](std::size_t offset, std::size_t length, DataSink& sink) {
-        std::vector<char> buf(std::min(length, kChunk));
-        ssize_t n;
-        do {
-          n = ::pread(fd->get(), buf.data(), buf.size(), static_cast<off_t>(offset));
-        } while (n < 0 && errno == EINTR);
-        if (n <= 0) return false;  // the connection is closed: the length would be wrong
-        return sink.write(buf.data(), static_cast<std::size_t>(n));
-      });
-  if (S_ISREG(st.st_mode)) {
-    res.file_fd = fd->get();
-    res.file_owner = fd;
-  }
+  res.set_content(std::move(body), type);
 }
 
 bool Authorize(State& s, const Request& req, Response& res,
@@ -187,10 +212,8 @@ void ServePart(State& s, const Request& req, Response& res, std::string_view rel
   const char* type = part == storage::VersionPart::kInfo  ? "application/json"
                      : part == storage::VersionPart::kZip ? "application/zip"
                                                           : kText;
-  // Zips are streamed, never remembered; the other parts are small and asked for often.
-  CacheSlot slot;
-  if (part != storage::VersionPart::kZip) slot = CacheSlot{&s.files, rel, path, asked};
-  ServeFile(req, res, **file, type, s.immutable_cache, slot);
+  // Small parts are remembered by their contents, zips as an open descriptor.
+  ServeFile(req, res, **file, type, s.immutable_cache, CacheSlot{&s.files, rel, path, asked});
 }
 
 // Answers from the small-file cache (http/file_cache.hpp); false: not cached, go on.
@@ -203,6 +226,10 @@ bool ServeCached(State& s, const Request& req, Response& res, std::string_view r
   if (s.c.auth && !Authorize(s, req, res, e->owner)) return true;
   res.set_header("Cache-Control", s.immutable_cache);
   if (NotModified(req, res, e->etag)) return true;
+  if (e->file) {
+    SetFileBody(res, e->file, static_cast<std::size_t>(e->stamp.size), e->type);
+    return true;
+  }
   res.status = 200;
   res.set_content(e->body, e->type);
   return true;
@@ -388,8 +415,9 @@ Handler MakeHandler(std::shared_ptr<State> state) {
   };
 }
 
-// The server's quick handler: a small file already in the cache, answered on the I/O
-// thread (a lookup and a stat, no read). Not with auth: checking a password is crypt work.
+// The server's quick handler: a file already in the cache, answered on the I/O thread (a
+// lookup and a stat, no read; a zip goes out with sendfile from the descriptor kept). Not with
+// auth: checking a password is crypt work.
 Router::PreRouting MakeQuick(std::shared_ptr<State> state) {
   if (state->c.auth) return nullptr;
   const std::string under = state->c.prefix + "/";
