@@ -372,6 +372,65 @@ def test_publish_to_a_storage_that_never_answers_fails_at_its_deadline(tmp_path,
     assert silent_server.held, "modpub never connected"
 
 
+@pytest.mark.parametrize("scheme,blocker", [
+    ("file", "corp.example/small/@v/list"),
+    ("athens-disk", "corp.example/small/v1.0.0/go.mod"),
+])
+def test_publish_to_a_filesystem_that_blocks_fails_at_its_deadline(tmp_path, scheme, blocker):
+    """A local or mounted filesystem that stops answering (here: a FIFO where a stored
+    file should be, which blocks whoever opens it, as a hung mount blocks a read) costs one
+    deadline, not a publish that never returns; publishing again once the filesystem
+    answers completes the version."""
+    repo = small_repo(tmp_path, "corp.example/small", "v1.0.0")
+    root = tmp_path / "store"
+    fifo = root / blocker
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    url = f"{scheme}://{root}"
+    argv = ["publish", "--repo", repo.bare, "--import-path", "corp.example/small",
+            "--tag", "v1.0.0", "--to", url]
+    start = time.monotonic()
+    r = run_modpub(*argv, "--storage-deadline", "1", timeout=60)
+    took = time.monotonic() - start
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert 1 <= took < 1 + 8, took
+    [line] = json_lines(r.stdout)
+    assert line["Result"] == "failed", line
+    assert line["Message"].startswith(f"{url}: put corp.example/small@v1.0.0: "), line
+    assert "no answer within the 1 s storage deadline (--storage-deadline)" in line["Message"]
+    fifo.unlink()  # the filesystem answers again
+    if scheme == "athens-disk":
+        fifo.parent.rmdir()  # an empty version directory is damage Athens reports
+    r = run_modpub(*argv, "--storage-deadline", "1", timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    [line] = json_lines(r.stdout)
+    assert line["Result"] == "published", line
+
+
+def test_pre_receive_against_a_filesystem_that_blocks_refuses_at_its_deadline(tmp_path):
+    """A tag move asks the storage whether the version is published; a filesystem that
+    does not answer is "maybe published" (the move is refused) after storage_deadline_ms."""
+    s = Server(tmp_path)
+    s.commit(GOOD)
+    s.tag("v1.0.0")
+    assert s.push("main", "v1.0.0").returncode == 0
+    s.config.write_text(s.config.read_text().replace(
+        f'storage = ["file://{s.store}"]',
+        f'storage = ["file://{s.store}"]\nstorage_deadline_ms = 1000'))
+    stored_list = Path(s.store) / IMPORT / "@v" / "list"  # it stops answering
+    stored_list.parent.mkdir(parents=True)
+    os.mkfifo(stored_list)
+    s.commit({"lib.go": "package lib\n\nconst Moved = true\n"})
+    s.tag("v1.0.0", "-f")
+    start = time.monotonic()
+    p = support.git("push", "--force", str(s.bare), "v1.0.0", cwd=s.work, check=False, text=True)
+    took = time.monotonic() - start
+    assert p.returncode != 0, p.stderr
+    assert took < 15, took
+    assert "no answer within the 1 s storage deadline (storage_deadline_ms in " in p.stderr, \
+        p.stderr
+
+
 # --- junk in a stored version list ---------------------------------------------------------
 
 @each_go

@@ -2,20 +2,26 @@
 // included, against real sockets: a server on 127.0.0.1 that accepts connections and
 // never answers, and one that closes every connection at once (a retryable failure).
 // Without the deadline the first costs attempts x the 30 s stall timeout (> 300 s), the
-// second attempts x backoff.
+// second attempts x backoff. The local filesystem backends (storage/bounded.hpp) against
+// a file that blocks whoever opens it: a FIFO in place of a stored file.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <thread>
 #include <vector>
 
+#include "modpub/storage/bounded.hpp"
+#include "modpub/storage/open.hpp"
 #include "modpub/storage/s3.hpp"
 #include "modpub/storage/s3_client.hpp"
 #include "modpub/storage/s3_url.hpp"
@@ -194,6 +200,149 @@ TEST(StorageDeadline, DeadlineArithmetic) {
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(gone.Expired());
   EXPECT_EQ(gone.Remaining().count(), 0);
+}
+
+// A FIFO at `path`: whoever opens it for reading waits for a writer. Release() opens it
+// for writing and closes it again, so the reader sees an empty file and goes on.
+class Fifo {
+ public:
+  explicit Fifo(const std::filesystem::path& path) : path_(path) {
+    std::filesystem::create_directories(path.parent_path());
+    if (::mkfifo(path.c_str(), 0644) != 0) throw std::runtime_error("mkfifo " + path.string());
+  }
+  void Release() {
+    // O_NONBLOCK fails with ENXIO until a reader is there; retried for a while.
+    for (int i = 0; i < 500; ++i) {
+      int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0) {
+        ::close(fd);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "nobody opened " << path_;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+OpenOptions LocalBudget() {
+  return OpenOptions{std::chrono::milliseconds(300), "the test's budget"};
+}
+
+TEST(StorageDeadline, LocalTreeOperationsEndAtTheDeadlineOfAFileThatBlocks) {
+  TempDir tmp;
+  auto root = tmp.path() / "tree";
+  Fifo list(root / "example.com" / "m" / "@v" / "list");
+  auto opened = OpenBackend("file://" + root.string(), LocalBudget());
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  auto& backend = **opened;
+  Fabricator fab(tmp.path());
+  auto files = fab.Make("example.com/m", "v1.0.0");
+  auto t0 = Clock::now();
+  auto put = backend.Put(files);
+  auto took = Clock::now() - t0;
+  ASSERT_FALSE(put.ok()) << "a Put that reads a list nobody writes cannot finish";
+  EXPECT_LT(took, std::chrono::seconds(3));
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_THAT(put.message(), HasSubstr(backend.Name() + ": put example.com/m@v1.0.0: "));
+  EXPECT_THAT(put.message(),
+              HasSubstr("no answer within the 0.3 s storage deadline (the test's budget)"));
+  // The filesystem answers again: the abandoned Put finishes what it started, and a retry
+  // (what the daemon does next) finds the same version, unchanged.
+  list.Release();
+  // (Watched on disk, not with Stat: a Stat would open the FIFO too and wait in turn.)
+  const auto list_path = root / "example.com" / "m" / "@v" / "list";
+  for (int i = 0; i < 300 && !std::filesystem::is_regular_file(list_path); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(std::filesystem::is_regular_file(list_path)) << "the abandoned Put never finished";
+  auto stat = backend.Stat("example.com/m", "v1.0.0");
+  ASSERT_TRUE(stat.ok()) << stat.message();
+  ASSERT_TRUE(*stat && (*stat)->state == VersionState::kComplete);
+  auto again = backend.Put(files);
+  ASSERT_TRUE(again.ok()) << again.message();
+  EXPECT_EQ(again->outcome, PutOutcome::kUnchanged) << again->message;
+  auto listed = backend.ListVersions("example.com/m");
+  ASSERT_TRUE(listed.ok()) << listed.message();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].version, "v1.0.0");
+}
+
+TEST(StorageDeadline, AthensDiskPutEndsAtTheDeadlineOfAPartThatBlocks) {
+  TempDir tmp;
+  auto root = tmp.path() / "athens";
+  Fabricator fab(tmp.path());
+  auto files = fab.Make("example.com/m", "v1.0.0");
+  // An earlier, interrupted publish left a go.mod the comparison must read.
+  Fifo mod(root / "example.com" / "m" / "v1.0.0" / "go.mod");
+  auto opened = OpenBackend("athens-disk://" + root.string(), LocalBudget());
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  auto t0 = Clock::now();
+  auto put = (*opened)->Put(files);
+  ASSERT_FALSE(put.ok());
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_THAT(put.message(), HasSubstr("put example.com/m@v1.0.0: no answer within the 0.3 s"));
+  mod.Release();
+}
+
+// A backend whose ListModules waits until released, for the bound on abandoned threads.
+class Blocking final : public Backend {
+ public:
+  explicit Blocking(std::shared_ptr<std::atomic<bool>> go) : go_(std::move(go)) {}
+  const std::string& Name() const override { return name_; }
+  Result<PutResult> Put(const VersionFiles&) override { return PutResult{}; }
+  Result<std::optional<StoredVersion>> Stat(const std::string&, const std::string&) override {
+    return std::optional<StoredVersion>{};
+  }
+  Result<std::vector<StoredVersion>> ListVersions(const std::string&) override {
+    return std::vector<StoredVersion>{};
+  }
+  Result<std::vector<std::string>> ListModules() override {
+    while (!*go_) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return std::vector<std::string>{"example.com/m"};
+  }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> go_;
+  std::string name_ = "file:///blocking";
+};
+
+TEST(StorageDeadline, AbandonedOperationsAreBoundedAndFreedWhenTheyFinish) {
+  auto go = std::make_shared<std::atomic<bool>>(false);
+  auto backend = Bounded(std::make_unique<Blocking>(go),
+                         {std::chrono::milliseconds(100), "the test's budget", /*max_stuck=*/2});
+  for (int i = 0; i < 2; ++i) {
+    auto r = backend->ListModules();
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.message(), HasSubstr("file:///blocking: list modules: no answer within"));
+  }
+  auto t0 = Clock::now();
+  auto refused = backend->ListModules();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(50)) << "refused at once";
+  EXPECT_THAT(refused.message(),
+              HasSubstr("not tried: 2 earlier operations are still waiting for the filesystem"));
+  // Operations that answer in time pass through with their results.
+  auto stat = backend->Stat("example.com/m", "v1.0.0");
+  EXPECT_FALSE(stat.ok()) << "the bound applies to every operation";
+  *go = true;
+  Result<std::vector<std::string>> listed = Fail("not run");
+  for (int i = 0; i < 200 && !listed.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    listed = backend->ListModules();
+  }
+  ASSERT_TRUE(listed.ok()) << listed.message();
+  EXPECT_EQ(*listed, std::vector<std::string>{"example.com/m"});
+  EXPECT_TRUE(backend->Stat("example.com/m", "v1.0.0").ok());
+}
+
+TEST(StorageDeadline, NoBudgetMeansTheBackendItself) {
+  auto go = std::make_shared<std::atomic<bool>>(true);
+  auto* raw = new Blocking(go);
+  auto backend = Bounded(std::unique_ptr<Backend>(raw), {std::chrono::milliseconds(0), ""});
+  EXPECT_EQ(backend.get(), raw);
 }
 
 }  // namespace

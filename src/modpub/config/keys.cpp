@@ -198,11 +198,10 @@ std::vector<Key> TopLevelKeys() {
        .max = 3600000,
        .help = "The longest any one storage operation may take (ms), retries included: a\n"
                "storage that accepts connections but never answers then fails the publish,\n"
-               "which is retried later (see [retry]), instead of holding a worker. Enforced for\n"
-               "s3:// storage; file:// and athens-disk:// wait for the filesystem, which no\n"
-               "thread can interrupt (bound a network mount with its own options, e.g. NFS\n"
-               "soft,timeo=...). Raise it for very large modules on slow links: a module zip's\n"
-               "whole upload must fit."},
+               "which is retried later (see [retry]), instead of holding a worker. s3://\n"
+               "requests stop at it; a file:// or athens-disk:// operation (a hung mount) is\n"
+               "left to finish on its own thread while the worker moves on. Raise it for very\n"
+               "large modules on slow links: a module zip's whole upload must fit."},
       {.name = "spool_dir",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.spool_dir; },
        .check = CheckAbsolute,

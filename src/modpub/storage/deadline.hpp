@@ -13,11 +13,10 @@
 //    outlasts it. A Put stopped by its deadline leaves what an interrupted publish leaves
 //    (a prefix of the parts, each object whole or absent): the version is not listed, and
 //    publishing it again completes it.
-//  * file:// and athens-disk://: NOT enforced. Their steps are system calls on a local or
-//    mounted filesystem, and a thread blocked in one (a hung NFS "hard" mount waits in the
-//    kernel, uninterruptibly) cannot be stopped from another thread; abandoning it would
-//    leave it writing into storage after its caller was told it failed. Bound such mounts
-//    with their own options (NFS "soft,timeo=…,retrans=…") instead.
+//  * file:// and athens-disk://: each operation runs on a thread of its own that the
+//    caller stops waiting for at the deadline (bounded.hpp, which says why the abandoned
+//    thread finishing later is safe, and what an NFS "hard" mount still needs). Serving's
+//    LocalFile is not bounded there.
 // A failure at the deadline is a temporary one, like any storage failure: the daemon
 // retries the job with backoff, `modpub publish` exits 2.
 #pragma once

@@ -23,7 +23,8 @@
 // A list line that is no version (ParseVersionList, backend.hpp) is dropped when read,
 // reported as damage by ListVersions, and not written again by the next Put that adds a
 // version to the list.
-// Deadline (deadline.hpp): not enforced here; a hung filesystem blocks the caller.
+// Deadline (deadline.hpp): not enforced here; a hung filesystem blocks the caller, so
+// OpenBackend wraps this backend in Bounded (bounded.hpp).
 #pragma once
 
 #include <filesystem>

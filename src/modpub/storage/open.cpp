@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "modpub/storage/athens_disk.hpp"
+#include "modpub/storage/bounded.hpp"
 #include "modpub/storage/fs_tree.hpp"
 #include "modpub/storage/s3.hpp"
 
@@ -53,12 +54,14 @@ Result<std::unique_ptr<Backend>> OpenBackend(const std::string& url, const OpenO
   if (scheme == "file") {
     auto dir = ParseDir(url, rest);
     if (!dir) return dir.error();
-    return std::unique_ptr<Backend>(std::make_unique<FsTree>(url, *dir));
+    return Bounded(std::make_unique<FsTree>(url, *dir),
+                   {options.deadline, options.deadline_setting});
   }
   if (scheme == "athens-disk") {
     auto dir = ParseDir(url, rest);
     if (!dir) return dir.error();
-    return std::unique_ptr<Backend>(std::make_unique<AthensDisk>(url, *dir));
+    return Bounded(std::make_unique<AthensDisk>(url, *dir),
+                   {options.deadline, options.deadline_setting});
   }
   if (scheme == "s3") {
     auto where = ParseS3Url(url);

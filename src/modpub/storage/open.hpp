@@ -12,7 +12,8 @@
 // nothing on disk; the directory is created by the first publish.
 //
 // Every operation of the opened backend has an overall deadline (deadline.hpp): enforced
-// for s3://, not for the local filesystem backends, which say so.
+// in the S3 client for s3://, by running each operation on a thread of its own for the
+// local filesystem backends (bounded.hpp).
 #pragma once
 
 #include <chrono>
