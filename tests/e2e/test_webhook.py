@@ -325,6 +325,43 @@ def test_rejected_deliveries_queue_nothing(tmp_path, remotes, daemons):
     assert d.stop() == 0
 
 
+def test_refs_that_can_never_be_versions_are_answered_at_intake(tmp_path, remotes, daemons):
+    """A ref git itself refuses gets 400, a tag no module version can have gets 204 with
+    the rule in the log; neither becomes a job (they used to be queued and retried
+    max_attempts times). A fetchable tag delivered after them is still published."""
+    lib = make_repo(remotes / "corp", name="lib", module="corp.example/lib", tags=("v1.0.0",))
+    d = HookDaemon(tmp_path, [f"file://{tmp_path / 'tree'}"], [
+        {"import_path": "corp.example/lib", "remote_url": f"file://{lib.bare}",
+         "webhook_secret": "lib-secret", "provider": "github"},
+    ])
+    daemons.append(d)
+    d.start().wait_ready()
+    url = f"file://{lib.bare}"
+    never_a_git_ref = ["x/../v1.0.0", "v1.0.0.lock", "has space/v1.0.0", "v1.0.0~1",
+                       "dir//v1.0.0", "a:b/v1.0.0"]
+    never_a_version = ["--upload-pack=touch/v1.0.0", "\u00fcber/v1.0.0", "v1.0", "v01.0.0",
+                       "v1.0.0+build", "sub/V1.0.0"]
+    for tag in never_a_git_ref + never_a_version:
+        body = push_body("corp/lib", url, "TAGPLACEHOLDER", commit="5" * 40)
+        body = body.replace(b"TAGPLACEHOLDER", json.dumps(tag).encode()[1:-1])
+        status, text = github(d.port, "push", body, secret="lib-secret")
+        assert status == (400 if tag in never_a_git_ref else 204), (tag, status, text)
+        if status == 400:
+            assert "bad_request" in text, (tag, text)
+    log = d.text()
+    assert "--upload-pack=touch/v1.0.0" in log, log[-3000:]
+    assert all_jobs(d.spool) == {"queue": [], "claimed": [], "done": [], "failed": [],
+                                 "intake": []}
+    _, metrics = d.get("/metrics")
+    assert 'modpub_webhook_deliveries_total{provider="github",result="bad_request"} 6' in metrics
+    assert 'modpub_webhook_deliveries_total{provider="github",result="ignored"} 6' in metrics
+    good = push_body("corp/lib", url, "v1.0.0", commit=rev(lib, "v1.0.0"))
+    assert github(d.port, "push", good, secret="lib-secret")[0] == 202
+    wait_until(lambda: read_list(tmp_path / "tree", "corp.example/lib") == ["v1.0.0"], 60,
+               "corp.example/lib@v1.0.0 published", d.text)
+    assert d.stop() == 0
+
+
 def test_unreachable_remote_retried_then_failed(tmp_path, remotes, daemons):
     d = HookDaemon(tmp_path, [f"file://{tmp_path / 'tree'}"], [
         {"import_path": "corp.example/gone", "remote_url": "git://127.0.0.1:1/corp/gone.git",
