@@ -110,6 +110,12 @@ TEST(WebhookParse, GitHubPush) {
   EXPECT_EQ(branch->kind, Kind::kIgnored);
   EXPECT_NE(branch->reason.find("not a tag"), std::string::npos);
 
+  // Found by the fuzzer: a tag event with no tag name reached intake.
+  push["ref"] = "refs/tags/";
+  auto nameless = ParseGitHub("push", push);
+  ASSERT_FALSE(nameless.ok());
+  EXPECT_NE(nameless.message().find("\"refs/tags/\" names no tag"), std::string::npos);
+
   push.erase("ref");
   EXPECT_FALSE(ParseGitHub("push", push).ok());
   EXPECT_FALSE(ParseGitHub("push", nlohmann::json::array()).ok());
@@ -143,6 +149,14 @@ nlohmann::json GitLabTagPush(const std::string& before, const std::string& after
             {"git_http_url", "https://gitlab.example/corp/tools.git"},
             {"git_ssh_url", "git@gitlab.example:corp/tools.git"},
             {"web_url", "https://gitlab.example/corp/tools"}}}};
+}
+
+TEST(WebhookParse, GitLabTagPushWithoutATagName) {
+  auto doc = GitLabTagPush(kZero, kA);
+  doc["ref"] = "refs/tags/";
+  auto ev = ParseGitLab("Tag Push Hook", doc);
+  ASSERT_FALSE(ev.ok());
+  EXPECT_NE(ev.message().find("names no tag"), std::string::npos);
 }
 
 TEST(WebhookParse, GitLabTagPush) {

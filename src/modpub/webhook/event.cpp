@@ -189,6 +189,7 @@ Result<Event> ParseGitHub(std::string_view event_name, const nlohmann::json& doc
       return ev;
     }
     ev.tag = ref.substr(10);
+    if (ev.tag.empty()) return Fail("push payload's ref \"refs/tags/\" names no tag");
     ev.before = Str(doc, "before");
     ev.after = Str(doc, "after");
     if (doc.contains("head_commit")) ev.commit = Str(doc["head_commit"], "id");
@@ -235,6 +236,7 @@ Result<Event> ParseGitLab(std::string_view event_name, const nlohmann::json& doc
   std::string ref = Str(doc, "ref");
   if (!StartsWith(ref, "refs/tags/")) return Fail("tag_push payload without a refs/tags/ ref");
   ev.tag = ref.substr(10);
+  if (ev.tag.empty()) return Fail("tag_push payload's ref \"refs/tags/\" names no tag");
   ev.before = Str(doc, "before");
   ev.after = Str(doc, "after");
   ev.commit = Str(doc, "checkout_sha");
