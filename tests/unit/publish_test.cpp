@@ -9,9 +9,12 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <thread>
+#include <vector>
 
 #include "modpub/storage/open.hpp"
 #include "support/temp_repo.hpp"
@@ -106,6 +109,45 @@ TEST_F(PublishTagTest, EveryBackendGetsEveryModuleEvenWhenOneFails) {
   EXPECT_THAT(r.reports[1].message, HasSubstr("stored h1:a, new h1:b"));
   for (const auto& rep : r.reports) EXPECT_THAT(rep.sum, ::testing::StartsWith("h1:"));
   EXPECT_EQ(ok.puts.size(), 2u);
+}
+
+// A sweep (another publish starting, the daemon starting) runs while builds are being set
+// up: it must never take a directory being created for a dead process's. The owner file's
+// lock used to be taken just after the file appeared; a sweep in that window removed the
+// directory and the publish failed writing its zip.
+TEST_F(PublishTagTest, ConcurrentSweepsNeverRemoveALiveBuildDirectory) {
+  repo.Write("go.mod", "module corp.example/lib\n");
+  repo.Write("x.go", "package x\n");
+  repo.Commit();
+  repo.Tag("v1.0.0");
+  TempDir root;
+  std::atomic<bool> stop{false};
+  std::atomic<int> sweeps{0};
+  std::vector<std::thread> sweepers;
+  for (int i = 0; i < 3; ++i) {
+    sweepers.emplace_back([&] {
+      while (!stop) {
+        SweepBuildDirs(root.path());
+        ++sweeps;
+      }
+    });
+  }
+  auto git = Open();
+  Options options;
+  options.build_root = root.path();
+  int failed = 0;
+  for (int i = 0; i < 200; ++i) {
+    ScriptedBackend ok("ok", ScriptedBackend::Answer::kPublish);
+    auto r = PublishTag(git, "corp.example/lib", "v1.0.0", {&ok}, options);
+    if (r.kind != TagResult::kDone || ok.puts.size() != 1) {
+      ++failed;
+      ADD_FAILURE() << "publish " << i << ": " << r.error;
+    }
+  }
+  stop = true;
+  for (auto& t : sweepers) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(sweeps.load(), 200);
 }
 
 TEST_F(PublishTagTest, UnchangedSaysAlreadyPublished) {

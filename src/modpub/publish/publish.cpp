@@ -43,9 +43,14 @@ class BuildDir {
       return Fail(tmpl + ": cannot create build directory: " + std::strerror(errno));
     }
     BuildDir dir(tmpl);  // from here on the destructor removes it
+    // The owner file appears under its name already locked (locked under another name,
+    // then renamed): a sweep in another process never sees it unlocked, which it would
+    // take for the mark of a dead process, removing the directory being built.
     const fs::path owner = dir.path_ / kOwnerFile;
-    dir.owner_fd_ = ::open(owner.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (dir.owner_fd_ < 0 || ::flock(dir.owner_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const fs::path staged = dir.path_ / (std::string(kOwnerFile) + ".new");
+    dir.owner_fd_ = ::open(staged.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (dir.owner_fd_ < 0 || ::flock(dir.owner_fd_, LOCK_EX | LOCK_NB) != 0 ||
+        ::rename(staged.c_str(), owner.c_str()) != 0) {
       return Fail(owner.string() + ": cannot lock: " + std::strerror(errno));
     }
     return dir;
