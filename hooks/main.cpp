@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "modpub/git/git.hpp"
+#include "modpub/jobs/forward.hpp"
 #include "modpub/jobs/spool.hpp"
 #include "modpub/receive/handoff.hpp"
 #include "modpub/receive/receive.hpp"
@@ -183,6 +185,26 @@ bool EnqueueEach(const modpub::receive::HookSettings& settings, const modpub::jo
   return queued;
 }
 
+// Cluster: moves the spool's due jobs (this push's, and any older ones Redis did not take
+// before) into the shared queue (jobs/forward.hpp). The push is accepted either way.
+void Forward(const modpub::receive::HookSettings& settings, const modpub::jobs::Spool& spool,
+             const std::function<void(const std::string&)>& warn) {
+  const std::string later =
+      "; the jobs stay in " + settings.spool_dir +
+      " and are forwarded by the next push, by modpubd on this machine, or by `modpub jobs "
+      "forward`";
+  auto url = modpub::jobs::ParseRedisQueueUrl(settings.queue);
+  if (!url) return warn(url.message() + later);
+  url->endpoint.timeout = std::chrono::milliseconds(3000);  // a push waits for this at most
+  auto owner = spool.Register();
+  if (!owner) return warn(owner.message() + later);
+  auto queue = modpub::jobs::RedisQueue::Open(*url, {owner->id()});
+  if (!queue) return warn(queue.message() + later);
+  auto n = modpub::jobs::ForwardSpool(spool, *owner, **queue);
+  if (!n) return warn(n.message() + later);
+  std::cout << "modpub: " << *n << " job(s) handed to the cluster queue\n";
+}
+
 int PostReceive(const std::optional<std::string>& config) {
   auto warn = [](const std::string& why) { PrintLines("modpub: warning: ", why); };
   auto updates = modpub::receive::ParseUpdates(ReadStdin());
@@ -243,6 +265,7 @@ int PostReceive(const std::optional<std::string>& config) {
     accepted.insert(accepted.end(), found.accepted.begin(), found.accepted.end());
   }
   queued |= EnqueueEach(*settings, *spool, accepted, warn);
+  if (queued && !settings->queue.empty()) Forward(*settings, *spool, warn);
   std::cout.flush();
   if (queued && !settings->socket_path.empty()) modpub::jobs::Poke(settings->socket_path);
   return 0;

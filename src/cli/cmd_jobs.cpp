@@ -8,12 +8,20 @@
 //     with --failed: the failed jobs and the job files set aside as corrupt, with reasons.
 //   modpub retry <job>... [--config <toml> | --spool <dir>]
 //     moves each failed job back to the queue (attempts reset) and wakes the daemon.
-// Exit status: 0 = done, 1 = a job to retry is not in failed/, 2 = spool or config unusable.
+//   modpub jobs forward --config <toml>
+//     cluster: hands the spool's due jobs to the configured queue (jobs/forward.hpp).
+// With a configuration whose `queue` is a Redis URL (a cluster), `jobs` lists the shared
+// queue's jobs after this machine's spool (jobs waiting here to be forwarded), `jobs
+// --failed` adds the dead-letter stream's, and `retry` looks there first.
+// Exit status: 0 = done, 1 = a job to retry is not in failed/, 2 = spool, config or queue
+// unusable.
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.hpp"
 #include "modpub/config/config.hpp"
+#include "modpub/jobs/forward.hpp"
+#include "modpub/jobs/redis_queue.hpp"
 #include "modpub/jobs/spool.hpp"
 
 namespace modpub::cli {
@@ -25,6 +33,7 @@ struct SpoolOptions {
   std::string config;
   std::string spool;
   std::string socket;  // from the config, for the wake-up after retry
+  std::string queue;   // from the config: the cluster queue, "" when none
 };
 
 void AddSpoolOptions(CLI::App* cmd, SpoolOptions* o) {
@@ -47,6 +56,7 @@ std::unique_ptr<jobs::Spool> OpenSpool(SpoolOptions& o) {
     }
     dir = cfg->spool_dir;
     o.socket = cfg->socket_path;
+    o.queue = cfg->queue;
   }
   if (dir.empty()) {
     std::cerr << "modpub: give --config <toml> or --spool <dir>\n";
@@ -102,6 +112,59 @@ void PrintEntry(const jobs::Spool::Entry& e) {
   std::cout << "\n";
 }
 
+// The cluster queue of the configuration, as consumer `name`; nullptr (and a message) when
+// it cannot be used.
+std::unique_ptr<jobs::RedisQueue> OpenQueue(const SpoolOptions& o, const std::string& name) {
+  auto url = jobs::ParseRedisQueueUrl(o.queue);
+  if (!url) {
+    std::cerr << "modpub: " << url.message() << "\n";
+    return nullptr;
+  }
+  auto q = jobs::RedisQueue::Open(*url, {name});
+  if (!q) {
+    std::cerr << "modpub: " << q.message() << "\n";
+    return nullptr;
+  }
+  return std::move(*q);
+}
+
+bool PrintQueue(const SpoolOptions& o, const std::vector<jobs::State>& states) {
+  auto q = OpenQueue(o, "modpub-jobs");
+  if (!q) return false;
+  for (auto st : states) {
+    if (st == jobs::State::kCorrupt) continue;  // in the dead-letter stream, as failed
+    auto list = q->List(st);
+    if (!list) {
+      std::cerr << "modpub: " << list.message() << "\n";
+      return false;
+    }
+    for (const auto& e : *list) PrintEntry(jobs::Spool::Entry{e.state, e.job, e.owner});
+  }
+  return true;
+}
+
+int RunForward(SpoolOptions& o) {
+  auto spool = OpenSpool(o);
+  if (!spool) return kExitFailed;
+  if (o.queue.empty()) {
+    std::cerr << "modpub: no queue in the configuration: nothing to forward to\n";
+    return kExitFailed;
+  }
+  auto q = OpenQueue(o, "modpub-forward");
+  auto owner = spool->Register();
+  if (!q || !owner) {
+    if (!owner) std::cerr << "modpub: " << owner.message() << "\n";
+    return kExitFailed;
+  }
+  auto n = jobs::ForwardSpool(*spool, *owner, *q);
+  if (!n) {
+    std::cerr << "modpub: " << n.message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << "modpub: forwarded " << *n << " job(s)\n";
+  return 0;
+}
+
 int RunJobs(SpoolOptions& o, bool failed) {
   auto spool = OpenSpool(o);
   if (!spool) return kExitFailed;
@@ -116,6 +179,7 @@ int RunJobs(SpoolOptions& o, bool failed) {
     }
     for (const auto& e : *list) PrintEntry(e);
   }
+  if (!o.queue.empty() && !PrintQueue(o, states)) return kExitFailed;
   return 0;
 }
 
@@ -123,7 +187,13 @@ int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids) {
   auto spool = OpenSpool(o);
   if (!spool) return kExitFailed;
   int code = 0;
+  std::unique_ptr<jobs::RedisQueue> q;
+  if (!o.queue.empty() && !(q = OpenQueue(o, "modpub-retry"))) return kExitFailed;
   for (const auto& id : ids) {
+    if (q && q->RetryFailed(id)) {
+      std::cout << "modpub: re-queued " << id << " in the cluster queue\n";
+      continue;
+    }
     if (auto s = spool->RetryFailed(id); !s) {
       std::cerr << "modpub: " << s.message() << "\n";
       code = kExitNotFound;
@@ -147,7 +217,18 @@ void RegisterJobs(CLI::App& app, int* exit_code) {
       "jobs with their reason, and job files set aside as corrupt.");
   AddSpoolOptions(j, jo.get());
   j->add_flag("--failed", *failed, "show failed and corrupt jobs instead");
-  j->callback([jo, failed, exit_code] { *exit_code = RunJobs(*jo, *failed); });
+  CLI::App* fwd = j->add_subcommand(
+      "forward",
+      "Cluster: hand the spool's due jobs to the queue of the configuration (Redis), as\n"
+      "post-receive and modpubd do; for a git server without a daemon, e.g. from a timer.");
+  auto fo = std::make_shared<SpoolOptions>();
+  fwd->add_option("--config", fo->config, "configuration file (its spool_dir and queue)")
+      ->required();
+  fwd->callback([fo, exit_code] { *exit_code = RunForward(*fo); });
+  j->callback([j, jo, failed, exit_code] {
+    if (j->got_subcommand("forward")) return;
+    *exit_code = RunJobs(*jo, *failed);
+  });
 
   auto ro = std::make_shared<SpoolOptions>();
   auto ids = std::make_shared<std::vector<std::string>>();

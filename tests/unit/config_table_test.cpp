@@ -137,7 +137,8 @@ TEST(ConfigTable, UnknownKeysNameTheTablesKeys) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(
       c.message().find(
-          "m.toml:5:10: colour: unknown key (known: daemon, log_level, proxy, "
+          "m.toml:5:10: colour: unknown key (known: daemon, log_level, proxy, queue, "
+          "queue_claim_idle_ms, "
           "repository, retry, socket, spool_dir, state_dir, storage, storage_deadline_ms, sumdb, "
           "webhook)"),
       std::string::npos)

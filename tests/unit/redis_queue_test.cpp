@@ -151,6 +151,8 @@ TEST_F(RedisQueueTest, ADeadConsumersJobIsTakenOverAndItsLateSettleRefused) {
   ASSERT_TRUE(taken.ok()) << taken.message();
   ASSERT_TRUE(taken->has_value());
   EXPECT_EQ((*taken)->job.id, (*held)->job.id);
+  EXPECT_TRUE((*taken)->taken_over);
+  EXPECT_FALSE((*held)->taken_over);
   auto late = a->Complete(**held, (*held)->job);
   ASSERT_FALSE(late.ok());
   EXPECT_THAT(late.message(), HasSubstr("another worker took it over"));

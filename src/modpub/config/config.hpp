@@ -134,6 +134,9 @@ struct Config {
   // storage::kDefaultDeadline.
   std::chrono::milliseconds storage_deadline{30000};
   std::string spool_dir;
+  // The cluster job queue (jobs/redis_queue.hpp): "redis://…"; "" = the spool is the queue.
+  std::string queue;
+  std::chrono::milliseconds queue_claim_idle{60000};  // take over jobs idle this long
   std::string state_dir;
   std::string socket_path;
   int workers = 2;

@@ -45,6 +45,12 @@ std::string CheckStorageUrl(const std::string& v) {
   return st ? "" : st.message();
 }
 
+// Syntax only, as for storage: jobs::ParseRedisQueueUrl checks the rest when modpubd starts.
+std::string CheckQueueUrl(const std::string& v) {
+  if (v.empty() || v.starts_with("redis://")) return "";
+  return "\"" + v + "\": the queue must be a redis:// URL (or empty for the spool)";
+}
+
 // The GOPROXY endpoint streams files from disk (storage::Backend::LocalFile).
 bool IsLocalUrl(const std::string& v) {
   return v.starts_with("file:") || v.starts_with("athens-disk:");
@@ -210,6 +216,23 @@ std::vector<Key> TopLevelKeys() {
        .help = "The durable job spool: post-receive writes one job per pushed version tag here,\n"
                "modpubd takes them out. The git users pushing must be able to write it (shared\n"
                "group, setgid)."},
+      {.name = "queue",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.queue; },
+       .check = CheckQueueUrl,
+       .example = R"("redis://127.0.0.1:6379/0?stream=modpub:jobs&group=modpubd")",
+       .help = "A cluster's shared job queue, on Redis Streams (empty: spool_dir is the queue).\n"
+               "Jobs still enter through spool_dir first, durable on this machine before a push\n"
+               "or webhook is answered; post-receive and modpubd then forward them to Redis\n"
+               "(modpub jobs forward does it by hand), and every modpubd's workers take them\n"
+               "from there. Redis must keep what it acknowledged: appendonly yes, appendfsync\n"
+               "always (examples/cluster/redis.conf)."},
+      {.name = "queue_claim_idle_ms",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.queue_claim_idle; },
+       .min = 1000,
+       .max = 86400000,
+       .help = "A job taken by a worker that has not said it is still working on it for this\n"
+               "long (its node died) is taken over by another worker (ms). Workers say so\n"
+               "every third of it."},
       {.name = "state_dir",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.state_dir; },
        .check = CheckAbsolute,

@@ -179,7 +179,9 @@ Result<std::optional<RedisQueue::Claimed>> RedisQueue::TakeOver() {
                 std::to_string(options_.claim_idle.count()), "0-0", "COUNT", "1"});
   if (!r) return r.error();
   if (r->elements.size() < 2 || r->elements[1].elements.empty()) return std::optional<Claimed>();
-  return Readable(r->elements[1].elements[0]);
+  auto c = Readable(r->elements[1].elements[0]);
+  if (c && *c) (*c)->taken_over = true;
+  return c;
 }
 
 // A delivered entry as a job; one that is no job is dead-lettered with its raw text (else

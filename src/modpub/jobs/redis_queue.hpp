@@ -78,6 +78,7 @@ class RedisQueue {
   struct Claimed {
     Job job;
     std::string entry;
+    bool taken_over = false;  // from a consumer idle past claim_idle (XAUTOCLAIM)
   };
   // Moves due delayed jobs into S, takes over one entry idle past claim_idle, else reads
   // a new one, waiting up to `wait` for it. nullopt: nothing due.

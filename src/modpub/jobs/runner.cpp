@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "modpub/git/git.hpp"
+#include "modpub/jobs/forward.hpp"
 #include "modpub/mirror/mirror.hpp"
 #include "modpub/publish/publish.hpp"
 #include "modpub/receive/receive.hpp"
@@ -84,8 +85,29 @@ Result<std::unique_ptr<Runner>> Runner::Create(const config::Config& cfg, Runner
   if (*requeued > 0) {
     spdlog::warn("re-queued {} job(s) claimed by a daemon instance that died", *requeued);
   }
-  return std::unique_ptr<Runner>(new Runner(cfg, std::move(*spool), std::move(*owner),
+  std::unique_ptr<Runner> runner(new Runner(cfg, std::move(*spool), std::move(*owner),
                                             std::move(observer), std::move(signing)));
+  if (auto s = runner->ConnectQueue(); !s) return s.error();
+  return runner;
+}
+
+// Cluster: one Redis connection per worker and one for forwarding (nothing connects yet).
+Status Runner::ConnectQueue() {
+  if (cfg_.queue.empty()) return Ok();
+  auto url = ParseRedisQueueUrl(cfg_.queue);
+  if (!url) return modpub::Fail(url.message() + " (queue in " + cfg_.source + ")");
+  auto open = [&](const std::string& consumer) {
+    return RedisQueue::Open(*url, RedisQueueOptions{consumer, cfg_.queue_claim_idle});
+  };
+  for (int i = 0; i < cfg_.workers; ++i) {
+    auto q = open(owner_.id() + "-" + std::to_string(i));
+    if (!q) return q.error();
+    queues_.push_back(std::move(*q));
+  }
+  auto outbox = open(owner_.id() + "-forward");
+  if (!outbox) return outbox.error();
+  outbox_ = std::move(*outbox);
+  return Ok();
 }
 
 Runner::Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer,
@@ -101,7 +123,30 @@ Runner::~Runner() { Stop(); }
 void Runner::Start() {
   spdlog::info("spool {}: owner {}, {} worker(s)", spool_.dir().string(), owner_.id(),
                cfg_.workers);
+  if (outbox_) {
+    spdlog::info("cluster queue {} (group {}): jobs of {} are forwarded there",
+                 RedactedUrl(cfg_.queue), outbox_->url().group, spool_.dir().string());
+    forwarder_ = std::thread([this] { ForwardLoop(); });
+  }
   for (int i = 0; i < cfg_.workers; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+void Runner::ForwardLoop() {
+  ::pthread_setname_np(::pthread_self(), "job-forward");
+  for (;;) {
+    std::uint64_t seen_wakes;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      seen_wakes = wakes_;
+    }
+    if (auto n = ForwardSpool(spool_, owner_, *outbox_); !n) {
+      spdlog::error("{}", n.message());
+      if (observer_.error) observer_.error(n.message());
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, cfg_.scan_interval, [&] { return stopping_ || wakes_ != seen_wakes; });
+  }
 }
 
 void Runner::Wake() {
@@ -122,6 +167,7 @@ void Runner::Stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  if (forwarder_.joinable()) forwarder_.join();
 }
 
 void Runner::Scan() {
@@ -150,6 +196,10 @@ void Runner::WorkerLoop(int index) {
       Scan();
       last_scan = std::chrono::steady_clock::now();
     }
+    if (!queues_.empty()) {
+      ClaimFromQueue(index);
+      continue;
+    }
     Result<ClaimResult> claim = [&] {
       std::lock_guard lock(claim_mu_);
       return spool_.Claim(owner_);
@@ -164,7 +214,7 @@ void Runner::WorkerLoop(int index) {
         if (observer_.error) observer_.error("job file set aside: " + s.reason);
       }
       if (claim->job) {
-        Handle(std::move(*claim->job));
+        Handle(std::move(*claim->job), Ticket{index, std::nullopt});
         continue;  // look for more at once
       }
     }
@@ -181,27 +231,100 @@ void Runner::WorkerLoop(int index) {
   }
 }
 
-void Runner::Fail(const Job& job, const std::string& what, const std::string& reason) {
+namespace {
+
+// While a cluster job runs: tells Redis every third of claim_idle that this worker still
+// works on it, so that no other node takes it over (redis_queue.hpp).
+class Heartbeat {
+ public:
+  Heartbeat(RedisQueue& q, const RedisQueue::Claimed& c, std::chrono::milliseconds every)
+      : thread_([this, &q, &c, every] {
+          std::unique_lock lock(mu_);
+          while (!cv_.wait_for(lock, every, [this] { return done_; })) {
+            lock.unlock();
+            if (auto s = q.Touch(c); !s)
+              spdlog::warn("{} {}: {}", c.job.import_path, c.job.tag, s.message());
+            lock.lock();
+          }
+        }) {}
+  ~Heartbeat() {
+    {
+      std::lock_guard g(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+bool Runner::ClaimFromQueue(int index) {
+  RedisQueue& q = *queues_[index];
+  // Blocks in Redis up to a second: Stop() is seen within that.
+  auto wait = std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(1000),
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.scan_interval));
+  auto claim = q.Claim(wait);
+  if (!claim) {
+    spdlog::error("cannot claim a job from the cluster queue: {}", claim.message());
+    if (observer_.error) observer_.error(claim.message());
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait, [&] { return stopping_; });  // Redis down: not a busy loop
+    return false;
+  }
+  if (!*claim) return false;
+  Ticket t{index, std::move(**claim)};
+  if (t.claimed->taken_over) {
+    spdlog::warn("{} {} (job {}): taken over from a worker silent for {} ms (its node died?)",
+                 t.claimed->job.import_path, t.claimed->job.tag, t.claimed->job.id,
+                 cfg_.queue_claim_idle.count());
+  }
+  Heartbeat beat(q, *t.claimed, cfg_.queue_claim_idle / 3);
+  Handle(t.claimed->job, t);
+  return true;
+}
+
+void Runner::Fail(const Job& job, const std::string& what, const std::string& reason,
+                  const Ticket& t) {
   spdlog::error("{}: failed: {}", what, OneLine(reason));
   if (observer_.error) observer_.error(what + ": " + reason);
-  if (auto s = spool_.MarkFailed(owner_, job, reason); !s) {
+  Status s = t.claimed ? queues_[t.worker]->MarkFailed(*t.claimed, job, reason)
+                       : spool_.MarkFailed(owner_, job, reason);
+  if (!s) {
     spdlog::error("{}: cannot record the failure: {}", what, s.message());
   }
   if (observer_.job) observer_.job("failed");
 }
 
-void Runner::Retry(const Job& job, const std::string& what, const std::string& error) {
+void Runner::Retry(const Job& job, const std::string& what, const std::string& error,
+                   const Ticket& t) {
   if (observer_.error) observer_.error(what + ": " + error);
   if (job.attempts + 1 >= cfg_.retry.max_attempts) {
     return Fail(job, what,
-                "gave up after " + std::to_string(job.attempts + 1) + " attempt(s): " + error);
+                "gave up after " + std::to_string(job.attempts + 1) + " attempt(s): " + error, t);
   }
   auto delay = Backoff(cfg_.retry, job.attempts + 1);
   auto jittered = std::chrono::milliseconds(
       static_cast<std::int64_t>(static_cast<double>(delay.count()) * Jitter()));
   spdlog::warn("{}: attempt {} failed, retrying in {} ms: {}", what, job.attempts + 1,
                jittered.count(), OneLine(error));
-  if (auto s = spool_.Retry(owner_, job, error, Clock::now() + jittered); !s) {
+  Status s = Ok();
+  if (t.claimed) {
+    Job next = job;
+    next.attempts += 1;
+    next.last_error = error;
+    s = queues_[t.worker]->Retry(*t.claimed, std::move(next), Clock::now() + jittered);
+  } else {
+    s = spool_.Retry(owner_, job, error, Clock::now() + jittered);
+  }
+  if (!s) {
     spdlog::error("{}: cannot re-queue: {}", what, s.message());
   }
   if (observer_.job) observer_.job("retried");
@@ -252,28 +375,28 @@ Outcomes Summarize(const std::vector<publish::Report>& reports, const RunnerObse
 
 }  // namespace
 
-void Runner::Handle(Job job) {
+void Runner::Handle(Job job, const Ticket& t) {
   const std::string what = job.import_path + " " + job.tag + " (job " + job.id + ")";
   auto start = std::chrono::steady_clock::now();
   const auto snapshot = live_ ? live_->Get() : nullptr;  // keeps repo_cfg valid
   const config::Config& now = snapshot ? *snapshot : cfg_;
   const config::RepoConfig* repo_cfg = now.FindRepo(job.repo);
   if (!repo_cfg)
-    return Fail(job, what, "repository " + job.repo + " is not configured in " + now.source);
+    return Fail(job, what, "repository " + job.repo + " is not configured in " + now.source, t);
   // A tag no module version can have fails now: fetching and retrying cannot change that.
   const receive::TagVerdict name = receive::JudgeTagName(repo_cfg->import_path, job.tag);
   if (name.kind == receive::TagVerdict::kNever || name.kind == receive::TagVerdict::kNotAGitRef)
-    return Fail(job, what, name.why);
+    return Fail(job, what, name.why, t);
   if (!repo_cfg->remote_url.empty()) {  // a mirrored remote: fetch the tag, then check it
     auto prepared = mirror::Prepare(now, *repo_cfg, job.tag);
-    if (prepared.kind == mirror::Prepared::kRetry) return Retry(job, what, prepared.message);
-    if (prepared.kind == mirror::Prepared::kFail) return Fail(job, what, prepared.message);
+    if (prepared.kind == mirror::Prepared::kRetry) return Retry(job, what, prepared.message, t);
+    if (prepared.kind == mirror::Prepared::kFail) return Fail(job, what, prepared.message, t);
   }
   auto repo = git::Repository::Open(repo_cfg->path);
-  if (!repo) return Retry(job, what, repo.message());
-  if (std::string moved = TagMoved(*repo, job); !moved.empty()) return Fail(job, what, moved);
+  if (!repo) return Retry(job, what, repo.message(), t);
+  if (std::string moved = TagMoved(*repo, job); !moved.empty()) return Fail(job, what, moved, t);
   auto backends = OpenBackends(cfg_);
-  if (!backends) return Fail(job, what, backends.message());
+  if (!backends) return Fail(job, what, backends.message(), t);
   std::vector<storage::Backend*> ptrs;
   for (const auto& b : *backends) ptrs.push_back(b.get());
 
@@ -285,20 +408,21 @@ void Runner::Handle(Job job) {
   auto result = publish::PublishTag(*repo, repo_cfg->import_path, job.tag, ptrs, options);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (observer_.publish_duration) observer_.publish_duration(seconds);
-  Finish(std::move(job), what, result, seconds);
+  Finish(std::move(job), what, result, seconds, t);
 }
 
 void Runner::Finish(Job job, const std::string& what, const publish::TagResult& result,
-                    double seconds) {
+                    double seconds, const Ticket& t) {
   if (result.kind == publish::TagResult::kInvalid) {
-    return Fail(job, what, "tag " + job.tag + " is not publishable: " + result.error);
+    return Fail(job, what, "tag " + job.tag + " is not publishable: " + result.error, t);
   }
-  if (result.kind == publish::TagResult::kFailed) return Retry(job, what, result.error);
+  if (result.kind == publish::TagResult::kFailed) return Retry(job, what, result.error, t);
   Outcomes outcomes = Summarize(result.reports, observer_);
-  if (!outcomes.refused.empty()) return Fail(job, what, "refused by storage: " + outcomes.refused);
-  if (!outcomes.failed.empty()) return Retry(job, what, outcomes.failed);
+  if (!outcomes.refused.empty())
+    return Fail(job, what, "refused by storage: " + outcomes.refused, t);
+  if (!outcomes.failed.empty()) return Retry(job, what, outcomes.failed, t);
   job.result_json = std::move(outcomes.json);
-  if (auto s = spool_.Complete(owner_, job); !s) {
+  if (auto s = Complete(job, t); !s) {
     // Published, but not recorded: the job stays claimed and is re-run after a restart,
     // finding every version unchanged.
     spdlog::error("{}: published but cannot move the job to done/: {}", what, s.message());
@@ -311,6 +435,10 @@ void Runner::Finish(Job job, const std::string& what, const publish::TagResult& 
                  r.sumdb.empty() ? "" : ", sumdb " + r.sumdb, seconds * 1000);
   }
   if (observer_.job) observer_.job("done");
+}
+
+Status Runner::Complete(const Job& job, const Ticket& t) {
+  return t.claimed ? queues_[t.worker]->Complete(*t.claimed, job) : spool_.Complete(owner_, job);
 }
 
 }  // namespace modpub::jobs

@@ -19,6 +19,11 @@
 // beside it in storage) and appended to the sumdb log before it is stored
 // (publish::Options); a version whose hashes conflict with the log is refused (fails the
 // job), a log that cannot be written is retried like a storage failure.
+// Cluster (cfg.queue = "redis://…", redis_queue.hpp): the workers take jobs from Redis
+// instead, each with its own connection and consumer name (<owner>-<worker>), and tell
+// Redis every third of queue_claim_idle_ms that they still work on theirs; the local spool
+// is then this node's outbox, forwarded into Redis by a thread of its own (forward.hpp)
+// when woken and at every scan. Settling (done, retry, failed) goes to Redis.
 // Wake-up: Wake() (called for each datagram on the daemon socket), or the periodic scan.
 // Stop(): no new claims; running publishes finish and are recorded; then the workers
 // exit. The observer callbacks run on worker threads.
@@ -30,12 +35,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "modpub/base/result.hpp"
 #include "modpub/config/config.hpp"
+#include "modpub/jobs/redis_queue.hpp"
 #include "modpub/jobs/spool.hpp"
 #include "modpub/publish/publish.hpp"
 #include "modpub/sign/sign.hpp"
@@ -87,15 +94,25 @@ class Runner {
  private:
   Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer,
          Signing signing);
+  // Which worker holds a job, and (cluster) the Redis entry that settles it.
+  struct Ticket {
+    int worker = 0;
+    std::optional<RedisQueue::Claimed> claimed;
+  };
+  Status ConnectQueue();
   void WorkerLoop(int index);
+  bool ClaimFromQueue(int index);  // true: a job was handled
+  void ForwardLoop();
   void Scan();  // re-queue dead owners' jobs
-  void Handle(Job job);
+  void Handle(Job job, const Ticket& t);
   // After PublishTag: record the job done, or retry or fail it by what the reports say.
-  void Finish(Job job, const std::string& what, const publish::TagResult& result, double seconds);
+  void Finish(Job job, const std::string& what, const publish::TagResult& result, double seconds,
+              const Ticket& t);
   // Job -> failed/ with `reason`; or back to queue/ with backoff (failed/ after
   // max_attempts). `what` names the job in the log.
-  void Fail(const Job& job, const std::string& what, const std::string& reason);
-  void Retry(const Job& job, const std::string& what, const std::string& error);
+  void Fail(const Job& job, const std::string& what, const std::string& reason, const Ticket& t);
+  void Retry(const Job& job, const std::string& what, const std::string& error, const Ticket& t);
+  Status Complete(const Job& job, const Ticket& t);
 
   config::Config cfg_;
   std::shared_ptr<const config::LiveConfig> live_;
@@ -109,6 +126,9 @@ class Runner {
   std::uint64_t wakes_ = 0;
   bool stopping_ = false;
   std::mutex claim_mu_;  // one claim at a time in this process: no pointless races
+  std::vector<std::unique_ptr<RedisQueue>> queues_;  // cluster: one per worker
+  std::unique_ptr<RedisQueue> outbox_;               // cluster: forwards the spool
+  std::thread forwarder_;
 };
 
 }  // namespace modpub::jobs

@@ -145,6 +145,7 @@ Result<HookSettings> LoadSettings(const fs::path& git_dir_in,
   s.storage_deadline = cfg->storage_deadline;
   s.spool_dir = cfg->spool_dir;
   s.socket_path = cfg->socket_path;
+  s.queue = cfg->queue;
   if (const config::RepoConfig* repo = cfg->FindRepo(git_dir.string())) {
     s.repo = *repo;
     return s;

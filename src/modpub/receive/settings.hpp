@@ -40,6 +40,7 @@ struct HookSettings {
   std::chrono::milliseconds storage_deadline = config::Config{}.storage_deadline;
   std::string spool_dir;    // "" when not configured
   std::string socket_path;  // "" when not configured
+  std::string queue;        // the cluster queue (config's queue), "" when none
 };
 
 // `git_dir`: the repository directory (in a hook: the current one). `config_flag`: the
