@@ -138,6 +138,27 @@ void CountQueueDepth(Daemon& d) {
   });
 }
 
+// Cluster: the shared queue's backlog at every scrape (one Redis round trip per series).
+std::string RenderClusterQueue(jobs::Runner& runner) {
+  auto depth = runner.ClusterDepth();
+  std::string out =
+      "# HELP modpub_cluster_queue_up Whether the cluster queue (Redis) answered.\n"
+      "# TYPE modpub_cluster_queue_up gauge\n";
+  out += std::string("modpub_cluster_queue_up ") + (depth ? "1" : "0") + "\n";
+  if (!depth) return out;
+  out +=
+      "# HELP modpub_cluster_queue_jobs Jobs in the cluster queue, by state.\n"
+      "# TYPE modpub_cluster_queue_jobs gauge\n";
+  for (const auto& [state, n] : {std::pair{"queued", depth->queued},
+                                 {"pending", depth->pending},
+                                 {"delayed", depth->delayed},
+                                 {"dead", depth->dead}}) {
+    out += std::string("modpub_cluster_queue_jobs{state=\"") + state + "\"} " + std::to_string(n) +
+           "\n";
+  }
+  return out;
+}
+
 // The HTTP server's limits, from [webhook] (the listener's table since the webhooks came).
 http::ServerOptions ServerOptionsOf(const config::Config& cfg) {
   http::ServerOptions o;
@@ -169,6 +190,9 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   d.webhooks = std::move(*hooks);
   d.webhooks->UseLiveConfig(d.live);
   d.metrics.AddSeriesSource([w = d.webhooks.get()] { return w->RenderMetrics(); });
+  if (!cfg.queue.empty()) {
+    d.metrics.AddSeriesSource([r = d.runner.get()] { return RenderClusterQueue(*r); });
+  }
   http::RouteSet routes;
   routes.extra = [w = d.webhooks.get()](http::Router& router) { w->Mount(router); };
   routes.extra_names = "/hooks/github, /hooks/gitlab";

@@ -165,6 +165,10 @@ def test_nodes_die_and_restart_mid_burst_and_every_version_is_published_once(
             assert published_lines(nodes, s.module, v) <= 1, (s.module, v)
     wait_until(lambda: queue_is_empty(nodes[2].config), 60, "no job left in the queue")
     assert "taken over from a worker silent for 3000 ms" in nodes[1].text() + nodes[2].text()
+    _, metrics = nodes[2].get("/metrics")
+    assert "modpub_cluster_queue_up 1" in metrics, metrics
+    for state in ("queued", "pending", "delayed", "dead"):
+        assert f'modpub_cluster_queue_jobs{{state="{state}"}} 0' in metrics, metrics
     for s in (a, b):  # the git servers' outboxes are empty too
         r = run_modpub("jobs", "--spool", s.root / "spool")
         assert r.returncode == 0 and r.stdout == "", r.stdout

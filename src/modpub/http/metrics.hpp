@@ -9,6 +9,8 @@
 //   modpub_last_error_timestamp_seconds                        gauge, 0 = none yet
 //   modpub_last_error_info{message="..."} 1                    the last error, escaped
 //   modpub_up 1
+// and, from modpubd with a cluster queue: modpub_cluster_queue_up (0/1) and
+//   modpub_cluster_queue_jobs{state="queued|pending|delayed|dead"}  gauges
 #pragma once
 
 #include <array>

@@ -131,6 +131,11 @@ void Runner::Start() {
   for (int i = 0; i < cfg_.workers; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
+Result<RedisQueue::Depth> Runner::ClusterDepth() {
+  if (!outbox_) return modpub::Fail("no cluster queue configured");
+  return outbox_->Stats();
+}
+
 void Runner::ForwardLoop() {
   ::pthread_setname_np(::pthread_self(), "job-forward");
   for (;;) {

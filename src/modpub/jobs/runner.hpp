@@ -90,6 +90,8 @@ class Runner {
   // Stops claiming; returns once every worker has finished its current job.
   void Stop();
   const Spool& spool() const { return spool_; }
+  // Cluster: the shared queue's backlog (an error without a queue or when Redis is down).
+  Result<RedisQueue::Depth> ClusterDepth();
 
  private:
   Runner(const config::Config& cfg, Spool spool, Owner owner, RunnerObserver observer,
