@@ -386,10 +386,11 @@ def test_unreachable_remote_retried_then_failed(tmp_path, remotes, daemons):
     assert d.stop() == 0
 
 
-@pytest.mark.parametrize("name", ["github", "gitlab"])
+@pytest.mark.parametrize("name", ["github/modpub.toml", "gitlab/modpub.toml",
+                                  "cluster/worker.toml", "cluster/git-server.toml"])
 def test_example_configs_are_valid(name):
     from test_daemon import modpubd_bin
-    cfg = Path(__file__).resolve().parents[2] / "examples" / name / "modpub.toml"
+    cfg = Path(__file__).resolve().parents[2] / "examples" / name
     r = subprocess.run([str(modpubd_bin()), "--config", str(cfg), "--check-config"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
