@@ -209,3 +209,29 @@ def test_jobs_acknowledged_before_redis_is_killed_are_published_after_it_restart
     daemons.append(n)
     n.start().wait_ready()
     wait_until(lambda: read_list(store, a.module) == versions, 120, "all published", n.text)
+
+
+def test_a_webhook_delivery_is_handled_by_one_node_of_the_cluster(tmp_path, redis, daemons):
+    """The same delivery id reaching two nodes (a proxy retrying on another backend) makes
+    one job: the second node answers "duplicate". Then the job is published."""
+    from test_webhook import HookDaemon, github, make_repo, push_body, rev
+    (tmp_path / "remotes").mkdir()
+    lib = make_repo(tmp_path / "remotes", name="lib", module="corp.example/lib",
+                    tags=("v1.0.0",))
+    store = tmp_path / "tree"
+    nodes = []
+    for i in range(2):
+        d = HookDaemon(tmp_path / f"n{i}", [f"file://{store}"], [
+            {"import_path": "corp.example/lib", "remote_url": f"file://{lib.bare}",
+             "webhook_secret": "s", "provider": "github"}])
+        with_queue(d.config, redis.url())
+        daemons.append(d)
+        nodes.append(d.start().wait_ready())
+    body = push_body("corp/lib", f"file://{lib.bare}", "v1.0.0", commit=rev(lib, "v1.0.0"))
+    first = github(nodes[0].port, "push", body, secret="s", delivery="same-delivery")
+    second = github(nodes[1].port, "push", body, secret="s", delivery="same-delivery")
+    assert first[0] == 202, first
+    assert second[0] == 200 and "duplicate" in second[1], second
+    assert "handled by another node" in nodes[1].text()
+    wait_until(lambda: read_list(store, "corp.example/lib") == ["v1.0.0"], 60, "published",
+               lambda: nodes[0].text() + nodes[1].text())

@@ -249,6 +249,8 @@ TEST_F(RedisQueueTest, DeliveryIdsAreSharedByEveryNode) {
   EXPECT_TRUE(*first);
   EXPECT_FALSE(*b->FirstDelivery("github", "d-1", std::chrono::seconds(60)));
   EXPECT_TRUE(*b->FirstDelivery("gitlab", "d-1", std::chrono::seconds(60)));
+  ASSERT_TRUE(a->ForgetDelivery("github", "d-1").ok());  // its handling failed
+  EXPECT_TRUE(*b->FirstDelivery("github", "d-1", std::chrono::seconds(60)));
 }
 
 TEST_F(RedisQueueTest, AcknowledgedJobsSurviveAKilledRedis) {

@@ -373,4 +373,11 @@ Result<bool> RedisQueue::FirstDelivery(const std::string& provider, const std::s
   return !r->nil();
 }
 
+Status RedisQueue::ForgetDelivery(const std::string& provider, const std::string& id) {
+  std::lock_guard g(mu_);
+  auto r = Run({"DEL", url_.stream + ":delivery:" + provider + ":" + id});
+  if (!r) return r.error();
+  return Ok();
+}
+
 }  // namespace modpub::jobs

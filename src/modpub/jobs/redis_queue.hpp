@@ -119,6 +119,9 @@ class RedisQueue {
   Result<bool> FirstDelivery(const std::string& provider, const std::string& id,
                              std::chrono::seconds ttl);
 
+  // Undoes FirstDelivery for a delivery that could not be handled (so a redelivery counts).
+  Status ForgetDelivery(const std::string& provider, const std::string& id);
+
   const RedisQueueUrl& url() const { return url_; }
 
  private:

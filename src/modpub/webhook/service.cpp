@@ -38,6 +38,14 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Config& cfg,
   if (!intake) return intake.error();
   std::unique_ptr<Service> svc(
       new Service(cfg, std::move(*spool), std::move(*intake), std::move(*log)));
+  if (!cfg.queue.empty()) {
+    auto url = jobs::ParseRedisQueueUrl(cfg.queue);
+    if (!url) return url.error();
+    url->endpoint.timeout = std::chrono::milliseconds(2000);  // a delivery waits this at most
+    auto shared = jobs::RedisQueue::Open(*url, {"webhook"});
+    if (!shared) return shared.error();
+    svc->shared_ = std::move(*shared);
+  }
   // Jobs queued before a restart can still absorb deliveries of their tag.
   auto queued = svc->spool_.List(jobs::State::kQueued);
   if (!queued) return queued.error();
@@ -159,6 +167,11 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
     if (auto s = log_->Commit(key); !s) spdlog::error("webhook {}: {}", provider, s.message());
     return reply;
   };
+  if (!FirstInCluster(provider, d.id)) {
+    spdlog::info("webhook {}: delivery {} for {}: handled by another node, ignored", provider, d.id,
+                 repo->import_path);
+    return commit(Make(200, "duplicate", "delivery " + d.id + " was already handled"));
+  }
 
   switch (ev->kind) {
     case Kind::kPing:
@@ -220,6 +233,7 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
   auto id = intake_->Enqueue(job);
   if (!id) {
     log_->Abandon(key);
+    if (shared_) (void)shared_->ForgetDelivery(provider, d.id);  // a redelivery may retry
     spdlog::error("webhook {}: delivery {}: {} {}: cannot queue: {}", provider, d.id,
                   repo->import_path, ev->tag, id.message());
     return Make(500, "error", "cannot queue the job: " + id.message());
@@ -231,6 +245,17 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
   j["result"] = "queued";
   j["job"] = *id;
   return commit(Reply{202, "queued", j.dump() + "\n"});
+}
+
+bool Service::FirstInCluster(const std::string& provider, const std::string& id) {
+  if (!shared_) return true;
+  auto first = shared_->FirstDelivery(provider, id, std::chrono::hours(24 * 7));
+  if (first) return *first;
+  spdlog::warn(
+      "webhook {}: delivery {}: the cluster's delivery ids cannot be read ({}); "
+      "deduplicated on this node only",
+      provider, id, first.message());
+  return true;  // a duplicate job publishes nothing twice; a lost delivery would
 }
 
 bool Service::Published(const config::RepoConfig& repo, const std::string& tag) {

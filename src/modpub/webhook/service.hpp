@@ -53,6 +53,7 @@
 #include "modpub/config/config.hpp"
 #include "modpub/http/router.hpp"
 #include "modpub/jobs/intake.hpp"
+#include "modpub/jobs/redis_queue.hpp"
 #include "modpub/jobs/spool.hpp"
 #include "modpub/webhook/delivery_log.hpp"
 #include "modpub/webhook/event.hpp"
@@ -123,6 +124,11 @@ class Service {
   jobs::Spool spool_;
   std::unique_ptr<jobs::Intake> intake_;  // where accepted jobs go (durable before the 202)
   std::unique_ptr<DeliveryLog> log_;
+  // Cluster (cfg.queue): delivery ids are also taken in Redis, so that a delivery handled
+  // by one node is a duplicate on every other. Redis unreachable: this node's log alone.
+  std::unique_ptr<jobs::RedisQueue> shared_;
+  // Whether delivery `key` of `provider` is new across the cluster (true without one).
+  bool FirstInCluster(const std::string& provider, const std::string& id);
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> deliveries_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> alerts_;
