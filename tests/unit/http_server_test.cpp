@@ -63,6 +63,26 @@ TEST(Metrics, NoQueueDepthWhenUnknown) {
   EXPECT_EQ(m.Render().find("modpub_queue_depth"), std::string::npos);
 }
 
+// Regex routes never see a path longer than Router::kMaxRoutedPath (std::regex recurses
+// per character); such a request is 414, and the next one on the connection is served.
+TEST(Server, OverlongPathsAre414BeforeAnyRegexRoute) {
+  Server s(ServerOptions{});
+  s.Mount([](Router& raw) {
+    raw.Get("/m/.*", [](const Request&, Response& res) { res.set_content("ok", "text/plain"); });
+  });
+  ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
+  httplib::Client c("127.0.0.1", s.port());
+  auto fine = c.Get("/m/" + std::string(Router::kMaxRoutedPath - 3, 'a'));
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->status, 200);
+  auto longer = c.Get("/m/" + std::string(Router::kMaxRoutedPath, 'a'));
+  ASSERT_TRUE(longer);
+  EXPECT_EQ(longer->status, 414);
+  auto after = c.Get("/m/x");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+}
+
 TEST(Server, HealthzMetricsAndMountedRoutes) {
   Metrics m;
   m.CountJob("done");

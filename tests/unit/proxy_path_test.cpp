@@ -45,6 +45,26 @@ TEST(ProxyPath, MalformedPathsAndVersionsAreRefused) {
             "invalid tile syntax");
 }
 
+// The lookup's shape is checked in linear time: a regex over 1 MB of version used to
+// overflow the stack (found by the proxy_path fuzz target with 31 KB).
+TEST(ProxyPath, LookupShapeOfEveryLengthAndForm) {
+  const std::string pre = "sumdb/sum.corp.example/lookup/";
+  auto big = ParseProxyPath(pre + "corp.example/lib@v1.0.0-" + std::string(1 << 20, 'x'), kName);
+  EXPECT_TRUE(big.ok() || big.message() != "invalid module@version syntax")
+      << "long but well-formed: judged by its content, not crashed";
+  for (const char* bad :
+       {"@v1.0.0", "corp.example/lib", "corp.example/lib@1.0.0", "corp.example/lib@v1.0",
+        "corp.example/lib@v1.0.0x", "corp.example/lib@v1.0.0-a@b", "corp.example/lib@v1..0",
+        "corp.example/lib@v1.0.0+meta"}) {
+    EXPECT_EQ(ParseProxyPath(pre + bad, kName).message(), "invalid module@version syntax") << bad;
+  }
+  for (const char* good : {"corp.example/lib@v1.0.0", "corp.example/lib@v2.0.0+incompatible",
+                           "corp.example/lib@v1.0.0-pre.1", "corp.example/lib@v1.0.0-0.2024+x"}) {
+    auto r = ParseProxyPath(pre + good, kName);
+    EXPECT_NE(r.ok() ? std::string() : r.message(), "invalid module@version syntax") << good;
+  }
+}
+
 TEST(ProxyPath, ChecksumDatabaseRoutes) {
   auto lookup = ParseProxyPath("sumdb/sum.corp.example/lookup/corp.example/!lib@v1.0.0", kName);
   ASSERT_TRUE(lookup.ok()) << lookup.message();

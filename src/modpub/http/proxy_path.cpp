@@ -1,7 +1,5 @@
 #include "modpub/http/proxy_path.hpp"
 
-#include <regex>
-
 #include "modpub/module/module.hpp"
 
 namespace modpub::http {
@@ -54,9 +52,33 @@ Result<ProxyRequest> ParseModuleRoute(std::string_view rel) {
   return r;  // below a valid module, but no such file
 }
 
-const std::regex& ModVersionRE() {
-  static const std::regex re(R"(^[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$)");
-  return re;
+// Consumes one or more ASCII digits at the front of `s`.
+bool TakeDigits(std::string_view& s) {
+  std::size_t n = 0;
+  while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
+  s.remove_prefix(n);
+  return n > 0;
+}
+
+// The shape of a lookup's <module>@<version>: a module part without '@', then
+// vN.N.N, then nothing, "+incompatible", or "-" and anything without '@'. Checked by hand,
+// in linear time: std::regex matches by recursion, one stack frame per character, and
+// the fuzzer overflowed the stack with a 31 KB path through it.
+bool ModVersionShape(std::string_view mv) {
+  const auto at = mv.find('@');
+  if (at == 0 || at == std::string_view::npos) return false;
+  std::string_view v = mv.substr(at + 1);
+  if (!v.starts_with('v')) return false;
+  v.remove_prefix(1);
+  for (int i = 0; i < 3; ++i) {
+    if (!TakeDigits(v)) return false;
+    if (i < 2) {
+      if (!v.starts_with('.')) return false;
+      v.remove_prefix(1);
+    }
+  }
+  if (v.empty() || v == "+incompatible") return true;
+  return v.front() == '-' && v.find('@') == std::string_view::npos;
 }
 
 // <name>/supported, <name>/latest, <name>/lookup/<module>@<version>, <name>/tile/...
@@ -73,7 +95,7 @@ Result<ProxyRequest> ParseSumdbRoute(std::string_view rest, std::string_view sum
   if (sub == "latest") return Route(Kind::kSumdbLatest);
   if (sub.starts_with("lookup/")) {
     const std::string mv(sub.substr(7));
-    if (!std::regex_match(mv, ModVersionRE())) return Fail("invalid module@version syntax");
+    if (!ModVersionShape(mv)) return Fail("invalid module@version syntax");
     const auto at = mv.find('@');
     auto path = module::UnescapePath(mv.substr(0, at));
     if (!path) return Fail("bad request: " + path.message());

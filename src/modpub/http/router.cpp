@@ -102,6 +102,13 @@ void Router::NoteRefusal(const Request& req, int status) const {
 
 void Router::Match(const Request& req, Response& res) const {
   if (pre_routing_ && pre_routing_(req, res) == Routed::kHandled) return;
+  // std::regex matches by recursion, a stack frame per character: a path longer than any
+  // route serves never reaches it (the header cap alone, 16 KiB, leaves too little margin).
+  if (req.path.size() > kMaxRoutedPath) {
+    res.status = 414;
+    res.set_content("URI too long\n", "text/plain; charset=utf-8");
+    return;
+  }
   const std::string& method = req.method == "HEAD" ? "GET" : req.method;
   for (const Route& r : routes_) {
     if (r.method != method) continue;

@@ -31,6 +31,8 @@ namespace modpub::http {
 
 class Router {
  public:
+  // Longer paths are answered 414 before any route is matched.
+  static constexpr std::size_t kMaxRoutedPath = 4096;
   using Handler = std::function<void(const Request&, Response&)>;
   enum class Routed { kHandled, kUnhandled };
   using PreRouting = std::function<Routed(const Request&, Response&)>;
