@@ -165,13 +165,25 @@ Result<int> RedisQueue::Promote(Clock::time_point now) {
 Result<std::optional<RedisQueue::Claimed>> RedisQueue::Claim(milliseconds wait) {
   if (auto p = Promote(); !p) return p.error();
   std::lock_guard g(mu_);
-  // The group is made with the stream ("0": entries added before it are delivered too);
-  // BUSYGROUP says it exists already.
+  for (int round = 0;; ++round) {
+    if (auto s = EnsureGroup(); !s) return s.error();
+    auto taken = TakeOver();
+    if (taken && !*taken) taken = ReadNew(wait);
+    // The group vanished since it was made (a Redis that lost its data): made again once.
+    if (!taken && round == 0 && taken.message().find("NOGROUP") != std::string::npos) {
+      group_ready_ = false;
+      continue;
+    }
+    return taken;
+  }
+}
+
+Status RedisQueue::EnsureGroup() {
+  if (group_ready_) return Ok();
   auto made = Run({"XGROUP", "CREATE", url_.stream, url_.group, "0", "MKSTREAM"});
   if (!made && made.message().find("BUSYGROUP") == std::string::npos) return made.error();
-  auto taken = TakeOver();
-  if (!taken || *taken) return taken;
-  return ReadNew(wait);
+  group_ready_ = true;
+  return Ok();
 }
 
 Result<std::optional<RedisQueue::Claimed>> RedisQueue::TakeOver() {

@@ -133,12 +133,16 @@ class RedisQueue {
   Result<std::optional<Claimed>> Readable(const redis::Reply& entry);
   Result<std::map<std::string, std::string>> PendingOwners();
   Result<std::optional<Claimed>> TakeOver();
+  // Makes the group with the stream, once ("0": entries added before it are delivered
+  // too; BUSYGROUP says it exists already).
+  Status EnsureGroup();
   Result<std::optional<Claimed>> ReadNew(std::chrono::milliseconds wait);
 
   RedisQueueUrl url_;
   RedisQueueOptions options_;
   std::mutex mu_;
   redis::Connection conn_;
+  bool group_ready_ = false;  // under mu_
 };
 
 }  // namespace modpub::jobs
