@@ -58,7 +58,7 @@ std::optional<http::ProxySettings> ProxySettingsOf(const config::Config& cfg) {
   settings.prefix = cfg.proxy.prefix;
   if (cfg.proxy.enabled) settings.auth_file = cfg.proxy.auth_file;
   if (cfg.sumdb.enabled) {
-    settings.sumdb_dir = cfg.sumdb.dir;
+    settings.sumdb_log = cfg.sumdb.storage.empty() ? cfg.sumdb.dir : cfg.sumdb.storage;
     settings.sumdb_key = cfg.sumdb.signer_key;
   }
   return settings;

@@ -29,6 +29,7 @@
 #include "modpub/publish/publish.hpp"
 #include "modpub/sign/sign.hpp"
 #include "modpub/storage/open.hpp"
+#include "modpub/storage/sumdb_store.hpp"
 #include "modpub/sumdb/log.hpp"
 
 namespace modpub::cli {
@@ -91,10 +92,22 @@ bool OpenExtras(const PublishOptions& o, Extras* e) {
     e->signer = std::move(*s);
   }
   if (!o.sumdb.empty()) {
+    // A bucket's tree heads are signed as they are written: appending needs the key.
+    std::shared_ptr<const sign::Signer> signer;
+    if (e->signer) signer = std::make_shared<const sign::Signer>(*e->signer);
+    const bool bucket = o.sumdb.starts_with("s3://");
+    if (bucket && !signer) {
+      std::cerr << "modpub: --sumdb " << o.sumdb << " needs --sign-key (its tree heads are signed "
+                << "when written)\n";
+      return false;
+    }
     std::error_code ec;
-    auto log = sumdb::Log::Open(std::filesystem::absolute(o.sumdb, ec));
-    if (!log) {
-      std::cerr << "modpub: " << log.message() << "\n";
+    auto log = storage::OpenSumdbLog(
+        bucket ? o.sumdb : std::filesystem::absolute(o.sumdb, ec).string(), signer,
+        DeadlineOptions(o.storage_deadline_s).deadline);
+    Status bound = log && bucket ? log->BindVerifier(signer->VerifierKey()) : Status(Ok());
+    if (!log || !bound) {
+      std::cerr << "modpub: " << (log ? bound.message() : log.message()) << "\n";
       return false;
     }
     e->log = std::move(*log);
@@ -342,7 +355,8 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
                     "signer key file (modpub keygen): store a detached signature of each "
                     "version's go.sum lines beside it (@v/<v>.sig; Athens: .modpub-sig/)");
     cmd->add_option("--sumdb", o->sumdb,
-                    "checksum database state directory: append each version's go.sum lines "
+                    "checksum database (a state directory, or s3://bucket/prefix?endpoint=… shared "
+                    "by many machines; needs --sign-key): append each version's go.sum lines "
                     "to its transparency log (served by `modpub serve --sumdb`)");
     AddDeadlineOption(cmd, &o->storage_deadline_s);
   };

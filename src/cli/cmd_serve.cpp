@@ -127,7 +127,7 @@ void RegisterServe(CLI::App& app, int* exit_code) {
   cmd->add_option("--listen", opts->listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   cmd->add_option("--prefix", opts->prefix, "URL path prefix, e.g. /goproxy (default none)");
   cmd->add_option("--sumdb", opts->sumdb,
-                  "checksum database state directory (modpub publish --sumdb)");
+                  "checksum database: state directory or s3:// URL (modpub publish --sumdb)");
   cmd->add_option("--sumdb-key", opts->sumdb_key, "signer key file of the checksum database");
   cmd->add_option("--auth", opts->auth, "auth file: TOML ([[user]], [[token]]) or user:hash lines");
   cmd->add_option("--tls-cert", opts->tls_cert,

@@ -293,7 +293,7 @@ TEST(Config, ProxyAndSumdbErrorsNameLineAndKey) {
 http_listen = ""
 
 [proxy]
-from = "s3://bucket/p?endpoint=http://127.0.0.1:9&region=us-east-1"
+from = "ftp://bucket/p"
 prefix = "goproxy/"
 auth = "auth.toml"
 colour = "blue"
@@ -308,7 +308,7 @@ dir = 7
   const std::string& m = c.message();
   for (const char* want :
        {"m.toml:9:1: proxy: the GOPROXY endpoint is served on daemon.http_listen",
-        "m.toml:10:8: proxy.from:", "local storage only", "m.toml:11:10: proxy.prefix:",
+        "m.toml:10:8: proxy.from:", "unknown scheme", "m.toml:11:10: proxy.prefix:",
         "m.toml:12:8: proxy.auth: \"auth.toml\" must be an absolute path",
         "m.toml:13:10: proxy.colour: unknown key", "m.toml:16:8: sumdb.name:",
         "m.toml:17:14: sumdb.signer_key: \"key\" must be an absolute path",

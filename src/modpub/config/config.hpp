@@ -169,6 +169,7 @@ struct Config {
     std::string name;        // must equal the signer key's name
     std::string signer_key;  // absolute path of the signer key file
     std::string dir;         // the log's state directory; defaults to <state_dir>/sumdb
+    std::string storage;     // or a bucket all nodes share (s3://…); "" = the directory
     int line = 0;
   } sumdb;
 

@@ -51,21 +51,9 @@ std::string CheckQueueUrl(const std::string& v) {
   return "\"" + v + "\": the queue must be a redis:// URL (or empty for the spool)";
 }
 
-// The GOPROXY endpoint streams files from disk (storage::Backend::LocalFile).
-bool IsLocalUrl(const std::string& v) {
-  return v.starts_with("file:") || v.starts_with("athens-disk:");
-}
-
-std::string NotLocal(const std::string& v) {
-  return "\"" + v +
-         "\": the GOPROXY endpoint serves local storage only (file:// or athens-disk://); set "
-         "proxy.from to one";
-}
-
-std::string CheckServedUrl(const std::string& v) {
-  if (v.empty()) return "";
-  return IsLocalUrl(v) ? CheckStorageUrl(v) : NotLocal(v);
-}
+// The GOPROXY endpoint serves any storage: local files directly, an S3 bucket's objects
+// through a local download cache (storage/s3.hpp, "Serving").
+std::string CheckServedUrl(const std::string& v) { return v.empty() ? "" : CheckStorageUrl(v); }
 
 // The proxy's routes must not hide the daemon's own.
 std::string CheckPrefix(const std::string& v) {
@@ -83,6 +71,12 @@ std::string CheckSumdbName(const std::string& v) {
   return "\"" + v +
          "\" is not a valid checksum database name (non-empty, no '+', no white space), e.g. "
          "\"sum.corp.example\"";
+}
+
+std::string CheckSumdbStorage(const std::string& v) {
+  if (v.empty()) return "";
+  if (!v.starts_with("s3://")) return "\"" + v + "\": must be an s3:// URL (a directory is sumdb.dir)";
+  return CheckStorageUrl(v);
 }
 
 std::string CheckImportPath(const std::string& v) {
@@ -113,10 +107,7 @@ void FinishProxy(Scope& s) {
   Config::Proxy& proxy = s.cfg.proxy;
   proxy.enabled = true;
   proxy.line = s.Line();
-  if (!s.WasRead("from") && !s.cfg.storage.empty()) {
-    proxy.from = s.cfg.storage[0];
-    if (!IsLocalUrl(proxy.from)) s.Problem(s.Where("from"), "from", NotLocal(proxy.from));
-  }
+  if (!s.WasRead("from") && !s.cfg.storage.empty()) proxy.from = s.cfg.storage[0];
   if (s.cfg.http_listen.empty()) {
     s.checker.Problem(s.table.source(), "proxy",
                       "the GOPROXY endpoint is served on daemon.http_listen, which is \"\" (off)");
@@ -366,7 +357,7 @@ std::vector<Key> ProxyKeys() {
        .commented = true,
        .help = "Optional (uncomment to enable): the GOPROXY endpoint, on daemon.http_listen\n"
                "(which must be on). It serves /<module>/@v/list|.info|.mod|.zip|.sig and\n"
-               "/<module>/@latest from a local storage, and the checksum database of [sumdb] at\n"
+               "/<module>/@latest from a storage, and the checksum database of [sumdb] at\n"
                "<prefix>/sumdb/<name>/:\n"
                "  GOPROXY=http://127.0.0.1:8780\n"
                "  GOSUMDB=\"<verifier key> http://127.0.0.1:8780/sumdb/<name>\"\n"
@@ -376,8 +367,9 @@ std::vector<Key> ProxyKeys() {
        .field = [](Config& c, RepoConfig&) -> Field { return &c.proxy.from; },
        .check = CheckServedUrl,
        .example = R"("file:///srv/goproxy")",
-       .help = "The storage served: file:// or athens-disk:// (default: the first `storage`\n"
-               "URL)."},
+       .help = "The storage served (default: the first `storage` URL). An s3:// bucket is served\n"
+               "through a local cache of downloaded objects (?cache_dir=/abs/dir&cache_mib=N), so\n"
+               "that every node of a cluster can answer go clients."},
       {.name = "proxy.prefix",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.proxy.prefix; },
        .check = CheckPrefix,
@@ -427,6 +419,14 @@ std::vector<Key> SumdbKeys() {
        .example = R"("/var/lib/modpub/state/sumdb")",
        .help = "The log (records, hashes, signed tree head); default <state_dir>/sumdb. Back it\n"
                "up: go clients that saw the tree reject one rebuilt differently."},
+      {.name = "sumdb.storage",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.sumdb.storage; },
+       .check = CheckSumdbStorage,
+       .example = R"("s3://sumdb/corp?endpoint=http://minio.corp.example:9000")",
+       .help = "Instead of sumdb.dir (unused when this is set): the log in a bucket, shared by every node of a cluster\n"
+               "(any node may append; a conditional-write S3 orders them). Its objects are the\n"
+               "database as static files (latest, tile/..., lookup/...): nginx or a CDN in front\n"
+               "of the bucket can serve it. Credentials as for s3:// storage."},
   };
 }
 

@@ -19,6 +19,7 @@
 #include "modpub/http/proxy_path.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/open.hpp"
+#include "modpub/storage/sumdb_store.hpp"
 #include "modpub/sumdb/tlog.hpp"
 
 namespace modpub::http {
@@ -358,10 +359,10 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
   auto backend = storage::OpenBackend(o.from);
   if (!backend) return backend.error();
   config.backend = std::move(*backend);
-  if (o.sumdb_dir.empty() != o.sumdb_key.empty()) {
-    return Fail("a checksum database needs both its state directory and its signer key");
+  if (o.sumdb_log.empty() != o.sumdb_key.empty()) {
+    return Fail("a checksum database needs both its log (directory or s3:// URL) and its signer key");
   }
-  if (!o.sumdb_dir.empty()) {
+  if (!o.sumdb_log.empty()) {
     std::ifstream in(o.sumdb_key);
     std::string key;
     if (!in || !std::getline(in, key)) return Fail(o.sumdb_key + ": cannot read the signer key");
@@ -370,12 +371,15 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
     if (!signer) {
       return Fail(o.sumdb_key + ": not a signer key (PRIVATE+KEY+<name>+...): " + signer.message());
     }
+    auto shared = std::make_shared<const sign::Signer>(std::move(*signer));
     std::error_code ec;
-    auto log = sumdb::Log::Open(fs::absolute(o.sumdb_dir, ec));
+    auto log = storage::OpenSumdbLog(
+        o.sumdb_log.starts_with("s3://") ? o.sumdb_log : fs::absolute(o.sumdb_log, ec).string(),
+        shared);
     if (!log) return log.error();
     if (auto head = log->Latest(); !head) return head.error();
-    if (auto st = log->BindVerifier(signer->VerifierKey()); !st) return st.error();
-    config.signer = std::make_shared<const sign::Signer>(std::move(*signer));
+    if (auto st = log->BindVerifier(shared->VerifierKey()); !st) return st.error();
+    config.signer = std::move(shared);
     config.log = std::make_shared<sumdb::Log>(std::move(*log));
   }
   if (!o.auth_file.empty()) {

@@ -61,7 +61,7 @@ struct ProxyConfig {
 struct ProxySettings {
   std::string from;       // storage URL (storage::OpenBackend)
   std::string prefix;     // "" or "/path"
-  std::string sumdb_dir;  // checksum database state directory ("" = none) ...
+  std::string sumdb_log;  // checksum database: state directory or s3:// URL ("" = none) ...
   std::string sumdb_key;  // ... and the file of its signer key (modpub keygen)
   std::string auth_file;  // http/auth.hpp file ("" = no auth)
 };

@@ -8,6 +8,7 @@
 
 #include "modpub/http/auth.hpp"
 #include "modpub/sign/sign.hpp"
+#include "modpub/storage/sumdb_store.hpp"
 #include "modpub/sumdb/log.hpp"
 
 namespace modpub::http {
@@ -50,7 +51,10 @@ std::string SignerKeyProblem(const std::string& file, const std::string& sumdb_n
   return "";
 }
 
+// A local log is checked now; a bucket only when modpubd opens it (checking the
+// configuration needs no network).
 Status LogProblem(const std::string& dir) {
+  if (dir.starts_with("s3://")) return storage::CheckSumdbLocation(dir);
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) return Ok();  // made on first use
   auto log = sumdb::Log::Open(dir);
@@ -88,7 +92,10 @@ std::vector<SettingProblem> CheckProxyFiles(const ProxySettings& settings,
     std::string setting = "sumdb.signer_key";
     std::string what = SignerKeyProblem(settings.sumdb_key, sumdb_name, &setting);
     if (!what.empty()) out.push_back({setting, what});
-    if (Status st = LogProblem(settings.sumdb_dir); !st) out.push_back({"sumdb.dir", st.message()});
+    if (Status st = LogProblem(settings.sumdb_log); !st) {
+      out.push_back({settings.sumdb_log.starts_with("s3://") ? "sumdb.storage" : "sumdb.dir",
+                     st.message()});
+    }
   }
   if (!settings.auth_file.empty()) {
     if (auto auth = Auth::Load(settings.auth_file); !auth) {

@@ -232,7 +232,7 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
                              b.gomod_sum,
                              "",
                              appended ? Outcome::kRefused : Outcome::kFailed,
-                             "checksum database " + options.log->dir().string() + ": " + why,
+                             "checksum database " + options.log->where() + ": " + why,
                              ""};
         spdlog::error("cannot log {} in the checksum database: {}", mv, why);
       } else {
@@ -240,7 +240,7 @@ TagResult PublishTag(git::Repository& repo, const std::string& import_path, cons
         spdlog::info(
             "{} {} checksum database {} as record {}", mv,
             appended->outcome == sumdb::AppendOutcome::kAppended ? "appended to" : "already in",
-            options.log->dir().string(), appended->id);
+            options.log->where(), appended->id);
       }
     }
     for (storage::Backend* backend : backends) {

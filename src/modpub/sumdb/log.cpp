@@ -13,6 +13,7 @@
 #include "modpub/fsio/atomic_file.hpp"
 #include "modpub/fsio/env.hpp"
 #include "modpub/sign/sign.hpp"
+#include "modpub/sumdb/log_impl.hpp"
 
 namespace modpub::sumdb {
 namespace fs = std::filesystem;
@@ -94,8 +95,21 @@ Result<TreeHead> ParseTreeFile(const std::string& text, const fs::path& p) {
 
 }  // namespace
 
-struct Log::Impl {
+// The log in a state directory (the layout and commit protocol of log.hpp).
+class LocalLog final : public Log::Impl {
+ public:
+  explicit LocalLog(fs::path d) : dir(std::move(d)), where(dir.string()) {}
+
+  const std::string& Where() const override { return where; }
+  Result<std::vector<AppendResult>> Append(const std::vector<std::string>& texts) override;
+  Status BindVerifier(const std::string& verifier_key) override;
+  Result<TreeHead> Latest() override;
+  Result<std::optional<std::int64_t>> Lookup(const std::string& key) override;
+  Result<std::string> ReadRecord(std::int64_t id) override;
+  Result<std::optional<std::string>> ReadTile(const Tile& t) override;
+
   fs::path dir;
+  std::string where;
   std::mutex mu;
   TreeHead loaded;  // the committed tree this object has indexed
   std::unordered_map<std::string, std::int64_t> index;
@@ -236,26 +250,24 @@ struct Log::Impl {
     return Ok();
   }
 
-  // On a conflict, returns nothing and sets *conflict to it.
-  Result<std::vector<AppendResult>> AppendLocked(const std::vector<std::string>& texts,
-                                                 AppendResult* conflict) {
+  // On a conflict, appends nothing and returns results where only that text's is set.
+  Result<std::vector<AppendResult>> AppendLocked(const std::vector<std::string>& texts) {
     std::vector<AppendResult> results(texts.size());
     std::vector<std::string> fresh;                      // texts to append, in order
     std::unordered_map<std::string, std::size_t> batch;  // key -> index in fresh
     for (std::size_t i = 0; i < texts.size(); ++i) {
       const std::string& t = texts[i];
-      if (!IsValidRecordText(t)) return Fail("sumdb: malformed record " + t);
       std::string key = RecordKey(t);
-      if (key.empty()) return Fail("sumdb: record has no module and version: " + t);
       if (auto it = index.find(key); it != index.end()) {
         auto old = ReadRecords(it->second, 1);
         if (!old) return old.error();
         if ((*old)[0] != t) {
-          *conflict = {AppendOutcome::kConflict, it->second,
-                       key + " is already logged (record " + std::to_string(it->second) +
-                           ") with other hashes: logged\n" + (*old)[0] + "new\n" + t +
-                           "a record is never rewritten"};
-          return std::vector<AppendResult>();
+          std::vector<AppendResult> out(texts.size());
+          out[i] = {AppendOutcome::kConflict, it->second,
+                    key + " is already logged (record " + std::to_string(it->second) +
+                        ") with other hashes: logged\n" + (*old)[0] + "new\n" + t +
+                        "a record is never rewritten"};
+          return out;
         }
         results[i] = {AppendOutcome::kPresent, it->second, ""};
         continue;
@@ -344,23 +356,9 @@ struct Log::Impl {
   }
 };
 
-Log::Log(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Log::Log(Log&&) noexcept = default;
-Log& Log::operator=(Log&&) noexcept = default;
-Log::~Log() = default;
-
-Result<Log> Log::Open(const fs::path& dir) {
-  if (!dir.is_absolute()) return Fail(dir.string() + ": the log directory must be absolute");
-  auto impl = std::make_unique<Impl>();
-  impl->dir = dir.lexically_normal();
-  return Log(std::move(impl));
-}
-
-const fs::path& Log::dir() const { return impl_->dir; }
-
 // Takes the appenders' lock and catches up, then runs `fn`.
 template <class Fn>
-auto Locked(Log::Impl& impl, Fn fn) -> decltype(fn()) {
+auto Locked(LocalLog& impl, Fn fn) -> decltype(fn()) {
   std::lock_guard g(impl.mu);
   if (auto st = fsio::MakeDirs(impl.dir); !st) return st.error();
   auto lock = fsio::FileLock::Acquire(impl.dir / "lock");
@@ -370,31 +368,13 @@ auto Locked(Log::Impl& impl, Fn fn) -> decltype(fn()) {
   return fn();
 }
 
-Result<std::vector<AppendResult>> Log::Append(const std::vector<std::string>& texts) {
-  return Locked(*impl_, [&]() -> Result<std::vector<AppendResult>> {
-    AppendResult conflict;
-    auto r = impl_->AppendLocked(texts, &conflict);
-    if (r && conflict.outcome == AppendOutcome::kConflict) {
-      return Fail("sumdb: " + conflict.message);
-    }
-    return r;
-  });
+Result<std::vector<AppendResult>> LocalLog::Append(const std::vector<std::string>& texts) {
+  return Locked(*this, [&] { return AppendLocked(texts); });
 }
 
-Result<AppendResult> Log::AppendModule(const std::string& path, const std::string& version,
-                                       const std::string& sum, const std::string& gomod_sum) {
-  return Locked(*impl_, [&]() -> Result<AppendResult> {
-    AppendResult conflict;
-    auto r = impl_->AppendLocked({ModuleRecord(path, version, sum, gomod_sum)}, &conflict);
-    if (!r) return r.error();
-    if (conflict.outcome == AppendOutcome::kConflict) return conflict;
-    return (*r)[0];
-  });
-}
-
-Status Log::BindVerifier(const std::string& verifier_key) {
-  auto r = Locked(*impl_, [&]() -> Result<bool> {
-    const fs::path p = impl_->P("verifier");
+Status LocalLog::BindVerifier(const std::string& verifier_key) {
+  auto r = Locked(*this, [&]() -> Result<bool> {
+    const fs::path p = P("verifier");
     std::string line = verifier_key + "\n";
     UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd) {
@@ -404,14 +384,13 @@ Status Log::BindVerifier(const std::string& verifier_key) {
       std::string bound(buf, static_cast<std::size_t>(n));
       if (bound != line) {
         while (!bound.empty() && bound.back() == '\n') bound.pop_back();
-        return Fail(impl_->dir.string() + " is the checksum database of key " + bound +
-                    ", not of " + verifier_key +
-                    ": go clients pinned to the first key would reject it");
+        return Fail(where + " is the checksum database of key " + bound + ", not of " +
+                    verifier_key + ": go clients pinned to the first key would reject it");
       }
       return true;
     }
     if (errno != ENOENT) return Fail(Errno(p, "cannot open"));
-    auto tmp = fsio::AtomicFile::Create(impl_->dir);
+    auto tmp = fsio::AtomicFile::Create(dir);
     if (!tmp) return tmp.error();
     if (auto st = tmp->Append(line); !st) return st.error();
     return tmp->CommitNoReplace(p);
@@ -420,40 +399,39 @@ Status Log::BindVerifier(const std::string& verifier_key) {
   return Ok();
 }
 
-Result<TreeHead> Log::Latest() {
-  std::lock_guard g(impl_->mu);
-  if (auto st = impl_->Refresh(); !st) return st.error();
-  return impl_->loaded;
+Result<TreeHead> LocalLog::Latest() {
+  std::lock_guard g(mu);
+  if (auto st = Refresh(); !st) return st.error();
+  return loaded;
 }
 
-Result<std::optional<std::int64_t>> Log::Lookup(const std::string& path,
-                                                const std::string& version) {
-  std::lock_guard g(impl_->mu);
-  if (auto st = impl_->Refresh(); !st) return st.error();
-  auto it = impl_->index.find(path + "@" + version);
-  if (it == impl_->index.end()) return std::optional<std::int64_t>();
+Result<std::optional<std::int64_t>> LocalLog::Lookup(const std::string& key) {
+  std::lock_guard g(mu);
+  if (auto st = Refresh(); !st) return st.error();
+  auto it = index.find(key);
+  if (it == index.end()) return std::optional<std::int64_t>();
   return std::optional<std::int64_t>(it->second);
 }
 
-Result<std::string> Log::ReadRecord(std::int64_t id) {
-  std::lock_guard g(impl_->mu);
-  if (auto st = impl_->Refresh(); !st) return st.error();
-  if (id < 0 || id >= impl_->loaded.n) {
+Result<std::string> LocalLog::ReadRecord(std::int64_t id) {
+  std::lock_guard g(mu);
+  if (auto st = Refresh(); !st) return st.error();
+  if (id < 0 || id >= loaded.n) {
     return Fail("sumdb: no record " + std::to_string(id) + " in a log of " +
-                std::to_string(impl_->loaded.n));
+                std::to_string(loaded.n));
   }
-  auto r = impl_->ReadRecords(id, 1);
+  auto r = ReadRecords(id, 1);
   if (!r) return r.error();
   return std::move((*r)[0]);
 }
 
-Result<std::optional<std::string>> Log::ReadTile(const Tile& t) {
-  std::lock_guard g(impl_->mu);
-  if (auto st = impl_->Refresh(); !st) return st.error();
-  if (t.h != kTileHeight || !TileInTree(t, impl_->loaded.n)) return std::optional<std::string>();
+Result<std::optional<std::string>> LocalLog::ReadTile(const Tile& t) {
+  std::lock_guard g(mu);
+  if (auto st = Refresh(); !st) return st.error();
+  if (t.h != kTileHeight || !TileInTree(t, loaded.n)) return std::optional<std::string>();
   const std::int64_t start = t.n << t.h;
   if (t.l == -1) {
-    auto recs = impl_->ReadRecords(start, t.w);
+    auto recs = ReadRecords(start, t.w);
     if (!recs) return recs.error();
     std::string out;
     for (std::size_t i = 0; i < recs->size(); ++i) {
@@ -463,11 +441,65 @@ Result<std::optional<std::string>> Log::ReadTile(const Tile& t) {
     }
     return std::optional<std::string>(std::move(out));
   }
-  auto fd = OpenFile(impl_->P("hashes"), O_RDONLY);
+  auto fd = OpenFile(P("hashes"), O_RDONLY);
   if (!fd) return fd.error();
-  auto data = ReadTileData(t, impl_->FileHashReader(fd->get()));
+  auto data = ReadTileData(t, FileHashReader(fd->get()));
   if (!data) return data.error();
   return std::optional<std::string>(std::move(*data));
 }
+
+Status CheckRecordTexts(const std::vector<std::string>& texts) {
+  for (const std::string& t : texts) {
+    if (!IsValidRecordText(t)) return Fail("sumdb: malformed record " + t);
+    if (RecordKey(t).empty()) return Fail("sumdb: record has no module and version: " + t);
+  }
+  return Ok();
+}
+
+Log::Log(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Log::Log(Log&&) noexcept = default;
+Log& Log::operator=(Log&&) noexcept = default;
+Log::~Log() = default;
+
+Result<Log> Log::Open(const fs::path& dir) {
+  if (!dir.is_absolute()) return Fail(dir.string() + ": the log directory must be absolute");
+  return Log(std::make_unique<LocalLog>(dir.lexically_normal()));
+}
+
+const std::string& Log::where() const { return impl_->Where(); }
+
+Result<std::vector<AppendResult>> Log::Append(const std::vector<std::string>& texts) {
+  if (auto st = CheckRecordTexts(texts); !st) return st.error();
+  auto r = impl_->Append(texts);
+  if (!r) return r.error();
+  for (const AppendResult& a : *r) {
+    if (a.outcome == AppendOutcome::kConflict) return Fail("sumdb: " + a.message);
+  }
+  return r;
+}
+
+Result<AppendResult> Log::AppendModule(const std::string& path, const std::string& version,
+                                       const std::string& sum, const std::string& gomod_sum) {
+  std::vector<std::string> texts{ModuleRecord(path, version, sum, gomod_sum)};
+  if (auto st = CheckRecordTexts(texts); !st) return st.error();
+  auto r = impl_->Append(texts);
+  if (!r) return r.error();
+  return (*r)[0];
+}
+
+Status Log::BindVerifier(const std::string& verifier_key) {
+  return impl_->BindVerifier(verifier_key);
+}
+
+Result<TreeHead> Log::Latest() { return impl_->Latest(); }
+
+Result<std::optional<std::int64_t>> Log::Lookup(const std::string& path,
+                                                const std::string& version) {
+  return impl_->Lookup(path + "@" + version);
+}
+
+Result<std::string> Log::ReadRecord(std::int64_t id) { return impl_->ReadRecord(id); }
+
+Result<std::optional<std::string>> Log::ReadTile(const Tile& t) { return impl_->ReadTile(t); }
 
 }  // namespace modpub::sumdb

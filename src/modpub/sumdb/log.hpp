@@ -1,5 +1,8 @@
-// The checksum database's transparency log on disk: append-only, crash-safe, shared by
-// the processes that publish (appenders) and the ones that serve it (readers).
+// The checksum database's transparency log: append-only, crash-safe, shared by the
+// processes that publish (appenders) and the ones that serve it (readers). It lives in a
+// state directory on one machine (Open, below) or in an object store that any number of
+// machines share (OpenObjects; object_log.hpp gives that layout and protocol). Both
+// give the same records, hashes and tiles for the same appends.
 //
 // State directory layout:
 //   records   the record texts, concatenated (each ends in "\n", none holds a blank line)
@@ -35,6 +38,10 @@
 #include "modpub/base/result.hpp"
 #include "modpub/sumdb/tlog.hpp"
 
+namespace modpub::sign {
+class Signer;
+}  // namespace modpub::sign
+
 namespace modpub::sumdb {
 
 struct TreeHead {
@@ -54,15 +61,25 @@ struct AppendResult {
   std::string message;  // kConflict: both records, for the user
 };
 
+class ObjectStore;
+
 class Log {
  public:
+  class Impl;  // a state directory (log.cpp) or an object store (object_log.cpp)
+
   // Opens the log in `dir` (created with the first Append if missing). Touches nothing.
   static Result<Log> Open(const std::filesystem::path& dir);
+  // Opens the log kept in `store` (object_log.hpp). Appending needs `signer` (the tree heads
+  // stored there are signed when written); without one the log is read-only. Touches nothing.
+  static Log OpenObjects(std::shared_ptr<ObjectStore> store,
+                         std::shared_ptr<const sign::Signer> signer);
+  explicit Log(std::unique_ptr<Impl> impl);
   Log(Log&&) noexcept;
   Log& operator=(Log&&) noexcept;
   ~Log();
 
-  const std::filesystem::path& dir() const;
+  // The state directory or the object store's URL (for messages).
+  const std::string& where() const;
 
   // Appends the record of one module version (ModuleRecord), unless the same is present;
   // other hashes for a module version already logged are a kConflict (naming both).
@@ -87,10 +104,7 @@ class Log {
   // or nullopt when the committed tree does not hold all of it.
   Result<std::optional<std::string>> ReadTile(const Tile& t);
 
-  struct Impl;  // private state (log.cpp)
-
  private:
-  explicit Log(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -63,6 +63,23 @@ std::int64_t StoredHashIndex(int level, std::int64_t n) {
   return i + level;
 }
 
+std::pair<int, std::int64_t> SplitStoredHashIndex(std::int64_t index) {
+  // Record n's hash is stored at StoredHashIndex(0, n) <= 2n, so n >= index / 2; each
+  // record n adds 1 + trailing_zeros(n + 1) hashes. Walk up to the record whose hashes
+  // hold `index`; the hashes after it are its completed subtrees, one per level.
+  std::int64_t n = index / 2;
+  std::int64_t at = StoredHashIndex(0, n);
+  if (at > index) throw std::logic_error("tlog: bad math in SplitStoredHashIndex");
+  for (;;) {
+    std::int64_t next = at + 1 + std::countr_zero(static_cast<std::uint64_t>(n + 1));
+    if (next > index) break;
+    ++n;
+    at = next;
+  }
+  const int level = static_cast<int>(index - at);
+  return {level, n >> level};
+}
+
 std::int64_t StoredHashCount(std::int64_t n) {
   if (n == 0) return 0;
   std::int64_t num = StoredHashIndex(0, n - 1) + 1;

@@ -20,6 +20,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "modpub/base/result.hpp"
@@ -34,6 +35,8 @@ Hash NodeHash(const Hash& left, const Hash& right);
 std::string HashBase64(const Hash& h);  // Hash.String()
 
 std::int64_t StoredHashIndex(int level, std::int64_t n);
+// The inverse of StoredHashIndex: the level and index of the hash stored at `index`.
+std::pair<int, std::int64_t> SplitStoredHashIndex(std::int64_t index);
 std::int64_t StoredHashCount(std::int64_t n);
 
 // Reads stored hashes by index; must return exactly one hash per index or fail.
