@@ -102,9 +102,9 @@ bool OpenExtras(const PublishOptions& o, Extras* e) {
       return false;
     }
     std::error_code ec;
-    auto log = storage::OpenSumdbLog(
-        bucket ? o.sumdb : std::filesystem::absolute(o.sumdb, ec).string(), signer,
-        DeadlineOptions(o.storage_deadline_s).deadline);
+    auto log =
+        storage::OpenSumdbLog(bucket ? o.sumdb : std::filesystem::absolute(o.sumdb, ec).string(),
+                              signer, DeadlineOptions(o.storage_deadline_s).deadline);
     Status bound = log && bucket ? log->BindVerifier(signer->VerifierKey()) : Status(Ok());
     if (!log || !bound) {
       std::cerr << "modpub: " << (log ? bound.message() : log.message()) << "\n";

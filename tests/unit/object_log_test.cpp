@@ -35,9 +35,11 @@ std::string Rec(int i, const std::string& h = "h1:A=") {
 }
 
 // Every record once, in order; tiles, lookups and `latest` exactly those of a local log
-// holding the same records; returns the records.
+// holding the same records; returns the records. `every`: check the tiles of every tree
+// size and every lookup (else those of the last tree, and every 7th lookup: each object
+// read costs a round trip).
 std::vector<std::string> CheckAgainstLocal(Log& objects, MemoryObjects* raw,
-                                           const sign::Signer& key) {
+                                           const sign::Signer& key, bool every = true) {
   auto head = objects.Latest();
   EXPECT_TRUE(head.ok()) << head.message();
   std::vector<std::string> texts;
@@ -57,6 +59,8 @@ std::vector<std::string> CheckAgainstLocal(Log& objects, MemoryObjects* raw,
   auto lh = local->Latest();
   EXPECT_EQ(HashBase64(lh->hash), HashBase64(head->hash));
   for (const Tile& t : NewTiles(kTileHeight, 0, head->n)) {
+    const bool last = t.w == (1 << kTileHeight) || (t.n << t.h) + t.w == (head->n >> (8 * t.l));
+    if (!every && !last) continue;
     for (const Tile& u : {t, Tile{t.h, -1, t.n, t.w}}) {
       if (u.l == -1 && t.l != 0) continue;
       auto a = objects.ReadTile(u);
@@ -64,7 +68,7 @@ std::vector<std::string> CheckAgainstLocal(Log& objects, MemoryObjects* raw,
       EXPECT_TRUE(a.ok() && b.ok() && *a && *b && **a == **b) << TilePath(u);
     }
   }
-  for (std::size_t i = 0; i < texts.size(); ++i) {
+  for (std::size_t i = 0; i < texts.size(); i += every ? 1 : 7) {
     const std::string k = RecordKey(texts[i]);
     auto id = objects.Lookup(k.substr(0, k.find('@')), k.substr(k.find('@') + 1));
     EXPECT_TRUE(id.ok() && *id && **id == static_cast<std::int64_t>(i)) << k;
@@ -293,7 +297,7 @@ TEST(ObjectLogS3, ThreeNodesAppendAtOnceIntoOneBucket) {
     EXPECT_EQ(gave_up.load(), 0) << faults;
     auto reader = storage::OpenSumdbLog(url, nullptr);
     ASSERT_TRUE(reader.ok());
-    EXPECT_EQ(CheckAgainstLocal(*reader, nullptr, *key).size(), 200u) << faults;
+    EXPECT_EQ(CheckAgainstLocal(*reader, nullptr, *key, false).size(), 200u) << faults;
   }
 }
 

@@ -75,7 +75,8 @@ std::string CheckSumdbName(const std::string& v) {
 
 std::string CheckSumdbStorage(const std::string& v) {
   if (v.empty()) return "";
-  if (!v.starts_with("s3://")) return "\"" + v + "\": must be an s3:// URL (a directory is sumdb.dir)";
+  if (!v.starts_with("s3://"))
+    return "\"" + v + "\": must be an s3:// URL (a directory is sumdb.dir)";
   return CheckStorageUrl(v);
 }
 
@@ -423,7 +424,8 @@ std::vector<Key> SumdbKeys() {
        .field = [](Config& c, RepoConfig&) -> Field { return &c.sumdb.storage; },
        .check = CheckSumdbStorage,
        .example = R"("s3://sumdb/corp?endpoint=http://minio.corp.example:9000")",
-       .help = "Instead of sumdb.dir (unused when this is set): the log in a bucket, shared by every node of a cluster\n"
+       .help = "Instead of sumdb.dir (unused when this is set): the log in a bucket, shared by "
+               "every node of a cluster\n"
                "(any node may append; a conditional-write S3 orders them). Its objects are the\n"
                "database as static files (latest, tile/..., lookup/...): nginx or a CDN in front\n"
                "of the bucket can serve it. Credentials as for s3:// storage."},

@@ -360,7 +360,8 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
   if (!backend) return backend.error();
   config.backend = std::move(*backend);
   if (o.sumdb_log.empty() != o.sumdb_key.empty()) {
-    return Fail("a checksum database needs both its log (directory or s3:// URL) and its signer key");
+    return Fail(
+        "a checksum database needs both its log (directory or s3:// URL) and its signer key");
   }
   if (!o.sumdb_log.empty()) {
     std::ifstream in(o.sumdb_key);

@@ -93,8 +93,8 @@ std::vector<SettingProblem> CheckProxyFiles(const ProxySettings& settings,
     std::string what = SignerKeyProblem(settings.sumdb_key, sumdb_name, &setting);
     if (!what.empty()) out.push_back({setting, what});
     if (Status st = LogProblem(settings.sumdb_log); !st) {
-      out.push_back({settings.sumdb_log.starts_with("s3://") ? "sumdb.storage" : "sumdb.dir",
-                     st.message()});
+      out.push_back(
+          {settings.sumdb_log.starts_with("s3://") ? "sumdb.storage" : "sumdb.dir", st.message()});
     }
   }
   if (!settings.auth_file.empty()) {

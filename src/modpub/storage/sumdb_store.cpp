@@ -39,14 +39,15 @@ class S3ObjectStore final : public sumdb::ObjectStore {
     return std::optional<sumdb::StoredObject>({std::move(r->body), std::move(r->etag)});
   }
 
-  Result<bool> Create(const std::string& name, std::string_view data) override {
+  Result<std::optional<std::string>> Create(const std::string& name,
+                                            std::string_view data) override {
     s3::PutCondition cond;
     cond.if_none_match_any = true;
     return Put(name, data, cond);
   }
 
-  Result<bool> Swap(const std::string& name, std::string_view data,
-                    const std::string& etag) override {
+  Result<std::optional<std::string>> Swap(const std::string& name, std::string_view data,
+                                          const std::string& etag) override {
     s3::PutCondition cond;
     cond.if_match = etag;
     return Put(name, data, cond);
@@ -58,11 +59,12 @@ class S3ObjectStore final : public sumdb::ObjectStore {
   }
 
   // 200: written; 412 (or 404 for If-Match on nothing): the condition did not hold.
-  Result<bool> Put(const std::string& name, std::string_view data, const s3::PutCondition& c) {
+  Result<std::optional<std::string>> Put(const std::string& name, std::string_view data,
+                                         const s3::PutCondition& c) {
     auto r = client_->Put(prefix_ + name, data, c, writer_, Start());
     if (!r) return r.error();
-    if (r->status == 412 || r->status == 404) return false;
-    return true;
+    if (r->status == 412 || r->status == 404) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(r->etag));
   }
 
   std::string url_;

@@ -1,7 +1,7 @@
 #include "modpub/sumdb/object_log.hpp"
 
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -72,10 +72,14 @@ Result<TreeHead> ParseTreeNote(std::string_view note, const std::string& what) {
 }
 
 std::string FormatHead(const Head& h) {
-  nlohmann::json j = {{"format", kHeadFormat}, {"n", h.n},
-                      {"hash", HashBase64(h.hash)},     {"prev", h.prev},
-                      {"records", h.records},           {"verifier", h.verifier},
-                      {"note", h.note},                 {"writer", h.writer}};
+  nlohmann::json j = {{"format", kHeadFormat},
+                      {"n", h.n},
+                      {"hash", HashBase64(h.hash)},
+                      {"prev", h.prev},
+                      {"records", h.records},
+                      {"verifier", h.verifier},
+                      {"note", h.note},
+                      {"writer", h.writer}};
   return j.dump() + "\n";
 }
 
@@ -175,6 +179,8 @@ class ObjectLog final : public Log::Impl {
   // Writes the files of `h` (tiles, lookups), then moves `latest` to it.
   Status RollForward(const Head& h);
   Status AdvanceLatest(std::int64_t n, const std::string& note);
+  // Remembers `latest` as read or written (never going back to an older tree).
+  void NoteLatest(const TreeHead& t, const std::string& etag);
   // Reads `head`, rolls it forward if needed; the head an append builds on.
   Result<Head> Settle();
   // The lookup answer of `key` (id and text) or nullopt; cached when found.
@@ -185,6 +191,7 @@ class ObjectLog final : public Log::Impl {
                 std::vector<std::pair<Request*, std::size_t>>* where);
   Status Commit(std::vector<Request*>& reqs);
   Result<bool> TryCommit(std::vector<Request*>& reqs);
+  Result<bool> SeenByReaders(const std::vector<Request*>& reqs);
 
   std::shared_ptr<ObjectStore> store_;
   std::shared_ptr<const sign::Signer> signer_;
@@ -199,7 +206,11 @@ class ObjectLog final : public Log::Impl {
   std::set<std::string> absent_;  // keys absent from tree seen_n_ (asked since continuity)
   std::int64_t seen_n_ = -1;
   TreeHead latest_;
+  std::string latest_etag_;  // "" when unknown
   Clock::time_point latest_at_{};
+  // The head this object committed last, with its tag: the next commit swaps on it
+  // without reading `head` first (a stale one only costs a failed swap).
+  std::optional<Head> mine_;
   bool latest_valid_ = false;
 };
 
@@ -223,10 +234,8 @@ Result<TreeHead> ObjectLog::ReadLatest(bool fresh) {
     if (!parsed) return parsed.error();
     t = *parsed;
   }
+  NoteLatest(t, *o ? (*o)->etag : "");
   std::lock_guard g(mu_);
-  if (!latest_valid_ || t.n >= latest_.n) latest_ = t;
-  latest_valid_ = true;
-  latest_at_ = Clock::now();
   return latest_;
 }
 
@@ -258,9 +267,8 @@ Result<Hash> ObjectLog::HashAt(std::int64_t tree_n, int level, std::int64_t inde
   const std::int64_t w = std::min<std::int64_t>(in_tree, std::int64_t{1} << kTileHeight);
   const std::int64_t offset = first - (tile_n << kTileHeight);
   if (offset + count > w) {
-    throw std::logic_error("sumdb: hash (" + std::to_string(level) + ", " +
-                           std::to_string(index) + ") is not in a tree of " +
-                           std::to_string(tree_n));
+    throw std::logic_error("sumdb: hash (" + std::to_string(level) + ", " + std::to_string(index) +
+                           ") is not in a tree of " + std::to_string(tree_n));
   }
   auto data = FetchTile({kTileHeight, tile_level, tile_n, static_cast<int>(w)});
   if (!data) return data.error();
@@ -312,7 +320,7 @@ Result<Hash> ObjectLog::Extend(std::int64_t prev, const std::vector<std::string>
 Status ObjectLog::PutImmutable(const std::string& name, const std::string& data) {
   auto created = store_->Create(name, data);
   if (!created) return created.error();
-  if (*created) return Ok();
+  if (created->has_value()) return Ok();
   auto o = store_->Get(name);  // there already: rolled forward by another, or our retry
   if (!o) return o.error();
   if (!*o) return Damaged(name + " exists and does not");
@@ -327,9 +335,8 @@ Status ObjectLog::PutAll(const std::vector<std::pair<std::string, std::string>>&
   for (std::size_t i = 0; i < files.size(); i += kParallel) {
     std::vector<std::future<Status>> writes;
     for (std::size_t k = i; k < std::min(files.size(), i + kParallel); ++k) {
-      writes.push_back(std::async(std::launch::async, [this, &f = files[k]] {
-        return PutImmutable(f.first, f.second);
-      }));
+      writes.push_back(std::async(
+          std::launch::async, [this, &f = files[k]] { return PutImmutable(f.first, f.second); }));
     }
     Status first = Ok();
     for (auto& w : writes) {
@@ -370,6 +377,8 @@ Status ObjectLog::RollForward(const Head& h) {
   HashReader r = Overlay(h.prev, fresh);
   std::vector<std::pair<std::string, std::string>> files;  // name, bytes
   for (const Tile& t : NewTiles(kTileHeight, h.prev, h.n)) {
+    // NewTiles repeats the partial tiles of tree prev itself; they were written with it.
+    if (TileInTree(t, h.prev)) continue;
     auto data = ReadTileData(t, r);
     if (!data) return data.error();
     files.emplace_back(TilePath(t), std::move(*data));
@@ -391,33 +400,53 @@ Status ObjectLog::RollForward(const Head& h) {
     files.emplace_back(std::move(*name), *f + h.note);
   }
   if (auto st = PutAll(files); !st) return st;
+  {
+    // The next commit extends this tree from these very tiles: no need to read them back.
+    std::lock_guard g(mu_);
+    if (tiles_.size() + files.size() >= kMaxCached) tiles_.clear();
+    for (const auto& [name, data] : files) {
+      if (name.starts_with("tile/")) tiles_.emplace(name, data);
+    }
+  }
   return AdvanceLatest(h.n, h.note);
 }
 
+void ObjectLog::NoteLatest(const TreeHead& t, const std::string& etag) {
+  std::lock_guard g(mu_);
+  if (latest_valid_ && t.n < latest_.n) return;
+  latest_ = t;
+  latest_etag_ = etag;
+  latest_valid_ = true;
+  latest_at_ = Clock::now();
+}
+
 Status ObjectLog::AdvanceLatest(std::int64_t n, const std::string& note) {
+  auto tree = ParseTreeNote(note, where_ + "/head");
+  if (!tree) return tree.error();
+  std::string etag;  // `latest` as this object last saw it: a swap needs no read first
+  {
+    std::lock_guard g(mu_);
+    if (latest_valid_ && latest_.n < n) etag = latest_etag_;
+  }
   for (int i = 0; i < kMaxTries; ++i) {
-    auto o = store_->Get("latest");
-    if (!o) return o.error();
-    Result<bool> done = false;
-    if (*o) {
-      auto cur = ParseTreeNote((*o)->data, where_ + "/latest");
-      if (!cur) return cur.error();
-      if (cur->n >= n) return Ok();
-      done = store_->Swap("latest", note, (*o)->etag);
-    } else {
-      done = store_->Create("latest", note);
-    }
-    if (!done) return done.error();
-    if (*done) {
-      auto tree = ParseTreeNote(note, where_ + "/head");
-      std::lock_guard g(mu_);
-      if (tree && (!latest_valid_ || tree->n > latest_.n)) {
-        latest_ = *tree;
-        latest_valid_ = true;
-        latest_at_ = Clock::now();
+    if (etag.empty()) {
+      auto o = store_->Get("latest");
+      if (!o) return o.error();
+      if (*o) {
+        auto cur = ParseTreeNote((*o)->data, where_ + "/latest");
+        if (!cur) return cur.error();
+        NoteLatest(*cur, (*o)->etag);
+        if (cur->n >= n) return Ok();
+        etag = (*o)->etag;
       }
+    }
+    auto done = etag.empty() ? store_->Create("latest", note) : store_->Swap("latest", note, etag);
+    if (!done) return done.error();
+    if (done->has_value()) {
+      NoteLatest(*tree, **done);
       return Ok();
     }
+    etag.clear();  // moved meanwhile (or our retried write landed): read it
   }
   return Fail(where_ + "/latest: could not move it to tree " + std::to_string(n) + " in " +
               std::to_string(kMaxTries) + " tries");
@@ -494,8 +523,8 @@ void ObjectLog::Observe(const Head& h) {
 }
 
 Status ObjectLog::Decide(const Head& h, std::vector<Request*>& reqs,
-                        std::vector<std::string>* fresh,
-                        std::vector<std::pair<Request*, std::size_t>>* slots) {
+                         std::vector<std::string>* fresh,
+                         std::vector<std::pair<Request*, std::size_t>>* slots) {
   Observe(h);
   std::unordered_map<std::string, std::size_t> batch;  // key → index in *fresh
   for (Request* req : reqs) {
@@ -564,19 +593,26 @@ Status ObjectLog::Decide(const Head& h, std::vector<Request*>& reqs,
       fresh->push_back(texts[i]);
     }
     req->results = std::move(res);
-    if (adds.empty()) req->decided = true;
-    else slots->push_back({req, texts.size()});  // marks the request as in this commit
+    if (adds.empty())
+      req->decided = true;
+    else
+      slots->push_back({req, texts.size()});  // marks the request as in this commit
   }
   return Ok();
 }
 
 Result<bool> ObjectLog::TryCommit(std::vector<Request*>& reqs) {
-  auto h = Settle();
+  Result<Head> h = Head{};
+  {
+    std::lock_guard g(mu_);
+    if (mine_) h = *mine_;
+  }
+  if (!h->exists) h = Settle();
   if (!h) return h.error();
   std::vector<std::string> fresh;
   std::vector<std::pair<Request*, std::size_t>> slots;
   if (auto st = Decide(*h, reqs, &fresh, &slots); !st) return st.error();
-  if (fresh.empty()) return true;
+  if (fresh.empty()) return SeenByReaders(reqs);
   Head next;
   next.prev = h->n;
   next.n = h->n + static_cast<std::int64_t>(fresh.size());
@@ -593,13 +629,25 @@ Result<bool> ObjectLog::TryCommit(std::vector<Request*>& reqs) {
   const std::string data = FormatHead(next);
   auto swapped = h->exists ? store_->Swap("head", data, h->etag) : store_->Create("head", data);
   if (!swapped) return swapped.error();
-  if (!*swapped) {
+  if (swapped->has_value()) {
+    next.etag = **swapped;
+  } else {
+    {
+      std::lock_guard g(mu_);
+      mine_.reset();
+    }
     auto now = ReadHead();  // a retried swap may have been applied: then it is ours
     if (!now) return now.error();
     if (!now->exists || now->writer != next.writer) return false;
+    next.etag = now->etag;
   }
+  next.exists = true;
   Observe(next);
   if (auto st = RollForward(next); !st) {
+    // The next try must read head and roll it forward: the records just committed are
+    // known here but not yet in any file a reader sees.
+    std::lock_guard g(mu_);
+    mine_.reset();
     return Fail(where_ + ": tree " + std::to_string(next.n) +
                 " is committed but its files are not all written (" + st.message() +
                 "); the next append completes them");
@@ -607,6 +655,28 @@ Result<bool> ObjectLog::TryCommit(std::vector<Request*>& reqs) {
   for (auto [req, i] : slots) {
     if (i == req->texts->size()) req->decided = true;
   }
+  std::lock_guard g(mu_);
+  mine_ = std::move(next);
+  return true;
+}
+
+// Every record found logged is below `latest` before its append returns: a lookup object
+// can be there while the appender that wrote it has not moved `latest` yet (or died).
+Result<bool> ObjectLog::SeenByReaders(const std::vector<Request*>& reqs) {
+  std::int64_t top = -1;
+  for (const Request* r : reqs) {
+    for (const AppendResult& a : r->results) {
+      if (a.outcome == AppendOutcome::kPresent) top = std::max(top, a.id);
+    }
+  }
+  std::int64_t seen = 0;
+  {
+    std::lock_guard g(mu_);
+    seen = latest_valid_ ? latest_.n : 0;
+  }
+  if (top < seen) return true;
+  auto h = Settle();  // rolls the newest head forward when `latest` lags
+  if (!h) return h.error();
   return true;
 }
 

@@ -74,12 +74,14 @@ class ObjectStore {
   virtual const std::string& Where() const = 0;
   // The object, or nullopt when there is none.
   virtual Result<std::optional<StoredObject>> Get(const std::string& name) = 0;
-  // Create-only: true when stored, false when `name` exists already (nothing written).
-  virtual Result<bool> Create(const std::string& name, std::string_view data) = 0;
-  // Compare-and-swap: replaces `name` if its tag is still `etag`; false when it is not
-  // (or the object is gone), nothing written.
-  virtual Result<bool> Swap(const std::string& name, std::string_view data,
-                            const std::string& etag) = 0;
+  // Create-only: the new object's tag when stored, nullopt when `name` exists already
+  // (nothing written).
+  virtual Result<std::optional<std::string>> Create(const std::string& name,
+                                                    std::string_view data) = 0;
+  // Compare-and-swap: replaces `name` if its tag is still `etag` and returns the new tag;
+  // nullopt when it is not (or the object is gone), nothing written.
+  virtual Result<std::optional<std::string>> Swap(const std::string& name, std::string_view data,
+                                                  const std::string& etag) = 0;
 };
 
 // The name of the lookup object of `path`@`version` ("lookup/" + escaped path + "@" +

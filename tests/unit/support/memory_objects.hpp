@@ -26,20 +26,21 @@ class MemoryObjects : public sumdb::ObjectStore {
     return std::optional<sumdb::StoredObject>(it->second);
   }
 
-  Result<bool> Create(const std::string& name, std::string_view data) override {
+  Result<std::optional<std::string>> Create(const std::string& name,
+                                            std::string_view data) override {
     std::lock_guard g(mu_);
     ++requests_;
     if (Roll(fail_rate) || (writes_left >= 0 && writes_left-- == 0)) {
       if (writes_left >= 0) writes_left = 0;
       return Fail("memory: PUT " + name + ": injected failure");
     }
-    if (objects_.count(name)) return false;
+    if (objects_.count(name)) return std::optional<std::string>();
     objects_[name] = {std::string(data), NextTag()};
-    return !Roll(lose_rate);
+    return Answer(objects_[name].etag);
   }
 
-  Result<bool> Swap(const std::string& name, std::string_view data,
-                    const std::string& etag) override {
+  Result<std::optional<std::string>> Swap(const std::string& name, std::string_view data,
+                                          const std::string& etag) override {
     std::lock_guard g(mu_);
     ++requests_;
     if (Roll(fail_rate) || (writes_left >= 0 && writes_left-- == 0)) {
@@ -47,9 +48,9 @@ class MemoryObjects : public sumdb::ObjectStore {
       return Fail("memory: PUT " + name + ": injected failure");
     }
     auto it = objects_.find(name);
-    if (it == objects_.end() || it->second.etag != etag) return false;
+    if (it == objects_.end() || it->second.etag != etag) return std::optional<std::string>();
     it->second = {std::string(data), NextTag()};
-    return !Roll(lose_rate);
+    return Answer(it->second.etag);
   }
 
   // Direct access for checks and for damaging the store on purpose.
@@ -71,6 +72,11 @@ class MemoryObjects : public sumdb::ObjectStore {
   int writes_left = -1;  // >= 0: that many more writes succeed, then every write fails
 
  private:
+  // The write's answer: its tag, or (lost, and the retry refused) a failed condition.
+  std::optional<std::string> Answer(const std::string& tag) {
+    if (Roll(lose_rate)) return std::nullopt;
+    return tag;
+  }
   bool Roll(double p) { return p > 0 && std::uniform_real_distribution<>(0, 1)(rng_) < p; }
   std::string NextTag() { return "\"" + std::to_string(++tag_) + "\""; }
 
