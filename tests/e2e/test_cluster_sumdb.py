@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from s3_servers import s3d
+from s3_servers import s3d, s3rver
 from support import (GitRepo, clean_gopath, each_go, go, go_download, json_lines, modpub_bin,
                      needs_go, nginx_serving)
 from test_daemon import Daemon, wait_until
@@ -219,3 +219,19 @@ def test_a_version_logged_with_other_hashes_is_refused_by_every_node(world, tmp_
     assert r.returncode != 0
     assert f"{m}@v1.0.0 is already logged" in r.stdout + r.stderr, r.stdout + r.stderr
     assert not (tmp_path / "tree" / "corp.example" / "cluster" / "m0" / "@v" / "v1.0.0.zip").exists()
+
+
+def test_a_server_that_ignores_conditional_writes_is_refused_for_the_log(tmp_path, world):
+    """npm s3rver accepts If-None-Match: * twice: two appenders could both win a swap. The
+    log refuses it at its first write, saying why, and nothing is published."""
+    with s3rver(tmp_path) as server:
+        m = MODULES[0]
+        r = subprocess.run(
+            [str(modpub_bin()), "publish", "--repo", str(world["repos"][m].bare),
+             "--import-path", m, "--tag", "v1.0.0", "--to", f"file://{tmp_path / 'tree'}",
+             "--sign-key", str(world["keys"] / "signer.key"), "--sumdb", server.url("sumdb")],
+            env=dict(os.environ, **server.env()), capture_output=True, text=True, timeout=300)
+        assert r.returncode != 0
+        assert "this S3 server ignores conditional writes" in r.stdout + r.stderr, r.stdout + r.stderr
+        assert server.client().get("sumdb/head") is None
+        assert not (tmp_path / "tree" / "corp.example").exists()

@@ -1,6 +1,7 @@
 #include "modpub/storage/sumdb_store.hpp"
 
 #include <filesystem>
+#include <mutex>
 
 #include "modpub/storage/s3_client.hpp"
 #include "modpub/storage/s3_url.hpp"
@@ -41,6 +42,7 @@ class S3ObjectStore final : public sumdb::ObjectStore {
 
   Result<std::optional<std::string>> Create(const std::string& name,
                                             std::string_view data) override {
+    if (auto st = CheckConditionalWrites(); !st) return st.error();
     s3::PutCondition cond;
     cond.if_none_match_any = true;
     return Put(name, data, cond);
@@ -48,12 +50,39 @@ class S3ObjectStore final : public sumdb::ObjectStore {
 
   Result<std::optional<std::string>> Swap(const std::string& name, std::string_view data,
                                           const std::string& etag) override {
+    if (auto st = CheckConditionalWrites(); !st) return st.error();
     s3::PutCondition cond;
     cond.if_match = etag;
     return Put(name, data, cond);
   }
 
  private:
+  // Before the first write: a server that ignores If-None-Match / If-Match (npm s3rver
+  // does) would let two appenders both "win" a swap and fork the log. So a probe object
+  // is created twice with If-None-Match: *; the second must be refused (412). Once per
+  // store; a failed check is asked again at the next write.
+  Status CheckConditionalWrites() {
+    std::lock_guard g(probe_mu_);
+    if (probed_) return Ok();
+    const std::string key = prefix_ + ".modpub-probe/" + writer_;
+    s3::PutCondition create;
+    create.if_none_match_any = true;
+    for (int i = 0; i < 2; ++i) {
+      auto r = client_->Put(key, "probe\n", create, writer_, Start());
+      if (!r) return r.error();
+      if (i == 1 && r->status != 412) {
+        (void)client_->Delete(key);
+        return Fail(url_ + ": this S3 server ignores conditional writes (If-None-Match: * was "
+                    "accepted twice); several appenders could fork the checksum database. "
+                    "Use a server that honours If-None-Match and If-Match (AWS S3, MinIO, the "
+                    "shared s3-test-server)");
+      }
+    }
+    (void)client_->Delete(key);
+    probed_ = true;
+    return Ok();
+  }
+
   Deadline Start() const {
     return Deadline::After(deadline_, "storage_deadline_ms in modpub.toml");
   }
@@ -72,6 +101,8 @@ class S3ObjectStore final : public sumdb::ObjectStore {
   std::chrono::milliseconds deadline_;
   std::string writer_;
   std::unique_ptr<s3::Client> client_;
+  std::mutex probe_mu_;
+  bool probed_ = false;
 };
 
 }  // namespace

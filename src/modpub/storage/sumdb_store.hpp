@@ -9,8 +9,9 @@
 // checksum database URL (latest, tile/…, lookup/…), plus the commit point `head`. Each
 // request is an S3 GET or a conditional PUT (If-None-Match: * to create, If-Match to swap
 // `head` and `latest`) through s3::Client (retries with backoff; one overall deadline per
-// request, `deadline`). A server that ignores conditional writes (npm s3rver) cannot
-// serialize appenders: there, only one node may append.
+// request, `deadline`). A server that ignores conditional writes (npm s3rver) could not
+// serialize appenders: the first write of a store checks that the server refuses a second
+// create-only PUT of one probe object, and fails with a message saying so if it does not.
 #pragma once
 
 #include <chrono>
