@@ -1,15 +1,22 @@
-// Ops for golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog (see main.go for
-// the protocol), used by tests/oracle/sumdb_diff_test.cpp.
+// Ops for golang.org/x/mod/sumdb/note, golang.org/x/mod/sumdb/tlog and the checksum
+// database client golang.org/x/mod/sumdb (see main.go for the protocol), used by
+// tests/oracle/sumdb_diff_test.cpp.
 package main
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
+	"golang.org/x/mod/sumdb"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -232,5 +239,183 @@ func init() {
 			}
 		}
 		return "ok"
+	})
+}
+
+// dirClientOps is the outside world of a sumdb.Client, as the go command gives it one,
+// except that the "server" is a directory of static files: ReadRemote("/lookup/...")
+// reads <dir>/lookup/..., as a web server over a copy of the bucket would serve it. The
+// configuration ("key", "<name>/latest") and the cache live in memory. It records what
+// the client asked for in vain and the messages it logged. Safe for concurrent use (the
+// client reads tiles in parallel). Only methods that x/mod 0.7.0 and the current x/mod
+// both declare in ClientOps.
+type dirClientOps struct {
+	mu       sync.Mutex
+	dir      string
+	key      []byte
+	config   map[string][]byte
+	cache    map[string][]byte
+	missing  []string // remote paths not found (or unreadable)
+	logs     []string
+	security []string
+}
+
+func (o *dirClientOps) setDir(dir string) {
+	o.mu.Lock()
+	o.dir = dir
+	o.mu.Unlock()
+}
+
+func (o *dirClientOps) ReadRemote(path string) ([]byte, error) {
+	o.mu.Lock()
+	dir := o.dir
+	o.mu.Unlock()
+	bad := !strings.HasPrefix(path, "/") || strings.Contains(path, "\\")
+	for _, elem := range strings.Split(path, "/") {
+		bad = bad || elem == ".."
+	}
+	if bad {
+		return nil, fmt.Errorf("%s: 400 Bad Request", path)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(path)))
+	if err != nil {
+		o.mu.Lock()
+		o.missing = append(o.missing, path)
+		o.mu.Unlock()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: 404 Not Found", path)
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+func (o *dirClientOps) ReadConfig(file string) ([]byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if file == "key" {
+		return append([]byte(nil), o.key...), nil
+	}
+	if strings.HasSuffix(file, "/latest") {
+		return append([]byte(nil), o.config[file]...), nil // absent: empty, a fresh client
+	}
+	return nil, fmt.Errorf("unknown config file %q", file)
+}
+
+func (o *dirClientOps) WriteConfig(file string, old, new []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if file == "key" {
+		return errors.New("cannot write key")
+	}
+	if !bytes.Equal(o.config[file], old) {
+		return sumdb.ErrWriteConflict
+	}
+	o.config[file] = append([]byte(nil), new...)
+	return nil
+}
+
+func (o *dirClientOps) ReadCache(file string) ([]byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	data, ok := o.cache[file]
+	if !ok {
+		return nil, os.ErrNotExist
+	}
+	return append([]byte(nil), data...), nil
+}
+
+func (o *dirClientOps) WriteCache(file string, data []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.cache[file] = append([]byte(nil), data...)
+}
+
+func (o *dirClientOps) Log(msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.logs = append(o.logs, msg)
+}
+
+func (o *dirClientOps) SecurityError(msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.security = append(o.security, msg)
+}
+
+// clientLookup asks a sumdb.Client for the go.sum lines of path@version: both lines,
+// "<path> <version> h1:..." and "<path> <version>/go.mod h1:...", each ending in "\n",
+// in the order given, or the first error.
+func clientLookup(c *sumdb.Client, item string) string {
+	at := strings.LastIndex(item, "@")
+	if at < 0 {
+		return "err:oracle: no @ in " + item
+	}
+	path, vers := item[:at], item[at+1:]
+	var b strings.Builder
+	for _, v := range []string{vers, vers + "/go.mod"} {
+		lines, err := c.Lookup(path, v)
+		if err != nil {
+			return "err:" + err.Error()
+		}
+		for _, l := range lines {
+			b.WriteString(l)
+			b.WriteString("\n")
+		}
+	}
+	return "ok:" + b.String()
+}
+
+func init() {
+	// sumdb.ClientLookup(vkey, initial latest, dir, item...): one sumdb.Client, as the go
+	// command runs it against GOSUMDB="<vkey> <url>", where <url> serves the files of dir
+	// (see dirClientOps). "initial latest" is the client's "<name>/latest" configuration
+	// at the start: "" for a client that has seen no tree yet, or a signed tree head it
+	// knows from before (e.g. the database's own "latest"), which every lookup must then be
+	// consistent with. Each item is "path@version", looked up (both go.sum lines), or
+	// "dir:<dir2>", from which point the server serves dir2 instead (the database grown,
+	// or another one: a fork under the same key).
+	// The result is one line per item, then four more, each line hex-encoded: a lookup
+	// answers "ok:<go.sum lines>" or "err:<message>", a switch "dir"; then
+	// "latest:<the client's latest configuration at the end>", "missing:<remote paths
+	// requested but absent, sorted, space-separated>", "security:<SecurityError messages,
+	// separated by \x00>", "log:<Log messages, separated by \x00>".
+	register("sumdb.ClientLookup", func(a [][]byte) string {
+		ops := &dirClientOps{
+			dir:    arg(a, 2),
+			key:    []byte(arg(a, 0)),
+			config: map[string][]byte{},
+			cache:  map[string][]byte{},
+		}
+		if v, err := note.NewVerifier(arg(a, 0)); err == nil && len(arg(a, 1)) > 0 {
+			ops.config[v.Name()+"/latest"] = []byte(arg(a, 1))
+		}
+		client := sumdb.NewClient(ops)
+		var out []string
+		for i := 3; i < len(a); i++ {
+			item := string(a[i])
+			if strings.HasPrefix(item, "dir:") {
+				ops.setDir(strings.TrimPrefix(item, "dir:"))
+				out = append(out, "dir")
+				continue
+			}
+			out = append(out, clientLookup(client, item))
+		}
+		ops.mu.Lock()
+		var latest []byte
+		if v, err := note.NewVerifier(arg(a, 0)); err == nil {
+			latest = ops.config[v.Name()+"/latest"]
+		}
+		missing := append([]string(nil), ops.missing...)
+		sort.Strings(missing)
+		out = append(out, "latest:"+string(latest),
+			"missing:"+strings.Join(missing, " "),
+			"security:"+strings.Join(ops.security, "\x00"),
+			"log:"+strings.Join(ops.logs, "\x00"))
+		ops.mu.Unlock()
+		for i := range out {
+			out[i] = hex.EncodeToString([]byte(out[i]))
+		}
+		return strings.Join(out, "\n")
 	})
 }
