@@ -235,3 +235,40 @@ def test_a_webhook_delivery_is_handled_by_one_node_of_the_cluster(tmp_path, redi
     assert "handled by another node" in nodes[1].text()
     wait_until(lambda: read_list(store, "corp.example/lib") == ["v1.0.0"], 60, "published",
                lambda: nodes[0].text() + nodes[1].text())
+
+
+def test_redis_restarted_during_a_burst_loses_no_acknowledged_push(tmp_path, redis, daemons):
+    """Tags pushed one by one while two nodes publish; Redis is SIGKILLed and restarted on
+    its append-only file mid-burst. Every push git accepted is published: what Redis had
+    acknowledged survives in its AOF, what a push could not hand over waits in the git
+    server's spool and goes with a later push (or `modpub jobs forward`)."""
+    store = tmp_path / "tree"
+    a = GitServer(tmp_path, "git-a", "corp.example/a", store, redis.url())
+    versions = [f"v1.2.{i}" for i in range(24)]
+    a.tag_versions(versions)
+    nodes = [node(tmp_path, store, [(a.bare, a.module)], redis.url(), f"node{i}")
+             for i in range(2)]
+    daemons.extend(nodes)
+    for n in nodes:
+        n.start().wait_ready()
+    accepted, kept_local = [], 0
+    for i, v in enumerate(versions):
+        if i == 8:
+            redis.kill()
+        if i == 14:
+            redis.start()
+        p = subprocess.run(["git", "push", str(a.bare), v], cwd=a.work,
+                           env=dict(os.environ, **GIT_ENV), capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr  # Redis down or not, the push is accepted
+        accepted.append(v)
+        kept_local += "cannot forward job" in p.stderr
+    assert kept_local >= 1, "no push ran while Redis was down"
+    wait_until(lambda: read_list(store, a.module) == sorted(accepted, key=lambda v: int(
+        v.rsplit(".", 1)[1])), 180, "every accepted push published",
+        lambda: "\n".join(n.text()[-3000:] for n in nodes))
+    for v in accepted:
+        assert published_lines(nodes, a.module, v) <= 1, v
+    r = run_modpub("jobs", "--spool", a.root / "spool")
+    assert r.returncode == 0 and r.stdout == "", r.stdout  # nothing left behind
+    wait_until(lambda: queue_is_empty(nodes[0].config), 60, "no job left in the queue")
