@@ -19,20 +19,25 @@ constexpr char kAthensSigDir[] = ".modpub-sig";  // athens layout: where signatu
 
 }  // namespace
 
+std::unique_ptr<s3::Client> NewS3Client(const std::string& url, const S3Url& where,
+                                        s3::Credentials credentials) {
+  s3::ClientConfig c;
+  c.endpoint = where.endpoint;
+  c.region = where.region;
+  c.bucket = where.bucket;
+  c.credentials = std::move(credentials);
+  c.max_attempts = where.attempts;
+  c.storage = url;
+  return std::make_unique<s3::Client>(std::move(c));
+}
+
 S3Backend::S3Backend(std::string url, S3Url where, s3::Credentials credentials,
                      std::chrono::milliseconds deadline, std::string deadline_setting)
     : url_(std::move(url)),
       where_(std::move(where)),
       deadline_(deadline),
       deadline_setting_(std::move(deadline_setting)) {
-  s3::ClientConfig c;
-  c.endpoint = where_.endpoint;
-  c.region = where_.region;
-  c.bucket = where_.bucket;
-  c.credentials = std::move(credentials);
-  c.max_attempts = where_.attempts;
-  c.storage = url_;
-  client_ = std::make_unique<s3::Client>(std::move(c));
+  client_ = NewS3Client(url_, where_, std::move(credentials));
   cache_ = std::make_unique<s3::DownloadCache>(where_.cache_dir, where_.cache_bytes);
 }
 

@@ -76,6 +76,11 @@ namespace s3 {
 class DownloadCache;
 }  // namespace s3
 
+// The client for the bucket of s3:// URL `url` (parsed as `where`), named by it in
+// messages; the backend and the checksum database's store (sumdb_store.hpp) share it.
+std::unique_ptr<s3::Client> NewS3Client(const std::string& url, const S3Url& where,
+                                        s3::Credentials credentials);
+
 class S3Backend : public Backend {
  public:
   // `deadline`: each operation's budget (<= 0: none); `deadline_setting` names where it is

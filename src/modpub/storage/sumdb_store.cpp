@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "modpub/storage/s3.hpp"
 #include "modpub/storage/s3_client.hpp"
 #include "modpub/storage/s3_url.hpp"
 
@@ -21,14 +22,7 @@ class S3ObjectStore final : public sumdb::ObjectStore {
         prefix_(where.prefix.empty() ? "" : where.prefix + "/"),
         deadline_(deadline),
         writer_(s3::RandomWriterId()) {
-    s3::ClientConfig c;
-    c.endpoint = where.endpoint;
-    c.region = where.region;
-    c.bucket = where.bucket;
-    c.credentials = std::move(creds);
-    c.max_attempts = where.attempts;
-    c.storage = url_;
-    client_ = std::make_unique<s3::Client>(std::move(c));
+    client_ = NewS3Client(url_, where, std::move(creds));
   }
 
   const std::string& Where() const override { return url_; }
@@ -72,7 +66,8 @@ class S3ObjectStore final : public sumdb::ObjectStore {
       if (!r) return r.error();
       if (i == 1 && r->status != 412) {
         (void)client_->Delete(key);
-        return Fail(url_ + ": this S3 server ignores conditional writes (If-None-Match: * was "
+        return Fail(url_ +
+                    ": this S3 server ignores conditional writes (If-None-Match: * was "
                     "accepted twice); several appenders could fork the checksum database. "
                     "Use a server that honours If-None-Match and If-Match (AWS S3, MinIO, the "
                     "shared s3-test-server)");
