@@ -9,22 +9,33 @@
 //    commits (a fresh Log object each time, as after a restart): record hashes, the tree
 //    hash, every tile (hash tiles incl. partial ones, and data tiles) are identical to
 //    x/mod's, and x/mod verifies the signed tree head, every record's inclusion proof and
-//    the consistency proof from the first commit's tree, reading only modpub's tiles.
+//    the consistency proof from the first commit's tree, reading only modpub's tiles;
+//  * the checksum database modpub writes into an object store (Log::OpenObjects, layout
+//    in sumdb/object_log.hpp), copied to a directory and served as static files, is
+//    accepted by x/mod's own sumdb.Client as the go command runs it: every lookup answers
+//    the two go.sum lines of the record, the client follows the database as it grows
+//    (tree N, then N+k) and ends on its `latest`; and the client refuses a flipped byte
+//    in a hash tile, a lookup or `latest`, and reports a fork under the same key as a
+//    security error.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "../unit/support/memory_objects.hpp"
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/sign/sign.hpp"
 #include "modpub/sumdb/log.hpp"
+#include "modpub/sumdb/object_log.hpp"
 #include "modpub/sumdb/tlog.hpp"
 #include "oracle.hpp"
 
@@ -385,6 +396,426 @@ TEST(SumdbDiff, LogsAgreeWithXmodTlog) {
     }
   }
   EXPECT_EQ(failures, 0);
+}
+
+// --- x/mod's sumdb.Client over the objects of Log::OpenObjects ---------------------------
+
+// A module version of the client tests and its record (the two go.sum lines). Paths and
+// versions hold upper-case letters (lookup names are !-escaped) and pre-releases.
+struct Module {
+  std::string path;
+  std::string version;
+  std::string sum;        // h1:
+  std::string gomod_sum;  // h1:
+  std::string record;
+  std::string key() const { return path + "@" + version; }
+};
+
+std::vector<Module> RandomModules(std::mt19937_64& rng, const std::string& tag, int n) {
+  static const std::vector<std::string> owners = {"corp.example/Team", "corp.example/lib",
+                                                  "git.corp.example/Infra/tools"};
+  std::vector<Module> out;
+  for (int i = 0; i < n; ++i) {
+    Module m;
+    m.path = owners[static_cast<std::size_t>(i) % owners.size()] + "/" + tag + "m" +
+             std::to_string(i % 11);
+    m.version = "v" + std::to_string(i % 2) + "." + std::to_string(i) + ".0";
+    if (i % 5 == 0) m.version += "-RC." + std::to_string(rng() % 3);
+    if (i % 7 == 0)
+      m.version = "v0.0.0-202601020304" + std::to_string(10 + i % 50) + "-abcdef0123" +
+                  std::to_string(10 + i % 90);
+    m.sum = "h1:" + dirhash::Base64(RandomBytes(rng, 32));
+    m.gomod_sum = "h1:" + dirhash::Base64(RandomBytes(rng, 32));
+    m.record = sumdb::ModuleRecord(m.path, m.version, m.sum, m.gomod_sum);
+    out.push_back(m);
+  }
+  return out;
+}
+
+std::shared_ptr<const sign::Signer> ParseSigner(const std::string& skey) {
+  auto s = sign::Signer::Parse(skey);
+  if (!s.ok()) throw std::runtime_error(s.message());
+  return std::make_shared<const sign::Signer>(std::move(*s));
+}
+
+// Appends modules[from, from+size) to `log` in one commit, or (single) with AppendModule;
+// they get the record ids first_id... (-1: from...).
+void AppendBatch(sumdb::Log& log, const std::vector<Module>& modules, std::size_t from,
+                 std::size_t size, bool single, std::int64_t first_id = -1) {
+  if (first_id < 0) first_id = static_cast<std::int64_t>(from);
+  ASSERT_LE(from + size, modules.size());
+  if (single) {
+    ASSERT_EQ(size, 1u);
+    const Module& m = modules[from];
+    auto r = log.AppendModule(m.path, m.version, m.sum, m.gomod_sum);
+    ASSERT_TRUE(r.ok()) << r.message();
+    EXPECT_EQ(r->outcome, sumdb::AppendOutcome::kAppended);
+    EXPECT_EQ(r->id, first_id);
+    return;
+  }
+  std::vector<std::string> texts;
+  for (std::size_t i = from; i < from + size; ++i) texts.push_back(modules[i].record);
+  auto r = log.Append(texts);
+  ASSERT_TRUE(r.ok()) << r.message();
+  ASSERT_EQ(r->size(), size);
+  for (std::size_t k = 0; k < size; ++k) {
+    EXPECT_EQ((*r)[k].outcome, sumdb::AppendOutcome::kAppended);
+    EXPECT_EQ((*r)[k].id, first_id + static_cast<std::int64_t>(k));
+  }
+}
+
+// Every object of the store as a file below `dir` (name -> dir/name): what a web server
+// over a copy of the bucket serves. Returns the object count.
+std::size_t DumpObjects(testing::MemoryObjects& store, const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& [name, object] : store.Snapshot()) {
+    const fs::path p = dir / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream out(p, std::ios::binary);
+    out << object.data;
+    if (!out.flush()) throw std::runtime_error("cannot write " + p.string());
+    ++n;
+  }
+  return n;
+}
+
+std::string ReadAll(const fs::path& p) { return oracle::internal::ReadFile(p); }
+
+void WriteAll(const fs::path& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+  if (!out.flush()) throw std::runtime_error("cannot write " + p.string());
+}
+
+// One answer of the sumdb.ClientLookup op (ops_sumdb.go).
+struct ClientRun {
+  std::vector<std::string> answers;  // per item: "ok:<go.sum lines>", "err:<message>", "dir"
+  std::string latest;                // the client's "<name>/latest" at the end
+  std::string missing;               // remote paths requested but absent
+  std::string security;              // SecurityError messages
+  std::string log;
+  std::string raw;  // the op's result, for messages
+};
+
+ClientRun ParseClientRun(const std::string& result, std::size_t items) {
+  ClientRun run;
+  run.raw = result;
+  std::vector<std::string> lines;
+  std::istringstream in(result);
+  for (std::string line; std::getline(in, line);) lines.push_back(oracle::HexDecode(line));
+  if (lines.size() != items + 4) {
+    throw std::runtime_error("sumdb.ClientLookup: " + std::to_string(items) + " items but " +
+                             std::to_string(lines.size()) + " lines: " + result.substr(0, 2000));
+  }
+  run.answers.assign(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(items));
+  auto field = [&](std::size_t i, const std::string& prefix) {
+    if (lines[items + i].rfind(prefix, 0) != 0) {
+      throw std::runtime_error("sumdb.ClientLookup: line " + std::to_string(items + i) +
+                               " is not " + prefix);
+    }
+    return lines[items + i].substr(prefix.size());
+  };
+  run.latest = field(0, "latest:");
+  run.missing = field(1, "missing:");
+  run.security = field(2, "security:");
+  run.log = field(3, "log:");
+  return run;
+}
+
+// A sumdb.ClientLookup call: vkey, the client's initial latest, the directory served,
+// then the items.
+Call ClientCall(const std::string& vkey, const std::string& initial_latest, const fs::path& dir,
+                const std::vector<std::string>& items) {
+  Call call = {"sumdb.ClientLookup", vkey, initial_latest, dir.string()};
+  call.insert(call.end(), items.begin(), items.end());
+  return call;
+}
+
+// Each lookup of `run` answers the record of its module; `items` as given to the op.
+void ExpectRecords(const ClientRun& run, const std::vector<std::string>& items,
+                   const std::map<std::string, std::string>& records, const std::string& what) {
+  int failures = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto it = records.find(items[i]);
+    if (it == records.end()) continue;
+    if (run.answers[i] != "ok:" + it->second && ++failures <= 10) {
+      ADD_FAILURE() << what << ": lookup " << items[i]
+                    << "\n  x/mod:    " << oracle::Printable(run.answers[i])
+                    << "\n  expected: " << oracle::Printable("ok:" + it->second);
+    }
+  }
+  EXPECT_EQ(failures, 0) << what;
+}
+
+// A database of 300 records written into an object store by two Log objects (two
+// machines) in seven commits, crossing the first tile boundary (141 -> 261), three of
+// them single AppendModule calls; served as files, x/mod's client accepts every lookup,
+// with and without knowing the database's `latest` beforehand, and refuses a flipped
+// byte in a hash tile, a lookup object or `latest`.
+TEST(SumdbDiff, XmodClientAcceptsObjectStoreLog) {
+  std::mt19937_64 rng(4242);
+  auto kp = sign::GenerateKey("sum.corp.example");
+  ASSERT_TRUE(kp.ok()) << kp.message();
+  auto signer = ParseSigner(kp->signer);
+  auto store = std::make_shared<testing::MemoryObjects>();
+  sumdb::Log machine_a = sumdb::Log::OpenObjects(store, signer);
+  sumdb::Log machine_b = sumdb::Log::OpenObjects(store, signer);
+
+  const std::vector<Module> modules = RandomModules(rng, "", 300);
+  struct Batch {
+    std::size_t size;
+    bool single;
+  };
+  const std::vector<Batch> batches = {{1, true},    {40, false}, {1, true},  {99, false},
+                                      {120, false}, {1, true},   {38, false}};
+  std::size_t next = 0;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    AppendBatch(b % 2 == 0 ? machine_a : machine_b, modules, next, batches[b].size,
+                batches[b].single);
+    if (HasFatalFailure()) return;
+    next += batches[b].size;
+  }
+  ASSERT_EQ(next, modules.size());
+  auto head = machine_a.Latest();
+  ASSERT_TRUE(head.ok()) << head.message();
+  ASSERT_EQ(head->n, 300);
+
+  ScratchDir scratch;
+  const fs::path db = scratch.path() / "db";
+  ASSERT_GT(DumpObjects(*store, db), 300u);
+  const std::string latest = ReadAll(db / "latest");
+  ASSERT_FALSE(latest.empty());
+  auto want_latest = sign::SignNote(sumdb::FormatTree(head->n, head->hash), *signer);
+  ASSERT_TRUE(want_latest.ok());
+  EXPECT_EQ(latest, *want_latest);
+
+  std::map<std::string, std::string> records;
+  std::vector<std::string> items;
+  for (const auto& m : modules) {
+    records[m.key()] = m.record;
+    items.push_back(m.key());
+  }
+  std::shuffle(items.begin(), items.end(), rng);  // the client's latest jumps back and forth
+  const std::string absent = "corp.example/absent@v1.0.0";
+  items.push_back(absent);
+
+  // Damaged copies, one flipped byte each.
+  // The full hash tile 0: proving any record below 256 in tree 300 reads it.
+  const fs::path bad_tile = scratch.path() / "bad-tile";
+  fs::copy(db, bad_tile, fs::copy_options::recursive);
+  {
+    std::string t = ReadAll(bad_tile / "tile/8/0/000");
+    ASSERT_EQ(t.size(), 256u * 32u);
+    t[5 * 32 + 7] = static_cast<char>(t[5 * 32 + 7] ^ 0x10);
+    WriteAll(bad_tile / "tile/8/0/000", t);
+  }
+  // The lookup object of record 5: a hash of its record text.
+  const fs::path bad_lookup = scratch.path() / "bad-lookup";
+  fs::copy(db, bad_lookup, fs::copy_options::recursive);
+  auto lookup_name = sumdb::LookupObjectName(modules[5].path, modules[5].version);
+  ASSERT_TRUE(lookup_name.ok()) << lookup_name.message();
+  {
+    std::string l = ReadAll(bad_lookup / *lookup_name);
+    ASSERT_EQ(l.rfind("5\n" + modules[5].record + "\n", 0), 0u) << oracle::Printable(l);
+    const std::size_t pos = l.find(" h1:") + 6;
+    l[pos] = l[pos] == 'A' ? 'B' : 'A';
+    WriteAll(bad_lookup / *lookup_name, l);
+  }
+  // `latest`: a byte of its tree hash (the third line).
+  std::string bad_latest = latest;
+  {
+    const std::size_t pos = bad_latest.find('\n', bad_latest.find('\n') + 1) + 3;
+    bad_latest[pos] = bad_latest[pos] == 'A' ? 'B' : 'A';
+  }
+
+  const std::vector<std::string> five = {modules[5].key()};
+  const std::vector<Call> calls = {
+      ClientCall(kp->verifier, "", db, items),
+      ClientCall(kp->verifier, latest, db, items),
+      ClientCall(kp->verifier, latest, bad_tile, five),
+      ClientCall(kp->verifier, "", bad_lookup, five),
+      ClientCall(kp->verifier, bad_latest, db, five),
+  };
+  const auto got = oracle::RunOracle(calls);
+  ASSERT_EQ(got.size(), calls.size());
+
+  for (int seeded = 0; seeded < 2; ++seeded) {
+    const std::string what = seeded ? "client knowing `latest`" : "fresh client";
+    ClientRun run = ParseClientRun(got[static_cast<std::size_t>(seeded)], items.size());
+    ExpectRecords(run, items, records, what);
+    EXPECT_EQ(run.answers.back().rfind("err:", 0), 0u) << what << ": " << run.answers.back();
+    EXPECT_NE(run.answers.back().find("404 Not Found"), std::string::npos) << run.answers.back();
+    EXPECT_EQ(run.latest, latest) << what << ": the client ends on tree 300";
+    EXPECT_EQ(run.missing, "/lookup/corp.example/absent@v1.0.0")
+        << what << ": the client asked for objects modpub did not write";
+    EXPECT_EQ(run.security, "") << what;
+    EXPECT_EQ(run.log, "") << what;
+  }
+
+  // Lookup errors name the module version: "<path>@<version>: <error>".
+  const std::string five_err = "err:" + modules[5].key() + ": ";
+  // Record 5's lookup carries tree 41, which the client checks against tree 300 with tile
+  // 0. The current x/mod authenticates that tile against tree 300 and refuses it; 0.7.0's
+  // tlog.TileHashReader does not authenticate it (its loop over the remaining full tiles
+  // starts past it), so the tree hash of 41 it computes from the tile is wrong: a fork.
+  ClientRun tile = ParseClientRun(got[2], 1);
+  if (oracle::Flavor() == "0.7.0") {
+    EXPECT_EQ(tile.answers[0], five_err + "security error: misbehaving server")
+        << "flipped hash tile";
+    EXPECT_NE(tile.security.find("go.sum database server misbehavior detected!"), std::string::npos)
+        << tile.security;
+  } else {
+    EXPECT_EQ(tile.answers[0],
+              five_err + "checking tree#41 against tree#300: downloaded inconsistent tile")
+        << "flipped hash tile";
+    EXPECT_EQ(tile.security, "");
+  }
+  EXPECT_EQ(tile.latest, latest);
+
+  ClientRun lookup = ParseClientRun(got[3], 1);
+  EXPECT_EQ(lookup.answers[0], five_err + "cannot authenticate record data in server response")
+      << "flipped lookup";
+
+  ClientRun note = ParseClientRun(got[4], 1);
+  EXPECT_EQ(note.answers[0].rfind(five_err + "initializing sumdb.Client: reading tree note: ", 0),
+            0u)
+      << "flipped latest: " << note.answers[0];
+  EXPECT_EQ(note.missing, "") << "the client read nothing after refusing its latest";
+}
+
+// The client follows the database as it grows: tree 256 (a full tile), then tree 359 (two
+// more commits, by a fresh Log as after a restart), each served as a separate copy; it
+// checks each new tree head against the one it knows (a consistency proof from modpub's
+// tiles) and ends on the grown database's `latest`. A different database signed with the
+// same key (a fork: the same first 7 records, then others; tree 307) is refused: a
+// security error after tree 107 of the first; after its tree 256, whose full tile 0 the
+// client holds, a tile that does not verify.
+TEST(SumdbDiff, XmodClientFollowsGrowingLogAndDetectsFork) {
+  std::mt19937_64 rng(777);
+  auto kp = sign::GenerateKey("sum.corp.example");
+  ASSERT_TRUE(kp.ok()) << kp.message();
+  auto signer = ParseSigner(kp->signer);
+  const std::vector<Module> modules = RandomModules(rng, "", 359);
+  ScratchDir scratch;
+
+  auto store = std::make_shared<testing::MemoryObjects>();
+  {
+    sumdb::Log log = sumdb::Log::OpenObjects(store, signer);
+    AppendBatch(log, modules, 0, 7, false);
+    AppendBatch(log, modules, 7, 100, false);
+    if (HasFatalFailure()) return;
+  }
+  const fs::path grown0 = scratch.path() / "n107";
+  DumpObjects(*store, grown0);
+  {
+    sumdb::Log log = sumdb::Log::OpenObjects(store, signer);
+    AppendBatch(log, modules, 107, 149, false);
+    if (HasFatalFailure()) return;
+  }
+  const fs::path grown1 = scratch.path() / "n256";
+  DumpObjects(*store, grown1);
+  {
+    sumdb::Log log = sumdb::Log::OpenObjects(store, signer);
+    AppendBatch(log, modules, 256, 3, false);
+    AppendBatch(log, modules, 259, 100, false);
+    if (HasFatalFailure()) return;
+    auto head = log.Latest();
+    ASSERT_TRUE(head.ok()) << head.message();
+    ASSERT_EQ(head->n, 359);
+  }
+  const fs::path grown2 = scratch.path() / "n359";
+  DumpObjects(*store, grown2);
+
+  // The fork: the same key, the first 7 records, then 300 others (tree 307).
+  const std::vector<Module> others = RandomModules(rng, "fork", 300);
+  auto fork_store = std::make_shared<testing::MemoryObjects>();
+  {
+    sumdb::Log log = sumdb::Log::OpenObjects(fork_store, signer);
+    AppendBatch(log, modules, 0, 7, false);
+    AppendBatch(log, others, 0, 300, false, 7);
+    if (HasFatalFailure()) return;
+  }
+  const fs::path fork = scratch.path() / "fork";
+  DumpObjects(*fork_store, fork);
+
+  std::map<std::string, std::string> records;
+  for (const auto& m : modules) records[m.key()] = m.record;
+  for (const auto& m : others) records[m.key()] = m.record;
+
+  // Tree 256: a sample of the first 256 records, the last commit's among them; then tree
+  // 359: the records it added and the rest of the first 256.
+  std::vector<std::size_t> order(256);
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::string> items;
+  for (std::size_t i = 0; i < 100; ++i) items.push_back(modules[order[i]].key());
+  items.push_back(modules[255].key());
+  items.push_back("dir:" + grown2.string());
+  std::vector<std::string> later;
+  for (std::size_t i = 256; i < 359; ++i) later.push_back(modules[i].key());
+  for (std::size_t i = 100; i < 256; ++i) later.push_back(modules[order[i]].key());
+  std::shuffle(later.begin(), later.end(), rng);
+  items.insert(items.end(), later.begin(), later.end());
+
+  // A client that knows tree 256 from an earlier run, served tree 359.
+  std::vector<std::string> all;
+  for (const auto& m : modules) all.push_back(m.key());
+  std::shuffle(all.begin(), all.end(), rng);
+  const std::string latest256 = ReadAll(grown1 / "latest");
+  const std::string latest359 = ReadAll(grown2 / "latest");
+
+  // Fork: tree 107 seen, then the fork's tree 307; the same after tree 256.
+  const std::vector<std::string> forked = {modules[106].key(), "dir:" + fork.string(),
+                                           others[299].key()};
+  const std::vector<std::string> forked256 = {modules[255].key(), "dir:" + fork.string(),
+                                              others[299].key()};
+  // The fork alone is a valid database: its client answers.
+  const std::vector<std::string> fork_only = {others[0].key(), others[299].key(), modules[3].key()};
+
+  const std::vector<Call> calls = {
+      ClientCall(kp->verifier, "", grown1, items),
+      ClientCall(kp->verifier, latest256, grown2, all),
+      ClientCall(kp->verifier, "", grown0, forked),
+      ClientCall(kp->verifier, "", grown1, forked256),
+      ClientCall(kp->verifier, "", fork, fork_only),
+  };
+  const auto got = oracle::RunOracle(calls);
+  ASSERT_EQ(got.size(), calls.size());
+
+  ClientRun growing = ParseClientRun(got[0], items.size());
+  ExpectRecords(growing, items, records, "tree 256 then 359");
+  EXPECT_EQ(growing.answers[101], "dir");
+  EXPECT_EQ(growing.latest, latest359);
+  EXPECT_EQ(growing.missing, "") << "the client asked for objects modpub did not write";
+  EXPECT_EQ(growing.security, "");
+
+  ClientRun known = ParseClientRun(got[1], all.size());
+  ExpectRecords(known, all, records, "knowing tree 256, served 359");
+  EXPECT_EQ(known.latest, latest359);
+  EXPECT_EQ(known.missing, "");
+  EXPECT_EQ(known.security, "");
+
+  const std::string fork_err = "err:" + others[299].key() + ": ";
+  ClientRun forking = ParseClientRun(got[2], forked.size());
+  EXPECT_EQ(forking.answers[0], "ok:" + modules[106].record);
+  EXPECT_EQ(forking.answers[2], fork_err + "security error: misbehaving server") << forking.raw;
+  EXPECT_NE(forking.security.find("go.sum database server misbehavior detected!"),
+            std::string::npos)
+      << forking.security;
+  EXPECT_EQ(forking.latest, ReadAll(grown0 / "latest")) << "the client keeps the tree it trusts";
+
+  ClientRun forking256 = ParseClientRun(got[3], forked256.size());
+  EXPECT_EQ(forking256.answers[0], "ok:" + modules[255].record);
+  EXPECT_EQ(forking256.answers[2],
+            fork_err + "checking tree#256 against tree#307: downloaded inconsistent tile")
+      << forking256.raw;
+  EXPECT_EQ(forking256.latest, latest256) << "the client keeps the tree it trusts";
+
+  ClientRun fork_run = ParseClientRun(got[4], fork_only.size());
+  ExpectRecords(fork_run, fork_only, records, "the fork alone");
+  EXPECT_EQ(fork_run.latest, ReadAll(fork / "latest"));
+  EXPECT_EQ(fork_run.missing, "");
+  EXPECT_EQ(fork_run.security, "");
 }
 
 }  // namespace
