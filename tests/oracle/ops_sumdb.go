@@ -126,6 +126,38 @@ func init() {
 		h, err := tlog.TreeHash(int64(len(a)), r)
 		return valueResult(h.String(), err)
 	})
+	// tlog.Proofs: args t, n, then the records of a tree (at least t of them) ->
+	// "<record proof>|<tree proof>", each the base64 hashes joined by ",": ProveRecord(t, n)
+	// (n < t) and ProveTree(t, n+1) of the tree of the first t records.
+	register("tlog.Proofs", func(a [][]byte) string {
+		var t, n int64
+		if _, err := fmt.Sscan(string(a[0]), &t); err != nil {
+			return "err:" + err.Error()
+		}
+		if _, err := fmt.Sscan(string(a[1]), &n); err != nil {
+			return "err:" + err.Error()
+		}
+		r, err := storedHashes(a[2:])
+		if err != nil {
+			return "err:" + err.Error()
+		}
+		join := func(hs []tlog.Hash) string {
+			var out []string
+			for _, h := range hs {
+				out = append(out, h.String())
+			}
+			return strings.Join(out, ",")
+		}
+		rp, err := tlog.ProveRecord(t, n, r)
+		if err != nil {
+			return "err:" + err.Error()
+		}
+		tp, err := tlog.ProveTree(t, n+1, r)
+		if err != nil {
+			return "err:" + err.Error()
+		}
+		return join(rp) + "|" + join(tp)
+	})
 	// tlog.Tiles: the tiles (height 8) of the tree of the records given, as
 	// "<path> <hex data>\n" lines, in no particular order: every complete tile and every
 	// width an incomplete tile has had as the tree grew, each hash tile followed by its

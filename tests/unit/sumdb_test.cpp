@@ -220,3 +220,50 @@ TEST(PublishWithSumdb, LogsSignsAndRefusesWhatTheLogContradicts) {
 
 }  // namespace
 }  // namespace modpub::publish
+
+namespace modpub::sumdb {
+namespace {
+
+// Every record of every tree size up to 40 proves against its tree hash, and each tree
+// against every larger one; a proof one hash short, or for another record, does not.
+TEST(Tlog, RecordAndTreeProofsCheckAgainstTreeHashes) {
+  TempDir dir;
+  auto log = Log::Open(dir.path() / "sumdb");
+  std::vector<std::string> texts;
+  std::vector<Hash> heads{Hash{}};
+  for (int i = 0; i < 40; ++i) {
+    texts.push_back(ModuleRecord("corp.example/p" + std::to_string(i), "v1.0.0", "h1:A=", "h1:b="));
+    ASSERT_TRUE(log->Append({texts.back()}).ok());
+    heads.push_back(log->Latest()->hash);
+  }
+  auto reader_of = [&](std::int64_t t) {
+    return TileHashReader(t, [&](const Tile& tile) -> Result<std::string> {
+      auto d = log->ReadTile(tile);
+      if (!d || !*d) return Fail("no tile " + TilePath(tile));
+      return **d;
+    });
+  };
+  for (std::int64_t t = 1; t <= 40; ++t) {
+    for (std::int64_t n = 0; n < t; ++n) {
+      auto p = ProveRecord(t, n, reader_of(t));
+      ASSERT_TRUE(p.ok()) << p.message();
+      EXPECT_TRUE(CheckRecord(*p, t, heads[t], n, RecordHash(texts[n]))) << t << "/" << n;
+      EXPECT_FALSE(CheckRecord(*p, t, heads[t], n, RecordHash(texts[(n + 1) % 40])));
+      if (!p->empty()) {
+        Proof shorter(p->begin(), p->end() - 1);
+        EXPECT_FALSE(CheckRecord(shorter, t, heads[t], n, RecordHash(texts[n])));
+      }
+      auto tp = ProveTree(t, n + 1, reader_of(t));
+      ASSERT_TRUE(tp.ok()) << tp.message();
+      EXPECT_TRUE(CheckTree(*tp, t, heads[t], n + 1, heads[n + 1])) << t << "/" << n + 1;
+      if (n + 1 < t) {
+        EXPECT_FALSE(CheckTree(*tp, t, heads[t], n + 1, heads[n + 2]));
+      }
+    }
+  }
+  EXPECT_FALSE(ProveRecord(3, 3, reader_of(3)).ok());
+  EXPECT_FALSE(ProveTree(3, 4, reader_of(3)).ok());
+}
+
+}  // namespace
+}  // namespace modpub::sumdb

@@ -166,8 +166,6 @@ class ObjectLog final : public Log::Impl {
   // The tree `latest` says (n = 0 when there is none yet).
   Result<TreeHead> ReadLatest(bool fresh);
   Result<std::string> FetchTile(const Tile& t);
-  // The stored hash at (level, index) of the tree of `n` records, from its tiles.
-  Result<Hash> HashAt(std::int64_t tree_n, int level, std::int64_t index);
   // The stored hashes of tree `base` (tiles) with `fresh` ones laid over them.
   HashReader Overlay(std::int64_t base, const std::map<std::int64_t, Hash>& fresh);
   // Computes the stored hashes `records` add to tree `prev`; returns the new tree hash.
@@ -257,46 +255,23 @@ Result<std::string> ObjectLog::FetchTile(const Tile& t) {
   return std::move((*o)->data);
 }
 
-Result<Hash> ObjectLog::HashAt(std::int64_t tree_n, int level, std::int64_t index) {
-  const int tile_level = level / kTileHeight;
-  const int sub = level % kTileHeight;
-  const std::int64_t first = index << sub;  // at the tile's bottom level
-  const std::int64_t count = std::int64_t{1} << sub;
-  const std::int64_t tile_n = first >> kTileHeight;
-  const std::int64_t in_tree = (tree_n >> (tile_level * kTileHeight)) - (tile_n << kTileHeight);
-  const std::int64_t w = std::min<std::int64_t>(in_tree, std::int64_t{1} << kTileHeight);
-  const std::int64_t offset = first - (tile_n << kTileHeight);
-  if (offset + count > w) {
-    throw std::logic_error("sumdb: hash (" + std::to_string(level) + ", " + std::to_string(index) +
-                           ") is not in a tree of " + std::to_string(tree_n));
-  }
-  auto data = FetchTile({kTileHeight, tile_level, tile_n, static_cast<int>(w)});
-  if (!data) return data.error();
-  std::vector<Hash> hs(static_cast<std::size_t>(count));
-  for (std::int64_t i = 0; i < count; ++i) {
-    std::memcpy(hs[i].data(), data->data() + (offset + i) * kHashSize, kHashSize);
-  }
-  while (hs.size() > 1) {
-    std::vector<Hash> up(hs.size() / 2);
-    for (std::size_t i = 0; i < up.size(); ++i) up[i] = NodeHash(hs[2 * i], hs[2 * i + 1]);
-    hs = std::move(up);
-  }
-  return hs[0];
-}
-
 HashReader ObjectLog::Overlay(std::int64_t base, const std::map<std::int64_t, Hash>& fresh) {
-  return [this, base, &fresh](const std::vector<std::int64_t>& idx) -> Result<std::vector<Hash>> {
-    std::vector<Hash> out;
-    out.reserve(idx.size());
-    for (std::int64_t i : idx) {
-      if (auto it = fresh.find(i); it != fresh.end()) {
-        out.push_back(it->second);
-        continue;
+  HashReader tiles = TileHashReader(base, [this](const Tile& t) { return FetchTile(t); });
+  return [tiles, &fresh](const std::vector<std::int64_t>& idx) -> Result<std::vector<Hash>> {
+    std::vector<Hash> out(idx.size());
+    std::vector<std::int64_t> old;  // what the tiles of tree `base` hold
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      if (auto it = fresh.find(idx[i]); it != fresh.end()) {
+        out[i] = it->second;
+      } else {
+        old.push_back(idx[i]);
       }
-      auto [level, n] = SplitStoredHashIndex(i);
-      auto h = HashAt(base, level, n);
-      if (!h) return h.error();
-      out.push_back(*h);
+    }
+    if (old.empty()) return out;
+    auto read = tiles(old);
+    if (!read) return read.error();
+    for (std::size_t i = 0, k = 0; i < idx.size(); ++i) {
+      if (!fresh.count(idx[i])) out[i] = (*read)[k++];
     }
     return out;
   };

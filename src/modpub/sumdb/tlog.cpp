@@ -3,6 +3,8 @@
 #include <bit>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/module/gotext.hpp"
@@ -208,6 +210,210 @@ Result<std::string> ReadTileData(const Tile& t, const HashReader& r) {
   out.reserve(hashes->size() * 32);
   for (const auto& h : *hashes) out.append(reinterpret_cast<const char*>(h.data()), h.size());
   return out;
+}
+
+namespace {
+
+// The hash of subtree [lo, hi) from the stored hashes SubTreeIndex(lo, hi) asked for, taken
+// from the front of `hashes` (advanced past them).
+Hash SubTreeHash(std::int64_t lo, std::int64_t hi, const Hash*& hashes, const Hash* end) {
+  int count = 0;
+  for (std::int64_t at = lo; at < hi; ++count) at += MaxPow2(hi - at + 1).first;
+  if (end - hashes < count) throw std::logic_error("tlog: too few hashes in SubTreeHash");
+  Hash h = hashes[count - 1];
+  for (int i = count - 2; i >= 0; --i) h = NodeHash(hashes[i], h);
+  hashes += count;
+  return h;
+}
+
+// The hashes proving leaf n in [lo, hi): the subtree beside each step down.
+void LeafProofIndex(std::int64_t lo, std::int64_t hi, std::int64_t n,
+                    std::vector<std::int64_t>* need) {
+  if (lo + 1 == hi) return;
+  const std::int64_t k = MaxPow2(hi - lo).first;
+  if (n < lo + k) {
+    LeafProofIndex(lo, lo + k, n, need);
+    SubTreeIndex(lo + k, hi, need);
+  } else {
+    SubTreeIndex(lo, lo + k, need);
+    LeafProofIndex(lo + k, hi, n, need);
+  }
+}
+
+void LeafProof(std::int64_t lo, std::int64_t hi, std::int64_t n, const Hash*& hashes,
+               const Hash* end, Proof* p) {
+  if (lo + 1 == hi) return;
+  const std::int64_t k = MaxPow2(hi - lo).first;
+  Hash sibling{};
+  if (n < lo + k) {
+    LeafProof(lo, lo + k, n, hashes, end, p);
+    sibling = SubTreeHash(lo + k, hi, hashes, end);
+  } else {
+    sibling = SubTreeHash(lo, lo + k, hashes, end);
+    LeafProof(lo + k, hi, n, hashes, end, p);
+  }
+  p->push_back(sibling);
+}
+
+// The root of [lo, hi) from leaf n's hash and the proof's last `len` hashes (innermost
+// first); nullopt when the proof has the wrong length.
+std::optional<Hash> RunRecordProof(const Proof& p, std::size_t len, std::int64_t lo,
+                                   std::int64_t hi, std::int64_t n, const Hash& leaf) {
+  if (lo + 1 == hi) return len == 0 ? std::optional<Hash>(leaf) : std::nullopt;
+  if (len == 0) return std::nullopt;
+  const std::int64_t k = MaxPow2(hi - lo).first;
+  const Hash& sibling = p[len - 1];
+  if (n < lo + k) {
+    auto h = RunRecordProof(p, len - 1, lo, lo + k, n, leaf);
+    return h ? std::optional<Hash>(NodeHash(*h, sibling)) : std::nullopt;
+  }
+  auto h = RunRecordProof(p, len - 1, lo + k, hi, n, leaf);
+  return h ? std::optional<Hash>(NodeHash(sibling, *h)) : std::nullopt;
+}
+
+void TreeProofIndex(std::int64_t lo, std::int64_t hi, std::int64_t n,
+                    std::vector<std::int64_t>* need) {
+  if (n == hi) {
+    if (lo != 0) SubTreeIndex(lo, hi, need);
+    return;
+  }
+  const std::int64_t k = MaxPow2(hi - lo).first;
+  if (n <= lo + k) {
+    TreeProofIndex(lo, lo + k, n, need);
+    SubTreeIndex(lo + k, hi, need);
+  } else {
+    SubTreeIndex(lo, lo + k, need);
+    TreeProofIndex(lo + k, hi, n, need);
+  }
+}
+
+void TreeProof(std::int64_t lo, std::int64_t hi, std::int64_t n, const Hash*& hashes,
+               const Hash* end, Proof* p) {
+  if (n == hi) {
+    if (lo != 0) p->push_back(SubTreeHash(lo, hi, hashes, end));
+    return;
+  }
+  const std::int64_t k = MaxPow2(hi - lo).first;
+  Hash sibling{};
+  if (n <= lo + k) {
+    TreeProof(lo, lo + k, n, hashes, end, p);
+    sibling = SubTreeHash(lo + k, hi, hashes, end);
+  } else {
+    sibling = SubTreeHash(lo, lo + k, hashes, end);
+    TreeProof(lo + k, hi, n, hashes, end, p);
+  }
+  p->push_back(sibling);
+}
+
+// {hash of the old tree's part of [lo, hi), hash of [lo, hi)} from the proof's first `len`
+// hashes and the old tree hash; nullopt when the proof does not fit.
+std::optional<std::pair<Hash, Hash>> RunTreeProof(const Proof& p, std::size_t len, std::int64_t lo,
+                                                  std::int64_t hi, std::int64_t n,
+                                                  const Hash& old) {
+  using Pair = std::optional<std::pair<Hash, Hash>>;
+  if (n == hi) {
+    if (lo == 0) return len == 0 ? Pair({old, old}) : std::nullopt;
+    return len == 1 ? Pair({p[0], p[0]}) : std::nullopt;
+  }
+  if (len == 0) return std::nullopt;
+  const std::int64_t k = MaxPow2(hi - lo).first;
+  const Hash& sibling = p[len - 1];
+  if (n <= lo + k) {
+    auto r = RunTreeProof(p, len - 1, lo, lo + k, n, old);
+    if (!r) return std::nullopt;
+    return Pair({r->first, NodeHash(r->second, sibling)});
+  }
+  auto r = RunTreeProof(p, len - 1, lo + k, hi, n, old);
+  if (!r) return std::nullopt;
+  return Pair({NodeHash(sibling, r->first), NodeHash(sibling, r->second)});
+}
+
+// Reads the hashes at `need` and runs `build` over them.
+template <class Build>
+Result<Proof> Prove(const std::vector<std::int64_t>& need, const HashReader& r, Build build) {
+  Proof p;
+  if (need.empty()) return p;
+  auto hashes = r(need);
+  if (!hashes) return hashes.error();
+  if (hashes->size() != need.size()) throw std::logic_error("tlog: HashReader returned too few");
+  const Hash* at = hashes->data();
+  const Hash* end = at + hashes->size();
+  build(at, end, &p);
+  if (at != end) throw std::logic_error("tlog: bad math in a proof");
+  return p;
+}
+
+}  // namespace
+
+Result<Proof> ProveRecord(std::int64_t t, std::int64_t n, const HashReader& r) {
+  if (t < 0 || n < 0 || n >= t) return Fail("tlog: invalid inputs in ProveRecord");
+  std::vector<std::int64_t> need;
+  LeafProofIndex(0, t, n, &need);
+  return Prove(need, r,
+               [&](const Hash*& at, const Hash* end, Proof* p) { LeafProof(0, t, n, at, end, p); });
+}
+
+bool CheckRecord(const Proof& p, std::int64_t t, const Hash& tree_hash, std::int64_t n,
+                 const Hash& record_hash) {
+  if (t < 0 || n < 0 || n >= t) return false;
+  auto root = RunRecordProof(p, p.size(), 0, t, n, record_hash);
+  return root && *root == tree_hash;
+}
+
+Result<Proof> ProveTree(std::int64_t t, std::int64_t n, const HashReader& r) {
+  if (t < 1 || n < 1 || n > t) return Fail("tlog: invalid inputs in ProveTree");
+  std::vector<std::int64_t> need;
+  TreeProofIndex(0, t, n, &need);
+  return Prove(need, r,
+               [&](const Hash*& at, const Hash* end, Proof* p) { TreeProof(0, t, n, at, end, p); });
+}
+
+bool CheckTree(const Proof& p, std::int64_t t, const Hash& t_hash, std::int64_t n,
+               const Hash& n_hash) {
+  if (t < 1 || n < 1 || n > t) return false;
+  auto r = RunTreeProof(p, p.size(), 0, t, n, n_hash);
+  return r && r->first == n_hash && r->second == t_hash;
+}
+
+HashReader TileHashReader(std::int64_t tree_n, TileFetcher fetch) {
+  return [tree_n, fetch = std::move(fetch)](
+             const std::vector<std::int64_t>& idx) -> Result<std::vector<Hash>> {
+    std::vector<Hash> out;
+    out.reserve(idx.size());
+    for (std::int64_t i : idx) {
+      auto [level, index] = SplitStoredHashIndex(i);
+      const int tile_level = level / kTileHeight;
+      const int sub = level % kTileHeight;
+      const std::int64_t first = index << sub;  // at the tile's bottom level
+      const std::int64_t count = std::int64_t{1} << sub;
+      const std::int64_t tile_n = first >> kTileHeight;
+      const std::int64_t in_tree = (tree_n >> (tile_level * kTileHeight)) - (tile_n << kTileHeight);
+      const std::int64_t w = std::min<std::int64_t>(in_tree, std::int64_t{1} << kTileHeight);
+      const std::int64_t offset = first - (tile_n << kTileHeight);
+      if (offset + count > w) {
+        return Fail("tlog: hash (" + std::to_string(level) + ", " + std::to_string(index) +
+                    ") is not in a tree of " + std::to_string(tree_n));
+      }
+      const Tile t{kTileHeight, tile_level, tile_n, static_cast<int>(w)};
+      auto data = fetch(t);
+      if (!data) return data.error();
+      if (data->size() != static_cast<std::size_t>(w) * 32) {
+        return Fail(TilePath(t) + ": " + std::to_string(data->size()) + " bytes, not " +
+                    std::to_string(w * 32));
+      }
+      std::vector<Hash> hs(static_cast<std::size_t>(count));
+      for (std::int64_t k = 0; k < count; ++k) {
+        std::memcpy(hs[k].data(), data->data() + (offset + k) * 32, 32);
+      }
+      while (hs.size() > 1) {
+        std::vector<Hash> up(hs.size() / 2);
+        for (std::size_t k = 0; k < up.size(); ++k) up[k] = NodeHash(hs[2 * k], hs[2 * k + 1]);
+        hs = std::move(up);
+      }
+      out.push_back(hs[0]);
+    }
+    return out;
+  };
 }
 
 std::string FormatTree(std::int64_t n, const Hash& h) {

@@ -48,6 +48,19 @@ Result<std::vector<Hash>> StoredHashes(std::int64_t n, const Hash& record_hash,
 // The tree hash of the first n records (all zeros for n = 0, as tlog).
 Result<Hash> TreeHash(std::int64_t n, const HashReader& r);
 
+// Proofs (RFC 6962, as tlog): a record proof shows that record n is in the tree of t
+// records; a tree proof that the tree of n records is a prefix of the tree of t. Both are
+// lists of hashes read through a HashReader (which need not be trusted: Check* recompute
+// the tree hashes from them and compare with hashes the caller trusts, such as the ones
+// in signed tree heads).
+using Proof = std::vector<Hash>;
+Result<Proof> ProveRecord(std::int64_t t, std::int64_t n, const HashReader& r);
+bool CheckRecord(const Proof& p, std::int64_t t, const Hash& tree_hash, std::int64_t n,
+                 const Hash& record_hash);
+Result<Proof> ProveTree(std::int64_t t, std::int64_t n, const HashReader& r);
+bool CheckTree(const Proof& p, std::int64_t t, const Hash& t_hash, std::int64_t n,
+               const Hash& n_hash);
+
 struct Tile {
   int h = kTileHeight;
   std::int64_t l = 0;  // -1: data tile (any level parses; TileInTree bounds it)
@@ -64,6 +77,12 @@ std::vector<Tile> NewTiles(int h, std::int64_t old_n, std::int64_t new_n);
 bool TileInTree(const Tile& t, std::int64_t tree_n);
 // The data of hash tile t (l >= 0).
 Result<std::string> ReadTileData(const Tile& t, const HashReader& r);
+
+// The stored hashes of the tree of `tree_n` records, read from its tiles of height
+// kTileHeight (full ones, and the partial ones of that tree size) through `fetch`; a
+// hash above a tile's level is computed from the tile. `fetch` must return W*32 bytes.
+using TileFetcher = std::function<Result<std::string>(const Tile&)>;
+HashReader TileHashReader(std::int64_t tree_n, TileFetcher fetch);
 
 std::string FormatTree(std::int64_t n, const Hash& h);
 bool IsValidRecordText(std::string_view text);
