@@ -75,22 +75,11 @@ void PutLE64(unsigned char* b, std::uint64_t v) {
 
 // Parses the `tree` file.
 Result<TreeHead> ParseTreeFile(const std::string& text, const fs::path& p) {
-  auto bad = [&] { return Fail(p.string() + ": not a tree head: the log is damaged"); };
-  constexpr std::string_view kPrefix = "go.sum database tree\n";
-  if (!text.starts_with(kPrefix)) return bad();
-  std::string_view rest = std::string_view(text).substr(kPrefix.size());
-  auto nl = rest.find('\n');
-  if (nl == std::string_view::npos) return bad();
-  TreeHead h;
-  auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + nl, h.n);
-  if (ec != std::errc() || ptr != rest.data() + nl || h.n < 0) return bad();
-  rest = rest.substr(nl + 1);
-  nl = rest.find('\n');
-  if (nl == std::string_view::npos || nl + 1 != rest.size()) return bad();
-  auto hash = sign::Base64Decode(rest.substr(0, nl));
-  if (!hash || hash->size() != kHashSize) return bad();
-  std::memcpy(h.hash.data(), hash->data(), kHashSize);
-  return h;
+  auto t = ParseTree(text);
+  if (!t || FormatTree(t->n, t->hash) != text) {
+    return Fail(p.string() + ": not a tree head: the log is damaged");
+  }
+  return *t;
 }
 
 }  // namespace

@@ -44,11 +44,6 @@ class Signer;
 
 namespace modpub::sumdb {
 
-struct TreeHead {
-  std::int64_t n = 0;
-  Hash hash{};
-};
-
 enum class AppendOutcome {
   kAppended,  // committed now
   kPresent,   // the same record was already logged

@@ -51,24 +51,11 @@ std::string RandomId() {
   return buf;
 }
 
-// "go.sum database tree\n<N>\n<hash>\n" at the start of a (signed) note.
+// The tree of a signed tree head.
 Result<TreeHead> ParseTreeNote(std::string_view note, const std::string& what) {
-  auto bad = [&] { return Fail(what + ": not a signed tree head: the database is damaged"); };
-  constexpr std::string_view kPrefix = "go.sum database tree\n";
-  if (!note.starts_with(kPrefix)) return bad();
-  std::string_view rest = note.substr(kPrefix.size());
-  auto nl = rest.find('\n');
-  if (nl == std::string_view::npos) return bad();
-  TreeHead t;
-  auto [p, ec] = std::from_chars(rest.data(), rest.data() + nl, t.n);
-  if (ec != std::errc() || p != rest.data() + nl || t.n < 0) return bad();
-  rest = rest.substr(nl + 1);
-  nl = rest.find('\n');
-  if (nl == std::string_view::npos) return bad();
-  auto hash = sign::Base64Decode(rest.substr(0, nl));
-  if (!hash || hash->size() != kHashSize) return bad();
-  std::memcpy(t.hash.data(), hash->data(), kHashSize);
-  return t;
+  auto t = ParseTree(note);
+  if (!t) return Fail(what + ": not a signed tree head: the database is damaged");
+  return *t;
 }
 
 std::string FormatHead(const Head& h) {

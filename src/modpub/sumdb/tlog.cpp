@@ -8,6 +8,7 @@
 
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/module/gotext.hpp"
+#include "modpub/sign/sign.hpp"
 
 namespace modpub::sumdb {
 namespace {
@@ -418,6 +419,24 @@ HashReader TileHashReader(std::int64_t tree_n, TileFetcher fetch) {
 
 std::string FormatTree(std::int64_t n, const Hash& h) {
   return "go.sum database tree\n" + std::to_string(n) + "\n" + HashBase64(h) + "\n";
+}
+
+std::optional<TreeHead> ParseTree(std::string_view text) {
+  constexpr std::string_view kPrefix = "go.sum database tree\n";
+  if (!text.starts_with(kPrefix)) return std::nullopt;
+  std::string_view rest = text.substr(kPrefix.size());
+  auto nl = rest.find('\n');
+  if (nl == std::string_view::npos) return std::nullopt;
+  TreeHead t;
+  auto [p, ec] = std::from_chars(rest.data(), rest.data() + nl, t.n);
+  if (ec != std::errc() || p != rest.data() + nl || t.n < 0) return std::nullopt;
+  rest = rest.substr(nl + 1);
+  nl = rest.find('\n');
+  if (nl == std::string_view::npos) return std::nullopt;
+  auto hash = sign::Base64Decode(rest.substr(0, nl));
+  if (!hash || hash->size() != t.hash.size()) return std::nullopt;
+  std::memcpy(t.hash.data(), hash->data(), t.hash.size());
+  return t;
 }
 
 bool IsValidRecordText(std::string_view text) {

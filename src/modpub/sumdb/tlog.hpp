@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -84,7 +85,14 @@ Result<std::string> ReadTileData(const Tile& t, const HashReader& r);
 using TileFetcher = std::function<Result<std::string>(const Tile&)>;
 HashReader TileHashReader(std::int64_t tree_n, TileFetcher fetch);
 
+struct TreeHead {
+  std::int64_t n = 0;
+  Hash hash{};
+};
 std::string FormatTree(std::int64_t n, const Hash& h);
+// Parses the tree of a tree head text (FormatTree's form; further lines are ignored, as
+// tlog.ParseTree does, so a whole signed note parses too); nullopt when it is not one.
+std::optional<TreeHead> ParseTree(std::string_view text);
 bool IsValidRecordText(std::string_view text);
 // "<id>\n<text>\n"; fails for invalid record text.
 Result<std::string> FormatRecord(std::int64_t id, std::string_view text);
