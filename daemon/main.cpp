@@ -59,6 +59,14 @@ std::optional<http::ProxySettings> ProxySettingsOf(const config::Config& cfg) {
   if (cfg.proxy.enabled) settings.auth_file = cfg.proxy.auth_file;
   if (cfg.sumdb.enabled) {
     settings.sumdb_log = cfg.sumdb.storage.empty() ? cfg.sumdb.dir : cfg.sumdb.storage;
+    settings.upstream = cfg.sumdb.upstream;
+    settings.upstream_proxy = cfg.sumdb.upstream_proxy;
+    if (!cfg.state_dir.empty()) settings.upstream_state = cfg.state_dir + "/sumdb-upstream-latest";
+    settings.private_prefixes = cfg.sumdb.private_;
+    for (const auto& repo : cfg.repositories) {
+      settings.private_prefixes.insert(settings.private_prefixes.end(),
+                                       repo.allowed_prefixes.begin(), repo.allowed_prefixes.end());
+    }
     settings.sumdb_key = cfg.sumdb.signer_key;
   }
   return settings;

@@ -24,6 +24,9 @@ struct ServeOptions {
   std::string sumdb;
   std::string sumdb_key;
   std::string auth;
+  std::string upstream;        // "<verifier key> <url>" of a public checksum database
+  std::string upstream_proxy;  // http://host:port
+  std::vector<std::string> private_prefixes;
   std::string tls_cert;
   std::string tls_key;
   http::ServerOptions server;
@@ -46,7 +49,19 @@ void ReloadAuth(const std::string& file, http::Auth* auth) {
 }
 
 int RunServe(const ServeOptions& o) {
-  auto config = http::OpenProxy({o.from, o.prefix, o.sumdb, o.sumdb_key, o.auth});
+  http::ProxySettings settings;
+  settings.from = o.from;
+  settings.prefix = o.prefix;
+  settings.sumdb_log = o.sumdb;
+  settings.sumdb_key = o.sumdb_key;
+  settings.auth_file = o.auth;
+  settings.upstream = o.upstream;
+  settings.upstream_proxy = o.upstream_proxy;
+  settings.private_prefixes = o.private_prefixes;
+  if (!o.upstream.empty() && !o.sumdb.empty() && !o.sumdb.starts_with("s3://")) {
+    settings.upstream_state = (std::filesystem::absolute(o.sumdb) / "upstream-latest").string();
+  }
+  auto config = http::OpenProxy(settings);
   if (!config) {
     std::cerr << "modpub: " << config.message() << "\n";
     return 2;
@@ -129,6 +144,14 @@ void RegisterServe(CLI::App& app, int* exit_code) {
   cmd->add_option("--sumdb", opts->sumdb,
                   "checksum database: state directory or s3:// URL (modpub publish --sumdb)");
   cmd->add_option("--sumdb-key", opts->sumdb_key, "signer key file of the checksum database");
+  cmd->add_option("--sumdb-upstream", opts->upstream,
+                  "\"<verifier key> <url>\" of a public checksum database (e.g. sum.golang.org's): "
+                  "lookups of module versions the log lacks, outside --private, are verified "
+                  "there and logged, so go needs only this database");
+  cmd->add_option("--sumdb-upstream-proxy", opts->upstream_proxy,
+                  "HTTP proxy (http://host:port) for --sumdb-upstream");
+  cmd->add_option("--private", opts->private_prefixes,
+                  "module path prefix never asked of --sumdb-upstream (repeatable)");
   cmd->add_option("--auth", opts->auth, "auth file: TOML ([[user]], [[token]]) or user:hash lines");
   cmd->add_option("--tls-cert", opts->tls_cert,
                   "PEM certificate: serve https (go sends .netrc "

@@ -164,12 +164,20 @@ struct Config {
     int line = 0;           // line of the table, for messages
   } proxy;
   // The checksum database ([sumdb] table): sign + log every published version.
+  // sum.golang.org's verifier key (cmd/go's knownGOSUMDB) and URL.
+  static constexpr std::string_view kSumGolangOrg =
+      "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 "
+      "https://sum.golang.org";
   struct Sumdb {
     bool enabled = false;    // the table is present
     std::string name;        // must equal the signer key's name
     std::string signer_key;  // absolute path of the signer key file
     std::string dir;         // the log's state directory; defaults to <state_dir>/sumdb
     std::string storage;     // or a bucket all nodes share (s3://…); "" = the directory
+    // Public modules' records come verified from this database ("<key> <url>"; "" = none).
+    std::string upstream = std::string(kSumGolangOrg);
+    std::string upstream_proxy;         // http://host:port, or ""
+    std::vector<std::string> private_;  // never asked upstream (with the repositories')
     int line = 0;
   } sumdb;
 

@@ -80,6 +80,25 @@ std::string CheckSumdbStorage(const std::string& v) {
   return CheckStorageUrl(v);
 }
 
+std::string CheckUpstream(const std::string& v) {
+  if (v.empty()) return "";
+  const auto sp = v.find(' ');
+  if (sp == std::string::npos) return "\"" + v + "\": must be \"<verifier key> <url>\" (or \"\")";
+  if (auto key = sign::Verifier::Parse(v.substr(0, sp)); !key) {
+    return "\"" + v.substr(0, sp) + "\": not a verifier key: " + key.message();
+  }
+  const std::string url = v.substr(sp + 1);
+  if (!url.starts_with("https://") && !url.starts_with("http://")) {
+    return "\"" + url + "\": the upstream URL must be http(s)://";
+  }
+  return "";
+}
+
+std::string CheckHttpProxy(const std::string& v) {
+  if (v.empty() || v.starts_with("http://")) return "";
+  return "\"" + v + "\": must be an http://host:port proxy";
+}
+
 std::string CheckImportPath(const std::string& v) {
   Status st = module::CheckImportPath(v);
   return st ? "" : st.message();
@@ -429,6 +448,26 @@ std::vector<Key> SumdbKeys() {
                "(any node may append; a conditional-write S3 orders them). Its objects are the\n"
                "database as static files (latest, tile/..., lookup/...): nginx or a CDN in front\n"
                "of the bucket can serve it. Credentials as for s3:// storage."},
+      {.name = "sumdb.upstream",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.sumdb.upstream; },
+       .check = CheckUpstream,
+       .help = "\"<verifier key> <url>\" of the public checksum database (default sum.golang.org;\n"
+               "\"\" = none). A lookup of a module version the log lacks, outside the private\n"
+               "prefixes, is answered from there once its signature, inclusion proof and tree\n"
+               "consistency verify, and logged: go clients need only this database."},
+      {.name = "sumdb.upstream_proxy",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.sumdb.upstream_proxy; },
+       .check = CheckHttpProxy,
+       .example = R"("http://proxy.corp.example:3128")",
+       .commented = true,
+       .help = "HTTP proxy (http://host:port) for sumdb.upstream."},
+      {.name = "sumdb.private",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.sumdb.private_; },
+       .check = CheckImportPath,
+       .example = R"(["corp.example", "git.corp.example"])",
+       .help = "Module path prefixes never sent upstream, besides every [[repository]]'s allowed\n"
+               "prefixes: their unknown versions are 404. List every private prefix a node\n"
+               "serves that its own repositories do not name (a serving-only node has none)."},
   };
 }
 

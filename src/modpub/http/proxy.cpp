@@ -17,6 +17,7 @@
 #include "modpub/fsio/atomic_file.hpp"
 #include "modpub/http/file_cache.hpp"
 #include "modpub/http/proxy_path.hpp"
+#include "modpub/http/upstream_fetch.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/open.hpp"
 #include "modpub/storage/sumdb_store.hpp"
@@ -281,6 +282,29 @@ Result<std::string> SignedHead(State& s) {
   return s.signed_note;
 }
 
+// A public module version the log lacks: its record from upstream, verified, appended to
+// the log (so every later answer is ours, signed by our key). False when it answered.
+bool AskUpstream(State& s, Response& res, const ProxyRequest& r, std::optional<std::int64_t>* id) {
+  const std::string mv = r.module_path + "@" + r.version;
+  sumdb::UpstreamFailure why{};
+  auto record = s.c.upstream->Lookup(r.module_path, r.version, &why);
+  if (!record) {
+    spdlog::error("checksum database: {} not logged: upstream: {}", mv, record.message());
+    Reply(res, 502, "checksum database: upstream: " + record.message());
+    return false;
+  }
+  if (!*record) return true;  // upstream has none either: 404
+  auto appended = s.c.log->Append({**record});
+  if (!appended) {
+    spdlog::error("checksum database: {} from upstream not logged: {}", mv, appended.message());
+    Reply(res, 500, "checksum database: " + appended.message());
+    return false;
+  }
+  spdlog::info("{} verified upstream and logged as record {}", mv, (*appended)[0].id);
+  *id = (*appended)[0].id;
+  return true;
+}
+
 void HandleSumdb(State& s, const Request& req, Response& res, const ProxyRequest& r) {
   switch (r.kind) {
     case ProxyRequest::Kind::kSumdbSupported:
@@ -302,6 +326,9 @@ void HandleSumdb(State& s, const Request& req, Response& res, const ProxyRequest
       if (!id) {
         spdlog::error("checksum database: {}", id.message());
         return Reply(res, 500, "checksum database error");
+      }
+      if (!*id && s.c.upstream && !IsPrivatePath(r.module_path, s.c.private_prefixes)) {
+        if (!AskUpstream(s, res, r, &*id)) return;
       }
       if (!*id) return Reply(res, 404, "not found: " + r.module_path + "@" + r.version);
       auto text = s.c.log->ReadRecord(**id);
@@ -350,6 +377,33 @@ std::string RegexEscape(const std::string& s) {
 
 }  // namespace
 
+bool IsPrivatePath(std::string_view path, const std::vector<std::string>& prefixes) {
+  for (const std::string& p : prefixes) {
+    if (path == p || (path.starts_with(p) && path.size() > p.size() && path[p.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// "<verifier key> <url>" of another checksum database, opened for lookups.
+Result<std::shared_ptr<sumdb::Upstream>> OpenUpstream(const ProxySettings& o) {
+  const auto sp = o.upstream.find(' ');
+  if (sp == std::string::npos) {
+    return Fail("upstream \"" + o.upstream + "\": must be \"<verifier key> <url>\"");
+  }
+  UpstreamHttp http{o.upstream.substr(sp + 1), o.upstream_proxy};
+  if (auto st = CheckUpstreamHttp(http); !st) return st.error();
+  sumdb::UpstreamOptions u;
+  u.verifier_key = o.upstream.substr(0, sp);
+  u.url = http.url;
+  u.fetch = UpstreamFetcher(http);
+  u.state = o.upstream_state;
+  auto opened = sumdb::Upstream::Open(std::move(u));
+  if (!opened) return opened.error();
+  return std::shared_ptr<sumdb::Upstream>(std::move(*opened));
+}
+
 Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
   ProxyConfig config;
   config.prefix = o.prefix;
@@ -381,6 +435,12 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
     if (auto head = log->Latest(); !head) return head.error();
     if (auto st = log->BindVerifier(shared->VerifierKey()); !st) return st.error();
     config.signer = std::move(shared);
+    if (!o.upstream.empty()) {
+      auto up = OpenUpstream(o);
+      if (!up) return up.error();
+      config.upstream = std::move(*up);
+      config.private_prefixes = o.private_prefixes;
+    }
     config.log = std::make_shared<sumdb::Log>(std::move(*log));
   }
   if (!o.auth_file.empty()) {

@@ -45,6 +45,7 @@
 #include "modpub/sign/sign.hpp"
 #include "modpub/storage/backend.hpp"
 #include "modpub/sumdb/log.hpp"
+#include "modpub/sumdb/upstream.hpp"
 
 namespace modpub::http {
 
@@ -55,7 +56,17 @@ struct ProxyConfig {
   std::shared_ptr<const sign::Signer> signer;  // ... signed with this key (its name is the
                                                // database's name); both or neither
   std::shared_ptr<Auth> auth;                  // optional
+  // Optional: a lookup of a module version the log lacks is asked of this other checksum
+  // database (sumdb/upstream.hpp), and its verified record appended to the log, unless
+  // the module path is private: equal to or below one of `private_prefixes` (element-wise).
+  // A private path is never sent upstream; its unknown versions are 404.
+  std::shared_ptr<sumdb::Upstream> upstream;
+  std::vector<std::string> private_prefixes;
 };
+
+// True when `path` is one of `prefixes` or below one, element-wise ("corp.example/x" is
+// below "corp.example", "corp.example2" is not).
+bool IsPrivatePath(std::string_view path, const std::vector<std::string>& prefixes);
 
 // What `modpub serve` and modpubd are configured with, as text.
 struct ProxySettings {
@@ -64,6 +75,13 @@ struct ProxySettings {
   std::string sumdb_log;  // checksum database: state directory or s3:// URL ("" = none) ...
   std::string sumdb_key;  // ... and the file of its signer key (modpub keygen)
   std::string auth_file;  // http/auth.hpp file ("" = no auth)
+  // Another checksum database for public modules: "<verifier key> <url>" ("" = none),
+  // reached through `upstream_proxy` (http://host:port) when set; what it last proved is
+  // kept in `upstream_state` (a file; "" = memory only).
+  std::string upstream;
+  std::string upstream_proxy;
+  std::string upstream_state;
+  std::vector<std::string> private_prefixes;
 };
 // Opens everything a ProxyConfig needs: the backend, the log (checked now: a damaged log
 // fails here, not per request; bound to the key, Log::BindVerifier), the signer, the auth
