@@ -201,6 +201,9 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   if (!cfg.queue.empty()) {
     d.metrics.AddSeriesSource([r = d.runner.get()] { return RenderClusterQueue(*r); });
   }
+  if (proxy && proxy->upstream) {
+    d.metrics.AddSeriesSource([u = proxy->upstream] { return u->RenderMetrics(); });
+  }
   http::RouteSet routes;
   routes.extra = [w = d.webhooks.get()](http::Router& router) { w->Mount(router); };
   routes.extra_names = "/hooks/github, /hooks/gitlab";

@@ -174,3 +174,22 @@ def test_upstream_down_logged_records_still_verify_and_others_fail_clearly(world
                 assert "verifying" in never.stderr and "502" in never.stderr, never.stderr
             finally:
                 clean_gopath(env)
+
+
+def test_an_upstream_that_forks_after_we_saw_its_tree_is_refused(world, tmp_path):
+    """We saw upstream's tree; it comes back with the same key and a different history
+    (its last record changed). Our lookups of it are refused, across our restart too."""
+    sumdb = tmp_path / "sumdb"
+    with upstream(world, "before-fork") as (up_url, _):
+        with served(world, up_url, sumdb=sumdb) as url:
+            r = subprocess.run(["curl", "-sf", f"{url}/sumdb/{NAME}/lookup/example.org/pub/alpha@v1.0.0"],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0
+    assert (sumdb / "upstream-latest").exists()  # what we saw, kept for the next start
+    with upstream(world, "forked", "fork") as (up_url, _):
+        with served(world, up_url, sumdb=sumdb) as url:
+            r = subprocess.run(["curl", "-s", "-w", "\n%{http_code}",
+                                f"{url}/sumdb/{NAME}/lookup/example.org/pub/gamma@v1.0.0"],
+                               capture_output=True, text=True, timeout=30)
+            body, code = r.stdout.rsplit("\n", 1)
+            assert code == "502" and "a fork" in body, r.stdout

@@ -114,10 +114,14 @@ TEST_F(UpstreamTest, AcceptsWhatProvesAndFollowsTheTreeAsItGrows) {
 TEST_F(UpstreamTest, RefusesAChangedRecordAnotherKeyAndAnotherModule) {
   up_->change_record = true;
   UpstreamFailure why{};
-  auto r = Open(up_.get())->Lookup("example.org/pub3", "v1.0.0", &why);
+  auto changed = Open(up_.get());
+  auto r = changed->Lookup("example.org/pub3", "v1.0.0", &why);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.message(), HasSubstr("the inclusion proof fails"));
   EXPECT_EQ(why, UpstreamFailure::kRefused);
+  EXPECT_THAT(changed->RenderMetrics(),
+              HasSubstr("modpub_sumdb_upstream_lookups_total{result=\"refused\"} 1\n"));
+  EXPECT_EQ(changed->Seen().n, 0);  // nothing of that tree was taken
   up_->change_record = false;
 
   auto other = *sign::GenerateKey("sum.example.org");

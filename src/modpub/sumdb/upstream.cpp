@@ -123,10 +123,12 @@ Result<std::optional<std::string>> Upstream::Lookup(const std::string& path,
   using Record = std::optional<std::string>;
   const std::string mv = path + "@" + version;
   auto unavailable = [&](const std::string& m) {
+    ++unavailable_;
     if (why) *why = UpstreamFailure::kUnavailable;
     return Fail(o_.url + ": " + mv + ": " + m);
   };
   auto refused = [&](const std::string& m) {
+    ++refused_;
     if (why) *why = UpstreamFailure::kRefused;
     return Fail(o_.url + ": " + mv + ": " + m + "; refused, nothing logged");
   };
@@ -161,7 +163,22 @@ Result<std::optional<std::string>> Upstream::Lookup(const std::string& path,
   if (auto st = Advance(*tree, std::string(std::string_view(b).substr(end + 2))); !st) {
     return refused(st.message());
   }
+  ++verified_;
   return Record(text);
+}
+
+std::string Upstream::RenderMetrics() const {
+  std::string out =
+      "# HELP modpub_sumdb_upstream_lookups_total Lookups asked of the upstream checksum "
+      "database, by result (refused: a bad signature, proof or fork; alert on it).\n"
+      "# TYPE modpub_sumdb_upstream_lookups_total counter\n";
+  for (auto [name, n] :
+       {std::pair{"verified", verified_.load()}, std::pair{"refused", refused_.load()},
+        std::pair{"unavailable", unavailable_.load()}}) {
+    out += "modpub_sumdb_upstream_lookups_total{result=\"" + std::string(name) + "\"} " +
+           std::to_string(n) + "\n";
+  }
+  return out;
 }
 
 }  // namespace modpub::sumdb

@@ -19,6 +19,7 @@
 // module path must never reach Lookup.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -53,6 +54,9 @@ class Upstream {
                                             UpstreamFailure* why = nullptr);
   // The newest upstream tree accepted so far (n = 0 before any).
   TreeHead Seen() const;
+  // Lookups so far, by outcome (records verified, answers refused, upstream unavailable),
+  // as Prometheus series modpub_sumdb_upstream_lookups_total{result="…"}.
+  std::string RenderMetrics() const;
 
  private:
   explicit Upstream(UpstreamOptions options);
@@ -65,6 +69,7 @@ class Upstream {
   mutable std::mutex mu_;
   TreeHead seen_;
   std::map<std::string, std::string> tiles_;
+  std::atomic<std::uint64_t> verified_{0}, refused_{0}, unavailable_{0};
 };
 
 }  // namespace modpub::sumdb
