@@ -193,3 +193,34 @@ def test_an_upstream_that_forks_after_we_saw_its_tree_is_refused(world, tmp_path
                                capture_output=True, text=True, timeout=30)
             body, code = r.stdout.rsplit("\n", 1)
             assert code == "502" and "a fork" in body, r.stdout
+
+
+def test_sumdb_import_warms_the_log_for_serving_without_upstream(world, tmp_path):
+    """`modpub sumdb import <go.sum>`: public lines verified upstream and logged, private
+    ones skipped (never asked), a line that disagrees with upstream refused; then the log
+    answers for the imported versions with no upstream at all."""
+    sumdb = tmp_path / "sumdb"
+    lines = []
+    with upstream(world, "import") as (up_url, requests):
+        for module, version in {**PUBLIC, **UNASKED}.items():
+            up = subprocess.run(["curl", "-sf", f"{up_url}/lookup/{module}@{version}"],
+                                capture_output=True, text=True, timeout=30).stdout
+            lines += up.split("\n")[1:3]
+        gosum = tmp_path / "go.sum"
+        tampered = lines[:4] + [lines[4].replace("h1:", "h1:x")] + lines[5:]
+        gosum.write_text("\n".join(tampered + [f"{PRIVATE} v1.0.0 {world['private_sum']}"]) + "\n")
+        r = run_modpub("sumdb", "import", gosum, "--sumdb", sumdb, "--sumdb-key",
+                       world["ours"] / "signer.key", "--upstream", f"{world['up_vkey']} {up_url}",
+                       "--private", "corp.example")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "logged example.org/pub/alpha@v1.0.0" in r.stdout
+        assert "logged example.org/pub/beta@v1.2.0" in r.stdout
+        assert f"skipped {PRIVATE}@v1.0.0 (private)" in r.stdout
+        assert "example.org/pub/gamma@v1.0.0" in r.stderr and "disagrees" in r.stderr, r.stderr
+        assert "2 logged, 0 already logged, 1 private skipped, 1 failed" in r.stderr, r.stderr
+        assert "corp.example" not in requests.read_text()
+    dead = f"http://127.0.0.1:{free_port()}"
+    with served(world, dead, sumdb=sumdb) as url:
+        ok = subprocess.run(["curl", "-sf", f"{url}/sumdb/{NAME}/lookup/example.org/pub/beta@v1.2.0"],
+                            capture_output=True, text=True, timeout=30)
+        assert ok.returncode == 0 and lines[2] in ok.stdout, ok.stdout

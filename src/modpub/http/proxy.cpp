@@ -386,24 +386,6 @@ bool IsPrivatePath(std::string_view path, const std::vector<std::string>& prefix
   return false;
 }
 
-// "<verifier key> <url>" of another checksum database, opened for lookups.
-Result<std::shared_ptr<sumdb::Upstream>> OpenUpstream(const ProxySettings& o) {
-  const auto sp = o.upstream.find(' ');
-  if (sp == std::string::npos) {
-    return Fail("upstream \"" + o.upstream + "\": must be \"<verifier key> <url>\"");
-  }
-  UpstreamHttp http{o.upstream.substr(sp + 1), o.upstream_proxy};
-  if (auto st = CheckUpstreamHttp(http); !st) return st.error();
-  sumdb::UpstreamOptions u;
-  u.verifier_key = o.upstream.substr(0, sp);
-  u.url = http.url;
-  u.fetch = UpstreamFetcher(http);
-  u.state = o.upstream_state;
-  auto opened = sumdb::Upstream::Open(std::move(u));
-  if (!opened) return opened.error();
-  return std::shared_ptr<sumdb::Upstream>(std::move(*opened));
-}
-
 Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
   ProxyConfig config;
   config.prefix = o.prefix;
@@ -436,7 +418,7 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
     if (auto st = log->BindVerifier(shared->VerifierKey()); !st) return st.error();
     config.signer = std::move(shared);
     if (!o.upstream.empty()) {
-      auto up = OpenUpstream(o);
+      auto up = OpenUpstream(o.upstream, o.upstream_proxy, o.upstream_state);
       if (!up) return up.error();
       config.upstream = std::move(*up);
       config.private_prefixes = o.private_prefixes;

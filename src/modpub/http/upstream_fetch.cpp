@@ -81,4 +81,23 @@ std::function<Result<std::optional<std::string>>(const std::string& path)> Upstr
   };
 }
 
+Result<std::shared_ptr<sumdb::Upstream>> OpenUpstream(const std::string& spec,
+                                                      const std::string& proxy,
+                                                      const std::string& state) {
+  const auto sp = spec.find(' ');
+  if (sp == std::string::npos) {
+    return Fail("upstream \"" + spec + "\": must be \"<verifier key> <url>\"");
+  }
+  UpstreamHttp http{spec.substr(sp + 1), proxy};
+  if (auto st = CheckUpstreamHttp(http); !st) return st.error();
+  sumdb::UpstreamOptions u;
+  u.verifier_key = spec.substr(0, sp);
+  u.url = http.url;
+  u.fetch = UpstreamFetcher(http);
+  u.state = state;
+  auto opened = sumdb::Upstream::Open(std::move(u));
+  if (!opened) return opened.error();
+  return std::shared_ptr<sumdb::Upstream>(std::move(*opened));
+}
+
 }  // namespace modpub::http

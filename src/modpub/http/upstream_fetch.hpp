@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "modpub/base/result.hpp"
+#include "modpub/sumdb/upstream.hpp"
 
 namespace modpub::http {
 
@@ -24,5 +26,11 @@ Status CheckUpstreamHttp(const UpstreamHttp& u);
 // GET <url><path>: the body for 200, nullopt for 404 and 410, an error for anything else.
 std::function<Result<std::optional<std::string>>(const std::string& path)> UpstreamFetcher(
     UpstreamHttp u);
+
+// Opens the upstream database of `spec`, "<verifier key> <url>", reached through `proxy`
+// ("" = directly), remembering its newest proven tree in `state` ("" = memory only).
+Result<std::shared_ptr<sumdb::Upstream>> OpenUpstream(const std::string& spec,
+                                                      const std::string& proxy,
+                                                      const std::string& state);
 
 }  // namespace modpub::http
