@@ -139,14 +139,25 @@ def test_one_gosumdb_verifies_private_and_public_modules(world, gotool):
         assert "corp.example" not in asked, asked
 
 
+@each_go
 @pytest.mark.parametrize("mode", ["changed", "wrongkey"])
-def test_a_lying_upstream_is_refused_and_nothing_is_logged(world, tmp_path, mode):
-    with upstream(world, f"liar-{mode}", mode) as (up_url, _):
+def test_a_lying_upstream_is_refused_and_nothing_is_logged(world, tmp_path, mode, gotool):
+    why = {"changed": "the inclusion proof fails", "wrongkey": "is not signed by"}[mode]
+    with upstream(world, f"liar-{mode}-{gotool.label}", mode) as (up_url, _):
         with served(world, up_url, sumdb=tmp_path / "sumdb") as url:
-            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                f"{url}/sumdb/{NAME}/lookup/example.org/pub/beta@v1.2.0"],
+            app, env = app_env(world, gotool, f"liar-{mode}", url, up_url)
+            try:
+                r = go("mod", "download", "example.org/pub/beta@v1.2.0", env=env, cwd=app,
+                       check=False)
+                assert r.returncode != 0
+                # go says which module could not be verified, and relays our reason.
+                assert "verifying example.org/pub/beta@v1.2.0" in r.stderr, r.stderr
+                assert "502" in r.stderr, r.stderr
+            finally:
+                clean_gopath(env)
+            r = subprocess.run(["curl", "-s", f"{url}/sumdb/{NAME}/lookup/example.org/pub/beta@v1.2.0"],
                                capture_output=True, text=True, timeout=30)
-            assert r.stdout == "502", r.stdout
+            assert why in r.stdout, r.stdout
             latest = subprocess.run(["curl", "-s", f"{url}/sumdb/{NAME}/latest"],
                                     capture_output=True, text=True, timeout=30).stdout
             assert latest.startswith("go.sum database tree\n0\n"), latest
@@ -224,3 +235,13 @@ def test_sumdb_import_warms_the_log_for_serving_without_upstream(world, tmp_path
         ok = subprocess.run(["curl", "-sf", f"{url}/sumdb/{NAME}/lookup/example.org/pub/beta@v1.2.0"],
                             capture_output=True, text=True, timeout=30)
         assert ok.returncode == 0 and lines[2] in ok.stdout, ok.stdout
+
+
+def test_zz_no_upstream_of_this_suite_was_asked_a_private_path(world):
+    """Every request every upstream above received (one log file each): none names a
+    private module path, in a lookup, a tile or a proxy request."""
+    logs = sorted(world["work"].glob("*.requests"))
+    assert len(logs) >= 5, logs
+    for log in logs:
+        text = log.read_text()
+        assert "corp.example" not in text and "corp%2E" not in text.lower(), (log, text)
