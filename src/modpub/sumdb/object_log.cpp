@@ -166,16 +166,20 @@ class ObjectLog final : public Log::Impl {
   Status AdvanceLatest(std::int64_t n, const std::string& note);
   // Remembers `latest` as read or written (never going back to an older tree).
   void NoteLatest(const TreeHead& t, const std::string& etag);
-  // Reads `head`, rolls it forward if needed; the head an append builds on.
-  Result<Head> Settle();
+  // Reads `head` (unless given one just read), rolls it forward if needed; the head an
+  // append builds on.
+  Result<Head> Settle(std::optional<Head> known = std::nullopt);
   // The lookup answer of `key` (id and text) or nullopt; cached when found.
   Result<std::optional<std::pair<std::int64_t, std::string>>> Find(const std::string& key);
   void Observe(const Head& h);
+  // Finds `keys` (lookup objects, in parallel): each ends up in known_ or absent_.
+  Status Prefetch(const std::vector<std::string>& keys);
   // Decides every undecided request against tree `h`; the records left to append.
   Status Decide(const Head& h, std::vector<Request*>& reqs, std::vector<std::string>* fresh,
                 std::vector<std::pair<Request*, std::size_t>>* where);
   Status Commit(std::vector<Request*>& reqs);
-  Result<bool> TryCommit(std::vector<Request*>& reqs);
+  // One try; false when another appender won the swap (*seen: the head it wrote).
+  Result<bool> TryCommit(std::vector<Request*>& reqs, std::optional<Head>* seen);
   Result<bool> SeenByReaders(const std::vector<Request*>& reqs);
 
   std::shared_ptr<ObjectStore> store_;
@@ -414,35 +418,39 @@ Status ObjectLog::AdvanceLatest(std::int64_t n, const std::string& note) {
               std::to_string(kMaxTries) + " tries");
 }
 
-Result<Head> ObjectLog::Settle() {
-  // `latest` first: both only grow and latest <= head at every instant, so a head read
-  // after it is at least as new (read the other way round, a commit in between would look
-  // like damage). A tree this object rolled forward itself needs no look at `latest`.
+Result<Head> ObjectLog::Settle(std::optional<Head> known) {
+  // A head read (here, or by the failed swap that sent us here) is rolled forward unless
+  // this object already saw `latest` at its tree. `latest` <= head at every instant and
+  // both only grow, so a `latest` beyond the head read means the head moved on since:
+  // read it again (and only then is latest > head damage).
   std::int64_t rolled = 0;
   {
     std::lock_guard g(mu_);
     rolled = latest_valid_ ? latest_.n : 0;
   }
-  auto h = ReadHead();
-  if (!h) return h.error();
-  if (!h->exists) return h;
-  if (signer_ && h->verifier != signer_->VerifierKey()) {
-    return Fail(where_ + " is the checksum database of key " + h->verifier + ", not of " +
-                signer_->VerifierKey() + ": go clients pinned to the first key would reject it");
+  for (int i = 0; i < 2; ++i) {
+    Result<Head> h = known ? Result<Head>(std::move(*known)) : ReadHead();
+    known.reset();
+    if (!h) return h.error();
+    if (!h->exists) return h;
+    if (signer_ && h->verifier != signer_->VerifierKey()) {
+      return Fail(where_ + " is the checksum database of key " + h->verifier + ", not of " +
+                  signer_->VerifierKey() + ": go clients pinned to the first key would reject it");
+    }
+    if (h->n <= rolled) return h;
+    auto latest = ReadLatest(true);
+    if (!latest) return latest.error();
+    if (latest->n == h->n) return h;
+    if (latest->n < h->n) {
+      if (auto st = RollForward(*h); !st) return st.error();
+      return h;
+    }
+    if (i == 1) {
+      return Damaged("latest is tree " + std::to_string(latest->n) + ", head only " +
+                     std::to_string(h->n));
+    }
   }
-  if (h->n <= rolled) return h;
-  auto latest = ReadLatest(true);
-  if (!latest) return latest.error();
-  h = ReadHead();
-  if (!h) return h.error();
-  if (latest->n > h->n) {
-    return Damaged("latest is tree " + std::to_string(latest->n) + ", head only " +
-                   std::to_string(h->n));
-  }
-  if (latest->n < h->n) {
-    if (auto st = RollForward(*h); !st) return st.error();
-  }
-  return h;
+  throw std::logic_error("unreachable");
 }
 
 Result<std::optional<std::pair<std::int64_t, std::string>>> ObjectLog::Find(
@@ -484,10 +492,48 @@ void ObjectLog::Observe(const Head& h) {
   }
 }
 
+Status ObjectLog::Prefetch(const std::vector<std::string>& keys) {
+  // The lookups of a batch are independent: kParallel at a time, as PutAll's writes.
+  constexpr std::size_t kParallel = 8;
+  for (std::size_t i = 0; i < keys.size(); i += kParallel) {
+    std::vector<std::future<Status>> asks;
+    for (std::size_t k = i; k < std::min(keys.size(), i + kParallel); ++k) {
+      asks.push_back(std::async(std::launch::async, [this, &key = keys[k]]() -> Status {
+        auto found = Find(key);
+        if (!found) return found.error();
+        if (!*found) {
+          std::lock_guard g(mu_);
+          absent_.insert(key);
+        }
+        return Ok();
+      }));
+    }
+    Status first = Ok();
+    for (auto& a : asks) {
+      Status st = a.get();
+      if (!st && first) first = st;
+    }
+    if (!first) return first;
+  }
+  return Ok();
+}
+
 Status ObjectLog::Decide(const Head& h, std::vector<Request*>& reqs,
                          std::vector<std::string>* fresh,
                          std::vector<std::pair<Request*, std::size_t>>* slots) {
   Observe(h);
+  std::vector<std::string> unknown;
+  {
+    std::lock_guard g(mu_);
+    for (const Request* req : reqs) {
+      if (req->decided) continue;
+      for (const std::string& t : *req->texts) {
+        std::string key = RecordKey(t);
+        if (!known_.count(key) && !absent_.count(key)) unknown.push_back(std::move(key));
+      }
+    }
+  }
+  if (auto st = Prefetch(unknown); !st) return st;
   std::unordered_map<std::string, std::size_t> batch;  // key → index in *fresh
   for (Request* req : reqs) {
     if (req->decided) continue;
@@ -563,13 +609,13 @@ Status ObjectLog::Decide(const Head& h, std::vector<Request*>& reqs,
   return Ok();
 }
 
-Result<bool> ObjectLog::TryCommit(std::vector<Request*>& reqs) {
+Result<bool> ObjectLog::TryCommit(std::vector<Request*>& reqs, std::optional<Head>* seen) {
   Result<Head> h = Head{};
   {
     std::lock_guard g(mu_);
     if (mine_) h = *mine_;
   }
-  if (!h->exists) h = Settle();
+  if (!h->exists) h = Settle(std::exchange(*seen, std::nullopt));
   if (!h) return h.error();
   std::vector<std::string> fresh;
   std::vector<std::pair<Request*, std::size_t>> slots;
@@ -600,7 +646,10 @@ Result<bool> ObjectLog::TryCommit(std::vector<Request*>& reqs) {
     }
     auto now = ReadHead();  // a retried swap may have been applied: then it is ours
     if (!now) return now.error();
-    if (!now->exists || now->writer != next.writer) return false;
+    if (!now->exists || now->writer != next.writer) {
+      *seen = std::move(*now);  // the next try builds on it without reading it again
+      return false;
+    }
     next.etag = now->etag;
   }
   next.exists = true;
@@ -644,8 +693,9 @@ Result<bool> ObjectLog::SeenByReaders(const std::vector<Request*>& reqs) {
 
 Status ObjectLog::Commit(std::vector<Request*>& reqs) {
   thread_local std::mt19937 rng(std::random_device{}());
+  std::optional<Head> seen;
   for (int tries = 1; tries <= kMaxTries; ++tries) {
-    auto done = TryCommit(reqs);
+    auto done = TryCommit(reqs, &seen);
     if (!done) return done.error();
     if (*done) return Ok();
     // Lost the swap to another appender: pause a little, at random, and try again.
