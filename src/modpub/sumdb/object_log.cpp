@@ -169,6 +169,8 @@ class ObjectLog final : public Log::Impl {
   // Reads `head` (unless given one just read), rolls it forward if needed; the head an
   // append builds on.
   Result<Head> Settle(std::optional<Head> known = std::nullopt);
+  // `h`, unless it was written with another key than this object's signer.
+  Result<Head> CheckKey(Head h) const;
   // The lookup answer of `key` (id and text) or nullopt; cached when found.
   Result<std::optional<std::pair<std::int64_t, std::string>>> Find(const std::string& key);
   void Observe(const Head& h);
@@ -421,36 +423,39 @@ Status ObjectLog::AdvanceLatest(std::int64_t n, const std::string& note) {
 Result<Head> ObjectLog::Settle(std::optional<Head> known) {
   // A head read (here, or by the failed swap that sent us here) is rolled forward unless
   // this object already saw `latest` at its tree. `latest` <= head at every instant and
-  // both only grow, so a `latest` beyond the head read means the head moved on since:
-  // read it again (and only then is latest > head damage).
+  // both only grow: a `latest` beyond the head read means the head moved on since, so it
+  // is read again, now after `latest` (that order makes latest > head damage).
   std::int64_t rolled = 0;
   {
     std::lock_guard g(mu_);
     rolled = latest_valid_ ? latest_.n : 0;
   }
-  for (int i = 0; i < 2; ++i) {
-    Result<Head> h = known ? Result<Head>(std::move(*known)) : ReadHead();
-    known.reset();
+  Result<Head> h = known ? Result<Head>(std::move(*known)) : ReadHead();
+  if (!h) return h.error();
+  if (!h->exists) return h;
+  if (h->n <= rolled) return CheckKey(std::move(*h));
+  auto latest = ReadLatest(true);
+  if (!latest) return latest.error();
+  if (latest->n > h->n) {
+    h = ReadHead();
     if (!h) return h.error();
-    if (!h->exists) return h;
-    if (signer_ && h->verifier != signer_->VerifierKey()) {
-      return Fail(where_ + " is the checksum database of key " + h->verifier + ", not of " +
-                  signer_->VerifierKey() + ": go clients pinned to the first key would reject it");
-    }
-    if (h->n <= rolled) return h;
-    auto latest = ReadLatest(true);
-    if (!latest) return latest.error();
-    if (latest->n == h->n) return h;
-    if (latest->n < h->n) {
-      if (auto st = RollForward(*h); !st) return st.error();
-      return h;
-    }
-    if (i == 1) {
+    if (latest->n > h->n) {
       return Damaged("latest is tree " + std::to_string(latest->n) + ", head only " +
                      std::to_string(h->n));
     }
   }
-  throw std::logic_error("unreachable");
+  if (latest->n < h->n) {
+    if (auto st = RollForward(*h); !st) return st.error();
+  }
+  return CheckKey(std::move(*h));
+}
+
+Result<Head> ObjectLog::CheckKey(Head h) const {
+  if (signer_ && h.verifier != signer_->VerifierKey()) {
+    return Fail(where_ + " is the checksum database of key " + h.verifier + ", not of " +
+                signer_->VerifierKey() + ": go clients pinned to the first key would reject it");
+  }
+  return h;
 }
 
 Result<std::optional<std::pair<std::int64_t, std::string>>> ObjectLog::Find(
