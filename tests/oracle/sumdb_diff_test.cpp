@@ -37,6 +37,7 @@
 #include "modpub/sumdb/log.hpp"
 #include "modpub/sumdb/object_log.hpp"
 #include "modpub/sumdb/tlog.hpp"
+#include "modpub/sumdb/upstream.hpp"
 #include "oracle.hpp"
 
 namespace modpub {
@@ -681,6 +682,75 @@ TEST(SumdbDiff, XmodClientAcceptsObjectStoreLog) {
             0u)
       << "flipped latest: " << note.answers[0];
   EXPECT_EQ(note.missing, "") << "the client read nothing after refusing its latest";
+}
+
+// One database for private and public modules: our object-store log holds private
+// records appended directly and public ones imported from an upstream database (another
+// log, other key) through sumdb::Upstream, interleaved; x/mod's client verifies every one
+// of them against our key alone.
+TEST(SumdbDiff, XmodClientVerifiesPrivateAndImportedPublicRecords) {
+  std::mt19937_64 rng(1818);
+  auto ours_kp = sign::GenerateKey("sum.corp.example");
+  auto up_kp = sign::GenerateKey("sum.public.example");
+  ASSERT_TRUE(ours_kp.ok() && up_kp.ok());
+  auto up_signer = ParseSigner(up_kp->signer);
+  ScratchDir scratch;
+  auto public_log = sumdb::Log::Open(scratch.path() / "upstream");
+  ASSERT_TRUE(public_log.ok());
+  std::vector<Module> pub = RandomModules(rng, "pub", 150);
+  for (auto& m : pub) {
+    m.path = "example.org/" + m.path.substr(m.path.find('/') + 1);
+    m.record = sumdb::ModuleRecord(m.path, m.version, m.sum, m.gomod_sum);
+    ASSERT_TRUE(public_log->Append({m.record}).ok());
+  }
+  sumdb::UpstreamOptions o;
+  o.verifier_key = up_kp->verifier;
+  o.url = "https://sum.public.example";
+  o.fetch = [&](const std::string& path) -> Result<std::optional<std::string>> {
+    if (path.starts_with("/tile/")) {
+      auto t = sumdb::ParseTilePath(path.substr(1));
+      if (!t) return std::optional<std::string>();
+      return public_log->ReadTile(*t);
+    }
+    for (const auto& m : pub) {
+      if (path != "/" + *sumdb::LookupObjectName(m.path, m.version)) continue;
+      auto id = public_log->Lookup(m.path, m.version);
+      auto head = public_log->Latest();
+      auto note = sign::SignNote(sumdb::FormatTree(head->n, head->hash), *up_signer);
+      return std::optional<std::string>(*sumdb::FormatRecord(**id, m.record) + *note);
+    }
+    return std::optional<std::string>();
+  };
+  auto upstream = sumdb::Upstream::Open(o);
+  ASSERT_TRUE(upstream.ok()) << upstream.message();
+
+  auto store = std::make_shared<testing::MemoryObjects>();
+  sumdb::Log ours = sumdb::Log::OpenObjects(store, ParseSigner(ours_kp->signer));
+  const std::vector<Module> priv = RandomModules(rng, "priv", 150);
+  std::map<std::string, std::string> records;
+  std::vector<std::string> items;
+  for (std::size_t i = 0; i < 150; ++i) {
+    auto a = ours.Append({priv[i].record});
+    ASSERT_TRUE(a.ok()) << a.message();
+    auto rec = (*upstream)->Lookup(pub[i].path, pub[i].version);
+    ASSERT_TRUE(rec.ok() && *rec) << rec.message();
+    ASSERT_EQ(**rec, pub[i].record);
+    auto b = ours.Append({**rec});
+    ASSERT_TRUE(b.ok()) << b.message();
+    for (const Module* m : {&priv[i], static_cast<const Module*>(&pub[i])}) {
+      records[m->key()] = m->record;
+      items.push_back(m->key());
+    }
+  }
+  const fs::path db = scratch.path() / "db";
+  ASSERT_GT(DumpObjects(*store, db), 300u);
+  std::shuffle(items.begin(), items.end(), rng);
+  const auto got = oracle::RunOracle({ClientCall(ours_kp->verifier, "", db, items)});
+  ASSERT_EQ(got.size(), 1u);
+  ClientRun run = ParseClientRun(got[0], items.size());
+  ExpectRecords(run, items, records, "mixed log");
+  EXPECT_EQ(run.security, "");
+  EXPECT_EQ(run.missing, "");
 }
 
 // The client follows the database as it grows: tree 256 (a full tile), then tree 359 (two
