@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -121,6 +122,27 @@ Result<std::vector<std::pair<std::int64_t, std::string>>> ParseRecords(std::stri
     data.remove_prefix(end + 2);
   }
   return out;
+}
+
+// Runs fn(0..count-1), kParallel at a time: a commit's writes (and a batch's lookups) are
+// independent, and a remote store answers each in tens of milliseconds, so they cost a
+// round trip or two rather than one each. The first failure is returned (after the rest
+// of its group finished).
+Status InParallel(std::size_t count, const std::function<Status(std::size_t)>& fn) {
+  constexpr std::size_t kParallel = 8;
+  for (std::size_t i = 0; i < count; i += kParallel) {
+    std::vector<std::future<Status>> group;
+    for (std::size_t k = i; k < std::min(count, i + kParallel); ++k) {
+      group.push_back(std::async(std::launch::async, [&fn, k] { return fn(k); }));
+    }
+    Status first = Ok();
+    for (auto& f : group) {
+      Status st = f.get();
+      if (!st && first) first = st;
+    }
+    if (!first) return first;
+  }
+  return Ok();
 }
 
 // One caller's records, waiting for a commit (group commit: one thread commits for all).
@@ -297,23 +319,8 @@ Status ObjectLog::PutImmutable(const std::string& name, const std::string& data)
 }
 
 Status ObjectLog::PutAll(const std::vector<std::pair<std::string, std::string>>& files) {
-  // Independent writes: kParallel at a time, so that a commit costs a round trip or
-  // two, not one per object (a remote store answers in tens of milliseconds).
-  constexpr std::size_t kParallel = 8;
-  for (std::size_t i = 0; i < files.size(); i += kParallel) {
-    std::vector<std::future<Status>> writes;
-    for (std::size_t k = i; k < std::min(files.size(), i + kParallel); ++k) {
-      writes.push_back(std::async(
-          std::launch::async, [this, &f = files[k]] { return PutImmutable(f.first, f.second); }));
-    }
-    Status first = Ok();
-    for (auto& w : writes) {
-      Status st = w.get();
-      if (!st && first) first = st;
-    }
-    if (!first) return first;
-  }
-  return Ok();
+  return InParallel(files.size(),
+                    [&](std::size_t k) { return PutImmutable(files[k].first, files[k].second); });
 }
 
 Result<std::string> ObjectLog::DataTile(const Tile& t, const Head& h) {
@@ -498,29 +505,15 @@ void ObjectLog::Observe(const Head& h) {
 }
 
 Status ObjectLog::Prefetch(const std::vector<std::string>& keys) {
-  // The lookups of a batch are independent: kParallel at a time, as PutAll's writes.
-  constexpr std::size_t kParallel = 8;
-  for (std::size_t i = 0; i < keys.size(); i += kParallel) {
-    std::vector<std::future<Status>> asks;
-    for (std::size_t k = i; k < std::min(keys.size(), i + kParallel); ++k) {
-      asks.push_back(std::async(std::launch::async, [this, &key = keys[k]]() -> Status {
-        auto found = Find(key);
-        if (!found) return found.error();
-        if (!*found) {
-          std::lock_guard g(mu_);
-          absent_.insert(key);
-        }
-        return Ok();
-      }));
+  return InParallel(keys.size(), [&](std::size_t k) -> Status {
+    auto found = Find(keys[k]);
+    if (!found) return found.error();
+    if (!*found) {
+      std::lock_guard g(mu_);
+      absent_.insert(keys[k]);
     }
-    Status first = Ok();
-    for (auto& a : asks) {
-      Status st = a.get();
-      if (!st && first) first = st;
-    }
-    if (!first) return first;
-  }
-  return Ok();
+    return Ok();
+  });
 }
 
 Status ObjectLog::Decide(const Head& h, std::vector<Request*>& reqs,
