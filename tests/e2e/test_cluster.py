@@ -272,3 +272,35 @@ def test_redis_restarted_during_a_burst_loses_no_acknowledged_push(tmp_path, red
     r = run_modpub("jobs", "--spool", a.root / "spool")
     assert r.returncode == 0 and r.stdout == "", r.stdout  # nothing left behind
     wait_until(lambda: queue_is_empty(nodes[0].config), 60, "no job left in the queue")
+
+
+def test_a_webhook_accepted_while_redis_is_down_is_published_after_it_returns(
+        tmp_path, redis, daemons):
+    """A delivery answered 202 while Redis is down is durable in the node's intake
+    journal; the node's forwarder hands it to Redis once Redis is back (AOF restart), and
+    it is published."""
+    from test_webhook import HookDaemon, github, make_repo, push_body, rev
+    (tmp_path / "remotes").mkdir()
+    lib = make_repo(tmp_path / "remotes", name="lib", module="corp.example/lib",
+                    tags=("v1.0.0", "v1.1.0"))
+    store = tmp_path / "tree"
+    d = HookDaemon(tmp_path / "n0", [f"file://{store}"], [
+        {"import_path": "corp.example/lib", "remote_url": f"file://{lib.bare}",
+         "webhook_secret": "s", "provider": "github"}])
+    with_queue(d.config, redis.url())
+    daemons.append(d)
+    d.start().wait_ready()
+    first = github(d.port, "push", push_body("corp/lib", f"file://{lib.bare}", "v1.0.0",
+                                             commit=rev(lib, "v1.0.0")), secret="s",
+                   delivery="before")
+    assert first[0] == 202, first
+    redis.kill()
+    during = github(d.port, "push", push_body("corp/lib", f"file://{lib.bare}", "v1.1.0",
+                                              commit=rev(lib, "v1.1.0")), secret="s",
+                    delivery="during")
+    assert during[0] == 202, during  # durable here, whatever Redis does
+    time.sleep(1)
+    redis.start()
+    wait_until(lambda: read_list(store, "corp.example/lib") == ["v1.0.0", "v1.1.0"], 120,
+               "both deliveries published", d.text)
+    wait_until(lambda: queue_is_empty(d.config), 60, "no job left in the queue")
