@@ -275,3 +275,24 @@ TEST(Signature, StoredOnceBesideTheVersionNeverOverwritten) {
 
 }  // namespace
 }  // namespace modpub::http
+
+namespace modpub::http {
+namespace {
+
+// Private prefixes decide what may be asked of an upstream checksum database: whole path
+// elements only, and any ASCII case (a case variant would still name the private host).
+TEST(PrivatePaths, MatchWholeElementsInAnyCase) {
+  const std::vector<std::string> prefixes = {"corp.example", "git.corp.example/team"};
+  for (const char* p : {"corp.example", "corp.example/x", "Corp.Example/x/v2",
+                        "git.corp.example/team/lib", "GIT.corp.example/Team"}) {
+    EXPECT_TRUE(IsPrivatePath(p, prefixes)) << p;
+  }
+  for (const char* p : {"corp.example2/x", "example.org/corp.example", "git.corp.example/teams",
+                        "git.corp.example", "corp.exampl"}) {
+    EXPECT_FALSE(IsPrivatePath(p, prefixes)) << p;
+  }
+  EXPECT_FALSE(IsPrivatePath("corp.example/x", {}));
+}
+
+}  // namespace
+}  // namespace modpub::http

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -378,8 +379,13 @@ std::string RegexEscape(const std::string& s) {
 }  // namespace
 
 bool IsPrivatePath(std::string_view path, const std::vector<std::string>& prefixes) {
+  // ASCII case is ignored: "Corp.Example/x" is another module, but asking upstream for it
+  // would still tell upstream the private name.
+  auto lower = [](unsigned char c) { return static_cast<char>(std::tolower(c)); };
   for (const std::string& p : prefixes) {
-    if (path == p || (path.starts_with(p) && path.size() > p.size() && path[p.size()] == '/')) {
+    if (path.size() < p.size() || (path.size() > p.size() && path[p.size()] != '/')) continue;
+    if (std::equal(p.begin(), p.end(), path.begin(),
+                   [&](char a, char b) { return lower(a) == lower(b); })) {
       return true;
     }
   }

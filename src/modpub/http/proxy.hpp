@@ -64,8 +64,9 @@ struct ProxyConfig {
   std::vector<std::string> private_prefixes;
 };
 
-// True when `path` is one of `prefixes` or below one, element-wise ("corp.example/x" is
-// below "corp.example", "corp.example2" is not).
+// True when `path` is one of `prefixes` or below one, element-wise and ignoring ASCII
+// case ("corp.example/x" and "Corp.Example/x" are below "corp.example", "corp.example2"
+// is not).
 bool IsPrivatePath(std::string_view path, const std::vector<std::string>& prefixes);
 
 // What `modpub serve` and modpubd are configured with, as text.
