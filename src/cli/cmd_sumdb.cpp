@@ -26,6 +26,7 @@ struct ImportOptions {
       "https://sum.golang.org";
   std::string upstream_proxy;
   std::vector<std::string> private_prefixes;
+  bool all_public = false;
 };
 
 // The hashes a go.sum gives one module version ("" when its line is absent).
@@ -68,6 +69,13 @@ std::string Disagreement(const std::string& record, const Sums& sums) {
 }
 
 int RunImport(const ImportOptions& o) {
+  // A go.sum of a private project names private modules: asking upstream about them would
+  // leak their names, so the private prefixes must be given (or all declared public).
+  if (o.private_prefixes.empty() && !o.all_public) {
+    std::cerr << "modpub: sumdb import needs --private <prefix> for each private module path "
+                 "prefix (or --all-public): every other line of the go.sum is sent upstream\n";
+    return kExitFailed;
+  }
   auto sums = ReadGoSum(o.gosum);
   if (!sums) return std::cerr << "modpub: " << sums.message() << "\n", kExitFailed;
   std::ifstream key_in(o.sumdb_key);
@@ -164,6 +172,8 @@ void RegisterSumdb(CLI::App& app, int* exit_code) {
   cmd->add_option("--upstream-proxy", o->upstream_proxy, "HTTP proxy (http://host:port)");
   cmd->add_option("--private", o->private_prefixes,
                   "module path prefix never asked upstream (repeatable)");
+  cmd->add_flag("--all-public", o->all_public,
+                "the go.sum names no private module: send every line upstream");
   cmd->callback([o, exit_code] { *exit_code = RunImport(*o); });
 }
 

@@ -230,6 +230,11 @@ def test_sumdb_import_warms_the_log_for_serving_without_upstream(world, tmp_path
         assert "example.org/pub/gamma@v1.0.0" in r.stderr and "disagrees" in r.stderr, r.stderr
         assert "2 logged, 0 already logged, 1 private skipped, 1 failed" in r.stderr, r.stderr
         assert "corp.example" not in requests.read_text()
+        # Without private prefixes the go.sum's private lines would be sent: refused.
+        r = run_modpub("sumdb", "import", gosum, "--sumdb", sumdb, "--sumdb-key",
+                       world["ours"] / "signer.key", "--upstream", f"{world['up_vkey']} {up_url}")
+        assert r.returncode == 2 and "needs --private" in r.stderr, r.stderr
+        assert "corp.example" not in requests.read_text()
     dead = f"http://127.0.0.1:{free_port()}"
     with served(world, dead, sumdb=sumdb) as url:
         ok = subprocess.run(["curl", "-sf", f"{url}/sumdb/{NAME}/lookup/example.org/pub/beta@v1.2.0"],
