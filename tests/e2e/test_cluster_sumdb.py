@@ -78,7 +78,7 @@ def serving_node(work, name, modules_url, sumdb_url, keys, env, repos=()):
     d.config.write_text(d.config.read_text() +
                         f'\n[proxy]\nfrom = "{modules_url}"\n'
                         f'\n[sumdb]\nname = "{NAME}"\nsigner_key = "{keys / "signer.key"}"\n'
-                        f'storage = "{sumdb_url}"\n')
+                        f'storage = "{sumdb_url}"\nprivate = ["corp.example"]\n')
     d.start(env=env).wait_ready()
     return d
 

@@ -159,6 +159,13 @@ def test_check_config_reads_the_signer_key(world, tmp_path):
 def test_sumdb_without_proxy_serves_only_the_checksum_database(world, tmp_path):
     d = Daemon(tmp_path, [f"file://{world['tree']}"], [])
     text = d.config.read_text() + sumdb_tables(world["keys"]).replace("\n[proxy]\n", "")
+    # No repository names a private prefix here: without one, an upstream is refused.
+    d.config.write_text(text)
+    r = subprocess.run([str(modpubd_bin()), "--config", str(d.config), "--check-config"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "sumdb.upstream: is on, but no private module path prefix" \
+        in r.stderr, r.stderr
+    text += 'private = ["corp.example"]\n'
     d.config.write_text(text)
     d.start().wait_ready()
     try:

@@ -424,6 +424,9 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
     if (auto st = log->BindVerifier(shared->VerifierKey()); !st) return st.error();
     config.signer = std::move(shared);
     if (!o.upstream.empty()) {
+      if (o.private_prefixes.empty()) {
+        return Fail("upstream checksum database " + o.upstream + " " + kNoPrivatePrefix);
+      }
       auto up = OpenUpstream(o.upstream, o.upstream_proxy, o.upstream_state);
       if (!up) return up.error();
       config.upstream = std::move(*up);

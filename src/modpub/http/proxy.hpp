@@ -64,6 +64,13 @@ struct ProxyConfig {
   std::vector<std::string> private_prefixes;
 };
 
+// Why a checksum database with an upstream needs private prefixes (OpenProxy refuses it
+// without any; modpubd --check-config names the setting).
+inline constexpr char kNoPrivatePrefix[] =
+    "is on, but no private module path prefix is known (no [[repository]], no [sumdb] "
+    "private / --private): a lookup of an unpublished private version would be sent "
+    "upstream. Name the private prefixes, or set upstream = \"\" (no --sumdb-upstream)";
+
 // True when `path` is one of `prefixes` or below one, element-wise and ignoring ASCII
 // case ("corp.example/x" and "Corp.Example/x" are below "corp.example", "corp.example2"
 // is not).

@@ -97,6 +97,10 @@ std::vector<SettingProblem> CheckProxyFiles(const ProxySettings& settings,
           {settings.sumdb_log.starts_with("s3://") ? "sumdb.storage" : "sumdb.dir", st.message()});
     }
   }
+  if (!settings.sumdb_key.empty() && !settings.upstream.empty() &&
+      settings.private_prefixes.empty()) {
+    out.push_back({"sumdb.upstream", kNoPrivatePrefix});
+  }
   if (!settings.auth_file.empty()) {
     if (auto auth = Auth::Load(settings.auth_file); !auth) {
       out.push_back({"proxy.auth", auth.message()});
