@@ -467,7 +467,8 @@ std::vector<Key> SumdbKeys() {
        .example = R"(["corp.example", "git.corp.example"])",
        .help = "Module path prefixes never sent upstream, besides every [[repository]]'s allowed\n"
                "prefixes: their unknown versions are 404. List every private prefix a node\n"
-               "serves that its own repositories do not name (a serving-only node has none)."},
+               "serves that its own repositories do not name (a serving-only node has none).\n"
+               "With sumdb.upstream on and no private prefix at all, modpubd refuses to start."},
   };
 }
 
