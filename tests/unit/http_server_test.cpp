@@ -286,5 +286,37 @@ TEST(Server, HeaderDeadlineIsTotal) {
   EXPECT_EQ(s.stats().header_deadline_cuts, 1u);
 }
 
+// A new connection that sends nothing is cut at the header deadline and counted (the
+// idle-connection attack); a kept-alive connection that goes silent after a request is
+// closed as quietly as ever.
+TEST(Server, ASilentNewConnectionIsAHeaderCutAKeptAliveOneIsNot) {
+  ServerOptions o;
+  o.header_deadline = std::chrono::milliseconds(300);
+  Server s(o);
+  s.Mount([](Router& raw) {
+    raw.Get("/", [](const Request&, Response& res) { res.set_content("ok\n", "text/plain"); });
+  });
+  ASSERT_TRUE(s.Start("127.0.0.1", 0).ok());
+  timeval tv{5, 0};
+  int idle = Connect(s.port());
+  ASSERT_GE(idle, 0);
+  ::setsockopt(idle, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[512];
+  EXPECT_LE(::recv(idle, buf, sizeof buf, 0), 0);  // closed by the server at the deadline
+  ::close(idle);
+  EXPECT_EQ(s.stats().header_deadline_cuts, 1u);
+
+  int kept = Connect(s.port());
+  ASSERT_GE(kept, 0);
+  ::setsockopt(kept, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(kept, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  ASSERT_GT(::recv(kept, buf, sizeof buf, 0), 0);  // the answer
+  while (::recv(kept, buf, sizeof buf, 0) > 0) {
+  }  // then silence, and the server's close
+  ::close(kept);
+  EXPECT_EQ(s.stats().header_deadline_cuts, 1u);
+}
+
 }  // namespace
 }  // namespace modpub::http

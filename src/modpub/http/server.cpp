@@ -183,8 +183,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         Log(sh_.body_log, "body not complete within the body deadline");
         return Send(Plain(408, "request body not received in time\n"), false);
       }
-      // A kept-alive connection that stays silent is no attack: closed quietly.
-      if (parser_ && parser_->got_some()) {
+      // A kept-alive connection that stays silent is no attack: closed quietly. A new
+      // connection without a complete request by the deadline is a cut, whether or not
+      // its bytes reached the parser: on a starved I/O thread the deadline can be handled
+      // before reads that were already due, and a connection that never sends is the
+      // idle-connection attack anyway.
+      if (served_ == 0 || (parser_ && parser_->got_some()) || buffer_.size() > 0) {
         ++sh_.counters.header_cuts;
         Log(sh_.header_log, "request headers not complete within the header deadline");
       }
