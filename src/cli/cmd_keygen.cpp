@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -20,6 +22,15 @@
 namespace fs = std::filesystem;
 
 namespace modpub::cli {
+
+Result<std::string> ReadKeyFile(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return Fail(file + ": cannot read the key file");
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  return line;
+}
 namespace {
 
 struct KeygenOptions {

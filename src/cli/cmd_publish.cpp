@@ -66,16 +66,6 @@ struct Extras {
   }
 };
 
-// Reads a key file: its first line, trailing white space removed.
-Result<std::string> ReadKeyFile(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) return Fail(file + ": cannot read the key file");
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-  return line;
-}
-
 bool OpenExtras(const PublishOptions& o, Extras* e) {
   if (!o.sign_key.empty()) {
     auto key = ReadKeyFile(o.sign_key);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "modpub/config/config.hpp"
 #include "modpub/http/proxy.hpp"
 #include "modpub/http/upstream_fetch.hpp"
 #include "modpub/sign/sign.hpp"
@@ -21,9 +22,7 @@ struct ImportOptions {
   std::string gosum;
   std::string sumdb;  // directory or s3:// URL
   std::string sumdb_key;
-  std::string upstream =
-      "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 "
-      "https://sum.golang.org";
+  std::string upstream = std::string(config::Config::kSumGolangOrg);
   std::string upstream_proxy;
   std::vector<std::string> private_prefixes;
   bool all_public = false;
@@ -78,10 +77,9 @@ int RunImport(const ImportOptions& o) {
   }
   auto sums = ReadGoSum(o.gosum);
   if (!sums) return std::cerr << "modpub: " << sums.message() << "\n", kExitFailed;
-  std::ifstream key_in(o.sumdb_key);
-  std::string key;
-  std::getline(key_in, key);
-  auto signer = sign::Signer::Parse(key);
+  auto key = ReadKeyFile(o.sumdb_key);
+  if (!key) return std::cerr << "modpub: " << key.message() << "\n", kExitFailed;
+  auto signer = sign::Signer::Parse(*key);
   if (!signer) {
     std::cerr << "modpub: " << o.sumdb_key << ": not a signer key: " << signer.message() << "\n";
     return kExitFailed;

@@ -31,6 +31,9 @@ int ReportUnpublished(const publish::TagResult& result);
 // thread starts (the signals are blocked in the caller and taken by a thread of its own).
 void CleanUpOnInterrupt(const std::filesystem::path& build_root);
 
+// Reads a key file (modpub keygen): its first line, trailing white space removed.
+Result<std::string> ReadKeyFile(const std::string& file);
+
 using RegisterFn = void (*)(CLI::App& app, int* exit_code);
 
 struct Registration {
