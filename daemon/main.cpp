@@ -4,9 +4,12 @@
 //
 //   modpubd --config <toml>                 run (Type=notify under systemd)
 //   modpubd --config <toml> --check-config  validate the file, explain every problem
+//                                           (syntax, rules, the key/auth files it names;
+//                                           not the installation: see `modpub doctor`)
+//   modpubd --version                       the version, needing no configuration
 //
 // Exit status: 0 = stopped by SIGTERM/SIGINT (or configuration valid), 1 = invalid
-// configuration, 2 = cannot start (spool, socket or port unusable).
+// configuration, 2 = cannot start (no --config; spool, socket or port unusable).
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -35,6 +38,9 @@
 #include "modpub/jobs/runner.hpp"
 #include "modpub/jobs/wake_socket.hpp"
 #include "modpub/modzip/modzip.hpp"
+#include "modpub/status/render.hpp"
+#include "modpub/status/status.hpp"
+#include "modpub/storage/open.hpp"
 #include "modpub/webhook/service.hpp"
 
 namespace {
@@ -96,16 +102,30 @@ void PrintLines(std::ostream& out, const std::string& prefix, const std::string&
   }
 }
 
+// What --check-config does not look at, said after its verdict (on stderr: stdout is the
+// effective configuration, TOML).
+void PointToDoctor(const std::string& path) {
+  std::cerr << "modpubd: --check-config checks the file alone (and the key and auth files it "
+               "names), not the installation; for repositories, hooks, directories, the daemon "
+               "and the storages run: modpub doctor --config "
+            << path << "\n";
+}
+
 int CheckConfig(const std::string& path) {
   auto cfg = config::LoadConfig(path);
   Status files = cfg ? CheckServiceFiles(*cfg) : Status(Ok());
+  PointToDoctor(path);
   if (!cfg || !files) {
     PrintLines(std::cerr, "modpubd: ", cfg ? files.message() : cfg.message());
     std::cerr << "modpubd: " << path << ": invalid configuration (see examples/modpub.toml)\n";
     return kExitBadConfig;
   }
-  std::cout << path << ": OK: " << cfg->repositories.size() << " repositories, "
-            << cfg->storage.size() << " storage(s), " << cfg->workers << " worker(s), spool "
+  const auto n = [](std::size_t k, const char* one, const char* many) {
+    return std::to_string(k) + " " + (k == 1 ? one : many);
+  };
+  std::cout << path << ": OK: " << n(cfg->repositories.size(), "repository", "repositories") << ", "
+            << n(cfg->storage.size(), "storage", "storages") << ", "
+            << n(static_cast<std::size_t>(cfg->workers), "worker", "workers") << ", spool "
             << cfg->spool_dir << ", socket " << cfg->socket_path << ", HTTP "
             << (cfg->http_listen.empty() ? "off" : cfg->http_listen)
             << (cfg->proxy.enabled ? ", GOPROXY " + cfg->proxy.from : "")
@@ -122,6 +142,7 @@ struct Daemon {
   std::unique_ptr<jobs::Reconciler> reconciler;
   std::unique_ptr<jobs::WakeSocket> wake;
   std::unique_ptr<webhook::Service> webhooks;
+  std::unique_ptr<status::Model> status;  // GET / and /api/status (the server's handlers read it)
   std::unique_ptr<http::Server> server;
   std::shared_ptr<http::Auth> auth;          // the GOPROXY endpoint's, when it has one (SIGHUP)
   std::shared_ptr<config::LiveConfig> live;  // what SIGHUP replaces: the repositories
@@ -134,6 +155,74 @@ jobs::RunnerObserver MetricsObserver(http::Metrics& metrics) {
   observer.publish_duration = [&metrics](double s) { metrics.ObservePublish(s); };
   observer.error = [&metrics](const std::string& m) { metrics.SetLastError(m); };
   return observer;
+}
+
+// The status page's model follows what the runner settles. `d.status` is set (StartHttp)
+// before the runner starts and kept until its workers have stopped.
+void FollowJobs(jobs::RunnerObserver& observer, Daemon& d) {
+  observer.settled = [&d](const jobs::Job& job, const std::string& result) {
+    if (d.status) d.status->Settled(job, result);
+  };
+}
+
+// GET / and GET /api/status (status/render.hpp) from the model's current snapshot: no
+// storage or spool is listed per request.
+std::vector<http::RouteSet::Page> StatusPages(const config::Config& cfg, Daemon& d) {
+  status::PageContext base;
+  base.daemon_version = MODPUB_VERSION;
+  base.started = status::Clock::now();
+  base.proxy = cfg.proxy.enabled;
+  base.proxy_prefix = cfg.proxy.prefix;
+  const bool filtered = d.auth != nullptr;
+  auto page = [&model = *d.status, base, filtered](bool json) {
+    return [&model, base, filtered, json](const http::Request&, http::Response& res,
+                                          const http::RouteSet::Readable& readable) {
+      auto snapshot = model.Get();
+      status::PageContext now = base;
+      now.now = status::Clock::now();
+      std::optional<status::Snapshot> visible;
+      if (filtered) visible = status::Visible(*snapshot, readable);
+      const status::Snapshot& shown = visible ? *visible : *snapshot;
+      res.set_header("Cache-Control", "no-store");
+      if (json) return res.set_content(status::RenderJson(shown, now), "application/json");
+      res.set_content(status::RenderHtml(shown, now), "text/html; charset=utf-8");
+    };
+  };
+  return {{"/", page(false)}, {"/api/status", page(true)}};
+}
+
+// The status page's model: the storage [proxy] serves (else the first), the jobs of the
+// spool or of the cluster queue, the queue depth /metrics reports.
+Status StartStatus(const config::Config& cfg, Daemon& d) {
+  status::Sources sources;
+  sources.storage_url = cfg.proxy.enabled ? cfg.proxy.from : cfg.storage.front();
+  storage::OpenOptions open;
+  open.deadline = cfg.storage_deadline;
+  auto backend = storage::OpenBackend(sources.storage_url, open);
+  if (!backend) return Fail("status page: " + backend.message());
+  sources.storage = std::move(*backend);
+  sources.config = [live = d.live] { return live->Get(); };
+  if (cfg.queue.empty()) {
+    sources.jobs = status::SpoolJobs(d.runner->spool());
+    sources.queue_depth = [&spool = d.runner->spool(),
+                           w = d.webhooks.get()]() -> Result<std::int64_t> {
+      auto depth = spool.QueueDepth();
+      if (!depth) return depth.error();
+      return static_cast<std::int64_t>(*depth + w->IntakeBacklog());
+    };
+  } else {
+    auto cluster = status::ClusterJobs(cfg.queue);
+    if (!cluster) return Fail("status page: " + cluster.message());
+    sources.jobs = std::move(*cluster);
+    sources.queue_depth = [r = d.runner.get()]() -> Result<std::int64_t> {
+      auto depth = r->ClusterDepth();
+      if (!depth) return depth.error();
+      return depth->queued + depth->pending + depth->delayed;
+    };
+  }
+  d.status = std::make_unique<status::Model>(std::move(sources));
+  d.status->Start();
+  return Ok();
 }
 
 // /metrics' waiting jobs: queue/, plus what the webhook intake still holds in its journal
@@ -204,9 +293,11 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   if (proxy && proxy->upstream) {
     d.metrics.AddSeriesSource([u = proxy->upstream] { return u->RenderMetrics(); });
   }
+  if (auto s = StartStatus(cfg, d); !s) return s;
   http::RouteSet routes;
+  routes.pages = StatusPages(cfg, d);
   routes.extra = [w = d.webhooks.get()](http::Router& router) { w->Mount(router); };
-  routes.extra_names = "/hooks/github, /hooks/gitlab";
+  routes.extra_names = "/hooks/github, /hooks/gitlab, /hooks/gitea";
   routes.proxy = std::move(proxy);
   routes.serve_modules = cfg.proxy.enabled;
   routes.modules_from = cfg.proxy.from;
@@ -240,7 +331,9 @@ Status Open(const config::Config& cfg, Daemon& d) {
     d.auth = opened->auth;
     proxy = std::move(*opened);
   }
-  auto runner = jobs::Runner::Create(cfg, MetricsObserver(d.metrics), signing);
+  auto observer = MetricsObserver(d.metrics);
+  FollowJobs(observer, d);
+  auto runner = jobs::Runner::Create(cfg, std::move(observer), signing);
   if (!runner) return runner.error();
   d.runner = std::move(*runner);
   d.live = std::make_shared<config::LiveConfig>(cfg);
@@ -361,6 +454,7 @@ void Shutdown(Daemon& d) {
   d.wake->Stop();
   d.runner->Stop();
   if (d.server) d.server->Stop();
+  if (d.status) d.status->Stop();  // lists the spool: before the runner goes
   d.webhooks.reset();
   d.wake.reset();
   d.runner.reset();
@@ -416,16 +510,22 @@ int main(int argc, char** argv) {
       "with backoff, and serves /healthz and /metrics on the configured loopback address."};
   std::string config_path;
   bool check = false;
-  app.add_option("--config", config_path, "configuration file (TOML, see examples/modpub.toml)")
-      ->required();
+  app.set_version_flag("--version", "modpubd " MODPUB_VERSION);
+  // Required unless --version (checked after parsing: CLI11 checks ->required() first).
+  app.add_option("--config", config_path, "configuration file (TOML, see examples/modpub.toml)");
   app.add_flag("--check-config", check,
-               "validate the configuration, print every problem with its line, and exit "
-               "(0 = valid, 1 = invalid)");
+               "validate the configuration file (syntax, rules, the key and auth files it "
+               "names), print every problem with its line, and exit (0 = valid, 1 = invalid); "
+               "`modpub doctor` checks the whole installation");
   // For the crash-safety tests (hidden): sleep between the steps of every durable write,
   // so that a SIGKILL can land on any step (fsio::Env).
   int step_delay_ms = 0;
   app.add_option("--step-delay-ms", step_delay_ms)->group("")->check(CLI::Range(0, 60000));
   CLI11_PARSE(app, argc, argv);
+  if (config_path.empty()) {
+    std::cerr << "modpubd: --config <toml> is required (see examples/modpub.toml)\n" << app.help();
+    return kExitCannotStart;
+  }
   modpub::fsio::SlowStepsEnv slow_steps{std::chrono::milliseconds(step_delay_ms)};
   if (step_delay_ms > 0) modpub::fsio::SetEnv(&slow_steps);
   return check ? CheckConfig(config_path) : Run(config_path);

@@ -205,6 +205,17 @@ void Forward(const modpub::receive::HookSettings& settings, const modpub::jobs::
   std::cout << "modpub: " << *n << " job(s) handed to the cluster queue\n";
 }
 
+// Wakes modpubd. When nobody listens, says so: otherwise the pusher sees "queued" and waits
+// for a version that will not appear until the daemon runs. A cluster's jobs are already in
+// the shared queue (another node publishes them), so there the local daemon does not matter.
+void TellIfDaemonDown(const modpub::receive::HookSettings& settings) {
+  if (modpub::jobs::Poke(settings.socket_path) != modpub::jobs::Wake::kNotRunning) return;
+  if (!settings.queue.empty()) return;
+  std::cout << "modpub: queued jobs wait in " << settings.spool_dir
+            << "; modpubd is not running — it will publish when it starts (no daemon listens on "
+            << settings.socket_path << ")" << std::endl;
+}
+
 int PostReceive(const std::optional<std::string>& config) {
   auto warn = [](const std::string& why) { PrintLines("modpub: warning: ", why); };
   auto updates = modpub::receive::ParseUpdates(ReadStdin());
@@ -267,7 +278,7 @@ int PostReceive(const std::optional<std::string>& config) {
   queued |= EnqueueEach(*settings, *spool, accepted, warn);
   if (queued && !settings->queue.empty()) Forward(*settings, *spool, warn);
   std::cout.flush();
-  if (queued && !settings->socket_path.empty()) modpub::jobs::Poke(settings->socket_path);
+  if (queued && !settings->socket_path.empty()) TellIfDaemonDown(*settings);
   return 0;
 }
 
@@ -279,6 +290,7 @@ int main(int argc, char** argv) {
       "modpub's git receive hooks: check version tags before a push is accepted\n"
       "(pre-receive) and queue their publishing after it (post-receive)."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "modpub-hook " MODPUB_VERSION);
   app.footer(
       "Configuration, first found: --config <toml>; git config modpub.config of the\n"
       "repository; $MODPUB_CONFIG; else the repository's git config keys modpub.importPath,\n"

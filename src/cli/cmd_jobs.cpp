@@ -1,15 +1,19 @@
 // `modpub jobs` and `modpub retry`: looking at the daemon's job spool and re-queueing
 // failed jobs. Argument parsing and output only; the spool is modpub::jobs::Spool.
 //
-//   modpub jobs [--failed] [--config <toml> | --spool <dir>]
-//     one line per job, oldest first:
-//       <id>  <state>  <import path> <tag>  attempts=<n>  <when>  [<error>]
+//   modpub jobs [--failed] [--json] [--config <toml> | --spool <dir>]
+//     a table, one row per job, oldest first:
+//       ID  STATE  MODULE  TAG  ATTEMPTS  WHEN  ERROR
+//     (WHEN: "next <time>" queued, "owner <id>" claimed, "finished <time>" failed), or
+//     with --json one JSON line per job; none: "no jobs waiting" / "no failed jobs" on
+//     stderr, exit status 0.
 //     without --failed: the waiting (queued) and running (claimed) jobs;
 //     with --failed: the failed jobs and the job files set aside as corrupt, with reasons.
 //   modpub retry <job>... [--config <toml> | --spool <dir>]
 //     moves each failed job back to the queue (attempts reset) and wakes the daemon.
-//   modpub jobs forward --config <toml>
+//   modpub jobs forward [--config <toml>]
 //     cluster: hands the spool's due jobs to the configured queue (jobs/forward.hpp).
+// Without --config or --spool, $MODPUB_CONFIG names the configuration (ConfigPath).
 // With a configuration whose `queue` is a Redis URL (a cluster), `jobs` lists the shared
 // queue's jobs after this machine's spool (jobs waiting here to be forwarded), `jobs
 // --failed` adds the dead-letter stream's, and `retry` looks there first.
@@ -17,6 +21,7 @@
 // unusable.
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "modpub/config/config.hpp"
@@ -37,8 +42,8 @@ struct SpoolOptions {
 };
 
 void AddSpoolOptions(CLI::App* cmd, SpoolOptions* o) {
-  auto* c =
-      cmd->add_option("--config", o->config, "modpubd configuration file (its spool_dir is used)");
+  auto* c = cmd->add_option("--config", o->config,
+                            ConfigHelp("its spool_dir, socket and cluster queue are used"));
   auto* s = cmd->add_option("--spool", o->spool, "spool directory (instead of --config)");
   c->excludes(s);
   s->excludes(c);
@@ -48,18 +53,16 @@ void AddSpoolOptions(CLI::App* cmd, SpoolOptions* o) {
 // when it cannot.
 std::unique_ptr<jobs::Spool> OpenSpool(SpoolOptions& o) {
   std::string dir = o.spool;
+  if (dir.empty()) o.config = ConfigPath(o.config);
   if (!o.config.empty()) {
-    auto cfg = config::LoadConfig(o.config);
-    if (!cfg) {
-      std::cerr << "modpub: " << cfg.message() << "\n";
-      return nullptr;
-    }
+    auto cfg = LoadCliConfig(o.config);
+    if (!cfg) return nullptr;
     dir = cfg->spool_dir;
     o.socket = cfg->socket_path;
     o.queue = cfg->queue;
   }
   if (dir.empty()) {
-    std::cerr << "modpub: give --config <toml> or --spool <dir>\n";
+    std::cerr << "modpub: give --config <toml> (or set $MODPUB_CONFIG) or --spool <dir>\n";
     return nullptr;
   }
   std::error_code ec;
@@ -88,29 +91,70 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-void PrintEntry(const jobs::Spool::Entry& e) {
-  std::cout << e.job.id << "  " << jobs::StateName(e.state);
-  if (e.state == jobs::State::kCorrupt) {
-    std::cout << "  " << OneLine(e.job.last_error) << "\n";
-    return;
+// The jobs of one listing, from the spool and the cluster queue, as a table or JSON lines.
+class JobList {
+ public:
+  explicit JobList(bool json)
+      : json_(json), table_({"ID", "STATE", "MODULE", "TAG", "ATTEMPTS", "WHEN", "ERROR"}) {}
+
+  void Add(const jobs::Spool::Entry& e, const char* queue) {
+    ++count_;
+    if (json_) return PrintJson(e, queue);
+    if (e.state == jobs::State::kCorrupt) {
+      table_.Add({e.job.id, "corrupt", "-", "-", "-", "-", OneLine(e.job.last_error)});
+      return;
+    }
+    std::string when = "-";
+    switch (e.state) {
+      case jobs::State::kQueued:
+        when = "next " + jobs::FormatTime(e.job.next_attempt);
+        break;
+      case jobs::State::kClaimed:
+        when = "owner " + e.owner;
+        break;
+      default:
+        if (e.job.finished != jobs::Clock::time_point{})
+          when = "finished " + jobs::FormatTime(e.job.finished);
+        break;
+    }
+    table_.Add({e.job.id, std::string(jobs::StateName(e.state)),
+                e.job.import_path.empty() ? "?" : e.job.import_path,
+                e.job.tag.empty() ? "?" : e.job.tag, std::to_string(e.job.attempts), when,
+                e.job.last_error.empty() ? "" : OneLine(e.job.last_error)});
   }
-  std::cout << "  " << (e.job.import_path.empty() ? "?" : e.job.import_path) << " "
-            << (e.job.tag.empty() ? "?" : e.job.tag) << "  attempts=" << e.job.attempts;
-  switch (e.state) {
-    case jobs::State::kQueued:
-      std::cout << "  next=" << jobs::FormatTime(e.job.next_attempt);
-      break;
-    case jobs::State::kClaimed:
-      std::cout << "  owner=" << e.owner;
-      break;
-    default:
+
+  // The table, or what is empty; the JSON lines went out as they came.
+  void Finish(bool failed) {
+    if (count_ == 0) {
+      std::cerr << "modpub: " << (failed ? "no failed jobs" : "no jobs waiting") << "\n";
+      return;
+    }
+    if (!json_) table_.Print(std::cout);
+  }
+
+ private:
+  static void PrintJson(const jobs::Spool::Entry& e, const char* queue) {
+    nlohmann::ordered_json j;
+    j["Id"] = e.job.id;
+    j["State"] = std::string(jobs::StateName(e.state));
+    j["Queue"] = queue;
+    if (e.state != jobs::State::kCorrupt) {
+      j["ImportPath"] = e.job.import_path;
+      j["Tag"] = e.job.tag;
+      j["Attempts"] = e.job.attempts;
+      if (e.state == jobs::State::kQueued) j["Next"] = jobs::FormatTime(e.job.next_attempt);
+      if (e.state == jobs::State::kClaimed) j["Owner"] = e.owner;
       if (e.job.finished != jobs::Clock::time_point{})
-        std::cout << "  finished=" << jobs::FormatTime(e.job.finished);
-      break;
+        j["Finished"] = jobs::FormatTime(e.job.finished);
+    }
+    if (!e.job.last_error.empty()) j["Error"] = e.job.last_error;
+    std::cout << j.dump() << "\n";
   }
-  if (!e.job.last_error.empty()) std::cout << "  error: " << OneLine(e.job.last_error);
-  std::cout << "\n";
-}
+
+  bool json_;
+  Table table_;
+  std::size_t count_ = 0;
+};
 
 // The cluster queue of the configuration, as consumer `name`; nullptr (and a message) when
 // it cannot be used.
@@ -128,7 +172,7 @@ std::unique_ptr<jobs::RedisQueue> OpenQueue(const SpoolOptions& o, const std::st
   return std::move(*q);
 }
 
-bool PrintQueue(const SpoolOptions& o, const std::vector<jobs::State>& states) {
+bool ListQueue(const SpoolOptions& o, const std::vector<jobs::State>& states, JobList& out) {
   auto q = OpenQueue(o, "modpub-jobs");
   if (!q) return false;
   for (auto st : states) {
@@ -138,7 +182,7 @@ bool PrintQueue(const SpoolOptions& o, const std::vector<jobs::State>& states) {
       std::cerr << "modpub: " << list.message() << "\n";
       return false;
     }
-    for (const auto& e : *list) PrintEntry(jobs::Spool::Entry{e.state, e.job, e.owner});
+    for (const auto& e : *list) out.Add(jobs::Spool::Entry{e.state, e.job, e.owner}, "cluster");
   }
   return true;
 }
@@ -161,25 +205,27 @@ int RunForward(SpoolOptions& o) {
     std::cerr << "modpub: " << n.message() << "\n";
     return kExitFailed;
   }
-  std::cout << "modpub: forwarded " << *n << " job(s)\n";
+  std::cout << "modpub: forwarded " << Plural(*n, "job", "jobs") << "\n";
   return 0;
 }
 
-int RunJobs(SpoolOptions& o, bool failed) {
+int RunJobs(SpoolOptions& o, bool failed, bool json) {
   auto spool = OpenSpool(o);
   if (!spool) return kExitFailed;
   std::vector<jobs::State> states = failed
                                         ? std::vector{jobs::State::kFailed, jobs::State::kCorrupt}
                                         : std::vector{jobs::State::kClaimed, jobs::State::kQueued};
+  JobList out(json);
   for (auto st : states) {
     auto list = spool->List(st);
     if (!list) {
       std::cerr << "modpub: " << list.message() << "\n";
       return kExitFailed;
     }
-    for (const auto& e : *list) PrintEntry(e);
+    for (const auto& e : *list) out.Add(e, "spool");
   }
-  if (!o.queue.empty() && !PrintQueue(o, states)) return kExitFailed;
+  if (!o.queue.empty() && !ListQueue(o, states, out)) return kExitFailed;
+  out.Finish(failed);
   return 0;
 }
 
@@ -208,26 +254,31 @@ int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids) {
 void RegisterJobs(CLI::App& app, int* exit_code) {
   auto jo = std::make_shared<SpoolOptions>();
   auto failed = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
   CLI::App* j = app.add_subcommand(
       "jobs",
-      "Show the publishing jobs in the modpubd spool, oldest first, one per line:\n"
-      "  <id>  <state>  <import path> <tag>  attempts=<n>  next=|owner=|finished=<...>  "
-      "[error: ...]\n"
-      "Without --failed: waiting (queued) and running (claimed) jobs. With --failed: failed\n"
-      "jobs with their reason, and job files set aside as corrupt.");
+      "Show the publishing jobs in the modpubd spool (and, with a cluster queue in the\n"
+      "configuration, in the shared queue), oldest first, as a table:\n"
+      "  ID  STATE  MODULE  TAG  ATTEMPTS  WHEN  ERROR\n"
+      "WHEN is \"next <time>\" (queued), \"owner <id>\" (claimed) or \"finished <time>\".\n"
+      "With --json, one JSON line per job: Id, State, Queue (spool | cluster), ImportPath,\n"
+      "Tag, Attempts, Next | Owner | Finished, Error. Without --failed: waiting (queued)\n"
+      "and running (claimed) jobs. With --failed: failed jobs with their reason, and job\n"
+      "files set aside as corrupt. No jobs: \"no jobs waiting\" / \"no failed jobs\" on\n"
+      "stderr, exit status 0. Exit status 2: the spool, configuration or queue is unusable.");
   AddSpoolOptions(j, jo.get());
   j->add_flag("--failed", *failed, "show failed and corrupt jobs instead");
+  j->add_flag("--json", *json, "one JSON line per job");
   CLI::App* fwd = j->add_subcommand(
       "forward",
       "Cluster: hand the spool's due jobs to the queue of the configuration (Redis), as\n"
       "post-receive and modpubd do; for a git server without a daemon, e.g. from a timer.");
   auto fo = std::make_shared<SpoolOptions>();
-  fwd->add_option("--config", fo->config, "configuration file (its spool_dir and queue)")
-      ->required();
+  fwd->add_option("--config", fo->config, ConfigHelp("its spool_dir and queue"));
   fwd->callback([fo, exit_code] { *exit_code = RunForward(*fo); });
-  j->callback([j, jo, failed, exit_code] {
+  j->callback([j, jo, failed, json, exit_code] {
     if (j->got_subcommand("forward")) return;
-    *exit_code = RunJobs(*jo, *failed);
+    *exit_code = RunJobs(*jo, *failed, *json);
   });
 
   auto ro = std::make_shared<SpoolOptions>();

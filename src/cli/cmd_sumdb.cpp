@@ -19,6 +19,7 @@ namespace modpub::cli {
 namespace {
 
 struct ImportOptions {
+  std::string config;
   std::string gosum;
   std::string sumdb;  // directory or s3:// URL
   std::string sumdb_key;
@@ -67,7 +68,43 @@ std::string Disagreement(const std::string& record, const Sums& sums) {
   return out;
 }
 
-int RunImport(const ImportOptions& o) {
+// Without --sumdb: the configuration's [sumdb] (--config, else $MODPUB_CONFIG): its log,
+// signer key, upstream and proxy, and as private prefixes its `private` list and every
+// repository's allowed prefixes, as modpubd decides what never goes upstream.
+bool FromConfig(ImportOptions& o) {
+  if (!o.sumdb.empty()) {
+    if (o.sumdb_key.empty()) std::cerr << "modpub: --sumdb needs --sumdb-key\n";
+    return !o.sumdb_key.empty();
+  }
+  const std::string path = ConfigPath(o.config);
+  if (path.empty()) {
+    std::cerr << "modpub: give --sumdb <dir|s3://…> and --sumdb-key, or --config <toml> (or "
+                 "$MODPUB_CONFIG) with a [sumdb] table\n";
+    return false;
+  }
+  auto cfg = LoadCliConfig(path);
+  if (!cfg) return false;
+  if (!cfg->sumdb.enabled || cfg->sumdb.upstream.empty()) {
+    std::cerr << "modpub: " << path
+              << (cfg->sumdb.enabled ? ": [sumdb] upstream is \"\": nothing to import from\n"
+                                     : ": no [sumdb] table: no checksum database to import into\n");
+    return false;
+  }
+  o.sumdb = cfg->sumdb.storage.empty() ? cfg->sumdb.dir : cfg->sumdb.storage;
+  o.sumdb_key = cfg->sumdb.signer_key;
+  o.upstream = cfg->sumdb.upstream;
+  o.upstream_proxy = cfg->sumdb.upstream_proxy;
+  o.private_prefixes.insert(o.private_prefixes.end(), cfg->sumdb.private_.begin(),
+                            cfg->sumdb.private_.end());
+  for (const auto& repo : cfg->repositories) {
+    o.private_prefixes.insert(o.private_prefixes.end(), repo.allowed_prefixes.begin(),
+                              repo.allowed_prefixes.end());
+  }
+  return true;
+}
+
+int RunImport(ImportOptions& o) {
+  if (!FromConfig(o)) return kExitFailed;
   // A go.sum of a private project names private modules: asking upstream about them would
   // leak their names, so the private prefixes must be given (or all declared public).
   if (o.private_prefixes.empty() && !o.all_public) {
@@ -162,9 +199,12 @@ void RegisterSumdb(CLI::App& app, int* exit_code) {
       "go.sum's hashes: warm a database that will serve without network. Private paths\n"
       "(--private) are skipped and never sent upstream. Exit status 1 if any failed.");
   cmd->add_option("gosum", o->gosum, "the go.sum file")->required();
-  cmd->add_option("--sumdb", o->sumdb, "checksum database: state directory or s3:// URL")
-      ->required();
-  cmd->add_option("--sumdb-key", o->sumdb_key, "its signer key file")->required();
+  cmd->add_option("--sumdb", o->sumdb, "checksum database: state directory or s3:// URL");
+  cmd->add_option("--sumdb-key", o->sumdb_key, "its signer key file");
+  cmd->add_option("--config", o->config,
+                  ConfigHelp("without --sumdb, its [sumdb] log, signer key, upstream and "
+                             "upstream proxy, and as --private its [sumdb] private and every "
+                             "repository's allowed prefixes"));
   cmd->add_option("--upstream", o->upstream,
                   "\"<verifier key> <url>\" of the public database (default sum.golang.org)");
   cmd->add_option("--upstream-proxy", o->upstream_proxy, "HTTP proxy (http://host:port)");

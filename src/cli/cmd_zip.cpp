@@ -47,7 +47,7 @@ int RunZip(const ZipOptions& o) {
   storage::FsTree tree("file://" + out.string(), out);
 
   auto result = publish::PublishTag(*repo, o.import_path, o.tag, {&tree});
-  if (int code = ReportUnpublished(result); code != 0) return code;
+  if (int code = ReportUnpublished(o.tag, result); code != 0) return code;
   // A refusal or failure of the tree has been logged (with both hashes) by the pipeline.
   int code = 0;
   for (const auto& r : result.reports) {

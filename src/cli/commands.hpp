@@ -6,24 +6,61 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstddef>
 #include <filesystem>
+#include <iosfwd>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "modpub/config/config.hpp"
 #include "modpub/publish/publish.hpp"
 
 namespace modpub::cli {
 
-// Exit statuses the subcommands share: 1 = a tag or version refused (or, for jobs, not
+// Exit statuses the subcommands share: 1 = a tag or version refused (or, for jobs, ls: not
 // found), 2 = something failed (I/O, a storage, bad arguments the parser let through).
+// A usage error (no command, an unknown option, a missing argument) is 2 as well.
 inline constexpr int kExitRefused = 1;
 inline constexpr int kExitFailed = 2;
+inline constexpr int kExitUsage = 2;
 
-// A refused tag's problems on stderr, one "modpub: refused <problem>" line each (the
-// problems name the tag: "<tag>: <file>: <rule>").
-void PrintRefused(const std::string& problems);
+// The configuration a command reads, looked up in this one place: `flag` (its --config)
+// when given, else $MODPUB_CONFIG (as the hooks do, receive/settings.hpp), else "".
+std::string ConfigPath(const std::string& flag);
+// Loads the configuration at `path` (from ConfigPath); prints every problem on stderr,
+// naming $MODPUB_CONFIG when the path came from there, and returns nullopt when it does
+// not load.
+std::optional<config::Config> LoadCliConfig(const std::string& path);
+// The help line of a --config option: what the command takes from the file.
+std::string ConfigHelp(const std::string& what);
+
+// "1 repository", "2 repositories", "0 repositories".
+std::string Plural(std::size_t n, std::string_view one, std::string_view many);
+
+// A table for people: a header row and rows, every column but the last padded to its
+// widest cell, two spaces apart. Scripts use a command's --json instead.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) : rows_{std::move(header)} {}
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  bool empty() const { return rows_.size() == 1; }
+  void Print(std::ostream& out) const;
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// A refused tag's problems on stderr, one "modpub: refused <tag>: <rule>" line each.
+// The problems usually name the tag already ("<tag>: <file>: <rule>"); one that does
+// not gets it put in front ("tag v9.9.9 does not exist" -> "v9.9.9: tag does not exist").
+void PrintRefused(const std::string& tag, const std::string& problems);
+// The same problems as one-line texts, each starting "<tag>: " (for tables and JSON).
+std::vector<std::string> RefusalLines(const std::string& tag, const std::string& problems);
 // For a tag that published nothing (kInvalid, kFailed): prints why and returns the exit
 // status; 0 for kDone, whose reports the caller prints.
-int ReportUnpublished(const publish::TagResult& result);
+int ReportUnpublished(const std::string& tag, const publish::TagResult& result);
 
 // For a command that builds zips (publish, backfill): sweeps the build directories that
 // killed runs left under `build_root`, then, on SIGINT, SIGTERM or SIGHUP, removes the

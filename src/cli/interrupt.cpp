@@ -26,11 +26,12 @@ void CleanUpOnInterrupt(const std::filesystem::path& build_root) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) return;
     const int removed = publish::RemoveOwnBuildDirs(root);
+    const std::string dirs =
+        Plural(static_cast<std::size_t>(removed), "build directory", "build directories");
     std::fprintf(stderr,
-                 "modpub: stopped by %s: removed %d build directory(ies) under %s; storage "
-                 "writes are atomic, so a version is stored whole or not at all: run the "
-                 "command again to finish\n",
-                 strsignal(sig), removed, root.c_str());
+                 "modpub: stopped by %s: removed %s under %s; storage writes are atomic, so "
+                 "a version is stored whole or not at all: run the command again to finish\n",
+                 strsignal(sig), dirs.c_str(), root.c_str());
     std::fflush(stderr);
     _exit(128 + sig);
   }).detach();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -38,8 +39,12 @@ int main(int argc, char** argv) {
   CLI::App app{
       "modpub publishes private Go modules from git version tags: it builds the module zip,\n"
       ".mod and .info exactly as the go command would, and writes them into proxy storage."};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "modpub 0.1.0");
+  app.set_version_flag("--version", "modpub " MODPUB_VERSION);
+  app.footer(
+      "Run `modpub <command> --help` for a command's options. Without a command, modpub\n"
+      "prints this help on stderr and exits with status 2, as for any usage error (an\n"
+      "unknown option, a missing argument). Commands that read the configuration take\n"
+      "--config <toml>, else $MODPUB_CONFIG.");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log progress to stderr");
   // For the crash-safety tests (hidden): sleep between the steps of every durable write,
@@ -59,6 +64,15 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   modpub::cli::RegisterAll(app, &exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with status 0; every real one is a usage error.
+    return app.exit(e) == 0 ? 0 : modpub::cli::kExitUsage;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cerr << app.help();
+    return modpub::cli::kExitUsage;
+  }
   return exit_code;
 }

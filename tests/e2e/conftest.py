@@ -1,8 +1,18 @@
 """pytest configuration of the end-to-end suite: the summary of which go ran which test."""
 
+import os
+
+import support
 from support import GO_RUNS, GO_TOOLS, REPO_ROOT
 
 _OUTCOMES = {}
+
+
+# The hooks' shims run $MODPUB_HOOK, else modpub-hook from PATH, else the program recorded
+# at install: on a machine where the modpub package is installed, PATH would give the
+# packaged /usr/bin/modpub-hook instead of the build under test. Tests of the lookup itself
+# set MODPUB_HOOK for their pushes.
+os.environ.setdefault("MODPUB_HOOK", str(support.modpub_bin().parent / "modpub-hook"))
 
 
 def pytest_collection_modifyitems(items):

@@ -275,7 +275,7 @@ def test_jobs_wait_while_daemon_is_down(tmp_path, daemons):
     assert jobs_in(d.spool, "queue") == sorted(ids)
     r = run_modpub("jobs", "--config", d.config)
     assert r.returncode == 0, r.stderr
-    assert [line.split()[:4] for line in r.stdout.splitlines()] == [
+    assert [line.split()[:4] for line in r.stdout.splitlines()[1:]] == [
         [i, "queued", MODULE, t] for i, t in zip(ids, tags[1:])]
     d.start().wait_ready()
     wait_until(lambda: len(jobs_in(d.spool, "done")) == len(tags), what="all done",
@@ -309,7 +309,7 @@ def test_corrupt_job_files_are_set_aside(tmp_path, daemons):
     assert (spool / "corrupt" / "0001-garbage.job").read_text() == "{this is not json"
     r = run_modpub("jobs", "--failed", "--spool", spool)
     assert r.returncode == 0
-    assert [line.split()[:2] for line in r.stdout.splitlines()] == [
+    assert [line.split()[:2] for line in r.stdout.splitlines()[1:]] == [
         ["0001-garbage.job", "corrupt"], ["0002-unreadable.job", "corrupt"],
         ["0003-missing-tag.job", "corrupt"]]
     status, body = d.get("/metrics")
@@ -334,8 +334,8 @@ def test_invalid_tag_fails_and_retry_requeues(tmp_path, daemons):
     assert "not publishable" in job["last_error"]
     assert job["attempts"] == 0  # failed at once: retrying cannot help
     r = run_modpub("jobs", "--failed", "--config", d.config)
-    assert r.stdout.split()[:4] == [bad, "failed", MODULE, "v1.1.0"]
-    assert "error: tag v1.1.0 is not publishable" in r.stdout
+    assert r.stdout.splitlines()[1].split()[:4] == [bad, "failed", MODULE, "v1.1.0"]
+    assert "tag v1.1.0 is not publishable" in r.stdout
     # `modpub retry` re-queues it; it fails again the same way.
     assert run_modpub("retry", "nonexistent", "--config", d.config).returncode == 1
     r = run_modpub("retry", bad, "--config", d.config)
@@ -526,9 +526,10 @@ def test_sigkill_mid_publish_every_version_published_once(tmp_path, daemons):
     for job_id in ids:
         result = read_job(d.spool, "done", job_id)["result"]
         assert [x["Result"] for x in result] in (["published"], ["unchanged"])
-    r = run_modpub("ls", "--from", f"file://{tree}")
+    r = run_modpub("ls", "--from", f"file://{tree}", "--json")
     assert r.returncode == 0, r.stderr
-    assert sorted(r.stdout.split()) == sorted([MODULE, *CRASH_TAGS])
+    assert [json.loads(line) for line in r.stdout.splitlines()] == [
+        {"Path": MODULE, "Versions": CRASH_TAGS}]
 
 
 # --- systemd unit ---------------------------------------------------------------------------
@@ -555,7 +556,7 @@ def test_systemd_unit_verifies_and_is_hardened(tmp_path):
     assert "/var/lib/modpub" in rw and "/run/modpub" in rw
     # verify checks that the binary exists: point the unit at the one just built.
     local = tmp_path / "modpubd.service"
-    local.write_text(unit.replace("/usr/local/bin/modpubd", str(modpubd_bin())))
+    local.write_text(unit.replace("/usr/bin/modpubd", str(modpubd_bin())))
     r = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "modpubd.service" not in r.stderr, r.stderr
@@ -714,11 +715,11 @@ def test_storage_that_never_answers_is_retried_and_frees_the_worker(tmp_path, da
         assert jobs_in(d.spool, "failed") == []
         r = run_modpub("jobs", "--config", d.config)
         assert r.returncode == 0, r.stderr
-        states = {line.split()[0]: line for line in r.stdout.splitlines()}
+        states = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
         assert sorted(states) == sorted(jobs), r.stdout
         for line in states.values():
             assert line.split()[1] in ("queued", "claimed", "running"), line
-            assert int(line.split("attempts=")[1].split()[0]) >= 1, line
+            assert int(line.split()[4]) >= 1, line  # ID STATE MODULE TAG ATTEMPTS ...
         assert d.stop() == 0
     finally:
         silent.stop()

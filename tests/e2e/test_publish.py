@@ -195,10 +195,10 @@ def test_athens_layout_exact_files_and_contents(published):
                 assert a[part].read_bytes() == t[part].read_bytes(), (m, v, part)
     stored = {k for k in snapshot(athens)}
     assert stored == expected
-    r = run_modpub("ls", "--from", url("athens-disk", athens))
+    r = run_modpub("ls", "--from", url("athens-disk", athens), "--json")
     assert r.returncode == 0, r.stderr
-    listed = dict(line.split(" ", 1) for line in r.stdout.splitlines())
-    assert {m: vs.split() for m, vs in listed.items()} == {
+    listed = {j["Path"]: j["Versions"] for j in json_lines(r.stdout)}
+    assert listed == {
         m: sorted(vs, key=semver_key) for m, vs in expected_versions().items()}
 
 
@@ -224,7 +224,7 @@ def test_ls_does_not_report_a_version_with_a_missing_file(work, repos, scheme):
     files = (tree_files if scheme == "file" else athens_files)(root, WIDGETS, "v1.1.0")
     files["mod"].unlink()
     r = run_modpub("ls", "--from", url(scheme, root), WIDGETS)
-    assert r.stdout.split() == [WIDGETS, "v1.0.0"]
+    assert r.stdout.split() == ["MODULE", "VERSIONS", WIDGETS, "v1.0.0"]
     assert r.returncode != 0
     assert f"{WIDGETS}@v1.1.0 is damaged" in r.stderr
     # Publishing it again reports the damage instead of repairing it.
@@ -246,22 +246,29 @@ def test_backfill_oldest_first_reports_invalid_and_reruns_clean(work):
     args = ["backfill", "--repo", repo.bare, "--import-path", "corp.example/bf",
             "--to", url("file", tree), "--to", url("athens-disk", athens)]
     r = run_modpub(*args)
-    assert r.returncode != 0  # invalid tags are reported in the exit status
-    assert "\r" not in r.stderr and "\033" not in r.stderr  # no progress line off a terminal
-    assert "v1.2:" in r.stderr and "v2.0.0:" in r.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[1:]
+    assert r.returncode == 0, r.stderr  # historical invalid tags are listed, not fatal
+    assert "\r" not in r.stdout + r.stderr and "\033" not in r.stdout + r.stderr
+    # One line per tag (stdout is no terminal), oldest first, then the table.
+    tags = [line.split()[:2] for line in r.stdout.splitlines()
+            if line.startswith(("v1.", "v2.", "v0."))]
+    assert tags == [["v0.9.0-rc.1", "published"], ["v1.2", "invalid"], ["v1.2.0", "published"],
+                    ["v1.10.0", "published"], ["v2.0.0", "invalid"]]
+    table = r.stdout.splitlines()[r.stdout.splitlines().index("") + 1:]
+    rows = {line.split()[0]: line.split()[1:] for line in table[1:]
             if line.startswith(("file:", "athens-disk:"))}
-    header = r.stdout.splitlines()[0].split()
-    assert header[:1] == ["backend"] and {"published", "unchanged", "invalid", "failed"} <= set(header)
+    header = table[0].split()
+    assert header[:1] == ["STORAGE"] and {"PUBLISHED", "UNCHANGED", "INVALID", "FAILED"} <= set(header)
     col = {name: i - 1 for i, name in enumerate(header)}
     for u in (url("file", tree), url("athens-disk", athens)):
-        assert rows[u][col["published"]] == "3" and rows[u][col["invalid"]] == "2"
-        assert rows[u][col["failed"]] == "0"
+        assert rows[u][col["PUBLISHED"]] == "3" and rows[u][col["INVALID"]] == "2"
+        assert rows[u][col["FAILED"]] == "0"
+    assert run_modpub(*args, "--strict").returncode == 1  # unless told otherwise
     assert read_list(tree, "corp.example/bf") == ["v0.9.0-rc.1", "v1.2.0", "v1.10.0"]
     # Oldest first: the order of the JSON lines with --json on a re-run.
     r = run_modpub(*args, "--json")
-    got = [(j["Version"], j["Result"]) for j in json_lines(r.stdout)]
-    assert got == [(v, "unchanged") for v in ("v0.9.0-rc.1", "v1.2.0", "v1.10.0") for _ in (0, 1)]
+    got = [(j.get("Version", j["Tag"]), j["Result"]) for j in json_lines(r.stdout)]
+    assert got == [("v0.9.0-rc.1", "unchanged")] * 2 + [("v1.2", "invalid")] + [
+        (v, "unchanged") for v in ("v1.2.0", "v1.10.0") for _ in (0, 1)] + [("v2.0.0", "invalid")]
     assert read_list(tree, "corp.example/bf") == ["v0.9.0-rc.1", "v1.2.0", "v1.10.0"]
 
 
@@ -334,8 +341,9 @@ def test_full_filesystem_fails_without_losing_anything(work):
         assert snapshot(mnt) == before
         assert not list(mnt.rglob(".modpub-tmp-*"))
         for t in targets:
-            r = run_modpub("ls", "--from", t)
-            assert (r.returncode, r.stdout) == (0, f"{module} v1.0.0\n"), r.stderr
+            r = run_modpub("ls", "--from", t, "--json")
+            assert (r.returncode, r.stdout) == (
+                0, f'{{"Path":"{module}","Versions":["v1.0.0"]}}\n'), r.stderr
 
 
 @pytest.mark.parametrize("bad", [

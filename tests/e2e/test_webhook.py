@@ -386,7 +386,7 @@ def test_unreachable_remote_retried_then_failed(tmp_path, remotes, daemons):
     assert d.stop() == 0
 
 
-@pytest.mark.parametrize("name", ["github/modpub.toml", "gitlab/modpub.toml",
+@pytest.mark.parametrize("name", ["github/modpub.toml", "gitlab/modpub.toml", "gitea/modpub.toml",
                                   "cluster/worker.toml", "cluster/git-server.toml"])
 def test_example_configs_are_valid(name, tmp_path):
     from test_daemon import modpubd_bin

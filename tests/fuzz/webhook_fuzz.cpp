@@ -2,8 +2,9 @@
 // whose `payload` field holds it), the event, the repository match, the signature check.
 // Anyone who can reach /hooks/* can send these bytes; the signature is checked first in
 // production, but a bug behind it is one leaked secret away.
-// Input: byte 0 picks the provider (bit 0) and the content type (bit 1); then the event
-// name up to the first newline; the rest is the body.
+// Input: byte 0 picks the provider (bit 2: Gitea, else bit 0: GitLab, else GitHub) and
+// the content type (bit 1); then the event name up to the first newline; the rest is the
+// body.
 // Invariants: a tag event names the tag without "refs/"; an ignored event says why; a
 // matched repository is one of the configured ones; every byte, percent-encoded, decodes
 // back to itself; a body signed with the secret verifies, and with a changed signature,
@@ -77,6 +78,12 @@ void CheckSignatures(std::string_view body) {
   FUZZ_CHECK(!webhook::VerifyGitHubSignature("lib-secret", body, changed), changed);
   // The body where the signature belongs: a header made of anything must not pass either.
   FUZZ_CHECK(!webhook::VerifyGitHubSignature("lib-secret", header, body), std::string(body));
+  // Gitea's: the same digest without the prefix; GitHub's form does not pass for it.
+  const std::string bare = header.substr(7);
+  FUZZ_CHECK(webhook::VerifyGiteaSignature("lib-secret", body, bare), bare);
+  FUZZ_CHECK(!webhook::VerifyGiteaSignature("lib-secret", body, header), header);
+  FUZZ_CHECK(!webhook::VerifyGiteaSignature("", body, webhook::HmacSha256Hex("", body)), bare);
+  FUZZ_CHECK(!webhook::VerifyGiteaSignature("lib-secret", header, body), std::string(body));
   FUZZ_CHECK(!webhook::VerifyGitLabToken("", body), std::string(body));
   FUZZ_CHECK(webhook::VerifyGitLabToken("tools-token", body) == (body == "tools-token"),
              std::string(body));
@@ -99,7 +106,9 @@ void CheckUrlDecode(std::string_view body) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  const auto provider = (data[0] & 1) ? webhook::Provider::kGitLab : webhook::Provider::kGitHub;
+  const auto provider = (data[0] & 4)   ? webhook::Provider::kGitea
+                        : (data[0] & 1) ? webhook::Provider::kGitLab
+                                        : webhook::Provider::kGitHub;
   const char* type = (data[0] & 2) ? "application/x-www-form-urlencoded" : "application/json";
   const std::string_view rest = fuzz::Bytes(data + 1, size - 1);
   const std::size_t nl = rest.find('\n');
@@ -113,8 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(!doc.message().empty(), std::string(body));
     return 0;
   }
-  auto e = provider == webhook::Provider::kGitHub ? webhook::ParseGitHub(event, *doc)
-                                                  : webhook::ParseGitLab(event, *doc);
+  auto e = webhook::Parse(provider, event, *doc);
   if (e) CheckEvent(provider, *e);
   return 0;
 }

@@ -87,7 +87,7 @@ TEST(ConfigTable, ExampleLoadsAsWrittenAndUncommented) {
 }
 
 TEST(ConfigTable, HostedExamplesLoad) {
-  for (const char* host : {"github", "gitlab"}) {
+  for (const char* host : {"github", "gitlab", "gitea"}) {
     const auto file = kExample.parent_path() / host / "modpub.toml";
     auto c = ParseConfig(ReadFile(file), file.string());
     ASSERT_TRUE(c.ok()) << c.message();

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -354,24 +355,74 @@ TEST(Jobs, RemoveStaleTemporariesKeepsFreshOnes) {
   EXPECT_EQ(Names(dir.path() / "tmp"), std::vector<std::string>{"fresh"});
 }
 
-TEST(Jobs, PokeNeverBlocksAndReachesAListener) {
+TEST(Jobs, PokeNeverBlocksAndTellsWhetherADaemonListens) {
   testing::TempDir dir;
   std::string path = (dir.path() / "d.sock").string();
-  EXPECT_FALSE(Poke(path));  // nobody listening: returns at once
+  EXPECT_EQ(Poke(path), Wake::kNotRunning);  // no socket file: returns at once
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(fd, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.data(), path.size());
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_TRUE(Poke(path));
+  EXPECT_EQ(Poke(path), Wake::kDelivered);
   char buf[16];
   EXPECT_GT(::recv(fd, buf, sizeof buf, MSG_DONTWAIT), 0);
-  // A full socket buffer: pokes fail fast instead of blocking.
-  int fails = 0;
-  for (int i = 0; i < 100000 && fails == 0; ++i) fails += Poke(path) ? 0 : 1;
-  EXPECT_EQ(fails, 1);
+  // A full socket buffer: pokes return at once, and say the daemon is there (busy).
+  int busy = 0;
+  for (int i = 0; i < 100000 && busy == 0; ++i) busy += Poke(path) == Wake::kBusy ? 1 : 0;
+  EXPECT_EQ(busy, 1);
+  // The file a killed daemon leaves behind: nobody has it bound any more.
   ::close(fd);
+  EXPECT_EQ(Poke(path), Wake::kNotRunning);
+}
+
+// A git user (umask 022) may be the first to open the spool or to hold a job: the
+// directories it makes must still let the daemon and the other git users in.
+TEST(Jobs, NewSubdirectoriesTakeTheSpoolsPermissions) {
+  testing::TempDir dir;
+  const fs::path root = dir.path() / "spool";
+  fs::create_directory(root);
+  ASSERT_EQ(::chmod(root.c_str(), 02770), 0);
+  const mode_t old_mask = ::umask(022);
+  auto spool = Spool::Open(root);
+  Status held = spool.ok() ? spool->Hold("push-1", MakeJob("v1.0.0")) : Status(Ok());
+  ::umask(old_mask);
+  ASSERT_TRUE(spool.ok()) << spool.message();
+  ASSERT_TRUE(held.ok()) << held.message();
+  for (const char* sub : {"tmp", "queue", "claimed", "done", "failed", "intake", "held"}) {
+    struct stat st;
+    ASSERT_EQ(::stat((root / sub).c_str(), &st), 0) << sub;
+    EXPECT_EQ(st.st_mode & 07777, 02770u) << sub;
+  }
+}
+
+TEST(Jobs, RemoveFinishedBeforeDeletesOnlyOldDoneJobs) {
+  testing::TempDir dir;
+  auto spool = Spool::Open(dir.path());
+  ASSERT_TRUE(spool.ok());
+  for (const char* tag : {"v1.0.0", "v1.1.0", "v1.2.0"}) {
+    ASSERT_TRUE(spool->Enqueue(MakeJob(tag)).ok());
+  }
+  auto owner = spool->Register();
+  ASSERT_TRUE(owner.ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    Job j = *spool->Claim(*owner)->job;
+    ids.push_back(j.id);
+    ASSERT_TRUE(spool->Complete(*owner, j).ok());
+  }
+  Job f = *spool->Claim(*owner)->job;
+  ASSERT_TRUE(spool->MarkFailed(*owner, f, "bad tag").ok());
+  const auto now = fs::file_time_type::clock::now();
+  fs::last_write_time(dir.path() / "done" / (ids[0] + ".job"), now - std::chrono::hours(49));
+  fs::last_write_time(dir.path() / "failed" / (f.id + ".job"), now - std::chrono::hours(49));
+
+  auto n = spool->RemoveFinishedBefore(now - std::chrono::hours(48));
+  ASSERT_TRUE(n.ok()) << n.message();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(Names(dir.path() / "done"), std::vector<std::string>{ids[1] + ".job"});
+  EXPECT_EQ(spool->List(State::kFailed)->size(), 1u);  // failed jobs wait for a person
 }
 
 // Group commit: many threads enqueue at once; every job is in queue/ exactly once,

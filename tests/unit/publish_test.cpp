@@ -1,6 +1,6 @@
 // publish: the pipeline's promises (publish.hpp) with scripted backends: built once, handed
-// to every backend even when one fails or refuses, invalid tags touch no backend; and the
-// order a backfill publishes tags in.
+// to every backend even when one fails or refuses, invalid tags touch no backend; the
+// order a backfill publishes tags in, its observer, and its dry run (backfill.hpp).
 #include "modpub/publish/publish.hpp"
 
 #include <gmock/gmock.h>
@@ -12,11 +12,16 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 #include <vector>
 
+#include "modpub/publish/backfill.hpp"
+#include "modpub/sign/sign.hpp"
 #include "modpub/storage/open.hpp"
+#include "modpub/sumdb/log.hpp"
 #include "support/temp_repo.hpp"
 
 namespace modpub::publish {
@@ -252,6 +257,159 @@ TEST(OrderVersionTags, OldestFirstBySemverThenName) {
               ElementsAre("v1.2.3.4", "x/y/v0.0.1", "v0.1.0-rc.1", "v0.1.0", "sub/v1.2.0", "v1.2",
                           "v1.2.0", "v1.10.0", "v2.0.0+incompatible"));
   EXPECT_THAT(o.other, ElementsAre("release", "latest"));
+}
+
+// Every file below `root` (relative path -> size and bytes), to show a dry run wrote nothing.
+std::map<std::string, std::string> Files(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  if (!fs::exists(root)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file()) {
+      out[e.path().lexically_relative(root).string()] = "<dir>";
+      continue;
+    }
+    std::ifstream in(e.path(), std::ios::binary);
+    out[e.path().lexically_relative(root).string()] =
+        std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return out;
+}
+
+struct BackfillTest : PublishTagTest {
+  TempDir store;
+  void Tags() {
+    repo.Write("go.mod", "module corp.example/lib\n");
+    repo.Write("x.go", "package x\n");
+    repo.Commit();
+    repo.Tag("v1.0.0");
+    repo.Tag("v1.2");  // not canonical: invalid, reported, the rest goes on
+    repo.Write("y.go", "package x\n");
+    repo.Commit();
+    repo.Tag("v1.1.0");
+    repo.Tag("release");
+  }
+  std::unique_ptr<storage::Backend> Tree(const std::string& name = "t") {
+    auto b = storage::OpenBackend("file://" + (store.path() / name).string());
+    EXPECT_TRUE(b.ok());
+    return std::move(b.value());
+  }
+  // tag -> "<outcome>..." per report, or "invalid" / "failed", as the observer saw them.
+  std::vector<std::string> seen;
+  BackfillObserver Recorder(std::vector<std::string>* planned) {
+    BackfillObserver o;
+    o.planned = [planned](const std::vector<std::string>& tags) { *planned = tags; };
+    o.finished = [this](const std::string& tag, const TagResult& r) {
+      std::string line = tag;
+      if (r.kind == TagResult::kInvalid) line += " invalid";
+      if (r.kind == TagResult::kFailed) line += " failed";
+      for (const auto& rep : r.reports) line += " " + std::string(OutcomeName(rep.outcome));
+      seen.push_back(line);
+    };
+    return o;
+  }
+};
+
+TEST_F(BackfillTest, ReportsEveryTagInOrderAndCountsPerBackend) {
+  Tags();
+  auto tree = Tree();
+  auto git = Open();
+  std::vector<std::string> planned;
+  auto sum = Backfill(git, "corp.example/lib", {tree.get()}, {}, Recorder(&planned));
+  ASSERT_TRUE(sum.ok()) << sum.message();
+  EXPECT_THAT(planned, ElementsAre("v1.0.0", "v1.1.0", "v1.2"));
+  EXPECT_THAT(seen, ElementsAre("v1.0.0 published", "v1.1.0 published", "v1.2 invalid"));
+  EXPECT_EQ(sum->version_tags, 3u);
+  EXPECT_THAT(sum->invalid, ElementsAre("v1.2"));
+  EXPECT_THAT(sum->skipped, ElementsAre("release"));
+  EXPECT_EQ(sum->backends.at(tree->Name()).published, 2);
+}
+
+TEST_F(BackfillTest, DryRunSaysWhatAPublishWouldDoAndWritesNothing) {
+  Tags();
+  auto tree = Tree();
+  auto git = Open();
+  std::vector<std::string> planned;
+  // Nothing stored yet: every version would be published; the storage is not even created.
+  auto dry = Backfill(git, "corp.example/lib", {tree.get()}, {}, Recorder(&planned),
+                      BackfillMode::kDryRun);
+  ASSERT_TRUE(dry.ok()) << dry.message();
+  EXPECT_THAT(seen, ElementsAre("v1.0.0 published", "v1.1.0 published", "v1.2 invalid"));
+  EXPECT_EQ(dry->backends.at(tree->Name()).published, 2);
+  EXPECT_FALSE(fs::exists(store.path() / "t"));
+
+  // v1.0.0 stored for real: the dry run finds it unchanged, v1.1.0 still to publish.
+  ASSERT_EQ(PublishTag(git, "corp.example/lib", "v1.0.0", {tree.get()}).kind, TagResult::kDone);
+  const auto before = Files(store.path());
+  seen.clear();
+  ASSERT_TRUE(
+      Backfill(git, "corp.example/lib", {tree.get()}, {}, Recorder(&planned), BackfillMode::kDryRun)
+          .ok());
+  EXPECT_THAT(seen, ElementsAre("v1.0.0 unchanged", "v1.1.0 published", "v1.2 invalid"));
+  EXPECT_EQ(Files(store.path()), before);
+}
+
+TEST_F(BackfillTest, DryRunRefusesOtherContentDamageAndLogConflictsAsPutWould) {
+  Tags();
+  auto tree = Tree();
+  auto git = Open();
+  // Another repository's v1.0.0 of the same module, stored first: other bytes.
+  TempRepo other;
+  other.Write("go.mod", "module corp.example/lib\n");
+  other.Write("other.go", "package x\n");
+  other.Commit();
+  other.Tag("v1.0.0");
+  auto other_git = git::Repository::Open(other.path());
+  ASSERT_TRUE(other_git.ok());
+  ASSERT_EQ(PublishTag(*other_git, "corp.example/lib", "v1.0.0", {tree.get()}).kind,
+            TagResult::kDone);
+  auto dry = DryRunBackend(*tree, nullptr);
+  auto r = PublishTag(git, "corp.example/lib", "v1.0.0", {dry.get()});
+  ASSERT_EQ(r.reports.size(), 1u);
+  EXPECT_EQ(r.reports[0].outcome, Outcome::kRefused);
+  EXPECT_THAT(r.reports[0].message, HasSubstr("stored h1:"));
+
+  // Damaged: the .mod of the stored version removed (the list still names it).
+  fs::remove(store.path() / "t/corp.example/lib/@v/v1.0.0.mod");
+  r = PublishTag(git, "corp.example/lib", "v1.0.0", {dry.get()});
+  EXPECT_EQ(r.reports[0].outcome, Outcome::kRefused);
+  EXPECT_THAT(r.reports[0].message, HasSubstr("damaged"));
+
+  // The checksum database holds other hashes for v1.1.0: refused before any storage.
+  TempDir state;
+  auto log = sumdb::Log::Open(state.path() / "sumdb");
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE(log->AppendModule("corp.example/lib", "v1.1.0", "h1:A=", "h1:a=").ok());
+  const auto logged = Files(state.path());
+  auto logged_dry = DryRunBackend(*tree, &*log);
+  r = PublishTag(git, "corp.example/lib", "v1.1.0", {logged_dry.get()});
+  EXPECT_EQ(r.reports[0].outcome, Outcome::kRefused);
+  EXPECT_THAT(r.reports[0].message, HasSubstr("checksum database"));
+  // A version the log lacks would be appended by a publish: the dry run leaves the log be.
+  r = PublishTag(git, "corp.example/lib", "v1.0.0", {logged_dry.get()});
+  EXPECT_THAT(r.reports[0].message, HasSubstr("damaged"));
+  EXPECT_EQ(Files(state.path()), logged);
+}
+
+TEST_F(BackfillTest, DryRunNamesAMissingSignature) {
+  Tags();
+  auto tree = Tree();
+  auto git = Open();
+  ASSERT_EQ(PublishTag(git, "corp.example/lib", "v1.0.0", {tree.get()}).kind, TagResult::kDone);
+  auto keys = sign::GenerateKey("sum.corp.example");
+  ASSERT_TRUE(keys.ok());
+  auto signer = sign::Signer::Parse(keys->signer);
+  ASSERT_TRUE(signer.ok());
+  Options options;
+  options.signer = &*signer;
+  auto dry = DryRunBackend(*tree, nullptr);
+  auto r = PublishTag(git, "corp.example/lib", "v1.0.0", {dry.get()}, options);
+  ASSERT_EQ(r.reports.size(), 1u);
+  EXPECT_EQ(r.reports[0].outcome, Outcome::kPublished);
+  EXPECT_EQ(r.reports[0].message, "would add its signature");
+  ASSERT_EQ(PublishTag(git, "corp.example/lib", "v1.0.0", {tree.get()}, options).kind,
+            TagResult::kDone);
+  r = PublishTag(git, "corp.example/lib", "v1.0.0", {dry.get()}, options);
+  EXPECT_EQ(r.reports[0].outcome, Outcome::kUnchanged) << r.reports[0].message;
 }
 
 }  // namespace

@@ -472,6 +472,130 @@ TEST_F(InstallTest, MissingProgramIsRefused) {
   EXPECT_FALSE(fs::exists(hooks / "modpub-chained"));
 }
 
+// The shim `modpub hook install` really writes (hooks/shim.sh.inc).
+constexpr std::string_view kRealTemplate =
+#include "../../hooks/shim.sh.inc"
+    ;
+
+// A shim as modpub wrote it before the program was looked up at run time.
+std::string OldShim(const fs::path& program) {
+  return "#!/bin/sh\n# modpub-hook-shim\n# modpub's pre-receive hook\nchained=x\nif [ -x "
+         "\"$chained\" ]; then\n  printf '%s' \"$input\" | '" +
+         program.string() + "' pre-receive --config '/etc/old.toml'\nfi\nexec '" +
+         program.string() + "' pre-receive --config '/etc/old.toml'\n";
+}
+
+TEST_F(InstallTest, ParseShimReadsTheRecordedProgramAndConfig) {
+  const fs::path odd = "/opt/it's here/modpub-hook";
+  auto info =
+      ParseShim(ShimText(kRealTemplate, "pre-receive", odd, fs::path("/etc/modpub/it's.toml")));
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->recorded_program, odd);
+  EXPECT_EQ(info->config, fs::path("/etc/modpub/it's.toml"));
+  info = ParseShim(ShimText(kRealTemplate, "post-receive", odd, std::nullopt));
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->recorded_program, odd);
+  EXPECT_FALSE(info->config.has_value());
+  info = ParseShim(OldShim("/old/bin/modpub-hook"));
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->recorded_program, fs::path("/old/bin/modpub-hook"));
+  EXPECT_EQ(info->config, fs::path("/etc/old.toml"));
+  EXPECT_FALSE(ParseShim("#!/bin/sh\nexec '/usr/bin/modpub-hook' pre-receive\n").has_value());
+}
+
+TEST_F(InstallTest, AnOlderShimIsReplacedNotChained) {
+  std::ofstream(hooks / "pre-receive") << OldShim(program);
+  fs::permissions(hooks / "pre-receive", fs::perms::owner_all);
+  InstallOptions o = Options();
+  o.shim_template = std::string(kRealTemplate);
+  auto r = Install(o);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_THAT(*r, ElementsAre(HasSubstr("pre-receive: updated"), HasSubstr("installed")));
+  EXPECT_FALSE(fs::exists(hooks / "modpub-chained" / "pre-receive"));
+  std::ifstream in(hooks / "pre-receive");
+  std::string text(std::istreambuf_iterator<char>(in), {});
+  EXPECT_THAT(text, HasSubstr("command -v modpub-hook"));
+  ASSERT_TRUE(Uninstall(bare).ok());
+  EXPECT_FALSE(fs::exists(hooks / "pre-receive"));
+}
+
+// The shim's run-time lookup, run by sh with fake programs that print who they are.
+struct ShimLookupTest : InstallTest {
+  fs::path on_path = dir.path() / "path-bin";
+  fs::path explicit_program = dir.path() / "elsewhere" / "my-hook";
+  // The PATH of a run: the tools the shim uses and nothing else (no installed modpub-hook).
+  fs::path tools = dir.path() / "tools";
+
+  void SetUp() override {
+    InstallTest::SetUp();
+    fs::create_directories(tools);
+    for (const char* tool : {"cat", "dirname"}) {
+      fs::create_symlink(fs::path("/usr/bin") / tool, tools / tool);
+    }
+    Fake(program, "recorded");
+    Fake(on_path / "modpub-hook", "on-path");
+    Fake(explicit_program, "explicit");
+    InstallOptions o = Options();
+    o.config = bare / "config";
+    o.shim_template = std::string(kRealTemplate);
+    ASSERT_TRUE(Install(o).ok());
+  }
+  void Fake(const fs::path& p, const std::string& name) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << "#!/bin/sh\necho " << name << " \"$@\" $(cat)\n";
+    fs::permissions(p, fs::perms::owner_all);
+  }
+  // Runs `hook` with one ref update on stdin and the given environment; output + status.
+  std::string Run(const std::string& hook, const std::string& env,
+                  const std::string& ref = "refs/tags/v1.0.0") {
+    return Capture("echo '" + kZero + " " + std::string(40, '1') + " " + ref +
+                   "' | env -i PATH=" + tools.string() + " " + env + " /bin/sh " +
+                   Quoted(hooks / hook) + " 2>&1; echo status=$?");
+  }
+};
+
+TEST_F(ShimLookupTest, ExplicitThenPathThenRecorded) {
+  const std::string args = " --config " + (bare / "config").string() + " ";
+  EXPECT_THAT(Run("pre-receive", "MODPUB_HOOK=" + explicit_program.string()),
+              AllOf(StartsWith("explicit pre-receive" + args + kZero), HasSubstr("status=0")));
+  EXPECT_THAT(Run("post-receive", "PATH=" + on_path.string() + ":" + tools.string()),
+              AllOf(StartsWith("on-path post-receive" + args), HasSubstr("status=0")));
+  EXPECT_THAT(Run("pre-receive", ""), StartsWith("recorded pre-receive" + args));
+}
+
+TEST_F(ShimLookupTest, WithoutAProgramPreReceiveRefusesTagsOnly) {
+  fs::remove(program);
+  std::string out = Run("pre-receive", "");
+  EXPECT_THAT(out, HasSubstr("modpub: modpub-hook not found (PATH=" + tools.string() +
+                             "; reinstall modpub or set MODPUB_HOOK)\n"));
+  EXPECT_THAT(out, HasSubstr("refused push"));
+  EXPECT_THAT(out, HasSubstr("status=1"));
+  // A branch needs no check; post-receive never fails (the push has happened).
+  EXPECT_THAT(Run("pre-receive", "", "refs/heads/main"),
+              AllOf(HasSubstr("modpub-hook not found"), HasSubstr("status=0")));
+  EXPECT_THAT(Run("post-receive", ""),
+              AllOf(HasSubstr("modpub-hook not found"), HasSubstr("status=0")));
+  // A MODPUB_HOOK that names nothing is an error, not a reason to look elsewhere.
+  Fake(program, "recorded");
+  EXPECT_THAT(Run("pre-receive", "MODPUB_HOOK=/nowhere/modpub-hook"),
+              AllOf(HasSubstr("MODPUB_HOOK=/nowhere/modpub-hook is no executable file"),
+                    HasSubstr("status=1")));
+}
+
+TEST_F(ShimLookupTest, TheChainedHookStillRunsWhenTheProgramIsGone) {
+  ASSERT_TRUE(Uninstall(bare).ok());
+  std::ofstream(hooks / "post-receive") << "#!/bin/sh\necho chained $(cat)\n";
+  fs::permissions(hooks / "post-receive", fs::perms::owner_all);
+  InstallOptions o = Options();
+  o.shim_template = std::string(kRealTemplate);
+  ASSERT_TRUE(Install(o).ok());
+  fs::remove(program);
+  std::string out = Run("post-receive", "");
+  EXPECT_THAT(out, HasSubstr("chained " + kZero));
+  EXPECT_THAT(out, HasSubstr("modpub-hook not found"));
+  EXPECT_THAT(out, HasSubstr("status=0"));
+}
+
 // --- settings -----------------------------------------------------------------------------
 
 struct SettingsTest : ::testing::Test {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "modpub/config/config.hpp"
+#include "modpub/http/message.hpp"
 #include "modpub/jobs/spool.hpp"
 #include "modpub/webhook/delivery_log.hpp"
 #include "modpub/webhook/event.hpp"
@@ -175,6 +176,112 @@ TEST(WebhookParse, GitLabTagPush) {
   EXPECT_FALSE(ParseGitLab("Tag Push Hook", bad).ok());
 }
 
+// A repository object as Gitea (and Forgejo) put it in every payload (services/convert's
+// ToRepo), trimmed of the members modpub never reads but keeping ones it must not match on.
+nlohmann::json GiteaRepo() {
+  return {{"id", 140},
+          {"owner", {{"id", 1}, {"login", "corp"}, {"username", "corp"}}},
+          {"name", "Lib"},
+          {"full_name", "corp/Lib"},
+          {"private", true},
+          {"mirror", false},
+          {"html_url", "https://gitea.example/corp/Lib"},
+          {"url", "https://gitea.example/api/v1/repos/corp/Lib"},
+          {"ssh_url", "git@gitea.example:corp/Lib.git"},
+          {"clone_url", "https://gitea.example/corp/Lib.git"},
+          {"original_url", "https://github.example/upstream/Lib.git"},
+          {"default_branch", "main"}};
+}
+
+// Gitea's push of a new tag: before is always zeros, head_commit is the tagged commit,
+// after the ref's value (here an annotated tag object).
+nlohmann::json GiteaTagPush(const std::string& tag, const std::string& before,
+                            const std::string& after, const nlohmann::json& head) {
+  return {{"ref", "refs/tags/" + tag},
+          {"before", before},
+          {"after", after},
+          {"compare_url", "https://gitea.example/corp/Lib/compare/" + before + "..." + after},
+          {"commits", nlohmann::json::array()},
+          {"total_commits", 0},
+          {"head_commit", head},
+          {"repository", GiteaRepo()},
+          {"pusher", {{"id", 1}, {"login", "corp"}}},
+          {"sender", {{"id", 1}, {"login", "corp"}}}};
+}
+
+TEST(WebhookHmac, GiteaSignature) {
+  const std::string body = GiteaTagPush("v1.0.0", kZero, kA, {{"id", kB}}).dump(2);
+  const std::string sig = HmacSha256Hex("s3cret", body);  // no "sha256=" prefix
+  EXPECT_TRUE(VerifyGiteaSignature("s3cret", body, sig));
+  std::string upper = sig;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(VerifyGiteaSignature("s3cret", body, upper));
+  EXPECT_FALSE(VerifyGiteaSignature("other", body, sig));
+  EXPECT_FALSE(VerifyGiteaSignature("s3cret", body + "\n", sig));
+  EXPECT_FALSE(VerifyGiteaSignature("s3cret", body, "sha256=" + sig));  // GitHub's form
+  EXPECT_FALSE(VerifyGiteaSignature("s3cret", body, sig.substr(1)));
+  EXPECT_FALSE(VerifyGiteaSignature("s3cret", body, ""));
+  EXPECT_FALSE(VerifyGiteaSignature("", body, HmacSha256Hex("", body)));
+}
+
+TEST(WebhookParse, GiteaPushCreateDelete) {
+  auto ev = ParseGitea("push", GiteaTagPush("v1.2.3", kZero, kA, {{"id", kB}}));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  EXPECT_EQ(ev->kind, Kind::kTagCreated);
+  EXPECT_EQ(ev->tag, "v1.2.3");
+  EXPECT_EQ(ev->commit, kB);  // head_commit, not `after` (the tag object)
+  EXPECT_EQ(ev->names, std::vector<std::string>{"corp/Lib"});
+  // clone, ssh, web; not the API url, not the mirror's original_url.
+  EXPECT_EQ(ev->urls, (std::vector<std::string>{"https://gitea.example/corp/Lib.git",
+                                                "git@gitea.example:corp/Lib.git",
+                                                "https://gitea.example/corp/Lib"}));
+  // A deleted tag: push with after = zeros and no head_commit.
+  auto del = ParseGitea("push", GiteaTagPush("v1.2.3", kA, kZero, nullptr));
+  ASSERT_TRUE(del.ok()) << del.message();
+  EXPECT_EQ(del->kind, Kind::kTagDeleted);
+  EXPECT_EQ(del->commit, "");
+  // "Test Delivery": a push of the default branch.
+  auto branch = GiteaTagPush("x", kA, kB, {{"id", kB}});
+  branch["ref"] = "refs/heads/main";
+  auto test_delivery = ParseGitea("push", branch);
+  ASSERT_TRUE(test_delivery.ok());
+  EXPECT_EQ(test_delivery->kind, Kind::kIgnored);
+  EXPECT_THAT(test_delivery->reason, HasSubstr("refs/heads/main is not a tag"));
+
+  nlohmann::json create = {{"sha", kA},
+                           {"ref", "sub/v0.3.0"},
+                           {"ref_type", "tag"},
+                           {"repository", GiteaRepo()},
+                           {"sender", {{"login", "corp"}}}};
+  auto created = ParseGitea("create", create);
+  ASSERT_TRUE(created.ok()) << created.message();
+  EXPECT_EQ(created->kind, Kind::kTagCreated);
+  EXPECT_EQ(created->tag, "sub/v0.3.0");
+  EXPECT_EQ(created->commit, "");  // sha may be a tag object: never taken for the commit
+  create["ref_type"] = "branch";
+  EXPECT_EQ(ParseGitea("create", create)->kind, Kind::kIgnored);
+
+  nlohmann::json removed = {
+      {"ref", "v1.2.3"}, {"ref_type", "tag"}, {"pusher_type", "user"}, {"repository", GiteaRepo()}};
+  auto deleted = ParseGitea("delete", removed);
+  ASSERT_TRUE(deleted.ok()) << deleted.message();
+  EXPECT_EQ(deleted->kind, Kind::kTagDeleted);
+  EXPECT_EQ(deleted->tag, "v1.2.3");
+  removed["ref_type"] = "branch";
+  EXPECT_EQ(ParseGitea("delete", removed)->kind, Kind::kIgnored);
+
+  auto release = ParseGitea("release", {{"action", "published"}, {"repository", GiteaRepo()}});
+  ASSERT_TRUE(release.ok());
+  EXPECT_EQ(release->kind, Kind::kIgnored);
+  EXPECT_THAT(release->reason, HasSubstr("push, create, delete"));
+
+  auto nameless = GiteaTagPush("", kZero, kA, {{"id", kB}});
+  EXPECT_FALSE(ParseGitea("push", nameless).ok());
+  EXPECT_FALSE(ParseGitea("create", {{"ref_type", "tag"}, {"repository", GiteaRepo()}}).ok());
+  EXPECT_FALSE(ParseGitea("push", {{"ref", "refs/tags/v1.0.0"}}).ok());  // no repository
+  EXPECT_FALSE(ParseGitea("push", nlohmann::json::array()).ok());
+}
+
 TEST(WebhookMatch, NormalizeUrls) {
   EXPECT_EQ(NormalizeRepoUrl("https://github.example/Corp/Lib.git"), "github.example/corp/lib");
   EXPECT_EQ(NormalizeRepoUrl("https://user:pw@GitHub.example:443/Corp/Lib/"),
@@ -221,6 +328,49 @@ TEST(WebhookMatch, ConfiguredRepos) {
   EXPECT_EQ(MatchRepo(cfg, Provider::kGitLab, ev), &cfg.repositories[1]);
   ev.names = {"corp/other"};
   EXPECT_EQ(MatchRepo(cfg, Provider::kGitLab, ev), nullptr);
+}
+
+// Gitea payloads match by URL or full_name like the others; provider = "github" refuses
+// them, provider = "gitea" refuses GitHub's and GitLab's, none (or generic) takes all.
+TEST(WebhookMatch, GiteaProvider) {
+  TempDir tmp;
+  const std::string dir = tmp.path().string();
+  auto cfg = config::ParseConfig(R"(storage = ["file://)" + dir + R"(/store"]
+spool_dir = ")" + dir + R"(/spool"
+state_dir = ")" + dir + R"(/state"
+socket = ")" + dir + R"(/sock"
+[[repository]]
+import_path = "corp.example/lib"
+remote_url = "https://gitea.example/corp/lib.git"
+webhook_secret = "s"
+provider = "gitea"
+[[repository]]
+import_path = "corp.example/gh"
+remote_url = "https://gitea.example/corp/gh.git"
+webhook_secret = "s"
+provider = "github"
+[[repository]]
+import_path = "corp.example/any"
+remote_url = "ssh://git@gitea.example:2222/corp/any.git"
+webhook_secret = "s"
+provider = "generic"
+)",
+                                 "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.message();
+  auto ev = ParseGitea("push", GiteaTagPush("v1.0.0", kZero, kA, {{"id", kB}}));
+  ASSERT_TRUE(ev.ok()) << ev.message();
+  EXPECT_EQ(MatchRepo(*cfg, Provider::kGitea, *ev), &cfg->repositories[0]);  // clone_url
+  EXPECT_EQ(MatchRepo(*cfg, Provider::kGitHub, *ev), nullptr);
+  EXPECT_EQ(MatchRepo(*cfg, Provider::kGitLab, *ev), nullptr);
+  Event gh;
+  gh.urls = {"git@gitea.example:corp/gh.git"};
+  EXPECT_EQ(MatchRepo(*cfg, Provider::kGitHub, gh), &cfg->repositories[1]);
+  EXPECT_EQ(MatchRepo(*cfg, Provider::kGitea, gh), nullptr);  // provider = github
+  Event any;
+  any.names = {"Corp/Any"};
+  for (Provider p : {Provider::kGitHub, Provider::kGitLab, Provider::kGitea}) {
+    EXPECT_EQ(MatchRepo(*cfg, p, any), &cfg->repositories[2]) << ProviderName(p);
+  }
 }
 
 TEST(WebhookConfig, WebhookTableAndCredentials) {
@@ -566,6 +716,186 @@ TEST(WebhookService, CreateAndPushOfOneTagAreOneJobInEitherOrder) {
         << (create_first ? "create, then push" : "push, then create");
     EXPECT_EQ(Queued(cfg), 1u);
   }
+}
+
+config::Config GiteaRepos(const std::string& dir) {
+  auto cfg = config::ParseConfig(R"(storage = ["file://)" + dir + R"(/store"]
+spool_dir = ")" + dir + R"(/spool"
+state_dir = ")" + dir + R"(/state"
+socket = ")" + dir + R"(/sock"
+[[repository]]
+import_path = "corp.example/lib"
+remote_url = "https://gitea.example/corp/Lib.git"
+webhook_secret = "lib-secret"
+provider = "gitea"
+[[repository]]
+import_path = "corp.example/gh"
+remote_url = "https://github.example/Corp/Tools.git"
+webhook_secret = "gh-secret"
+provider = "github"
+)",
+                                 "test.toml");
+  EXPECT_TRUE(cfg.ok()) << cfg.message();
+  return *cfg;
+}
+
+Delivery GiteaDelivery(const std::string& id, const std::string& secret, const nlohmann::json& doc,
+                       const std::string& event = "push") {
+  Delivery d;
+  d.provider = Provider::kGitea;
+  d.content_type = "application/json";
+  d.event = event;
+  d.id = id;
+  d.body = doc.dump(2);  // Gitea indents its JSON; the signature covers the raw bytes
+  d.has_auth = true;
+  d.signature = HmacSha256Hex(secret, d.body);
+  return d;
+}
+
+TEST(WebhookService, GiteaDecisionsAndQueue) {
+  TempDir tmp;
+  auto cfg = GiteaRepos(tmp.path().string());
+  auto svc = Service::Create(cfg, nullptr);
+  ASSERT_TRUE(svc.ok()) << svc.message();
+  const auto push = GiteaTagPush("v1.2.3", kZero, kA, {{"id", kB}});
+  auto forged = GiteaDelivery("g1", "lib-secret", push);
+  forged.signature[3] = forged.signature[3] == '0' ? '1' : '0';
+  EXPECT_EQ((*svc)->Handle(forged).status, 401);
+  auto missing = GiteaDelivery("g1", "lib-secret", push);
+  missing.has_auth = false;
+  missing.signature.clear();
+  auto refused = (*svc)->Handle(missing);
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_THAT(refused.body, HasSubstr("X-Gitea-Signature / X-Forgejo-Signature missing or wrong"));
+  EXPECT_EQ((*svc)->Handle(GiteaDelivery("g1", "gh-secret", push)).status, 401);
+  EXPECT_EQ(Queued(cfg), 0u);
+
+  auto ok = (*svc)->Handle(GiteaDelivery("g1", "lib-secret", push));
+  ASSERT_EQ(ok.status, 202) << ok.body;
+  EXPECT_EQ(ok.result, "queued");
+  auto replay = (*svc)->Handle(GiteaDelivery("g1", "lib-secret", push));
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(replay.result, "duplicate");
+  // The `create` Gitea sends with the push: the job that waits covers it.
+  nlohmann::json create = {
+      {"sha", kA}, {"ref", "v1.2.3"}, {"ref_type", "tag"}, {"repository", GiteaRepo()}};
+  auto created = (*svc)->Handle(GiteaDelivery("g2", "lib-secret", create, "create"));
+  EXPECT_EQ(created.result, "coalesced") << created.body;
+  EXPECT_EQ(Queued(cfg), 1u);
+  auto spool = jobs::Spool::Open(cfg.spool_dir);
+  ASSERT_TRUE(WaitForQueueDepth(cfg, 1));
+  auto jobs = spool->List(jobs::State::kQueued);
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].job.tag, "v1.2.3");
+  EXPECT_EQ((*jobs)[0].job.commit, kB);
+  EXPECT_EQ((*jobs)[0].job.repo, cfg.repositories[0].path);
+
+  // A repository with provider = "github" takes no Gitea delivery, and the other way round.
+  auto gh_push = push;
+  gh_push["repository"] = {{"full_name", "Corp/Tools"},
+                           {"clone_url", "https://github.example/Corp/Tools.git"}};
+  EXPECT_EQ((*svc)->Handle(GiteaDelivery("g3", "gh-secret", gh_push)).status, 404);
+  auto to_github = GitHubDelivery("g4", "lib-secret", push);
+  EXPECT_EQ((*svc)->Handle(to_github).status, 404);
+  // Not a tag, no delivery id.
+  auto branch = push;
+  branch["ref"] = "refs/heads/main";
+  EXPECT_EQ((*svc)->Handle(GiteaDelivery("g5", "lib-secret", branch)).status, 204);
+  auto no_id = (*svc)->Handle(GiteaDelivery("", "lib-secret", push));
+  EXPECT_EQ(no_id.status, 400);
+  EXPECT_THAT(no_id.body, HasSubstr("X-Gitea-Delivery / X-Forgejo-Delivery"));
+  EXPECT_EQ(Queued(cfg), 1u);
+  EXPECT_EQ((*svc)->Count("gitea", "queued"), 1u);
+  EXPECT_EQ((*svc)->Count("gitea", "unauthorized"), 3u);
+  EXPECT_EQ((*svc)->Count("gitea", "unknown_repo"), 1u);
+  EXPECT_EQ((*svc)->Count("github", "unknown_repo"), 1u);
+  EXPECT_THAT((*svc)->RenderMetrics(),
+              HasSubstr("modpub_webhook_deliveries_total{provider=\"gitea\",result=\"queued\"} 1"));
+}
+
+// Gitea announces a deleted tag by `push` and by `delete`: a published version's deletion
+// is one alert; deleted again after the tag was re-created, it is a new one.
+TEST(WebhookService, GiteaDeletionOfAPublishedTagAlertsOnce) {
+  TempDir tmp;
+  auto cfg = GiteaRepos(tmp.path().string());
+  // Published as far as the service can tell: the version's .info is stored.
+  const fs::path v = tmp.path() / "store" / "corp.example" / "lib" / "@v";
+  fs::create_directories(v);
+  std::ofstream(v / "v1.0.0.info") << R"({"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"})";
+  auto svc = Service::Create(cfg, nullptr);
+  ASSERT_TRUE(svc.ok()) << svc.message();
+  nlohmann::json del_event = {
+      {"ref", "v1.0.0"}, {"ref_type", "tag"}, {"pusher_type", "user"}, {"repository", GiteaRepo()}};
+  auto by_push =
+      (*svc)->Handle(GiteaDelivery("d1", "lib-secret", GiteaTagPush("v1.0.0", kA, kZero, nullptr)));
+  EXPECT_EQ(by_push.status, 204);
+  EXPECT_EQ(by_push.result, "alert");
+  auto by_delete = (*svc)->Handle(GiteaDelivery("d2", "lib-secret", del_event, "delete"));
+  EXPECT_EQ(by_delete.status, 204);
+  EXPECT_THAT(by_delete.body, HasSubstr("alerted already"));
+  const std::string one = "modpub_webhook_tag_alerts_total{provider=\"gitea\",kind=\"deleted\"} 1";
+  EXPECT_THAT((*svc)->RenderMetrics(), HasSubstr(one));
+  // Re-created (queued), deleted again: alerted again.
+  auto again = (*svc)->Handle(
+      GiteaDelivery("d3", "lib-secret", GiteaTagPush("v1.0.0", kZero, kA, {{"id", kB}})));
+  EXPECT_EQ(again.status, 202) << again.body;
+  EXPECT_EQ((*svc)->Handle(GiteaDelivery("d4", "lib-secret", del_event, "delete")).status, 204);
+  EXPECT_THAT((*svc)->RenderMetrics(),
+              HasSubstr("modpub_webhook_tag_alerts_total{provider=\"gitea\",kind=\"deleted\"} 2"));
+  // A tag that was never published: no alert.
+  del_event["ref"] = "v9.9.9";
+  auto unpublished = (*svc)->Handle(GiteaDelivery("d5", "lib-secret", del_event, "delete"));
+  EXPECT_EQ(unpublished.result, "ignored");
+}
+
+http::Request GiteaRequest(const http::Headers& headers, const std::string& body) {
+  http::Request req;
+  req.method = "POST";
+  req.path = req.target = "/hooks/gitea";
+  req.headers = headers;
+  req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  return req;
+}
+
+// Forgejo sends X-Forgejo-* and X-Gitea-*; Forgejo's are read when present, each header
+// on its own; Gitea sends only its own.
+TEST(WebhookService, GiteaAndForgejoHeaders) {
+  const std::string body = R"({"ref":"refs/tags/v1.0.0"})";
+  const std::string good = HmacSha256Hex("s", body);
+  auto gitea = ReadDelivery(Provider::kGitea, GiteaRequest({{"X-Gitea-Event", "push"},
+                                                            {"X-Gitea-Delivery", "gitea-id"},
+                                                            {"X-Gitea-Signature", good},
+                                                            {"X-Hub-Signature-256", "x"}},
+                                                           body));
+  EXPECT_EQ(gitea.provider, Provider::kGitea);
+  EXPECT_EQ(gitea.event, "push");
+  EXPECT_EQ(gitea.id, "gitea-id");
+  EXPECT_TRUE(gitea.has_auth);
+  EXPECT_EQ(gitea.signature, good);
+  EXPECT_EQ(gitea.body, body);
+  EXPECT_EQ(gitea.content_type, "application/json");
+  auto both = ReadDelivery(Provider::kGitea, GiteaRequest({{"X-Gitea-Event", "create"},
+                                                           {"X-Gitea-Delivery", "gitea-id"},
+                                                           {"X-Gitea-Signature", good},
+                                                           {"x-forgejo-event", "push"},
+                                                           {"X-Forgejo-Delivery", "forgejo-id"},
+                                                           {"X-Forgejo-Signature", "bad"}},
+                                                          body));
+  EXPECT_EQ(both.event, "push");
+  EXPECT_EQ(both.id, "forgejo-id");
+  EXPECT_EQ(both.signature, "bad");  // Forgejo's, even though Gitea's would verify
+  EXPECT_FALSE(VerifyGiteaSignature("s", both.body, both.signature));
+  auto forgejo_only = ReadDelivery(Provider::kGitea, GiteaRequest({{"X-Forgejo-Event", "delete"},
+                                                                   {"X-Forgejo-Delivery", "f"},
+                                                                   {"X-Forgejo-Signature", good}},
+                                                                  body));
+  EXPECT_EQ(forgejo_only.event, "delete");
+  EXPECT_EQ(forgejo_only.id, "f");
+  EXPECT_TRUE(VerifyGiteaSignature("s", forgejo_only.body, forgejo_only.signature));
+  auto unsigned_ = ReadDelivery(Provider::kGitea, GiteaRequest({{"X-Gitea-Event", "push"}}, body));
+  EXPECT_FALSE(unsigned_.has_auth);
+  EXPECT_EQ(unsigned_.id, "");
 }
 
 }  // namespace

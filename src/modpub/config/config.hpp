@@ -19,13 +19,14 @@
 //                                            #   and [proxy]; "" = off
 //   scan_interval_ms = 2000                  # periodic spool scan besides the socket wake-up
 //   reconcile_interval_ms = 600000           # tags vs storage, queue what is missing; 0 = off
+//   keep_done_jobs_days = 30                 # delete finished jobs older than this; 0 = keep
 //
 //   [retry]
 //   initial_backoff_ms = 1000                # first retry delay; doubles per attempt,
 //   max_backoff_ms     = 300000              #   capped here, with +-20% jitter
 //   max_attempts       = 8                   # attempts before a job goes to failed/
 //
-//   [webhook]                                # POST /hooks/github, /hooks/gitlab
+//   [webhook]                                # POST /hooks/github, /hooks/gitlab, /hooks/gitea
 //   max_body_bytes   = 5242880               # larger bodies: 413, not read
 //   threads          = 32                    # HTTP handler threads (slow clients hold none)
 //   read_timeout_ms  = 5000                  # request line + headers: total deadline
@@ -56,9 +57,9 @@
 //   # the tag is fetched into a bare mirror (mirror/mirror.hpp):
 //   remote_url       = "https://git.example/corp/lib.git"
 //   webhook_secret   = "..."                 # checks each delivery's signature/token
-//   provider         = "github"              # github | gitlab: only that route's
-//                                            #   deliveries; generic (= absent): both;
-//                                            #   gitea: accepted, but no route serves it
+//   provider         = "github"              # github | gitlab | gitea (Gitea and
+//                                            #   Forgejo): only that route's deliveries;
+//                                            #   generic (= absent): all three
 //   remote_token_file = "/etc/modpub/lib.token"  # HTTPS token for fetching (never logged)
 //   remote_ssh_key    = "/etc/modpub/lib.key"    # SSH key for fetching
 //   # With remote_url set, `path` may be left out: the bare mirror is then
@@ -143,6 +144,7 @@ struct Config {
   std::string http_listen = "127.0.0.1:8780";  // host:port, or "" for no HTTP server
   std::chrono::milliseconds scan_interval{2000};
   std::chrono::milliseconds reconcile_interval{600000};  // 0: never (not even at start)
+  int keep_done_jobs_days = 30;                          // spool done/ retention; 0: forever
   RetryPolicy retry;
   std::vector<RepoConfig> repositories;
   // The webhook endpoints and the fetches into mirrors ([webhook] table).

@@ -231,6 +231,7 @@ std::vector<Key> TopLevelKeys() {
        .field = [](Config& c, RepoConfig&) -> Field { return &c.queue; },
        .check = CheckQueueUrl,
        .example = R"("redis://127.0.0.1:6379/0?stream=modpub:jobs&group=modpubd")",
+       .commented = true,
        .help = "A cluster's shared job queue, on Redis Streams (empty: spool_dir is the queue).\n"
                "Jobs still enter through spool_dir first, durable on this machine before a push\n"
                "or webhook is answered; post-receive and modpubd then forward them to Redis\n"
@@ -288,6 +289,14 @@ std::vector<Key> DaemonKeys() {
                "that storage lacks is queued (a lost webhook, a hook that was not installed,\n"
                "a full disk), and jobs pre-receive held for a push whose post-receive never ran\n"
                "are queued or dropped. One log line and a metric per repair. 0: never."},
+      {.name = "daemon.keep_done_jobs_days",
+       .field = [](Config& c, RepoConfig&) -> Field { return &c.keep_done_jobs_days; },
+       .min = 0,
+       .max = 36500,
+       .help = "Finished jobs (spool done/) older than this many days are deleted by the daemon's\n"
+               "spool scan (at most once an hour); 0 keeps them forever. Published versions\n"
+               "are never affected. Failed jobs are kept until retried or removed by hand:\n"
+               "each needs a person's look."},
       {.name = "retry",
        .kind = Kind::kTable,
        .finish = FinishRetry,
@@ -318,10 +327,10 @@ std::vector<Key> WebhookKeys() {
   return {
       {.name = "webhook",
        .kind = Kind::kTable,
-       .help = "The webhook endpoints, POST /hooks/github and POST /hooks/gitlab on\n"
+       .help = "The webhook endpoints, POST /hooks/github, /hooks/gitlab and /hooks/gitea on\n"
                "daemon.http_listen, for repositories on a hosted server (remote_url in\n"
-               "[[repository]]). Put a TLS reverse proxy in front that forwards only /hooks/\n"
-               "from the outside."},
+               "[[repository]]). Put a TLS reverse proxy in front\n"
+               "(examples/nginx/modpubd-tls.conf)."},
       {.name = "webhook.max_body_bytes",
        .field = [](Config& c, RepoConfig&) -> Field { return &c.webhook.max_body_bytes; },
        .min = 1024,
@@ -529,17 +538,17 @@ std::vector<Key> RemoteKeys() {
        .secret = true,
        .example = R"("change-me")",
        .commented = true,
-       .help = "The webhook's secret: GitHub's X-Hub-Signature-256 is checked with it, GitLab's\n"
-               "X-Gitlab-Token must equal it. Without it every delivery is refused (401)."},
+       .help = "The webhook's secret: GitHub's X-Hub-Signature-256 and Gitea's X-Gitea-Signature\n"
+               "(Forgejo's X-Forgejo-Signature) are checked with it, GitLab's X-Gitlab-Token\n"
+               "must equal it. Without it every delivery is refused (401)."},
       {.name = "repository.provider",
        .field = [](Config&, RepoConfig& r) -> Field { return &r.provider; },
        .choices = {"github", "gitlab", "generic", "gitea"},
        .example = R"("github")",
        .commented = true,
-       .help = "Whose deliveries may name this repository: github (POST /hooks/github) or gitlab\n"
-               "(POST /hooks/gitlab); generic, or no provider, accepts both. \"gitea\" is\n"
-               "accepted, but no route takes Gitea's deliveries: none ever reaches such a\n"
-               "repository."},
+       .help = "Whose deliveries may name this repository: github (POST /hooks/github), gitlab\n"
+               "(POST /hooks/gitlab) or gitea (POST /hooks/gitea: Gitea and Forgejo, a fork\n"
+               "that sends Gitea's payloads); generic, or no provider, accepts all three."},
       {.name = "repository.remote_token_file",
        .field = [](Config&, RepoConfig& r) -> Field { return &r.remote_token_file; },
        .check = CheckAbsolute,

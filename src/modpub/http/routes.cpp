@@ -63,11 +63,36 @@ Status LogProblem(const std::string& dir) {
   return Ok();
 }
 
+// Each page behind the proxy's auth (when it has one): any principal may open it, and
+// sees the modules its rules let it read.
+void MountPages(Router& raw, const RouteSet& routes) {
+  std::shared_ptr<Auth> auth = routes.proxy ? routes.proxy->auth : nullptr;
+  for (const auto& page : routes.pages) {
+    raw.Get(page.path, [auth, handler = page.handler](const Request& req, Response& res) {
+      if (!auth) return handler(req, res, [](std::string_view) { return true; });
+      const std::string authorization = req.get_header_value("Authorization");
+      auto d = auth->Check(authorization, std::nullopt);
+      if (d.verdict != Auth::Verdict::kAllow) {
+        res.status = 401;
+        res.set_header("WWW-Authenticate", "Basic realm=\"" + auth->realm() + "\"");
+        res.set_content("401 Unauthorized: " + d.reason + "\n", "text/plain; charset=utf-8");
+        return;
+      }
+      handler(req, res, [&auth, &authorization](std::string_view module_path) {
+        return auth->Check(authorization, std::string(module_path)).verdict ==
+               Auth::Verdict::kAllow;
+      });
+    });
+  }
+}
+
 }  // namespace
 
 std::string MountRoutes(Server& server, const RouteSet& routes) {
   Router& raw = server.router();
   std::string names = "/healthz, /metrics";
+  MountPages(raw, routes);
+  for (const auto& page : routes.pages) names += ", " + page.path;
   if (routes.extra) {
     routes.extra(raw);
     names += ", " + routes.extra_names;

@@ -4,8 +4,8 @@
 // (proxy.hpp).
 //
 // Order matters to the router, which takes the first matching route, so MountRoutes
-// fixes it: the Server's own routes, then `extra` (the webhooks, with their header check:
-// the early body-size refusal, router.hpp), then the proxy. With `serve_modules`, module
+// fixes it: the Server's own routes, then `pages`, then `extra` (the webhooks, with their header
+// check: the early body-size refusal, router.hpp), then the proxy. With `serve_modules`, module
 // files are answered by a pre-routing handler before the route table is searched; with
 // only a checksum database (`serve_modules` false), every path outside /sumdb/ is 404.
 #pragma once
@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "modpub/http/proxy.hpp"
@@ -29,6 +30,17 @@ struct RouteSet {
   std::optional<ProxyConfig> proxy;
   bool serve_modules = false;  // [proxy]: the storage's modules; false: /sumdb/ only
   std::string modules_from;    // the storage URL served, for the log line
+  // Pages of the daemon's own (the status page: GET / and /api/status), answered only
+  // after the proxy's auth, when it has one, accepted the request as it accepts a checksum
+  // database tile: 401 (with WWW-Authenticate) without valid credentials. The handler is
+  // told which module paths the principal may read (always true without auth), and
+  // shows only those.
+  using Readable = std::function<bool(std::string_view module_path)>;
+  struct Page {
+    std::string path;  // exact, e.g. "/"
+    std::function<void(const Request&, Response&, const Readable&)> handler;
+  };
+  std::vector<Page> pages;
 };
 
 // Mounts `routes` on `server` (before Start). Returns the routes served, for the log.

@@ -183,6 +183,25 @@ void Runner::Scan() {
   } else if (*n > 0) {
     spdlog::warn("re-queued {} job(s) claimed by a daemon instance that died", *n);
   }
+  RemoveOldFinishedJobs();
+}
+
+// done/ would otherwise grow by one file per published tag forever; an hour between passes
+// keeps the directory listing off the scan's hot path.
+void Runner::RemoveOldFinishedJobs() {
+  if (cfg_.keep_done_jobs_days <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_prune_ && now - *last_prune_ < std::chrono::hours(1)) return;
+  last_prune_ = now;
+  const auto cutoff = std::filesystem::file_time_type::clock::now() -
+                      std::chrono::hours(24) * cfg_.keep_done_jobs_days;
+  auto n = spool_.RemoveFinishedBefore(cutoff);
+  if (!n) {
+    spdlog::error("spool retention: {}", n.message());
+  } else if (*n > 0) {
+    spdlog::info("deleted {} finished job(s) older than {} days from {}/done", *n,
+                 cfg_.keep_done_jobs_days, spool_.dir().string());
+  }
 }
 
 void Runner::WorkerLoop(int index) {
@@ -306,6 +325,11 @@ void Runner::Fail(const Job& job, const std::string& what, const std::string& re
     spdlog::error("{}: cannot record the failure: {}", what, s.message());
   }
   if (observer_.job) observer_.job("failed");
+  if (observer_.settled) {
+    Job failed = job;
+    failed.last_error = reason;
+    observer_.settled(failed, "failed");
+  }
 }
 
 void Runner::Retry(const Job& job, const std::string& what, const std::string& error,
@@ -333,6 +357,12 @@ void Runner::Retry(const Job& job, const std::string& what, const std::string& e
     spdlog::error("{}: cannot re-queue: {}", what, s.message());
   }
   if (observer_.job) observer_.job("retried");
+  if (observer_.settled) {
+    Job next = job;
+    next.attempts += 1;
+    next.last_error = error;
+    observer_.settled(next, "retried");
+  }
 }
 
 namespace {
@@ -440,6 +470,7 @@ void Runner::Finish(Job job, const std::string& what, const publish::TagResult& 
                  r.sumdb.empty() ? "" : ", sumdb " + r.sumdb, seconds * 1000);
   }
   if (observer_.job) observer_.job("done");
+  if (observer_.settled) observer_.settled(job, "done");
 }
 
 Status Runner::Complete(const Job& job, const Ticket& t) {

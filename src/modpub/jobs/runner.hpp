@@ -57,6 +57,10 @@ struct RunnerObserver {
   std::function<void(const std::string& outcome)> module_version;
   std::function<void(double seconds)> publish_duration;
   std::function<void(const std::string& message)> error;
+  // After `job`, the job as recorded: "done" (result_json set), "retried" (attempts and
+  // last_error of the failed attempt), "failed" (last_error: why). The status page's model
+  // follows the spool with it (status/status.hpp).
+  std::function<void(const Job& job, const std::string& result)> settled;
 };
 
 // The signer and log every publish uses ([sumdb] in the configuration); both or neither.
@@ -105,7 +109,8 @@ class Runner {
   void WorkerLoop(int index);
   bool ClaimFromQueue(int index);  // true: a job was handled
   void ForwardLoop();
-  void Scan();  // re-queue dead owners' jobs
+  void Scan();                   // re-queue dead owners' jobs; retention of done/
+  void RemoveOldFinishedJobs();  // worker 0 only (Scan's thread)
   void Handle(Job job, const Ticket& t);
   // After PublishTag: record the job done, or retry or fail it by what the reports say.
   void Finish(Job job, const std::string& what, const publish::TagResult& result, double seconds,
@@ -131,6 +136,7 @@ class Runner {
   std::vector<std::unique_ptr<RedisQueue>> queues_;  // cluster: one per worker
   std::unique_ptr<RedisQueue> outbox_;               // cluster: forwards the spool
   std::thread forwarder_;
+  std::optional<std::chrono::steady_clock::time_point> last_prune_;  // Scan's thread only
 };
 
 }  // namespace modpub::jobs

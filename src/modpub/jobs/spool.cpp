@@ -416,13 +416,34 @@ Result<IntakeJournal> ReadIntakeJournal(const fs::path& file) {
   return out;
 }
 
+namespace {
+
+// The spool is shared by the daemon's user and every git user, through its group (the
+// spool directory is setgid and group-writable). A subdirectory made by whoever comes
+// first, with that process's umask (a git user's is often 022), would shut the others
+// out; so a new subdirectory takes the spool directory's own permission bits.
+Status MakeSharedSubdir(const fs::path& root, const char* sub) {
+  const fs::path d = root / sub;
+  struct stat st;
+  const bool existed = ::stat(d.c_str(), &st) == 0;
+  if (auto s = fsio::MakeDirs(d); !s) return s;
+  struct stat rs;
+  if (!existed && ::stat(root.c_str(), &rs) == 0) {
+    (void)::chmod(d.c_str(), rs.st_mode & 07777);  // another process's directory: EPERM, fine
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<Spool> Spool::Open(const fs::path& dir) {
   if (dir.empty() || !dir.is_absolute()) {
     return Fail("spool directory \"" + dir.string() + "\" must be an absolute path");
   }
+  if (auto s = fsio::MakeDirs(dir); !s) return s.error();
   for (const char* sub :
        {"tmp", "queue", "claimed", "owners", "done", "failed", "corrupt", "intake"}) {
-    if (auto s = fsio::MakeDirs(dir / sub); !s) return s.error();
+    if (auto s = MakeSharedSubdir(dir, sub); !s) return s.error();
   }
   return Spool(dir);
 }
@@ -768,6 +789,22 @@ Result<int> Spool::RemoveStaleTemporaries(std::chrono::seconds age) const {
   return removed;
 }
 
+Result<int> Spool::RemoveFinishedBefore(std::filesystem::file_time_type cutoff) const {
+  auto names = ListDir(dir_ / "done");
+  if (!names) return names.error();
+  int removed = 0;
+  for (const auto& n : *names) {
+    if (!n.ends_with(kSuffix)) continue;
+    std::error_code ec;
+    const fs::path p = dir_ / "done" / n;
+    auto t = fs::last_write_time(p, ec);
+    if (ec || t >= cutoff) continue;
+    if (fs::remove(p, ec) && !ec) ++removed;
+  }
+  if (removed > 0) (void)fsio::SyncDir(dir_ / "done");
+  return removed;
+}
+
 Result<ClaimResult> Spool::Claim(const Owner& owner, Clock::time_point now) const {
   ClaimResult out;
   auto names = ListDir(dir_ / "queue");
@@ -980,17 +1017,21 @@ Status Spool::RetryFailed(const std::string& id) const {
   return Move(f, dir_ / "queue" / name);
 }
 
-bool Poke(const std::string& socket_path) {
+Wake Poke(const std::string& socket_path) {
   sockaddr_un addr{};
-  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) return false;
+  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) return Wake::kNotRunning;
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
   UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return false;
+  if (!fd) return Wake::kBusy;  // out of descriptors here says nothing about the daemon
   static const char kMsg[] = "wake";
   ssize_t n = ::sendto(fd.get(), kMsg, sizeof kMsg - 1, MSG_DONTWAIT | MSG_NOSIGNAL,
                        reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  return n == static_cast<ssize_t>(sizeof kMsg - 1);
+  if (n == static_cast<ssize_t>(sizeof kMsg - 1)) return Wake::kDelivered;
+  // ENOENT: no socket file; ECONNREFUSED: a file left by a daemon that is gone (a datagram
+  // socket nobody has bound); EACCES: not ours to judge, say busy rather than "down".
+  return errno == ENOENT || errno == ECONNREFUSED || errno == ENOTSOCK ? Wake::kNotRunning
+                                                                       : Wake::kBusy;
 }
 
 // --- held jobs (pre-receive) ------------------------------------------------------------
@@ -1000,7 +1041,7 @@ Status Spool::Hold(const std::string& key, Job job) const {
   if (auto s = PrepareJob(job); !s) return s;
   // Made on first use: a spool of an older modpub has no held/, and its readers (modpub
   // jobs, another user) may not be allowed to create it.
-  if (auto s = fsio::MakeDirs(dir_ / "held"); !s) return s;
+  if (auto s = MakeSharedSubdir(dir_, "held"); !s) return s;
   return WriteDurably(dir_ / "tmp", dir_ / "held" / (key + std::string(kSuffix)), ToJson(job));
 }
 

@@ -211,6 +211,10 @@ class Spool {
   // locks of writers that died mid-write (a live writer renames within milliseconds).
   // Returns how many were removed.
   Result<int> RemoveStaleTemporaries(std::chrono::seconds age) const;
+  // Retention: deletes the done/ job files last written before `cutoff` (a job's done/
+  // file is written when it finishes) and returns how many. done/ is a record
+  // only: nothing reads it to decide what to publish, so deleting never loses work.
+  Result<int> RemoveFinishedBefore(std::filesystem::file_time_type cutoff) const;
 
   // --- inspection (modpub jobs / retry) ---------------------------------------------
   struct Entry {
@@ -258,10 +262,17 @@ struct IntakeJournal {
 };
 Result<IntakeJournal> ReadIntakeJournal(const std::filesystem::path& file);
 
+// What a wake-up found at the daemon's socket.
+enum class Wake {
+  kDelivered,   // a daemon is listening: it looks at the spool now
+  kBusy,        // a daemon is listening but its socket queue is full: it is already awake
+  kNotRunning,  // nobody listens (no socket file, or a file no process has bound)
+};
+
 // Wakes the daemon listening on the Unix datagram socket `socket_path`: sends one small
 // datagram with MSG_DONTWAIT and returns at once. Never blocks, never fails loudly: a
-// missing socket or a full queue means the daemon is down or busy and will find the job
-// by its periodic scan. Returns false when the datagram was not delivered (for logging).
-bool Poke(const std::string& socket_path);
+// daemon that is down finds the job by its scan when it starts. The answer lets a hook
+// tell the pushing user that nothing will publish until the daemon runs.
+Wake Poke(const std::string& socket_path);
 
 }  // namespace modpub::jobs

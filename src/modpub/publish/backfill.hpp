@@ -7,11 +7,17 @@
 // Progress is reported through BackfillObserver as each tag starts and ends, so that a
 // caller can print a line per tag, a progress bar or JSON; the summary comes back at the
 // end, one row of counts per backend.
+//
+// A dry run (BackfillMode::kDryRun) resolves and builds every tag exactly as a publish
+// would, and then asks each backend and the checksum database what a publish WOULD do,
+// through DryRunBackend: no storage, log or signature is written. Its reports use the
+// same outcomes, meaning "would publish", "unchanged", "would refuse", "failed".
 #pragma once
 
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +28,8 @@
 namespace modpub::publish {
 
 struct BackfillObserver {
+  // Once, before the first tag: the version tags in the order they will be published.
+  std::function<void(const std::vector<std::string>& tags)> planned;
   // Before tag i (1-based) of n is published.
   std::function<void(std::size_t i, std::size_t n, const std::string& tag)> starting;
   // After it: kDone with a report per module version and backend, or kInvalid / kFailed.
@@ -39,10 +47,30 @@ struct BackfillSummary {
   std::map<std::string, Counts> backends;  // by backend URL, every backend present
 };
 
-// Publishes every version tag of `repo` (OrderVersionTags order) to `backends`.
-// Fails only when the repository's tags cannot be listed.
+enum class BackfillMode { kPublish, kDryRun };
+
+// Publishes every version tag of `repo` (OrderVersionTags order) to `backends`; in
+// kDryRun mode only reports what it would do (each backend behind DryRunBackend with
+// options.log, nothing written). Fails only when the repository's tags cannot be listed.
 Result<BackfillSummary> Backfill(git::Repository& repo, const std::string& import_path,
                                  const std::vector<storage::Backend*>& backends,
-                                 const Options& options, const BackfillObserver& observer = {});
+                                 const Options& options, const BackfillObserver& observer = {},
+                                 BackfillMode mode = BackfillMode::kPublish);
+
+// A Backend whose Put writes nothing: it answers what `real`'s Put would, from what is
+// stored now. With `log`, a module version the log holds with other hashes is refused as
+// PublishTag would refuse it (pass the log here, not in Options, for a dry run). Per
+// module version, from Stat:
+//   absent                 -> published ("would publish")
+//   incomplete             -> published ("would complete an interrupted publish")
+//   damaged                -> refused (the damage named)
+//   complete               -> zip, .mod and .info compared byte for byte with the build
+//                             (storage::Decide): unchanged, or refused naming the parts
+//                             and hashes; with a signature to store, a missing one is
+//                             published ("would add its signature"), another refused.
+// A bucket (s3://) cannot be compared without downloading every zip: a complete version
+// there is reported unchanged, saying it was not compared.
+// Stat and ListModules pass through; Name() is `real`'s. `real` and `log` must outlive it.
+std::unique_ptr<storage::Backend> DryRunBackend(storage::Backend& real, sumdb::Log* log);
 
 }  // namespace modpub::publish

@@ -23,6 +23,36 @@ std::string ShellQuote(std::string_view s) {
   return out + "'";
 }
 
+// The word ShellQuote wrote at `pos` ('…' runs and \' escapes), up to white space; nullopt
+// when there is none.
+std::optional<std::string> ShellUnquote(std::string_view s, std::size_t pos) {
+  std::string out;
+  bool any = false;
+  while (pos < s.size()) {
+    if (s[pos] == '\'') {
+      auto end = s.find('\'', pos + 1);
+      if (end == std::string_view::npos) return std::nullopt;
+      out.append(s.substr(pos + 1, end - pos - 1));
+      pos = end + 1;
+    } else if (s[pos] == '\\' && pos + 1 < s.size()) {
+      out += s[pos + 1];
+      pos += 2;
+    } else {
+      break;
+    }
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  return out;
+}
+
+// The quoted word after the first `prefix` in `s`.
+std::optional<std::string> QuotedAfter(std::string_view s, std::string_view prefix) {
+  auto pos = s.find(prefix);
+  if (pos == std::string_view::npos) return std::nullopt;
+  return ShellUnquote(s, pos + prefix.size());
+}
+
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
   for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
     s.replace(pos, from.size(), to);
@@ -158,6 +188,17 @@ std::string ShimText(std::string_view shim_template, std::string_view hook, cons
   ReplaceAll(text, "@PROGRAM@", ShellQuote(program.string()));
   ReplaceAll(text, "@ARGS@", args);
   return text;
+}
+
+std::optional<ShimInfo> ParseShim(std::string_view text) {
+  if (!IsShim(std::string(text))) return std::nullopt;
+  // This version: "recorded='<program>'"; earlier ones exec'd it: "exec '<program>' ".
+  auto program = QuotedAfter(text, "\nrecorded=");
+  if (!program) program = QuotedAfter(text, "\nexec ");
+  if (!program) return std::nullopt;
+  ShimInfo info{fs::path(*program), std::nullopt};
+  if (auto config = QuotedAfter(text, " --config ")) info.config = fs::path(*config);
+  return info;
 }
 
 Result<std::vector<std::string>> Install(const InstallOptions& o) {

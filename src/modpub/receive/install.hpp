@@ -3,7 +3,10 @@
 // `pre-receive` and `post-receive` in the repository's hooks directory (core.hooksPath if
 // set, relative to the repository directory for a bare repository; else <git dir>/hooks)
 // become small shell scripts ("shims", made from a template with the placeholders
-// @HOOK@, @PROGRAM@ and @ARGS@) that exec the modpub-hook program.
+// @HOOK@, @PROGRAM@ and @ARGS@) that exec the modpub-hook program. The shim looks the
+// program up when git runs it ($MODPUB_HOOK, else PATH: hooks/shim.sh.inc); @PROGRAM@,
+// the modpub-hook beside the installing `modpub`, is only its last fallback, so moving or
+// upgrading the binaries needs no new install.
 //
 // State: a hook that was there before is moved, unchanged (content, mode, mtime), to
 // <hooks>/modpub-chained/<hook> (same name, so a hook that looks at its own name still
@@ -14,6 +17,7 @@
 //
 // Invariants:
 //  * A shim is recognised by the marker line kShimMarker; nothing else is ever removed.
+//    Shims of every modpub version carry it, so an install replaces an older shim.
 //  * Install is idempotent: a shim already in place is rewritten only if its text would
 //    change (other program or config), and never chained to itself.
 //  * Uninstall after Install leaves the hooks directory exactly as before Install (the
@@ -39,7 +43,7 @@ inline constexpr std::string_view kChainedDir = "modpub-chained";
 
 struct InstallOptions {
   std::filesystem::path repo;                   // the repository (bare or not)
-  std::filesystem::path program;                // absolute path of modpub-hook
+  std::filesystem::path program;                // modpub-hook's fallback path (absolute)
   std::optional<std::filesystem::path> config;  // passed as --config (made absolute)
   std::string shim_template;                    // text with @HOOK@, @PROGRAM@, @ARGS@
 };
@@ -51,6 +55,15 @@ Result<std::filesystem::path> HooksDir(const std::filesystem::path& repo);
 std::string ShimText(std::string_view shim_template, std::string_view hook,
                      const std::filesystem::path& program,
                      const std::optional<std::filesystem::path>& config);
+
+// What a shim says, for checks of an installation: the program it falls back to and the
+// configuration it passes. Reads the shims of this and of earlier versions (whose only
+// program was the recorded one). nullopt when `text` is not a shim or has no program.
+struct ShimInfo {
+  std::filesystem::path recorded_program;
+  std::optional<std::filesystem::path> config;
+};
+std::optional<ShimInfo> ParseShim(std::string_view text);
 
 // Each returns what it did, one line per hook, for the user.
 Result<std::vector<std::string>> Install(const InstallOptions& options);

@@ -9,6 +9,7 @@
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/local_part.hpp"
+#include "modpub/storage/probe.hpp"
 
 namespace modpub::storage {
 namespace fs = std::filesystem;
@@ -228,5 +229,7 @@ Result<std::vector<std::string>> AthensDisk::ListModules() {
     return module::CheckPath(path) ? path : std::string();
   });
 }
+
+Status AthensDisk::Probe(const std::string& name) { return ProbeDirectory(url_, root_, name); }
 
 }  // namespace modpub::storage

@@ -50,6 +50,8 @@ class AthensDisk : public Backend {
   Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                          const std::string& version,
                                                          VersionPart part) override;
+  // <root>/.modpub-doctor/<name> (probe.hpp: ProbeDirectory).
+  Status Probe(const std::string& name) override;
 
   // Is `name` a version directory name to Athens (semver.Canonical(name) is a prefix)?
   static bool IsVersionDirName(const std::string& name);

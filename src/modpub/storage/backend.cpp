@@ -186,6 +186,10 @@ Result<std::optional<std::filesystem::path>> Backend::LocalFile(const std::strin
   return Fail(Name() + ": this storage cannot be served from local files");
 }
 
+Status Backend::Probe(const std::string&) {
+  return Fail(Name() + ": this storage cannot be probed for writing");
+}
+
 namespace {
 
 // `s` as it can be printed in a message or a log line: printable ASCII as is, '"' and '\\'

@@ -121,7 +121,19 @@ class Backend {
   virtual Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                                  const std::string& version,
                                                                  VersionPart part);
+
+  // Checks that the storage takes a write, gives it back and lets it go (`modpub doctor`):
+  // creates the object `.modpub-doctor/<name>` below the storage's root (no module's
+  // file: a module path never starts with "."), reads it back, compares, and deletes it.
+  // Whatever the probe created (the object, and on disk the directories it needed) is
+  // removed again even when a step fails; a failure to remove it is the probe's failure,
+  // naming what was left. `name` is one element of [A-Za-z0-9._-] that no concurrent
+  // probe uses (ProbeName). The default fails: the storage cannot be probed.
+  virtual Status Probe(const std::string& name);
 };
+
+// A probe name unique to this process and call: "<host>-<pid>-<random hex>".
+std::string ProbeName();
 
 // Fails unless `path` is a valid module path and `version` a canonical version for it
 // (vX.Y.Z[-pre], or vX.Y.Z[-pre]+incompatible): what a backend may turn into file names.

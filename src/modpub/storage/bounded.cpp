@@ -50,6 +50,9 @@ class BoundedBackend final : public Backend {
                                                          VersionPart part) override {
     return inner_->LocalFile(path, version, part);
   }
+  Status Probe(const std::string& name) override {
+    return Run<Status>("probe " + name, [name](Backend& b) { return b.Probe(name); });
+  }
 
  private:
   // Abandoned operations still running, shared with their threads (which may outlive us).

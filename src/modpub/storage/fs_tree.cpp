@@ -11,6 +11,7 @@
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
 #include "modpub/storage/local_part.hpp"
+#include "modpub/storage/probe.hpp"
 
 namespace modpub::storage {
 namespace fs = std::filesystem;
@@ -229,5 +230,7 @@ Result<std::vector<std::string>> FsTree::ListModules() {
     return path ? *path : std::string();
   });
 }
+
+Status FsTree::Probe(const std::string& name) { return ProbeDirectory(url_, root_, name); }
 
 }  // namespace modpub::storage

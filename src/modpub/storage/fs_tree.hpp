@@ -58,6 +58,8 @@ class FsTree : public Backend {
   Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                          const std::string& version,
                                                          VersionPart part) override;
+  // <root>/.modpub-doctor/<name> (probe.hpp: ProbeDirectory).
+  Status Probe(const std::string& name) override;
 
  private:
   // <root>/<escaped path>/@v, for a valid module path.

@@ -6,6 +6,7 @@
 
 #include "modpub/module/module.hpp"
 #include "modpub/semver/semver.hpp"
+#include "modpub/storage/probe.hpp"
 #include "modpub/storage/s3_cache.hpp"
 #include "modpub/storage/s3_put.hpp"
 
@@ -251,6 +252,37 @@ Result<std::vector<std::string>> S3Backend::ListModules() {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+Status S3Backend::Probe(const std::string& name) {
+  if (auto st = CheckProbeName(url_, name); !st) return st;
+  const std::string key =
+      (where_.prefix.empty() ? "" : where_.prefix + "/") + kProbeDir + "/" + name;
+  const std::string data = "modpub doctor probe " + name + "\n";
+  const Deadline deadline = StartOperation();
+  s3::PutCondition create_only;
+  create_only.if_none_match_any = true;
+  auto put = client_->Put(key, data, create_only, s3::RandomWriterId(), deadline);
+  if (!put) return put.error();
+  if (put->status != 200) {
+    return Fail(url_ + ": probe object " + key + " exists already (HTTP " +
+                std::to_string(put->status) + "): another probe uses this name; left as it is");
+  }
+  // Stored: from here on the object is deleted whatever the read finds.
+  auto got = client_->Get(key, data.size() + 1, deadline);
+  Status read = Ok();
+  if (!got) {
+    read = got.error();
+  } else if (got->status != 200 || got->body != data) {
+    read = Fail(url_ + ": probe object " + key + " read back " +
+                (got->status != 200 ? "HTTP " + std::to_string(got->status) : "other bytes"));
+  }
+  if (auto del = client_->Delete(key); !del) {
+    return Fail((read ? url_ + ": probe" : read.message()) +
+                "; could not delete the probe object " + key + ": " + del.message() +
+                " (delete it by hand)");
+  }
+  return read;
 }
 
 }  // namespace modpub::storage

@@ -101,6 +101,10 @@ class S3Backend : public Backend {
   Result<std::optional<std::filesystem::path>> LocalFile(const std::string& path,
                                                          const std::string& version,
                                                          VersionPart part) override;
+  // <prefix>/.modpub-doctor/<name>: a create-only PUT, a GET compared with what was put,
+  // and a DELETE (the one object modpub ever deletes: its own probe; the DELETE is sent
+  // whatever the GET found).
+  Status Probe(const std::string& name) override;
 
   // The keys of path@version's parts (zip, mod, info) and of its module's list object
   // (goproxy only; empty for athens). Fails unless ValidateModuleVersion accepts them.

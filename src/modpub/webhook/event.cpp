@@ -64,7 +64,17 @@ void ClassifyTagRef(Event& ev, bool created, bool deleted) {
 
 }  // namespace
 
-std::string_view ProviderName(Provider p) { return p == Provider::kGitHub ? "github" : "gitlab"; }
+std::string_view ProviderName(Provider p) {
+  switch (p) {
+    case Provider::kGitHub:
+      return "github";
+    case Provider::kGitLab:
+      return "gitlab";
+    case Provider::kGitea:
+      return "gitea";
+  }
+  return "unknown";
+}
 
 std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -87,6 +97,14 @@ bool VerifyGitHubSignature(std::string_view secret, std::string_view body,
   constexpr std::string_view kPrefix = "sha256=";
   if (!StartsWith(header, kPrefix)) return false;
   std::string given = Lower(header.substr(kPrefix.size()));
+  std::string want = HmacSha256Hex(secret, body);
+  if (given.size() != want.size()) return false;  // the length is public (64)
+  return CRYPTO_memcmp(given.data(), want.data(), want.size()) == 0;
+}
+
+bool VerifyGiteaSignature(std::string_view secret, std::string_view body, std::string_view header) {
+  if (secret.empty()) return false;
+  std::string given = Lower(header);
   std::string want = HmacSha256Hex(secret, body);
   if (given.size() != want.size()) return false;  // the length is public (64)
   return CRYPTO_memcmp(given.data(), want.data(), want.size()) == 0;
@@ -164,6 +182,33 @@ Result<nlohmann::json> DecodeBody(std::string_view content_type, std::string_vie
   return doc;
 }
 
+namespace {
+
+// The push event of GitHub and Gitea (the same shape): `ref`, `before`, `after` and
+// `head_commit.id`, the commit itself (`after` names the tag object of an annotated tag).
+// `created`/`deleted` are GitHub's flags; Gitea sends none (its `before` tells). A push of
+// anything but a tag leaves `ev.reason` set.
+Status ParsePush(const nlohmann::json& doc, bool created, bool deleted, Event& ev) {
+  if (!doc.contains("ref") || !doc["ref"].is_string()) {
+    return Fail("push payload without a \"ref\" string");
+  }
+  std::string ref = doc["ref"].get<std::string>();
+  if (!StartsWith(ref, "refs/tags/")) {
+    ev.reason = "ref " + ref + " is not a tag";
+    return Ok();
+  }
+  ev.tag = ref.substr(10);
+  if (ev.tag.empty()) return Fail("push payload's ref \"refs/tags/\" names no tag");
+  ev.before = Str(doc, "before");
+  ev.after = Str(doc, "after");
+  if (doc.contains("head_commit")) ev.commit = Str(doc["head_commit"], "id");
+  ClassifyTagRef(ev, created, deleted);
+  if (ev.kind == Kind::kTagDeleted) ev.commit.clear();
+  return Ok();
+}
+
+}  // namespace
+
 Result<Event> ParseGitHub(std::string_view event_name, const nlohmann::json& doc) {
   if (auto s = RequireObject(doc); !s) return s.error();
   Event ev;
@@ -180,21 +225,9 @@ Result<Event> ParseGitHub(std::string_view event_name, const nlohmann::json& doc
     return Fail("the payload names no repository (repository.clone_url / full_name)");
   }
   if (event_name == "push") {
-    if (!doc.contains("ref") || !doc["ref"].is_string()) {
-      return Fail("push payload without a \"ref\" string");
+    if (auto s = ParsePush(doc, Bool(doc, "created"), Bool(doc, "deleted"), ev); !s) {
+      return s.error();
     }
-    std::string ref = doc["ref"].get<std::string>();
-    if (!StartsWith(ref, "refs/tags/")) {
-      ev.reason = "ref " + ref + " is not a tag";
-      return ev;
-    }
-    ev.tag = ref.substr(10);
-    if (ev.tag.empty()) return Fail("push payload's ref \"refs/tags/\" names no tag");
-    ev.before = Str(doc, "before");
-    ev.after = Str(doc, "after");
-    if (doc.contains("head_commit")) ev.commit = Str(doc["head_commit"], "id");
-    ClassifyTagRef(ev, Bool(doc, "created"), Bool(doc, "deleted"));
-    if (ev.kind == Kind::kTagDeleted) ev.commit.clear();
     return ev;
   }
   if (event_name == "create") {
@@ -243,6 +276,52 @@ Result<Event> ParseGitLab(std::string_view event_name, const nlohmann::json& doc
   ClassifyTagRef(ev, false, false);
   if (ev.kind == Kind::kTagDeleted) ev.commit.clear();
   return ev;
+}
+
+Result<Event> ParseGitea(std::string_view event_name, const nlohmann::json& doc) {
+  if (auto s = RequireObject(doc); !s) return s.error();
+  Event ev;
+  const nlohmann::json empty = nlohmann::json::object();
+  const nlohmann::json& repo = doc.contains("repository") ? doc["repository"] : empty;
+  // Not `original_url`: that is where a mirror on the server pulls from, another repository.
+  AddEach(ev.urls, repo, {"clone_url", "ssh_url", "html_url"});
+  AddIf(ev.names, Str(repo, "full_name"));
+  if (ev.urls.empty() && ev.names.empty()) {
+    return Fail("the payload names no repository (repository.clone_url / full_name)");
+  }
+  if (event_name == "push") {
+    if (auto s = ParsePush(doc, false, false, ev); !s) return s.error();
+    return ev;
+  }
+  if (event_name == "create" || event_name == "delete") {
+    // `ref` is the short name ("v1.2.3"), as GitHub's: taken as it is, since a tag may
+    // itself be named "refs/tags/x".
+    std::string ref_type = Str(doc, "ref_type");
+    std::string ref = Str(doc, "ref");
+    if (ref.empty()) return Fail(std::string(event_name) + " payload without a \"ref\" string");
+    if (ref_type != "tag") {
+      ev.reason = (event_name == "create" ? "created " : "deleted ") +
+                  (ref_type.empty() ? std::string("ref") : ref_type) + " " + ref + " is not a tag";
+      return ev;
+    }
+    ev.tag = ref;
+    ev.kind = event_name == "create" ? Kind::kTagCreated : Kind::kTagDeleted;
+    return ev;
+  }
+  ev.reason = "event \"" + std::string(event_name) + "\" is not handled (push, create, delete)";
+  return ev;
+}
+
+Result<Event> Parse(Provider p, std::string_view event_name, const nlohmann::json& doc) {
+  switch (p) {
+    case Provider::kGitHub:
+      return ParseGitHub(event_name, doc);
+    case Provider::kGitLab:
+      return ParseGitLab(event_name, doc);
+    case Provider::kGitea:
+      return ParseGitea(event_name, doc);
+  }
+  return Fail("unknown webhook provider");
 }
 
 std::string NormalizeRepoUrl(std::string_view url) {

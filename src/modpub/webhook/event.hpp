@@ -1,6 +1,6 @@
-// Webhook deliveries from GitHub and GitLab: authentication, body decoding, the events
-// modpub acts on, and which configured repository a delivery is about. Pure functions
-// (OpenSSL for the HMAC); the HTTP side is webhook/service.hpp.
+// Webhook deliveries from GitHub, GitLab and Gitea (Forgejo included): authentication,
+// body decoding, the events modpub acts on, and which configured repository a delivery is
+// about. Pure functions (OpenSSL for the HMAC); the HTTP side is webhook/service.hpp.
 //
 // GitHub (https://docs.github.com/webhooks): header X-GitHub-Event names the event,
 // X-GitHub-Delivery is a GUID that a redelivery repeats, X-Hub-Signature-256 is
@@ -17,6 +17,23 @@
 //   tag_push {object_kind: "tag_push", ref: "refs/tags/v1.2.3", before, after,
 //             checkout_sha: <commit> | null, project: {path_with_namespace,
 //             git_http_url, git_ssh_url, web_url}, repository: {url, homepage, ...}}
+// Gitea (https://docs.gitea.com/usage/webhooks; the payloads are Gitea's
+// modules/structs/hook.go): header X-Gitea-Event names the event, X-Gitea-Delivery is a
+// UUID that a redelivery repeats, X-Gitea-Signature is hex(HMAC-SHA256(secret, raw body))
+// without a prefix. Forgejo, a fork of Gitea, sends the same payloads with X-Forgejo-Event,
+// X-Forgejo-Delivery and X-Forgejo-Signature, and the X-Gitea-* headers as well: both are
+// one provider here, "gitea". Body JSON or form (`payload`), as GitHub's.
+//   push   {ref: "refs/tags/v1.2.3", before, after, compare_url, commits, total_commits,
+//           head_commit: {id, ...} | null, repository: {full_name, clone_url, ssh_url,
+//           html_url, ...}, pusher, sender}
+//          For a tag Gitea always sends before = 0000... (a moved tag reads as created;
+//          publishing refuses its other content) and, for an annotated tag, after = the
+//          tag object; head_commit.id is the tagged commit.
+//   create {ref: "v1.2.3" (short name), ref_type: "tag" | "branch", sha, repository}
+//          sha is the ref's value: for an annotated tag the tag object, not a commit.
+//   delete {ref: "v1.2.3", ref_type: "tag" | "branch", pusher_type, repository}
+//          A deleted tag is announced twice, by `push` (after = 0000...) and by `delete`.
+//   Gitea has no ping: "Test Delivery" sends a push of the default branch.
 // A created tag has before = 0000..., a deleted one after = 0000....
 #pragma once
 
@@ -30,8 +47,8 @@
 
 namespace modpub::webhook {
 
-enum class Provider { kGitHub, kGitLab };
-std::string_view ProviderName(Provider p);  // "github" | "gitlab"
+enum class Provider { kGitHub, kGitLab, kGitea };
+std::string_view ProviderName(Provider p);  // "github" | "gitlab" | "gitea"
 
 // hex(HMAC-SHA256(key, data)), lower case.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
@@ -40,6 +57,10 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data);
 // `secret`? Constant time in the signature's content (CRYPTO_memcmp). An empty secret
 // never verifies: a repository without a secret cannot receive webhooks.
 bool VerifyGitHubSignature(std::string_view secret, std::string_view body, std::string_view header);
+// Does `header` (X-Gitea-Signature or X-Forgejo-Signature: 64 hex digits, no prefix)
+// sign `body` with `secret`? Constant time in the signature's content, as GitHub's; hex
+// digits in either case. An empty secret never verifies.
+bool VerifyGiteaSignature(std::string_view secret, std::string_view body, std::string_view header);
 // Is `token` (X-Gitlab-Token) equal to `secret`? Constant time for equal lengths; an
 // empty secret never matches.
 bool VerifyGitLabToken(std::string_view secret, std::string_view token);
@@ -76,6 +97,12 @@ struct Event {
 // (e.g. a push without "ref", a repository without any identifier).
 Result<Event> ParseGitHub(std::string_view event_name, const nlohmann::json& doc);
 Result<Event> ParseGitLab(std::string_view event_name, const nlohmann::json& doc);
+// Gitea and Forgejo: push, create and delete of a tag; anything else is kIgnored. The
+// commit is head_commit.id of a push (never `after` or create's `sha`, which name the tag
+// object of an annotated tag).
+Result<Event> ParseGitea(std::string_view event_name, const nlohmann::json& doc);
+// The parser of `p`'s deliveries.
+Result<Event> Parse(Provider p, std::string_view event_name, const nlohmann::json& doc);
 
 // "https://user@Host:443/Corp/Lib.git/" and "git@host:corp/lib" -> "host/corp/lib": what
 // is compared when a payload's URLs are matched with a repository's remote_url.
@@ -84,7 +111,8 @@ std::string NormalizeRepoUrl(std::string_view url);
 // The configured repository (with a remote_url) that the event is about: one whose
 // normalized remote_url equals a normalized payload URL, else one whose remote path
 // (after the host) equals a payload name, case-insensitively. Entries whose `provider`
-// is set to another provider are skipped. nullptr when none matches.
+// is set to another provider are skipped ("generic" or none: every provider's; a Forgejo
+// repository is "gitea"). nullptr when none matches.
 const config::RepoConfig* MatchRepo(const config::Config& cfg, Provider provider,
                                     const Event& event);
 

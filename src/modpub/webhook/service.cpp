@@ -6,11 +6,13 @@
 #include <chrono>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "modpub/jobs/runner.hpp"
 #include "modpub/receive/receive.hpp"
 #include "modpub/semver/semver.hpp"
+#include "modpub/storage/backend.hpp"
 
 namespace modpub::webhook {
 namespace {
@@ -23,6 +25,53 @@ Reply Make(int status, std::string result, std::string message) {
 }
 
 std::string Short(const std::string& id) { return id.size() > 12 ? id.substr(0, 12) : id; }
+
+// The header(s) that authenticate `p`'s deliveries, for messages.
+std::string AuthHeader(Provider p) {
+  switch (p) {
+    case Provider::kGitHub:
+      return "X-Hub-Signature-256";
+    case Provider::kGitLab:
+      return "X-Gitlab-Token";
+    case Provider::kGitea:
+      return "X-Gitea-Signature / X-Forgejo-Signature";
+  }
+  return "authentication";
+}
+
+std::string DeliveryIdHeader(Provider p) {
+  switch (p) {
+    case Provider::kGitHub:
+      return "X-GitHub-Delivery";
+    case Provider::kGitLab:
+      return "Idempotency-Key / X-Gitlab-Event-UUID";
+    case Provider::kGitea:
+      return "X-Gitea-Delivery / X-Forgejo-Delivery";
+  }
+  return "delivery id";
+}
+
+// Does the delivery carry valid authentication for a repository with `secret`?
+bool Authentic(const Delivery& d, const std::string& secret) {
+  if (!d.has_auth) return false;
+  switch (d.provider) {
+    case Provider::kGitHub:
+      return VerifyGitHubSignature(secret, d.body, d.signature);
+    case Provider::kGitLab:
+      return VerifyGitLabToken(secret, d.token);
+    case Provider::kGitea:
+      return VerifyGiteaSignature(secret, d.body, d.signature);
+  }
+  return false;
+}
+
+// The provider whose route `path` is; nullopt for any other path.
+std::optional<Provider> ProviderOfPath(std::string_view path) {
+  for (Provider p : {Provider::kGitHub, Provider::kGitLab, Provider::kGitea}) {
+    if (path == "/hooks/" + std::string(ProviderName(p))) return p;
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -121,8 +170,7 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
     spdlog::warn("webhook {}: delivery {}: 400: {}", provider, d.id, doc.message());
     return Make(400, "bad_request", doc.message());
   }
-  auto ev =
-      d.provider == Provider::kGitHub ? ParseGitHub(d.event, *doc) : ParseGitLab(d.event, *doc);
+  auto ev = Parse(d.provider, d.event, *doc);
   if (!ev) {
     spdlog::warn("webhook {}: delivery {} ({}): 400: {}", provider, d.id, d.event, ev.message());
     return Make(400, "bad_request", ev.message());
@@ -137,25 +185,15 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
                  provider, d.id, d.event, names, cfg_.source);
     return Make(404, "unknown_repo", "repository not configured for webhooks");
   }
-  bool authentic =
-      d.has_auth && (d.provider == Provider::kGitHub
-                         ? VerifyGitHubSignature(repo->webhook_secret, d.body, d.signature)
-                         : VerifyGitLabToken(repo->webhook_secret, d.token));
-  if (!authentic) {
+  if (!Authentic(d, repo->webhook_secret)) {
     spdlog::warn("webhook {}: delivery {} for {}: 401: {}", provider, d.id, repo->import_path,
-                 d.has_auth ? (d.provider == Provider::kGitHub ? "signature does not match"
-                                                               : "token does not match")
-                            : (d.provider == Provider::kGitHub ? "no X-Hub-Signature-256"
-                                                               : "no X-Gitlab-Token"));
-    return Make(401, "unauthorized",
-                d.provider == Provider::kGitHub ? "X-Hub-Signature-256 missing or wrong"
-                                                : "X-Gitlab-Token missing or wrong");
+                 !d.has_auth                       ? "no " + AuthHeader(d.provider)
+                 : d.provider == Provider::kGitLab ? std::string("token does not match")
+                                                   : std::string("signature does not match"));
+    return Make(401, "unauthorized", AuthHeader(d.provider) + " missing or wrong");
   }
   if (!DeliveryLog::ValidId(d.id)) {
-    return Make(400, "bad_request",
-                d.provider == Provider::kGitHub
-                    ? "X-GitHub-Delivery missing or invalid"
-                    : "Idempotency-Key / X-Gitlab-Event-UUID missing or invalid");
+    return Make(400, "bad_request", DeliveryIdHeader(d.provider) + " missing or invalid");
   }
   const std::string key = provider + ":" + d.id;
   if (!log_->Reserve(key)) {
@@ -183,8 +221,7 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
       return commit(Make(204, "ignored", ev->reason));
     case Kind::kTagDeleted:
       if (receive::IsVersionTag(ev->tag) && Published(*repo, ev->tag)) {
-        Alert(provider, "deleted", *repo, *ev);
-        return commit(Make(204, "alert", "tag " + ev->tag + " deleted; published versions stay"));
+        return commit(AlertDeleted(provider, *repo, *ev));
       }
       spdlog::info("webhook {}: {} tag {} deleted (not published): nothing to do", provider,
                    repo->import_path, ev->tag);
@@ -212,6 +249,11 @@ Reply Service::HandleLocked(const Delivery& d, const std::string& provider) {
   }
   if (ev->kind == Kind::kTagMoved && Published(*repo, ev->tag))
     Alert(provider, "moved", *repo, *ev);
+  {
+    // The tag exists again: its next deletion is a new one.
+    std::lock_guard lock(mu_);
+    deletions_.erase(repo->path + "\n" + ev->tag);
+  }
 
   jobs::Job job;
   job.repo = repo->path;
@@ -271,6 +313,10 @@ bool Service::Published(const config::RepoConfig& repo, const std::string& tag) 
   }
   auto backends = jobs::OpenBackends(cfg_);
   if (!backends) return true;  // cannot tell: treat as published (alert rather than stay silent)
+  // A candidate no module version can be (v2+ without its /vN) is stored nowhere: asking
+  // would fail, and a failure counts as published.
+  std::erase_if(candidates,
+                [](const auto& c) { return !storage::ValidateModuleVersion(c.first, c.second); });
   for (const auto& b : *backends) {
     for (const auto& [p, ver] : candidates) {
       auto st = b->Stat(p, ver);
@@ -288,6 +334,29 @@ void Service::Alert(const std::string& provider, const char* kind, const config:
       provider, ev.tag, repo.import_path, kind, repo.remote_url, ev.before, ev.after);
   std::lock_guard lock(mu_);
   ++alerts_[{provider, kind}];
+}
+
+Reply Service::AlertDeleted(const std::string& provider, const config::RepoConfig& repo,
+                            const Event& ev) {
+  const std::string key = repo.path + "\n" + ev.tag;
+  const auto now = std::chrono::steady_clock::now();
+  bool repeat = false;
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(deletions_, [&](const auto& e) { return now - e.second >= kRepeatedDeletion; });
+    repeat = deletions_.contains(key);
+    if (!repeat) deletions_[key] = now;
+  }
+  if (repeat) {
+    spdlog::info(
+        "webhook {}: published version tag {} of {}: deletion announced again, alerted "
+        "already",
+        provider, ev.tag, repo.import_path);
+    return Make(204, "alert",
+                "tag " + ev.tag + " deleted (alerted already); published versions stay");
+  }
+  Alert(provider, "deleted", repo, ev);
+  return Make(204, "alert", "tag " + ev.tag + " deleted; published versions stay");
 }
 
 std::uint64_t Service::Count(const std::string& provider, const std::string& result) const {
@@ -311,7 +380,7 @@ std::string Service::RenderMetrics() const {
       "# HELP modpub_webhook_tag_alerts_total Published version tags deleted or moved on a "
       "remote.\n"
       "# TYPE modpub_webhook_tag_alerts_total counter\n";
-  for (const char* p : {"github", "gitlab"}) {
+  for (const char* p : {"github", "gitlab", "gitea"}) {
     for (const char* k : {"deleted", "moved"}) {
       auto it = alerts_.find({p, k});
       out += std::string("modpub_webhook_tag_alerts_total{provider=\"") + p + "\",kind=\"" + k +
@@ -321,40 +390,61 @@ std::string Service::RenderMetrics() const {
   return out;
 }
 
-void Service::Serve(Provider p, const http::Request& req, http::Response& res) {
-  // The server read the whole body within webhook.max_body_bytes and body_deadline_ms
-  // (else it answered 413 / 408 itself: CountRefusal).
+Delivery ReadDelivery(Provider p, const http::Request& req) {
   Delivery d;
   d.provider = p;
   d.content_type = req.get_header_value("Content-Type");
   d.body = req.body;
-  if (p == Provider::kGitHub) {
-    d.event = req.get_header_value("X-GitHub-Event");
-    d.id = req.get_header_value("X-GitHub-Delivery");
-    d.has_auth = req.has_header("X-Hub-Signature-256");
-    d.signature = req.get_header_value("X-Hub-Signature-256");
-  } else {
-    d.event = req.get_header_value("X-Gitlab-Event");
-    d.id = req.has_header("Idempotency-Key") ? req.get_header_value("Idempotency-Key")
-                                             : req.get_header_value("X-Gitlab-Event-UUID");
-    d.has_auth = req.has_header("X-Gitlab-Token");
-    d.token = req.get_header_value("X-Gitlab-Token");
+  switch (p) {
+    case Provider::kGitHub:
+      d.event = req.get_header_value("X-GitHub-Event");
+      d.id = req.get_header_value("X-GitHub-Delivery");
+      d.has_auth = req.has_header("X-Hub-Signature-256");
+      d.signature = req.get_header_value("X-Hub-Signature-256");
+      break;
+    case Provider::kGitLab:
+      d.event = req.get_header_value("X-Gitlab-Event");
+      d.id = req.has_header("Idempotency-Key") ? req.get_header_value("Idempotency-Key")
+                                               : req.get_header_value("X-Gitlab-Event-UUID");
+      d.has_auth = req.has_header("X-Gitlab-Token");
+      d.token = req.get_header_value("X-Gitlab-Token");
+      break;
+    case Provider::kGitea: {
+      // Forgejo sends its own headers and Gitea's; a Forgejo that stops sending Gitea's
+      // must keep working, and Gitea never sends Forgejo's.
+      auto pick = [&](const char* forgejo, const char* gitea) {
+        return req.has_header(forgejo) ? forgejo : gitea;
+      };
+      d.event = req.get_header_value(pick("X-Forgejo-Event", "X-Gitea-Event"));
+      d.id = req.get_header_value(pick("X-Forgejo-Delivery", "X-Gitea-Delivery"));
+      const char* signature = pick("X-Forgejo-Signature", "X-Gitea-Signature");
+      d.has_auth = req.has_header(signature);
+      d.signature = req.get_header_value(signature);
+      break;
+    }
   }
-  Reply r = Handle(d);
+  return d;
+}
+
+void Service::Serve(Provider p, const http::Request& req, http::Response& res) {
+  // The server read the whole body within webhook.max_body_bytes and body_deadline_ms
+  // (else it answered 413 / 408 itself: CountRefusal).
+  Reply r = Handle(ReadDelivery(p, req));
   res.status = r.status;
   res.set_header("X-Modpub-Result", r.result);
   if (r.status != 204) res.set_content(r.body, "application/json");
 }
 
 void Service::CountRefusal(const http::Request& req, int status) {
-  if (req.method != "POST" || (req.path != "/hooks/github" && req.path != "/hooks/gitlab")) return;
-  const bool github = req.path == "/hooks/github";
+  const auto p = ProviderOfPath(req.path);
+  if (req.method != "POST" || !p) return;
+  const std::string provider(ProviderName(*p));
   if (status == 408) {
-    spdlog::warn("webhook {}: {} from {}: body not received in time, connection closed",
-                 github ? "github" : "gitlab", req.path, req.remote_addr);
+    spdlog::warn("webhook {}: {} from {}: body not received in time, connection closed", provider,
+                 req.path, req.remote_addr);
   }
   std::lock_guard lock(mu_);
-  ++deliveries_[{github ? "github" : "gitlab", status == 408 ? "timeout" : "too_large"}];
+  ++deliveries_[{provider, status == 408 ? "timeout" : "too_large"}];
 }
 
 http::Router::Routed Service::PreRoute(const http::Request& req, http::Response& res) {
@@ -373,15 +463,17 @@ http::Router::Routed Service::PreRoute(const http::Request& req, http::Response&
   }
   if (digits) n = std::stoull(len);
   if (digits && n <= max) return http::Router::Routed::kUnhandled;
-  const bool github = req.path == "/hooks/github";
+  const auto p = ProviderOfPath(req.path);  // another /hooks/ path: refused, not counted
+  const std::string provider(p ? ProviderName(*p) : "webhook");
   res.status = digits ? 413 : 400;
   res.set_header("Connection", "close");
   res.set_content(digits ? "body larger than webhook.max_body_bytes\n" : "bad Content-Length\n",
                   "text/plain; charset=utf-8");
-  spdlog::warn("webhook {}: {} from {}: Content-Length {} refused ({} bytes allowed)",
-               github ? "github" : "gitlab", req.path, req.remote_addr, len, max);
+  spdlog::warn("webhook {}: {} from {}: Content-Length {} refused ({} bytes allowed)", provider,
+               req.path, req.remote_addr, len, max);
+  if (!p) return http::Router::Routed::kHandled;
   std::lock_guard lock(mu_);
-  ++deliveries_[{github ? "github" : "gitlab", digits ? "too_large" : "bad_request"}];
+  ++deliveries_[{provider, digits ? "too_large" : "bad_request"}];
   return http::Router::Routed::kHandled;
 }
 
@@ -395,6 +487,9 @@ void Service::Mount(http::Router& router) {
   });
   router.Post("/hooks/gitlab", [this](const http::Request& req, http::Response& res) {
     Serve(Provider::kGitLab, req, res);
+  });
+  router.Post("/hooks/gitea", [this](const http::Request& req, http::Response& res) {
+    Serve(Provider::kGitea, req, res);
   });
 }
 

@@ -1,4 +1,9 @@
-// The webhook endpoints of modpubd: POST /hooks/github and POST /hooks/gitlab.
+// The webhook endpoints of modpubd: POST /hooks/github, POST /hooks/gitlab and POST
+// /hooks/gitea (Gitea and Forgejo: one provider, "gitea"; webhook/event.hpp). Each route
+// takes only its provider's deliveries, authenticated its provider's way: GitHub's
+// X-Hub-Signature-256, GitLab's X-Gitlab-Token, Gitea's X-Gitea-Signature or Forgejo's
+// X-Forgejo-Signature (Forgejo's header family is read when present, else Gitea's:
+// signature, event and delivery id alike).
 //
 // Per delivery, in this order (first match decides):
 //   body larger than webhook.max_body_bytes          -> 413 (Content-Length: not read)
@@ -9,11 +14,14 @@
 //   signature / token missing or wrong               -> 401, logged, nothing queued
 //   ping (GitHub)                                    -> 200 "pong"
 //   delivery id missing (X-GitHub-Delivery; GitLab Idempotency-Key or
-//     X-Gitlab-Event-UUID)                            -> 400
+//     X-Gitlab-Event-UUID; X-Forgejo-Delivery or X-Gitea-Delivery) -> 400
 //   delivery id already handled (DeliveryLog)        -> 200 "duplicate delivery"
 //   not a tag / not a version tag / other event      -> 204 + X-Modpub-Result: ignored
 //   tag deleted                                      -> 204; an ALERT log line and
-//     modpub_webhook_tag_alerts_total{kind="deleted"} when the version is published
+//     modpub_webhook_tag_alerts_total{kind="deleted"} when the version is published;
+//     once per deletion: Gitea announces one by `push` and by `delete`, so a deletion of
+//     the same (repository, tag) within kRepeatedDeletion of its alert, with no creation of
+//     the tag delivered in between, is logged as a repeat and not alerted again
 //   tag created or moved, same (repository, tag) and the same commit -- or no commit on
 //     one side (GitHub's `create` carries none) -- as a job this service queued that
 //     still waits in queue/ untouched (not claimed, no attempt made)
@@ -43,6 +51,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -63,13 +72,17 @@ namespace modpub::webhook {
 struct Delivery {
   Provider provider = Provider::kGitHub;
   std::string content_type;
-  std::string event;      // X-GitHub-Event / X-Gitlab-Event
+  std::string event;      // X-GitHub-Event / X-Gitlab-Event / X-Forgejo-Event, X-Gitea-Event
   std::string id;         // delivery id ("" = none)
-  std::string signature;  // X-Hub-Signature-256 (GitHub)
+  std::string signature;  // X-Hub-Signature-256 (GitHub); X-Forgejo-/X-Gitea-Signature (Gitea)
   std::string token;      // X-Gitlab-Token (GitLab)
   bool has_auth = false;  // the header was present
   std::string body;
 };
+
+// The delivery in `req`, read with `p`'s header names (above). Gitea: each of event,
+// delivery id and signature from X-Forgejo-* when that header is present, else X-Gitea-*.
+Delivery ReadDelivery(Provider p, const http::Request& req);
 
 struct Reply {
   int status = 500;
@@ -100,6 +113,10 @@ class Service {
   // malformed one, before any of the body is read (kHandled: answered).
   http::Router::Routed PreRoute(const http::Request& req, http::Response& res);
 
+  // A published tag's deletion announced again within this time (and no creation of the
+  // tag delivered since) is the same deletion: not alerted twice.
+  static constexpr std::chrono::minutes kRepeatedDeletion{10};
+
   // Prometheus series (appended to /metrics):
   //   modpub_webhook_deliveries_total{provider,result} (result: the X-Modpub-Result)
   //   modpub_webhook_tag_alerts_total{provider,kind="deleted|moved"}
@@ -116,6 +133,8 @@ class Service {
   bool Published(const config::RepoConfig& repo, const std::string& tag);
   void Alert(const std::string& provider, const char* kind, const config::RepoConfig& repo,
              const Event& ev);
+  // A deleted published tag: alerts unless this deletion was alerted already (above).
+  Reply AlertDeleted(const std::string& provider, const config::RepoConfig& repo, const Event& ev);
   void Serve(Provider p, const http::Request& req, http::Response& res);
   void CountRefusal(const http::Request& req, int status);
 
@@ -132,6 +151,9 @@ class Service {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> deliveries_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> alerts_;
+  // "<repo path>\n<tag>" -> when its deletion was alerted; an entry goes when the tag is
+  // delivered as created, or when it is older than kRepeatedDeletion (pruned at each alert).
+  std::map<std::string, std::chrono::steady_clock::time_point> deletions_;
 
   // Coalescing (see above): "<repo path>\n<tag>\n<commit>" -> id of the job queued for it.
   // "<repo>\n<tag>\n<commit>"; without the commit: the prefix every key of the tag has.
