@@ -27,9 +27,11 @@
 #include <sstream>
 #include <vector>
 
+#include "modpub/admin/admin.hpp"
 #include "modpub/config/config.hpp"
 #include "modpub/fsio/atomic_file.hpp"
 #include "modpub/fsio/env.hpp"
+#include "modpub/http/jwt_verifier.hpp"
 #include "modpub/http/metrics.hpp"
 #include "modpub/http/proxy.hpp"
 #include "modpub/http/routes.hpp"
@@ -296,8 +298,12 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   if (auto s = StartStatus(cfg, d); !s) return s;
   http::RouteSet routes;
   routes.pages = StatusPages(cfg, d);
-  routes.extra = [w = d.webhooks.get()](http::Router& router) { w->Mount(router); };
-  routes.extra_names = "/hooks/github, /hooks/gitlab, /hooks/gitea";
+  admin::Options admin{d.auth, &spool, [r = d.runner.get()] { r->Wake(); }};
+  routes.extra = [w = d.webhooks.get(), admin](http::Router& router) {
+    w->Mount(router);
+    admin::Mount(router, admin);
+  };
+  routes.extra_names = "/hooks/github, /hooks/gitlab, /hooks/gitea, /api/jobs/<id>/retry";
   routes.proxy = std::move(proxy);
   routes.serve_modules = cfg.proxy.enabled;
   routes.modules_from = cfg.proxy.from;
@@ -402,8 +408,12 @@ void Reload(const std::string& path, const config::Config& running, Daemon& d) {
     }
     if (d.auth) {
       auto n = d.auth->Reload();
-      if (n)
+      if (n) {
         spdlog::info("SIGHUP: reloaded {}: {} user(s) and token(s)", running.proxy.auth_file, *n);
+        if (auto st = http::AttachJwtVerifier(*d.auth); !st) {
+          spdlog::error("SIGHUP: [oidc]: {}; the token verifier in effect stays", st.message());
+        }
+      }
       if (!n) spdlog::error("SIGHUP: {}; the credentials in effect stay", n.message());
     }
     const auto before = d.live->Get();

@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "modpub/http/auth.hpp"
+#include "modpub/http/jwt_verifier.hpp"
 #include "modpub/http/proxy.hpp"
 #include "modpub/http/server.hpp"
 
@@ -46,6 +47,10 @@ void ReloadAuth(const std::string& file, http::Auth* auth) {
     return;
   }
   std::cerr << "modpub: SIGHUP: reloaded " << file << ": " << *n << " user(s) and token(s)\n";
+  if (auto st = http::AttachJwtVerifier(*auth); !st) {
+    std::cerr << "modpub: SIGHUP: [oidc]: " << st.message()
+              << "; the token verifier in effect stays\n";
+  }
 }
 
 int RunServe(const ServeOptions& o) {

@@ -17,6 +17,7 @@
 #include "modpub/dirhash/dirhash.hpp"
 #include "modpub/fsio/atomic_file.hpp"
 #include "modpub/http/file_cache.hpp"
+#include "modpub/http/jwt_verifier.hpp"
 #include "modpub/http/proxy_path.hpp"
 #include "modpub/http/upstream_fetch.hpp"
 #include "modpub/semver/semver.hpp"
@@ -172,7 +173,7 @@ void ServeFile(const Request& req, Response& res, const fs::path& path, const ch
 bool Authorize(State& s, const Request& req, Response& res,
                const std::optional<std::string>& module_path) {
   if (!s.c.auth) return true;
-  auto d = s.c.auth->Check(req.get_header_value("Authorization"), module_path);
+  auto d = s.c.auth->Check(req, module_path);  // logs a denial
   switch (d.verdict) {
     case Auth::Verdict::kAllow:
       return true;
@@ -181,7 +182,6 @@ bool Authorize(State& s, const Request& req, Response& res,
       Reply(res, 401, "401 Unauthorized: " + d.reason);
       return false;
     case Auth::Verdict::kForbidden:
-      spdlog::info("refused {} to {}: {}", req.path, d.who, d.reason);
       Reply(res, 403, "403 Forbidden: " + d.reason);
       return false;
   }
@@ -437,6 +437,7 @@ Result<ProxyConfig> OpenProxy(const ProxySettings& o) {
   if (!o.auth_file.empty()) {
     auto auth = Auth::Load(o.auth_file);
     if (!auth) return auth.error();
+    if (auto st = AttachJwtVerifier(**auth); !st) return Fail(o.auth_file + ": " + st.message());
     config.auth = std::move(*auth);
   }
   return config;

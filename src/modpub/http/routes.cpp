@@ -70,17 +70,16 @@ void MountPages(Router& raw, const RouteSet& routes) {
   for (const auto& page : routes.pages) {
     raw.Get(page.path, [auth, handler = page.handler](const Request& req, Response& res) {
       if (!auth) return handler(req, res, [](std::string_view) { return true; });
-      const std::string authorization = req.get_header_value("Authorization");
-      auto d = auth->Check(authorization, std::nullopt);
+      auto d = auth->Check(req, std::nullopt);
       if (d.verdict != Auth::Verdict::kAllow) {
         res.status = 401;
         res.set_header("WWW-Authenticate", "Basic realm=\"" + auth->realm() + "\"");
         res.set_content("401 Unauthorized: " + d.reason + "\n", "text/plain; charset=utf-8");
         return;
       }
-      handler(req, res, [&auth, &authorization](std::string_view module_path) {
-        return auth->Check(authorization, std::string(module_path)).verdict ==
-               Auth::Verdict::kAllow;
+      // Not audited: a page asks about every module it could show.
+      handler(req, res, [&auth, &req](std::string_view module_path) {
+        return auth->Check(req, std::string(module_path), false).verdict == Auth::Verdict::kAllow;
       });
     });
   }
