@@ -1,9 +1,11 @@
 """Single sign-on against a real modpubd: identity-provider tokens (JWTs made here with
 Debian's python3-cryptography, keys in a JWKS file) decide reads by the roles in their
 claim, every forged or stale token is refused with the reason in the daemon's log and
-nothing else in the body, and the admin API retries a failed job for an admin only."""
+nothing else in the body, the admin API retries a failed job for an admin only, and go
+(1.24+) fetches over TLS with a token its GOAUTH command (`modpub goauth`) hands it."""
 
 import base64
+import subprocess
 import hashlib
 import hmac
 import json
@@ -13,7 +15,9 @@ import urllib.request
 
 import pytest
 
-from support import publish_small_module
+from support import (clean_gopath, free_port, go_download, go_env, modpub_bin,
+                     publish_small_module, stop_process, wait_for_port)
+from test_goauth import GOAUTH_GO, make_cert
 from test_daemon import Daemon, daemons, jobs_in, make_repo, wait_until  # noqa: F401 (fixture)
 
 crypto = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
@@ -169,3 +173,48 @@ def test_admin_api_retries_a_failed_job_for_admins_only(sso):
     text = d.text()
     assert f'admin action "retry job {job}"' in text and "alice" in text
     assert "auth: denied" in text
+
+
+# --- the go command with an identity provider's token, through GOAUTH over TLS -------------
+
+def test_go_fetches_with_a_token_from_goauth(tmp_path):
+    if GOAUTH_GO is None:
+        pytest.skip("no go 1.24+ installed (go 1.19 has no GOAUTH)")
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk(key, "k1")]}))
+    (tmp_path / "auth.toml").write_text(
+        '[[role]]\nname = "readers"\nallow = ["corp.example/lib"]\n'
+        f'[oidc]\nissuer = "{ISSUER}"\naudience = "modpub"\n'
+        f'jwks_file = "{tmp_path / "jwks.json"}"\n')
+    tree = tmp_path / "tree"
+    published = publish_small_module(tmp_path, MODULE, "v1.0.0", f"file://{tree}")
+    cert, tls_key = make_cert(tmp_path)
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([str(modpub_bin()), "serve", "--from", f"file://{tree}", "--listen",
+                             f"127.0.0.1:{port}", "--auth", str(tmp_path / "auth.toml"),
+                             "--tls-cert", str(cert), "--tls-key", str(tls_key)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for_port(port, proc=proc), (tmp_path / "serve.log").read_text()
+        url = f"https://127.0.0.1:{port}"
+        for name, groups, ok in [("reader", ["readers"], True), ("stranger", ["other"], False)]:
+            app = tmp_path / name
+            app.mkdir()
+            env = go_env(app, url, tmp_path / "gocache", GOAUTH_GO)
+            env["SSL_CERT_FILE"] = str(cert)
+            env["MODPUB_TOKEN"] = es256(key, "k1", claims(groups))
+            env["GOAUTH"] = " ".join([str(modpub_bin().resolve()), "goauth", "--token-env",
+                                      "MODPUB_TOKEN", "--url", url])
+            try:
+                rc, data, err = go_download(f"{MODULE}@v1.0.0", env, app)
+            finally:
+                clean_gopath(env)
+            if ok:
+                assert rc == 0, err
+                assert data["Sum"] == published[0]["Sum"]
+            else:
+                assert rc != 0 and "403" in err, err
+    finally:
+        stop_process(proc)
+        log.close()
