@@ -1,23 +1,27 @@
 """Single sign-on against a real modpubd: identity-provider tokens (JWTs made here with
 Debian's python3-cryptography, keys in a JWKS file) decide reads by the roles in their
 claim, every forged or stale token is refused with the reason in the daemon's log and
-nothing else in the body, the admin API retries a failed job for an admin only, and go
-(1.24+) fetches over TLS with a token its GOAUTH command (`modpub goauth`) hands it."""
+nothing else in the body, the admin API retries a failed job for an admin only. Against a
+provider over HTTPS (discovery, key rotation) every installed go fetches over TLS with a
+token: go 1.24+ through its GOAUTH command (`modpub goauth`), go 1.19 through .netrc."""
 
 import base64
-import subprocess
 import hashlib
 import hmac
+import http.server
 import json
+import ssl
+import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from support import (clean_gopath, free_port, go_download, go_env, modpub_bin,
-                     publish_small_module, stop_process, wait_for_port)
-from test_goauth import GOAUTH_GO, make_cert
+from support import (clean_gopath, each_go, free_port, go_download, go_env, modpub_bin,
+                     publish_small_module, stop_process, wait_for_port, write_netrc)
+from test_goauth import make_cert
 from test_daemon import Daemon, daemons, jobs_in, make_repo, wait_until  # noqa: F401 (fixture)
 
 crypto = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
@@ -175,46 +179,149 @@ def test_admin_api_retries_a_failed_job_for_admins_only(sso):
     assert "auth: denied" in text
 
 
-# --- the go command with an identity provider's token, through GOAUTH over TLS -------------
+# --- an identity provider over HTTPS, and the go command over TLS ---------------------------
+# The provider is a small HTTPS server here (the same self-signed certificate as modpub's,
+# given to modpub as [oidc] ca_file): discovery document and key set, each request logged.
 
-def test_go_fetches_with_a_token_from_goauth(tmp_path):
-    if GOAUTH_GO is None:
-        pytest.skip("no go 1.24+ installed (go 1.19 has no GOAUTH)")
-    key = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk(key, "k1")]}))
-    (tmp_path / "auth.toml").write_text(
+class Provider:
+    def __init__(self, work, cert, tls_key):
+        self.keys = []  # JWKs served at /realms/corp/certs
+        self.requests = []
+        self.port = free_port()
+        self.issuer = f"https://127.0.0.1:{self.port}/realms/corp"
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server name)
+                provider.requests.append(self.path)
+                if self.path == "/realms/corp/.well-known/openid-configuration":
+                    body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + "/certs"}
+                elif self.path == "/realms/corp/certs":
+                    body = {"keys": list(provider.keys)}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(str(cert), str(tls_key))
+        self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def key_fetches(self):
+        return self.requests.count("/realms/corp/certs")
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory):
+    """`modpub serve` over TLS whose [oidc] issuer is the provider above (discovery over
+    HTTPS, its CA as ca_file), serving MODULE v1.0.0 to the role "readers"."""
+    work = tmp_path_factory.mktemp("idp")
+    cert, tls_key = make_cert(work)
+    provider = Provider(work, cert, tls_key)
+    k1, k2 = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    provider.keys = [jwk(k1, "k1")]
+    (work / "auth.toml").write_text(
         '[[role]]\nname = "readers"\nallow = ["corp.example/lib"]\n'
-        f'[oidc]\nissuer = "{ISSUER}"\naudience = "modpub"\n'
-        f'jwks_file = "{tmp_path / "jwks.json"}"\n')
-    tree = tmp_path / "tree"
-    published = publish_small_module(tmp_path, MODULE, "v1.0.0", f"file://{tree}")
-    cert, tls_key = make_cert(tmp_path)
+        f'[oidc]\nissuer = "{provider.issuer}"\naudience = "modpub"\nca_file = "{cert}"\n')
+    tree = work / "tree"
+    published = publish_small_module(work, MODULE, "v1.0.0", f"file://{tree}")
     port = free_port()
-    log = open(tmp_path / "serve.log", "w")
+    log = open(work / "serve.log", "w")
     proc = subprocess.Popen([str(modpub_bin()), "serve", "--from", f"file://{tree}", "--listen",
-                             f"127.0.0.1:{port}", "--auth", str(tmp_path / "auth.toml"),
+                             f"127.0.0.1:{port}", "--auth", str(work / "auth.toml"),
                              "--tls-cert", str(cert), "--tls-key", str(tls_key)],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert wait_for_port(port, proc=proc), (tmp_path / "serve.log").read_text()
-        url = f"https://127.0.0.1:{port}"
-        for name, groups, ok in [("reader", ["readers"], True), ("stranger", ["other"], False)]:
-            app = tmp_path / name
-            app.mkdir()
-            env = go_env(app, url, tmp_path / "gocache", GOAUTH_GO)
-            env["SSL_CERT_FILE"] = str(cert)
-            env["MODPUB_TOKEN"] = es256(key, "k1", claims(groups))
-            env["GOAUTH"] = " ".join([str(modpub_bin().resolve()), "goauth", "--token-env",
-                                      "MODPUB_TOKEN", "--url", url])
-            try:
-                rc, data, err = go_download(f"{MODULE}@v1.0.0", env, app)
-            finally:
-                clean_gopath(env)
-            if ok:
-                assert rc == 0, err
-                assert data["Sum"] == published[0]["Sum"]
-            else:
-                assert rc != 0 and "403" in err, err
+        assert wait_for_port(port, proc=proc), (work / "serve.log").read_text()
+        yield {"url": f"https://127.0.0.1:{port}", "cert": cert, "provider": provider,
+               "k1": k1, "k2": k2, "sum": published[0]["Sum"], "work": work,
+               "log": work / "serve.log"}
     finally:
         stop_process(proc)
         log.close()
+        provider.stop()
+
+
+def idp_claims(idp, groups, **over):
+    return claims(groups, iss=idp["provider"].issuer, **over)
+
+
+@each_go
+@pytest.mark.parametrize("groups,ok", [(["readers"], True), (["other"], False)],
+                         ids=["reader", "stranger"])
+def test_go_fetches_with_a_token_over_tls(idp, gotool, groups, ok):
+    """go 1.24+ takes the token from its GOAUTH command (`modpub goauth`); go 1.19 has no
+    GOAUTH, so the token is the .netrc password (any login that is no [[user]]'s)."""
+    token = es256(idp["k1"], "k1", idp_claims(idp, groups))
+    app = idp["work"] / f"app-{gotool.label}-{groups[0]}"
+    app.mkdir()
+    env = go_env(app, idp["url"], idp["work"] / "gocache", gotool)
+    env["SSL_CERT_FILE"] = str(idp["cert"])
+    if gotool.minor >= 24:
+        env["MODPUB_TOKEN"] = token
+        env["GOAUTH"] = " ".join([str(modpub_bin().resolve()), "goauth", "--token-env",
+                                  "MODPUB_TOKEN", "--url", idp["url"]])
+    else:
+        write_netrc(env, idp["url"], "token", token)
+    try:
+        rc, data, err = go_download(f"{MODULE}@v1.0.0", env, app)
+    finally:
+        clean_gopath(env)
+    if ok:
+        assert rc == 0, err
+        assert data["Sum"] == idp["sum"]
+    else:
+        assert rc != 0 and "403" in err, err
+
+
+def tls_get(idp, path, token):
+    req = urllib.request.Request(idp["url"] + path)
+    req.add_header("Authorization", f"Bearer {token}")
+    ctx = ssl.create_default_context(cafile=str(idp["cert"]))
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+            return r.status, r.headers.get_all("WWW-Authenticate") or [], r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get_all("WWW-Authenticate") or [], e.read().decode()
+
+
+def test_a_rotated_key_is_fetched_once_and_made_up_kids_cost_nothing(idp):
+    p = idp["provider"]
+    assert p.requests[:2] == ["/realms/corp/.well-known/openid-configuration",
+                              "/realms/corp/certs"]  # discovery over HTTPS at start
+    status, _, _ = tls_get(idp, f"/{MODULE}/@v/list", es256(idp["k1"], "k1", idp_claims(idp, ["readers"])))
+    assert status == 200
+    before = p.key_fetches()
+    # The provider rotates: k2 signs from now on, k1 leaves the set.
+    p.keys = [jwk(idp["k2"], "k2")]
+    status, _, body = tls_get(idp, f"/{MODULE}/@v/list",
+                              es256(idp["k2"], "k2", idp_claims(idp, ["readers"])))
+    assert (status, body.strip()) == (200, "v1.0.0")
+    assert p.key_fetches() == before + 1
+    # Tokens naming kids nobody published: refused, and no fetch within the minute.
+    for i in range(10):
+        status, challenges, body = tls_get(idp, f"/{MODULE}/@v/list",
+                                        es256(idp["k2"], f"made-up-{i}", idp_claims(idp, ["readers"])))
+        assert status == 401
+        assert "unknown_kid" in body
+        assert challenges == ['Basic realm="modpub"',
+                              'Bearer realm="modpub", error="invalid_token"'], challenges
+    assert p.key_fetches() == before + 1
+    # The retired key still verifies tokens in flight.
+    assert tls_get(idp, f"/{MODULE}/@v/list",
+                   es256(idp["k1"], "k1", idp_claims(idp, ["readers"])))[0] == 200

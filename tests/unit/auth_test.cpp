@@ -292,6 +292,53 @@ TEST(AuthRoles, BearerVerifierIdentities) {
   EXPECT_EQ(fake->calls, before + 2);
 }
 
+// go before 1.24 has no GOAUTH: its .netrc sends a token as the Basic password.
+TEST(AuthRoles, ATokenAsTheBasicPasswordOfNoUser) {
+  auto auth = MakeRoles();
+  using V = Auth::Verdict;
+  auto fake = std::make_shared<FakeVerifier>();
+  auth->SetBearerVerifier(fake);
+  auto bob = auth->Check(Req(Basic("token", "ok.bob.readers")), kTeamA);
+  EXPECT_EQ(bob.verdict, V::kAllow);
+  EXPECT_EQ(bob.who, "bob");  // the token's name, not the login
+  EXPECT_EQ(auth->Check(Req(Basic("anything", "ok.bob.readers")), kOther).verdict, V::kForbidden);
+  auto refused = auth->Check(Req(Basic("token", "bad.signature does not verify.x")), kTeamA);
+  EXPECT_EQ(refused.verdict, V::kUnauthenticated);
+  EXPECT_THAT(refused.reason, HasSubstr("signature does not verify"));
+  EXPECT_EQ(auth->Check(Req(Basic("ci", "secret-token")), kOther).verdict, V::kAllow);
+  EXPECT_EQ(auth->Check(Req(Basic("ci", "wrong-token")), kOther).verdict, V::kUnauthenticated);
+  // A [[user]]'s login is that user: its password decides, never a token.
+  const int before = fake->calls;
+  EXPECT_EQ(auth->Check(Req(Basic("alice", "ok.alice.ops")), kTeamA).verdict, V::kUnauthenticated);
+  EXPECT_EQ(auth->Check(Req(Basic("alice", "secret-token")), kOther).verdict, V::kUnauthenticated);
+  EXPECT_EQ(fake->calls, before);
+}
+
+std::vector<std::string> Challenges(const Auth& auth, const std::string& authorization) {
+  Response res;
+  auth.Challenge(Req(authorization), res);
+  std::vector<std::string> out;
+  for (const auto& [name, value] : res.headers) {
+    if (HeaderNameEquals(name, "WWW-Authenticate")) out.push_back(value);
+  }
+  return out;
+}
+
+TEST(AuthRoles, ChallengesNameTheSchemesThatCount) {
+  auto users_only = Auth::FromToml(
+      "realm = \"a \\\"q\\\" b\"\n[[role]]\nname = \"r\"\nallow = [\"*\"]\n"
+      "[proxy_headers]\ntrusted = [\"::1\"]\n",
+      "c.toml");
+  ASSERT_TRUE(users_only.ok()) << users_only.message();
+  EXPECT_EQ(Challenges(**users_only, ""), std::vector<std::string>{R"(Basic realm="a \"q\" b")"});
+  auto auth = Make();  // has a [[token]]
+  EXPECT_EQ(Challenges(*auth, ""),
+            (std::vector<std::string>{R"(Basic realm="corp")", R"(Bearer realm="corp")"}));
+  EXPECT_EQ(Challenges(*auth, "Bearer x.y.z"),
+            (std::vector<std::string>{R"(Basic realm="corp")",
+                                      R"(Bearer realm="corp", error="invalid_token")"}));
+}
+
 Request FromProxy(const std::string& peer, const std::string& user, const std::string& groups) {
   Request r = Req("", peer);
   r.headers.emplace_back("x-remote-user", user);  // header names are case-insensitive
@@ -416,6 +463,8 @@ algorithms = ["EdDSA"]
         base + "issuer = \"https://a\"\nalgorithms = [\"none\"]\n",
         base + "issuer = \"https://a\"\nclock_skew_s = 3601\n",
         base + "issuer = \"https://a\"\nroles = \"groups\"\n",
+        base + "issuer = \"https://a\"\nca_file = \"/nonexistent/ca.pem\"\n",
+        base + "issuer = \"https://a\"\njwks_file = \"/k.json\"\nca_file = \"/etc/hostname\"\n",
         std::string("[oidc]\nissuer = \"https://a\"\n"), base}) {
     EXPECT_FALSE(Auth::FromToml(bad, "o.toml").ok()) << bad;
   }
@@ -435,6 +484,23 @@ TEST(AuthRoles, KeycloakExampleLoads) {
             Auth::Verdict::kAllow);
   EXPECT_EQ((*auth)->CheckAdmin(Req("Bearer ok.kim.modpub-admins"), "x").verdict,
             Auth::Verdict::kAllow);
+}
+
+TEST(AuthRoles, GitLabExampleLoads) {
+  const auto file =
+      std::filesystem::path(__FILE__).parent_path() / "../../examples/auth/gitlab.auth.toml";
+  auto auth = Auth::Load(file);
+  ASSERT_TRUE(auth.ok()) << auth.message();
+  ASSERT_TRUE((*auth)->oidc().has_value());
+  EXPECT_TRUE((*auth)->oidc()->discovery());
+  EXPECT_EQ((*auth)->oidc()->roles_claim, "namespace_path");
+  auto fake = std::make_shared<FakeVerifier>();
+  (*auth)->SetBearerVerifier(fake);
+  // A CI job's token: its namespace is the role ("corp/team-a"); no admin role exists.
+  const auto job = Req("Bearer ok.project_path:corp/team-a/app.corp/team-a");
+  EXPECT_EQ((*auth)->Check(job, kTeamA).verdict, Auth::Verdict::kAllow);
+  EXPECT_EQ((*auth)->Check(job, kOther).verdict, Auth::Verdict::kForbidden);
+  EXPECT_EQ((*auth)->CheckAdmin(job, "x").verdict, Auth::Verdict::kForbidden);
 }
 
 // Through the proxy's routes on a real server: the peer address the server saw decides

@@ -97,9 +97,10 @@ TEST(JwtVerifier, ARotatedKeyIsFetchedOnceAMinuteAtMost) {
   const std::size_t at_start = (*v)->fetches();
   EXPECT_EQ(at_start, 1u);
 
-  // The provider rotates to k2: the first token naming it makes one fetch, and passes.
+  // The provider rotates to k2 just after the start: the first token naming it makes one
+  // fetch, and passes.
   p.Publish({Jwk(p.k2, "k2")});
-  p.now += seconds(120);
+  p.now += seconds(1);
   auto id = (*v)->Verify(Token("EdDSA", "k2", Claims(kT + 600), p.k2));
   ASSERT_TRUE(id && id->ok()) << (id ? id->message() : "nullopt");
   EXPECT_EQ((*v)->fetches(), at_start + 1);
@@ -132,7 +133,10 @@ TEST(JwtVerifier, AProviderDownAtStartIsAskedAgainLater) {
   auto id = (*v)->Verify(Token("ES256", "k1", Claims(), p.k1));
   ASSERT_TRUE(id && !id->ok());
   EXPECT_NE(id->message().find("no keys"), std::string::npos) << id->message();
+  EXPECT_EQ((*v)->fetches(), 2u);  // the start, and the first token at once
   p.Publish({Jwk(p.k1, "k1")});
+  EXPECT_FALSE((*v)->Verify(Token("ES256", "k1", Claims(), p.k1))->ok());  // within the minute
+  EXPECT_EQ((*v)->fetches(), 2u);
   p.now += seconds(61);
   EXPECT_TRUE((*v)->Verify(Token("ES256", "k1", Claims(), p.k1))->ok());
 }

@@ -240,7 +240,7 @@ Result<std::optional<OidcSettings>> ParseOidc(const toml::table& root, const std
   if (!t) return Fail(where + " must be a table");
   if (auto st = OnlyKeys(*t,
                          {"issuer", "audience", "jwks_uri", "jwks_file", "roles_claim",
-                          "clock_skew_s", "algorithms"},
+                          "clock_skew_s", "algorithms", "ca_file"},
                          where, "[oidc]");
       !st) {
     return st.error();
@@ -270,6 +270,16 @@ Result<std::optional<OidcSettings>> ParseOidc(const toml::table& root, const std
   }
   if (!o.jwks_uri.empty()) {
     if (auto st = CheckUrl(o.jwks_uri, where, "jwks_uri"); !st) return st.error();
+  }
+  o.ca_file = (*t)["ca_file"].value_or(std::string());
+  if (!o.ca_file.empty() && !o.jwks_file.empty()) {
+    return Fail(where +
+                ": `ca_file` is for fetching keys over HTTPS; with `jwks_file` nothing "
+                "is fetched (drop one)");
+  }
+  if (!o.ca_file.empty() && !std::filesystem::is_regular_file(o.ca_file)) {
+    return Fail(where + ": `ca_file` \"" + Printable(o.ca_file) +
+                "\" is not a readable file (PEM certificates of the provider's CA)");
   }
   o.roles_claim = (*t)["roles_claim"].value_or(std::string("groups"));
   if (o.roles_claim.empty()) return Fail(where + ": `roles_claim` must name a claim");
@@ -526,6 +536,28 @@ std::shared_ptr<const Auth::Rules> Auth::rules() const {
 
 std::string Auth::realm() const { return rules()->realm; }
 
+void Auth::Challenge(const Request& req, Response& res) const {
+  const auto r = rules();
+  std::string realm = "realm=\"";
+  for (char c : r->realm) {
+    if (c == '"' || c == '\\') realm += '\\';
+    realm += c;
+  }
+  realm += '"';
+  res.set_header("WWW-Authenticate", "Basic " + realm);
+  bool verifier;
+  {
+    std::shared_lock lock(mu_);
+    verifier = verifier_ != nullptr;
+  }
+  if (!verifier && r->tokens.empty()) return;
+  // RFC 6750: a bearer token that was sent and refused is an invalid_token.
+  const std::string authorization = req.get_header_value("Authorization");
+  const bool sent = authorization.size() > 7 && (authorization.compare(0, 7, "Bearer ") == 0 ||
+                                                 authorization.compare(0, 7, "bearer ") == 0);
+  res.set_header("WWW-Authenticate", "Bearer " + realm + (sent ? ", error=\"invalid_token\"" : ""));
+}
+
 std::optional<OidcSettings> Auth::oidc() const { return rules()->oidc; }
 
 void Auth::SetBearerVerifier(std::shared_ptr<BearerVerifier> verifier) {
@@ -696,6 +728,11 @@ std::optional<Auth::Who> Auth::FromHeaders(const Rules& r, const Request& req) {
 }
 
 Auth::Who Auth::Bearer(const Rules& r, std::string_view token) {
+  if (auto w = Token(r, token)) return std::move(*w);
+  return Refused("unknown token", "no [[token]] has this token's hash");
+}
+
+std::optional<Auth::Who> Auth::Token(const Rules& r, std::string_view token) {
   std::shared_ptr<BearerVerifier> verifier;
   {
     std::shared_lock lock(mu_);
@@ -718,7 +755,7 @@ Auth::Who Auth::Bearer(const Rules& r, std::string_view token) {
   for (const auto& t : r.tokens) {
     if (ConstantTimeEqual(t.secret, h)) return FromPrincipal(t, "token");
   }
-  return Refused("unknown token", "no [[token]] has this token's hash");
+  return std::nullopt;
 }
 
 Auth::Who Auth::Basic(const Rules& r, std::string_view credentials) {
@@ -759,6 +796,9 @@ Auth::Who Auth::Basic(const Rules& r, std::string_view credentials) {
     }
     return Refused(kWrong, rule);
   }
+  // No such user: the password may be a token. go before 1.24 has no GOAUTH and sends
+  // what .netrc holds, so a token (a JWT or a [[token]]) travels as a password.
+  if (auto w = Token(r, pass)) return std::move(*w);
   if (!r.users.empty()) {  // the work a known user's check does, for the same time
     crypt_data data{};
     (void)crypt_r(pass.c_str(), r.users.front().secret.c_str(), &data);

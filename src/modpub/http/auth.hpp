@@ -17,6 +17,9 @@
 //     ("$2b$") or yescrypt ("$y$") (also sha512crypt "$6$"), checked with libcrypt's
 //     crypt_r; hashes libcrypt calls legacy or invalid (DES, MD5, ...) are refused when
 //     loading. Successful checks are cached in memory by SHA-256 of the credentials.
+//     A login that is no [[user]]'s name with a password that is a token (a JWT the
+//     verifier handles, or a [[token]]) is that token, as in 2: go before 1.24 has no
+//     GOAUTH, only .netrc, so `machine <host> login token password <token>` carries it.
 // Credentials are never stored in clear, and never logged.
 //
 // What a principal may do: read the modules under its rights, where rights = its own
@@ -53,6 +56,7 @@
 //   roles_claim = "groups"                 # default: the claim listing role names
 //   clock_skew_s = 60                      # default; 0..600
 //   algorithms = ["RS256", "ES256"]        # default; asymmetric ones only
+//   # ca_file = "/etc/modpub/sso-ca.pem"   # the provider's CA when not the system's
 //   [proxy_headers]                        # absent: off
 //   trusted = ["127.0.0.1", "::1", "10.0.0.0/8"]   # peer addresses or CIDR blocks
 //   user = "X-Remote-User"                 # default
@@ -66,7 +70,7 @@
 // Decisions: no or unparsable credentials (a NUL in them included), an unknown user or
 // token, a wrong password (the same answer, in about the same time, as an unknown user), a
 // refused JWT, a malformed proxy user header (a comma, a control character, or the header
-// twice) -> 401 with `WWW-Authenticate: Basic realm="<realm>"` (go then uses .netrc); a
+// twice) -> 401 with the challenges of Challenge (Basic, and Bearer when tokens count); a
 // known principal reading a module outside its rights, or a non-admin asking for an admin
 // action -> 403. Each decision names the rule that decided. Every denied request and every
 // admin decision is logged, one line: who (or "anonymous"), what, the rule.
@@ -111,6 +115,7 @@ struct OidcSettings {
   std::string roles_claim = "groups";
   int clock_skew_s = 60;
   std::vector<std::string> algorithms = {"RS256", "ES256"};
+  std::string ca_file;  // PEM CAs for the provider's certificate; empty: the system's
   bool discovery() const { return jwks_uri.empty() && jwks_file.empty(); }
 };
 
@@ -177,6 +182,10 @@ class Auth {
   Decision CheckAdmin(const Request& req, std::string_view action);
 
   std::string realm() const;
+  // The WWW-Authenticate headers of a 401: `Basic realm="<realm>"` (go then uses .netrc),
+  // and `Bearer realm="<realm>"` when tokens are accepted (an [oidc] verifier or
+  // [[token]]s), with `error="invalid_token"` when `req` carried a bearer token (RFC 6750).
+  void Challenge(const Request& req, Response& res) const;
   // The [oidc] table, when the file has one: for building the verifier.
   std::optional<OidcSettings> oidc() const;
   // Plugs in (or, with nullptr, removes) the verifier bearer tokens are shown first.
@@ -207,6 +216,9 @@ class Auth {
   Who Authenticate(const Rules& r, const Request& req);
   Who Basic(const Rules& r, std::string_view credentials);
   Who Bearer(const Rules& r, std::string_view token);
+  // A bearer token's principal or refusal; nullopt when it is neither a token the verifier
+  // handles nor a [[token]].
+  std::optional<Who> Token(const Rules& r, std::string_view token);
   // nullopt: header authentication does not apply (off, untrusted peer, no user header).
   std::optional<Who> FromHeaders(const Rules& r, const Request& req);
   static Who FromPrincipal(const Principal& p, std::string kind);

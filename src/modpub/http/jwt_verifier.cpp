@@ -59,8 +59,8 @@ Result<jwt::Policy> PolicyOf(const OidcSettings& s) {
 
 }  // namespace
 
-JwtVerifier::Fetch JwtVerifier::HttpsFetch() {
-  return [](const std::string& url) -> Result<std::string> {
+JwtVerifier::Fetch JwtVerifier::HttpsFetch(std::string ca_file) {
+  return [ca_file](const std::string& url) -> Result<std::string> {
     if (!AcceptableUrl(url)) return Fail(url + ": keys are fetched over https only");
     const auto scheme_end = url.find("://") + 3;
     const auto path_at = url.find('/', scheme_end);
@@ -68,6 +68,7 @@ JwtVerifier::Fetch JwtVerifier::HttpsFetch() {
     const std::string path = path_at == std::string::npos ? "/" : url.substr(path_at);
     httplib::Client client(origin);
     client.enable_server_certificate_verification(true);
+    if (!ca_file.empty()) client.set_ca_cert_path(ca_file.c_str());
     client.set_connection_timeout(10, 0);
     client.set_read_timeout(10, 0);
     std::string body;
@@ -91,6 +92,7 @@ Result<std::shared_ptr<JwtVerifier>> JwtVerifier::Create(const OidcSettings& set
                                                          Now now) {
   auto policy = PolicyOf(settings);
   if (!policy) return policy.error();
+  if (!fetch) fetch = HttpsFetch(settings.ca_file);
   std::shared_ptr<JwtVerifier> v(
       new JwtVerifier(settings, std::move(*policy), std::move(fetch), std::move(now)));
   if (!settings.jwks_file.empty()) {
@@ -106,6 +108,9 @@ Result<std::shared_ptr<JwtVerifier>> JwtVerifier::Create(const OidcSettings& set
     spdlog::error("auth: [oidc] keys of {} not fetched: {}; tokens are refused until they are",
                   settings.issuer, st.message());
   }
+  // The minute between fetches counts from the first one a token asked for: a rotation
+  // just after a (re)start is picked up at once.
+  v->last_fetch_.reset();
   return v;
 }
 

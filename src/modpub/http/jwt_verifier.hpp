@@ -2,18 +2,19 @@
 // JWTs verified with jwt::Verify against the provider's public keys, which come from
 //   * `jwks_file`: read when the verifier is made and at every auth reload;
 //   * `jwks_uri`, or the `jwks_uri` of `<issuer>/.well-known/openid-configuration`:
-//     fetched over HTTPS (certificates verified against the system's CAs) when made, and
-//     again when a token names a key id the set lacks (a rotation), at most once per
-//     `kMinRefresh`. Keys that vanish from a fetched set stay usable for `kKeepRetired`
-//     (tokens they signed are still in flight), then are dropped.
+//     fetched over HTTPS (certificates verified against `ca_file`, else the system's CAs)
+//     when made, and again when a token names a key id the set lacks (a rotation), at
+//     most once per `kMinRefresh` (counted from the first such fetch: the one at start
+//     does not count). Keys that vanish from a fetched set stay usable for
+//     `kKeepRetired` (tokens they signed are still in flight), then are dropped.
 // A provider that cannot be reached when the verifier is made is not fatal: the daemon
 // starts, says so, and the first token retries the fetch (rate-limited as above); tokens
 // are refused until keys are known.
 //
 // Verify: a bearer value that is not three dot-separated parts (the first two non-empty)
-// is not a JWT (nullopt: the opaque [[token]]s are tried). A JWT is checked by jwt::Verify (alg from the key only,
-// RS256/ES256/EdDSA as the settings allow; iss, aud, exp, nbf with the settings' skew);
-// its roles come from the `roles_claim` (a dotted path; a claim of the wrong type refuses
+// is not a JWT (nullopt: the opaque [[token]]s are tried). A JWT is checked by jwt::Verify (alg
+// from the key only, RS256/ES256/EdDSA as the settings allow; iss, aud, exp, nbf with the settings'
+// skew); its roles come from the `roles_claim` (a dotted path; a claim of the wrong type refuses
 // the token). The identity's name is the token's `sub`. Messages never hold the token.
 #pragma once
 
@@ -41,14 +42,16 @@ class JwtVerifier final : public BearerVerifier {
 
   // Fails for settings jwt::Policy refuses and for an unreadable or unusable jwks_file;
   // an unreachable jwks_uri is only logged (see above).
+  // `fetch` defaults to HttpsFetch(settings.ca_file).
   static Result<std::shared_ptr<JwtVerifier>> Create(const OidcSettings& settings,
-                                                     Fetch fetch = HttpsFetch(),
+                                                     Fetch fetch = nullptr,
                                                      Now now = jwt::Clock::now);
   std::optional<Result<Identity>> Verify(std::string_view token) override;
 
   // The GET used by default: cpp-httplib over HTTPS (http only to loopback), 10 s
-  // timeouts, bodies above kMaxDocumentBytes refused.
-  static Fetch HttpsFetch();
+  // timeouts, bodies above kMaxDocumentBytes refused, the server's certificate verified
+  // against `ca_file` (PEM) or, when empty, the system's CAs.
+  static Fetch HttpsFetch(std::string ca_file = {});
   std::size_t fetches() const;  // how many times the key set was fetched (tests, logs)
 
  private:

@@ -178,7 +178,7 @@ bool Authorize(State& s, const Request& req, Response& res,
     case Auth::Verdict::kAllow:
       return true;
     case Auth::Verdict::kUnauthenticated:
-      res.set_header("WWW-Authenticate", "Basic realm=\"" + s.c.auth->realm() + "\"");
+      s.c.auth->Challenge(req, res);
       Reply(res, 401, "401 Unauthorized: " + d.reason);
       return false;
     case Auth::Verdict::kForbidden:

@@ -73,7 +73,7 @@ void MountPages(Router& raw, const RouteSet& routes) {
       auto d = auth->Check(req, std::nullopt);
       if (d.verdict != Auth::Verdict::kAllow) {
         res.status = 401;
-        res.set_header("WWW-Authenticate", "Basic realm=\"" + auth->realm() + "\"");
+        auth->Challenge(req, res);
         res.set_content("401 Unauthorized: " + d.reason + "\n", "text/plain; charset=utf-8");
         return;
       }
