@@ -22,6 +22,7 @@ import pytest
 from support import (clean_gopath, each_go, free_port, go_download, go_env, modpub_bin,
                      publish_small_module, stop_process, wait_for_port, write_netrc)
 from test_goauth import make_cert
+from test_sumdb import NAME as SUMDB, keygen
 from test_daemon import Daemon, daemons, jobs_in, make_repo, wait_until  # noqa: F401 (fixture)
 
 crypto = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
@@ -74,7 +75,10 @@ def sso(tmp_path_factory):
     (base / "git").mkdir()
     repo = make_repo(base / "git", tags=())
     d = Daemon(base, [f"file://{store}"], [(repo.bare, MODULE)])
-    d.config.write_text(d.config.read_text() + f'\n[proxy]\nauth = "{base / "auth.toml"}"\n')
+    keys = base / "keys"
+    keygen(keys)
+    d.config.write_text(d.config.read_text() + f'\n[proxy]\nauth = "{base / "auth.toml"}"\n'
+                        f'[sumdb]\nname = "{SUMDB}"\nsigner_key = "{keys / "signer.key"}"\n')
     d.start()
     d.wait_ready()
     yield {"daemon": d, "key": key, "other": other, "base": base}
@@ -104,18 +108,44 @@ def test_roles_in_the_token_decide_what_it_reads(sso):
     assert get(d, f"/{MODULE}/@v/list", ops)[0] == 200
 
 
+def test_every_surface_takes_the_token(sso):
+    """The checksum database and the status page and its API, not only module routes."""
+    d, key = sso["daemon"], sso["key"]
+    reader = es256(key, "k1", claims(["readers"]))
+    forged = es256(sso["other"], "k1", claims(["readers"]))
+    for path in [f"/sumdb/{SUMDB}/latest", f"/sumdb/{SUMDB}/supported", "/api/status", "/"]:
+        status, body = get(d, path, reader)
+        assert status == 200, (path, body)
+        assert get(d, path)[0] == 401, path
+        assert get(d, path, forged)[0] == 401, path
+    status, body = get(d, "/api/status", reader)
+    assert MODULE in body
+    # A token of a role that may read nothing sees no module on the page.
+    nobody = es256(key, "k1", claims(["some-idp-group"]))
+    status, body = get(d, "/api/status", nobody)
+    assert status == 200 and MODULE not in body, body
+
+
+# Each forgery with the reason the daemon's log gives for it.
 ATTACKS = {
-    "expired": lambda k, o: es256(k, "k1", claims(["readers"], exp=int(time.time()) - 120)),
-    "not yet valid": lambda k, o: es256(k, "k1", claims(["readers"], nbf=int(time.time()) + 600)),
-    "wrong issuer": lambda k, o: es256(k, "k1", claims(["readers"], iss="https://evil.example")),
-    "wrong audience": lambda k, o: es256(k, "k1", claims(["readers"], aud="other-app")),
-    "unknown kid": lambda k, o: es256(o, "k9", claims(["readers"])),
-    "another key, same kid": lambda k, o: es256(o, "k1", claims(["readers"])),
-    "alg none": lambda k, o: (b64(json.dumps({"alg": "none", "kid": "k1"}).encode()) + "." +
-                              b64(json.dumps(claims(["readers"])).encode()) + "."),
-    "HS256 with the public key as secret": lambda k, o: hs256_confusion(k),
-    "truncated": lambda k, o: es256(k, "k1", claims(["readers"]))[:-20],
-    "roles claim of the wrong type": lambda k, o: es256(k, "k1", claims({"readers": True})),
+    "expired": (lambda k, o: es256(k, "k1", claims(["readers"], exp=int(time.time()) - 120)),
+                "expired"),
+    "not yet valid": (lambda k, o: es256(k, "k1", claims(["readers"],
+                                                         nbf=int(time.time()) + 600)),
+                      "not_yet_valid"),
+    "wrong issuer": (lambda k, o: es256(k, "k1", claims(["readers"], iss="https://evil.example")),
+                     "wrong_issuer"),
+    "wrong audience": (lambda k, o: es256(k, "k1", claims(["readers"], aud="other-app")),
+                       "wrong_audience"),
+    "unknown kid": (lambda k, o: es256(o, "k9", claims(["readers"])), "unknown_kid"),
+    "another key, same kid": (lambda k, o: es256(o, "k1", claims(["readers"])), "bad_signature"),
+    "alg none": (lambda k, o: (b64(json.dumps({"alg": "none", "kid": "k1"}).encode()) + "." +
+                               b64(json.dumps(claims(["readers"])).encode()) + "."),
+                 "unsupported_alg"),
+    "HS256 with the public key as secret": (lambda k, o: hs256_confusion(k), "unsupported_alg"),
+    "truncated": (lambda k, o: es256(k, "k1", claims(["readers"]))[:-20], "bad_signature"),
+    "roles claim of the wrong type": (lambda k, o: es256(k, "k1", claims({"readers": True})),
+                                      "roles claim"),
 }
 
 
@@ -131,19 +161,27 @@ def hs256_confusion(key):
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_forged_and_stale_tokens_are_refused(sso, attack):
     d = sso["daemon"]
-    token = ATTACKS[attack](sso["key"], sso["other"])
+    forge, reason = ATTACKS[attack]
+    token = forge(sso["key"], sso["other"])
     status, body = get(d, f"/{MODULE}/@v/list", token)
     assert status == 401, (status, body)
+    denials = [line for line in d.text().splitlines() if "auth: denied" in line]
+    assert any(f"bearer verifier: {reason}" in line for line in denials), denials[-3:]
     assert token not in body and "v1.0.0" not in body
     assert token not in d.text()  # the log names the reason, never the token
     if attack == "alg none":
         assert "unsupported_alg: token alg \\x22none\\x22" in d.text()  # as a JWT
 
 
-def test_an_oversized_token_is_refused(sso):
+def test_oversized_tokens_are_refused(sso):
     d = sso["daemon"]
-    status, _ = get(d, f"/{MODULE}/@v/list", "e" * (1 << 20))
-    assert 400 <= status < 500
+    # 1 MB: the server refuses the headers before anyone reads them.
+    assert get(d, f"/{MODULE}/@v/list", "e" * (1 << 20))[0] == 431
+    # 12 KB, within the header limit but above the verifier's 8 KiB: refused unparsed.
+    padded = es256(sso["key"], "k1", claims(["readers"], pad="x" * 9000))
+    status, body = get(d, f"/{MODULE}/@v/list", padded)
+    assert status == 401 and "v1.0.0" not in body
+    assert "bearer verifier: too_large" in d.text()
 
 
 def write_failed_job(spool, job_id):
