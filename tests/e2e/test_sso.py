@@ -20,7 +20,8 @@ import urllib.request
 import pytest
 
 from support import (clean_gopath, each_go, free_port, go_download, go_env, modpub_bin,
-                     publish_small_module, stop_process, wait_for_port, write_netrc)
+                     publish_small_module, run_modpub, stop_process, wait_for_port,
+                     write_netrc)
 from test_goauth import make_cert
 from test_sumdb import NAME as SUMDB, keygen
 from test_daemon import Daemon, daemons, jobs_in, make_repo, wait_until  # noqa: F401 (fixture)
@@ -363,3 +364,34 @@ def test_a_rotated_key_is_fetched_once_and_made_up_kids_cost_nothing(idp):
     # The retired key still verifies tokens in flight.
     assert tls_get(idp, f"/{MODULE}/@v/list",
                    es256(idp["k1"], "k1", idp_claims(idp, ["readers"])))[0] == 200
+
+
+def doctor_idp_line(idp, auth_file):
+    """`modpub doctor --json` on a configuration whose [proxy] auth is `auth_file`: the
+    identity provider's check."""
+    config = idp["work"] / "doctor.toml"
+    config.write_text(f'storage = ["file://{idp["work"] / "tree"}"]\n'
+                      f'spool_dir = "{idp["work"] / "spool"}"\n'
+                      f'state_dir = "{idp["work"] / "state"}"\n'
+                      f'socket = "{idp["work"] / "modpubd.sock"}"\n'
+                      f'[proxy]\nauth = "{auth_file}"\n')
+    r = run_modpub("doctor", "--config", config, "--json", timeout=120)
+    checks = [c for c in json.loads(r.stdout)["checks"]
+              if c["what"].startswith("identity provider ")]
+    assert len(checks) == 1, r.stdout
+    return checks[0]
+
+
+def test_doctor_checks_the_identity_providers_keys(idp):
+    p = idp["provider"]
+    good = doctor_idp_line(idp, idp["work"] / "auth.toml")
+    assert good["status"] == "ok", good
+    assert good["what"] == f"identity provider {p.issuer}: {len(p.keys)} key", good
+    # Without the provider's CA, the certificate does not verify: the check says so.
+    no_ca = idp["work"] / "no-ca.auth.toml"
+    no_ca.write_text("\n".join(line for line in (idp["work"] / "auth.toml").read_text()
+                               .splitlines() if not line.startswith("ca_file")) + "\n")
+    bad = doctor_idp_line(idp, no_ca)
+    assert bad["status"] == "fail", bad
+    assert "no keys" in bad["problem"] and "certificate" in bad["problem"].lower(), bad
+    assert "ca_file" in bad["advice"], bad

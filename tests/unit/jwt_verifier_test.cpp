@@ -141,6 +141,26 @@ TEST(JwtVerifier, AProviderDownAtStartIsAskedAgainLater) {
   EXPECT_TRUE((*v)->Verify(Token("ES256", "k1", Claims(), p.k1))->ok());
 }
 
+// What `modpub doctor` asks: can the keys be had now, and how many are there?
+TEST(JwtVerifier, ProbeSaysHowManyKeysOrWhyNone) {
+  Provider p;
+  auto down = JwtVerifier::Probe(Settings(), p.fetch());
+  ASSERT_FALSE(down.ok());
+  EXPECT_NE(down.message().find("openid-configuration: connection refused"), std::string::npos)
+      << down.message();
+  p.Publish({Jwk(p.k1, "k1"), Jwk(p.k2, "k2")});
+  auto two = JwtVerifier::Probe(Settings(), p.fetch());
+  ASSERT_TRUE(two.ok()) << two.message();
+  EXPECT_EQ(*two, 2u);
+  p.pages[std::string(kIssuer) + "/certs"] = "{\"keys\": 7}";
+  EXPECT_FALSE(JwtVerifier::Probe(Settings(), p.fetch()).ok());
+  OidcSettings from_file = Settings();
+  from_file.jwks_file = "/nonexistent/jwks.json";
+  auto missing = JwtVerifier::Probe(from_file, p.fetch());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("/nonexistent/jwks.json"), std::string::npos);
+}
+
 TEST(JwtVerifier, KeysFromAFileAndBadSettings) {
   modpub::testing::TempDir dir;
   Provider p;

@@ -18,6 +18,7 @@
 #include "modpub/doctor/doctor.hpp"
 #include "modpub/doctor/internal.hpp"
 #include "modpub/http/auth.hpp"
+#include "modpub/http/jwt_verifier.hpp"
 #include "modpub/sign/sign.hpp"
 #include "modpub/storage/s3_url.hpp"
 #include "modpub/storage/sumdb_store.hpp"
@@ -281,6 +282,24 @@ Finding CheckS3Clock(const std::string& url, std::chrono::milliseconds timeout,
   return Good(what);
 }
 
+// The keys tokens are verified with can be had from here, as modpubd would get them.
+Finding CheckIdentityProvider(const http::OidcSettings& oidc) {
+  const std::string what = "identity provider " + oidc.issuer;
+  auto keys = http::JwtVerifier::Probe(oidc);
+  if (!keys) {
+    return Bad(Level::kFail, what, "no keys: " + keys.message(),
+               oidc.jwks_file.empty()
+                   ? "check [oidc] issuer/jwks_uri, the provider's certificate (ca_file) and "
+                     "that this host may reach it; until then every token is refused"
+                   : "fix jwks_file (a JSON Web Key Set), then systemctl reload modpubd");
+  }
+  if (*keys == 0) {
+    return Bad(Level::kFail, what, "its key set holds no usable key (RSA, EC P-256, Ed25519)",
+               "check the provider's signing keys; every token is refused until one is there");
+  }
+  return Good(what + ": " + std::to_string(*keys) + (*keys == 1 ? " key" : " keys"));
+}
+
 }  // namespace
 
 Result<HttpAnswer> HttpGet(const std::string& listen, const std::string& path,
@@ -312,11 +331,14 @@ Findings CheckSumdb(const config::Config& cfg, std::chrono::milliseconds timeout
 Findings CheckProxyAuth(const config::Config& cfg) {
   if (!cfg.proxy.enabled || cfg.proxy.auth_file.empty()) return {};
   const std::string what = "proxy auth file " + cfg.proxy.auth_file;
-  if (auto auth = http::Auth::Load(cfg.proxy.auth_file); !auth) {
+  auto auth = http::Auth::Load(cfg.proxy.auth_file);
+  if (!auth) {
     return {Bad(Level::kFail, what, auth.message(),
                 "fix the file (see http/auth.hpp's format), then systemctl reload modpubd")};
   }
-  return {Good(what)};
+  Findings out{Good(what)};
+  if (auto oidc = (*auth)->oidc()) out.push_back(CheckIdentityProvider(*oidc));
+  return out;
 }
 
 Findings CheckClock(const config::Config& cfg, std::chrono::milliseconds timeout,

@@ -22,7 +22,9 @@
 //    else kWarn), the key (a signer key named sumdb.name), the log (opens, its stored
 //    tiles hash to its latest tree, it is bound to this key), and the tree head the daemon
 //    serves verifies with the key;
-//  * [proxy] auth: the file loads (http::Auth);
+//  * [proxy] auth: the file loads (http::Auth); with [oidc], the identity provider's keys
+//    can be had from this host (http::JwtVerifier::Probe: the file, or discovery and
+//    fetch over HTTPS with the configured CA) and hold at least one usable key;
 //  * the clock: not before the newest time modpub wrote (the log's last commit, the newest
 //    finished job), and within 5 minutes of each S3 server's Date header.
 // Nothing is changed, but for the storage probes, which leave nothing behind.

@@ -57,6 +57,18 @@ Result<jwt::Policy> PolicyOf(const OidcSettings& s) {
   return p;
 }
 
+// httplib's error, in words an operator can act on.
+std::string FetchError(httplib::Error e, const std::string& ca_file) {
+  const std::string cas = ca_file.empty() ? "the system's CAs" : "ca_file " + ca_file;
+  switch (e) {
+    case httplib::Error::SSLServerVerification:
+      return "the server's TLS certificate does not verify against " + cas +
+             " (or names another host)";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
 }  // namespace
 
 JwtVerifier::Fetch JwtVerifier::HttpsFetch(std::string ca_file) {
@@ -82,7 +94,7 @@ JwtVerifier::Fetch JwtVerifier::HttpsFetch(std::string ca_file) {
       return true;
     });
     if (too_large) return Fail("GET " + url + ": larger than 1 MiB");
-    if (!res) return Fail("GET " + url + ": " + httplib::to_string(res.error()));
+    if (!res) return Fail("GET " + url + ": " + FetchError(res.error(), ca_file));
     if (res->status != 200) return Fail("GET " + url + ": HTTP " + std::to_string(res->status));
     return body;
   };
@@ -95,16 +107,9 @@ Result<std::shared_ptr<JwtVerifier>> JwtVerifier::Create(const OidcSettings& set
   if (!fetch) fetch = HttpsFetch(settings.ca_file);
   std::shared_ptr<JwtVerifier> v(
       new JwtVerifier(settings, std::move(*policy), std::move(fetch), std::move(now)));
-  if (!settings.jwks_file.empty()) {
-    auto text = ReadSmallFile(settings.jwks_file, kMaxDocumentBytes);
-    if (!text) return text.error();
-    auto keys = jwt::KeySet::Parse(*text);
-    if (!keys) return Fail(settings.jwks_file + ": " + keys.message());
-    v->keys_ = std::make_shared<const jwt::KeySet>(std::move(*keys));
-    return v;
-  }
   std::lock_guard lock(v->mu_);
-  if (auto st = v->Refresh(); !st) {
+  if (auto st = v->Load(); !st) {
+    if (!settings.jwks_file.empty()) return st.error();
     spdlog::error("auth: [oidc] keys of {} not fetched: {}; tokens are refused until they are",
                   settings.issuer, st.message());
   }
@@ -112,6 +117,26 @@ Result<std::shared_ptr<JwtVerifier>> JwtVerifier::Create(const OidcSettings& set
   // just after a (re)start is picked up at once.
   v->last_fetch_.reset();
   return v;
+}
+
+Result<std::size_t> JwtVerifier::Probe(const OidcSettings& settings, Fetch fetch) {
+  auto policy = PolicyOf(settings);
+  if (!policy) return policy.error();
+  if (!fetch) fetch = HttpsFetch(settings.ca_file);
+  JwtVerifier v(settings, std::move(*policy), std::move(fetch), jwt::Clock::now);
+  std::lock_guard lock(v.mu_);
+  if (auto st = v.Load(); !st) return st.error();
+  return v.keys_->size();
+}
+
+Status JwtVerifier::Load() {
+  if (settings_.jwks_file.empty()) return Refresh();
+  auto text = ReadSmallFile(settings_.jwks_file, kMaxDocumentBytes);
+  if (!text) return text.error();
+  auto keys = jwt::KeySet::Parse(*text);
+  if (!keys) return Fail(settings_.jwks_file + ": " + keys.message());
+  keys_ = std::make_shared<const jwt::KeySet>(std::move(*keys));
+  return Ok();
 }
 
 Result<std::string> JwtVerifier::JwksUri() {

@@ -47,6 +47,9 @@ class JwtVerifier final : public BearerVerifier {
                                                      Fetch fetch = nullptr,
                                                      Now now = jwt::Clock::now);
   std::optional<Result<Identity>> Verify(std::string_view token) override;
+  // Gets the key set now, as Create would (file, or fetch with discovery), and says how
+  // many keys it holds, or why none could be had: for `modpub doctor`.
+  static Result<std::size_t> Probe(const OidcSettings& settings, Fetch fetch = nullptr);
 
   // The GET used by default: cpp-httplib over HTTPS (http only to loopback), 10 s
   // timeouts, bodies above kMaxDocumentBytes refused, the server's certificate verified
@@ -58,6 +61,7 @@ class JwtVerifier final : public BearerVerifier {
   JwtVerifier(OidcSettings s, jwt::Policy p, Fetch f, Now n)
       : settings_(std::move(s)), policy_(std::move(p)), fetch_(std::move(f)), now_(std::move(n)) {}
   Status Refresh();  // mu_ held
+  Status Load();     // mu_ held: from jwks_file, else Refresh
   Result<std::string> JwksUri();
   OidcSettings settings_;
   jwt::Policy policy_;
