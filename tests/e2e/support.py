@@ -418,6 +418,34 @@ def stop_process(proc):
         proc.wait()
 
 
+def make_cert(work: Path):
+    """A self-signed TLS certificate and key for 127.0.0.1 in `work` (tls.crt, tls.key)."""
+    cert, key = work / "tls.crt", work / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@contextlib.contextmanager
+def modpub_serve(work: Path, tree: Path, *args, tls=None):
+    """`modpub serve --from file://<tree> <args>` on a free 127.0.0.1 port, over TLS with
+    `tls` = (cert, key) when given; yields its URL (its log: work/serve.log). Stopped by
+    its own PID on leaving."""
+    port = free_port()
+    cmd = [str(modpub_bin()), "serve", "--from", f"file://{tree}", "--listen",
+           f"127.0.0.1:{port}", *map(str, args)]
+    if tls:
+        cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+    with open(work / "serve.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert wait_for_port(port, proc=proc), (work / "serve.log").read_text()
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        finally:
+            stop_process(proc)
+
+
 # --- nginx ----------------------------------------------------------------------------------
 
 def free_port():

@@ -6,13 +6,12 @@ URLs outside the --url prefixes). Nothing here connects anywhere but 127.0.0.1: 
 the local server alone (no `direct`), GOSUMDB is off and `modpub goauth` never connects."""
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from support import (GO_TOOLS, clean_gopath, each_go, free_port, go_download, go_env,
-                     modpub_bin, publish_small_module, run_modpub, stop_process, wait_for_port)
+from support import (GO_TOOLS, clean_gopath, each_go, go_download, go_env, make_cert,
+                     modpub_bin, modpub_serve, publish_small_module, run_modpub)
 
 MOD = "corp.example/Tools"
 TOKEN = "ci-0123456789abcdef-token"
@@ -20,14 +19,6 @@ OTHER_TOKEN = "other-team-token"
 # GOAUTH commands exist from go 1.24 on; go 1.19 only reads .netrc.
 GOAUTH_GO = next((t for t in GO_TOOLS if t.minor >= 24), None)
 needs_goauth_go = pytest.mark.skipif(GOAUTH_GO is None, reason="no go 1.24+ installed")
-
-
-def make_cert(work: Path):
-    cert, key = work / "tls.crt", work / "tls.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
 
 
 def hashed(*args, secret):
@@ -63,19 +54,9 @@ def server(tmp_path_factory):
     tree = work / "tree"
     r = publish_small_module(work, MOD, "v0.2.0", f"file://{tree}")
     cert, key = make_cert(work)
-    port = free_port()
-    log = open(work / "serve.log", "w")
-    proc = subprocess.Popen([str(modpub_bin()), "serve", "--from", f"file://{tree}", "--listen",
-                             f"127.0.0.1:{port}", "--auth", str(write_auth(work)),
-                             "--tls-cert", str(cert), "--tls-key", str(key)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        assert wait_for_port(port, proc=proc), (work / "serve.log").read_text()
-        yield {"work": work, "url": f"https://127.0.0.1:{port}", "port": port, "cert": cert,
+    with modpub_serve(work, tree, "--auth", write_auth(work), tls=(cert, key)) as url:
+        yield {"work": work, "url": url, "port": int(url.rsplit(":", 1)[1]), "cert": cert,
                "sum": r[0]["Sum"]}
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 def token_file(work: Path, name, token):

@@ -11,7 +11,6 @@ import hmac
 import http.server
 import json
 import ssl
-import subprocess
 import threading
 import time
 import urllib.error
@@ -19,10 +18,8 @@ import urllib.request
 
 import pytest
 
-from support import (clean_gopath, each_go, free_port, go_download, go_env, modpub_bin,
-                     publish_small_module, run_modpub, stop_process, wait_for_port,
-                     write_netrc)
-from test_goauth import make_cert
+from support import (clean_gopath, each_go, free_port, go_download, go_env, make_cert,
+                     modpub_bin, modpub_serve, publish_small_module, run_modpub, write_netrc)
 from test_sumdb import NAME as SUMDB, keygen
 from test_daemon import Daemon, daemons, jobs_in, make_repo, wait_until  # noqa: F401 (fixture)
 
@@ -279,20 +276,11 @@ def idp(tmp_path_factory):
         f'[oidc]\nissuer = "{provider.issuer}"\naudience = "modpub"\nca_file = "{cert}"\n')
     tree = work / "tree"
     published = publish_small_module(work, MODULE, "v1.0.0", f"file://{tree}")
-    port = free_port()
-    log = open(work / "serve.log", "w")
-    proc = subprocess.Popen([str(modpub_bin()), "serve", "--from", f"file://{tree}", "--listen",
-                             f"127.0.0.1:{port}", "--auth", str(work / "auth.toml"),
-                             "--tls-cert", str(cert), "--tls-key", str(tls_key)],
-                            stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert wait_for_port(port, proc=proc), (work / "serve.log").read_text()
-        yield {"url": f"https://127.0.0.1:{port}", "cert": cert, "provider": provider,
-               "k1": k1, "k2": k2, "sum": published[0]["Sum"], "work": work,
-               "log": work / "serve.log"}
+        with modpub_serve(work, tree, "--auth", work / "auth.toml", tls=(cert, tls_key)) as url:
+            yield {"url": url, "cert": cert, "provider": provider, "k1": k1, "k2": k2,
+                   "sum": published[0]["Sum"], "work": work, "log": work / "serve.log"}
     finally:
-        stop_process(proc)
-        log.close()
         provider.stop()
 
 
