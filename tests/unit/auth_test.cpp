@@ -503,6 +503,20 @@ TEST(AuthRoles, GitLabExampleLoads) {
   EXPECT_EQ((*auth)->CheckAdmin(job, "x").verdict, Auth::Verdict::kForbidden);
 }
 
+TEST(AuthRoles, LdapExampleLoads) {
+  const auto file =
+      std::filesystem::path(__FILE__).parent_path() / "../../examples/auth/ldap.auth.toml";
+  auto auth = Auth::Load(file);
+  ASSERT_TRUE(auth.ok()) << auth.message();
+  const auto dev = FromProxy("127.0.0.1", "dave", "Domain Users, Team B Developers");
+  EXPECT_EQ((*auth)->Check(dev, std::string("corp.example/team-b/api")).verdict,
+            Auth::Verdict::kAllow);
+  EXPECT_EQ((*auth)->Check(dev, kTeamA).verdict, Auth::Verdict::kForbidden);
+  // The same headers from anywhere but nginx's address name nobody.
+  EXPECT_EQ((*auth)->Check(FromProxy("10.0.0.9", "dave", "go-admins"), kTeamA).verdict,
+            Auth::Verdict::kUnauthenticated);
+}
+
 // Through the proxy's routes on a real server: the peer address the server saw decides
 // whether the proxy headers count.
 TEST(AuthRoles, ProxyRoutesPassThePeerAddress) {

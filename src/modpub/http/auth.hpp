@@ -65,7 +65,9 @@
 // must have no bits set beyond its prefix ("10.1.0.0/8" is refused: write "10.0.0.0/8").
 // Or an htpasswd-style file (any name not ending in .toml) of "user:hash" lines: each user
 // may read everything, none is an admin.
-// A Keycloak setup: examples/auth/keycloak.auth.toml.
+// Setups: examples/auth/keycloak.auth.toml (Keycloak), gitlab.auth.toml (GitLab CI's ID
+// tokens), ldap.auth.toml (LDAP/AD through nginx, examples/nginx/modpubd-ldap.conf); the
+// guide is docs/sso.md.
 //
 // Decisions: no or unparsable credentials (a NUL in them included), an unknown user or
 // token, a wrong password (the same answer, in about the same time, as an unknown user), a
