@@ -145,6 +145,8 @@ struct Daemon {
   std::unique_ptr<jobs::WakeSocket> wake;
   std::unique_ptr<webhook::Service> webhooks;
   std::unique_ptr<status::Model> status;  // GET / and /api/status (the server's handlers read it)
+  jobs::Signing signing;                  // [sumdb]: the workers' and the backfills' signer and log
+  std::unique_ptr<admin::BackfillRuns> backfills;  // POST /api/backfill (the handlers call it)
   std::unique_ptr<http::Server> server;
   std::shared_ptr<http::Auth> auth;          // the GOPROXY endpoint's, when it has one (SIGHUP)
   std::shared_ptr<config::LiveConfig> live;  // what SIGHUP replaces: the repositories
@@ -270,6 +272,23 @@ http::ServerOptions ServerOptionsOf(const config::Config& cfg) {
   return o;
 }
 
+// The admin API's: the spool, the cluster queue (a connection of its own, made at the
+// first retry), the workers' wake-up, and the backfill runs with the workers' signer and log.
+Result<admin::Options> AdminOptions(const config::Config& cfg, Daemon& d) {
+  admin::Options o{d.auth, &d.runner->spool(), nullptr, [r = d.runner.get()] { r->Wake(); }};
+  if (!cfg.queue.empty()) {
+    auto url = jobs::ParseRedisQueueUrl(cfg.queue);
+    if (!url) return Fail(url.message() + " (queue in " + cfg.source + ")");
+    auto q = jobs::RedisQueue::Open(*url, {"modpubd-admin"});
+    if (!q) return q.error();
+    o.cluster = std::move(*q);
+  }
+  d.backfills = std::make_unique<admin::BackfillRuns>(admin::BackfillRuns::Sources{
+      [live = d.live] { return live->Get(); }, d.signing.signer, d.signing.log, {}});
+  o.backfills = d.backfills.get();
+  return o;
+}
+
 // The HTTP listener: /healthz, /metrics, the webhooks and, when configured, the GOPROXY
 // endpoint and the checksum database (http::MountRoutes).
 Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::ProxyConfig> proxy) {
@@ -298,12 +317,14 @@ Status StartHttp(const config::Config& cfg, Daemon& d, std::optional<http::Proxy
   if (auto s = StartStatus(cfg, d); !s) return s;
   http::RouteSet routes;
   routes.pages = StatusPages(cfg, d);
-  admin::Options admin{d.auth, &spool, [r = d.runner.get()] { r->Wake(); }};
-  routes.extra = [w = d.webhooks.get(), admin](http::Router& router) {
+  auto admin = AdminOptions(cfg, d);
+  if (!admin) return admin.error();
+  routes.extra = [w = d.webhooks.get(), admin = *admin](http::Router& router) {
     w->Mount(router);
     admin::Mount(router, admin);
   };
-  routes.extra_names = "/hooks/github, /hooks/gitlab, /hooks/gitea, /api/jobs/<id>/retry";
+  routes.extra_names =
+      std::string("/hooks/github, /hooks/gitlab, /hooks/gitea, ") + admin::kRouteNames;
   routes.proxy = std::move(proxy);
   routes.serve_modules = cfg.proxy.enabled;
   routes.modules_from = cfg.proxy.from;
@@ -334,6 +355,7 @@ Status Open(const config::Config& cfg, Daemon& d) {
     auto opened = http::OpenProxy(*settings);
     if (!opened) return opened.error();
     signing = {opened->signer, opened->log};
+    d.signing = signing;
     d.auth = opened->auth;
     proxy = std::move(*opened);
   }
@@ -459,7 +481,9 @@ int WaitForStop(const sigset_t& stop_signals, const std::function<void()>& reloa
 
 // Running publishes finish first; then no delivery arrives any more, and the webhook
 // intake moves what its journal still holds into queue/ while the runner still exists.
+// A backfill run stops before its next tag (the one in progress finishes, as a job does).
 void Shutdown(Daemon& d) {
+  if (d.backfills) d.backfills->Stop();
   d.reconciler->Stop();
   d.wake->Stop();
   d.runner->Stop();

@@ -10,7 +10,10 @@
 //     without --failed: the waiting (queued) and running (claimed) jobs;
 //     with --failed: the failed jobs and the job files set aside as corrupt, with reasons.
 //   modpub retry <job>... [--config <toml> | --spool <dir>]
-//     moves each failed job back to the queue (attempts reset) and wakes the daemon.
+//   modpub retry --all-failed [--config <toml> | --spool <dir>]
+//     moves each failed job (or every one) back to the queue (attempts reset) and wakes
+//     the daemon: admin::RetryJob / RetryAllFailed, which write the audit lines modpubd's
+//     admin API writes ("admin: <effect>; retry by unix:<user>"; printed on stderr).
 //   modpub jobs forward [--config <toml>]
 //     cluster: hands the spool's due jobs to the configured queue (jobs/forward.hpp).
 // Without --config or --spool, $MODPUB_CONFIG names the configuration (ConfigPath).
@@ -18,12 +21,15 @@
 // queue's jobs after this machine's spool (jobs waiting here to be forwarded), `jobs
 // --failed` adds the dead-letter stream's, and `retry` looks there first.
 // Exit status: 0 = done, 1 = a job to retry is not in failed/, 2 = spool, config or queue
-// unusable.
+// unusable (--all-failed: a queue not listed or a job not moved).
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "modpub/admin/operations.hpp"
 #include "modpub/config/config.hpp"
 #include "modpub/jobs/forward.hpp"
 #include "modpub/jobs/redis_queue.hpp"
@@ -229,23 +235,41 @@ int RunJobs(SpoolOptions& o, bool failed, bool json) {
   return 0;
 }
 
-int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids) {
+// Where the audit lines of `retry` go besides the log: stderr, which the log level (warn
+// unless -v) would keep them from.
+admin::Caller RetryCaller() {
+  return admin::UnixCaller([](const std::string& line) {
+    if (!spdlog::should_log(spdlog::level::info)) std::cerr << "modpub: " << line << "\n";
+  });
+}
+
+int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids, bool all_failed) {
   auto spool = OpenSpool(o);
   if (!spool) return kExitFailed;
-  int code = 0;
   std::unique_ptr<jobs::RedisQueue> q;
   if (!o.queue.empty() && !(q = OpenQueue(o, "modpub-retry"))) return kExitFailed;
-  for (const auto& id : ids) {
-    if (q && q->RetryFailed(id)) {
-      std::cout << "modpub: re-queued " << id << " in the cluster queue\n";
-      continue;
+  const admin::Queues queues{spool.get(), q.get()};
+  const admin::Caller caller = RetryCaller();
+  int code = 0;
+  if (all_failed) {
+    auto r = admin::RetryAllFailed(caller, queues);
+    for (const auto& j : r.requeued) {
+      std::cout << "modpub: re-queued " << j.id
+                << (j.where == admin::kClusterQueue ? " in the cluster queue" : "") << "\n";
     }
-    if (auto s = spool->RetryFailed(id); !s) {
-      std::cerr << "modpub: " << s.message() << "\n";
+    for (const auto& e : r.errors) std::cerr << "modpub: " << e << "\n";
+    if (r.requeued.empty() && r.errors.empty()) std::cerr << "modpub: no failed jobs\n";
+    if (!r.errors.empty()) code = kExitFailed;
+  }
+  for (const auto& id : ids) {
+    auto r = admin::RetryJob(caller, queues, id);
+    if (!r) {
+      std::cerr << "modpub: " << r.message() << "\n";
       code = kExitNotFound;
       continue;
     }
-    std::cout << "modpub: re-queued " << id << "\n";
+    std::cout << "modpub: re-queued " << id
+              << (r->where == admin::kClusterQueue ? " in the cluster queue" : "") << "\n";
   }
   if (!o.socket.empty()) jobs::Poke(o.socket);
   return code;
@@ -285,12 +309,32 @@ void RegisterJobs(CLI::App& app, int* exit_code) {
   auto ids = std::make_shared<std::vector<std::string>>();
   CLI::App* r = app.add_subcommand(
       "retry",
-      "Move failed jobs (ids from `modpub jobs --failed`) back to the queue with their\n"
-      "attempts reset, and wake modpubd (with --config). Exit status 1 when a job is not\n"
-      "in the failed list.");
+      "Move failed jobs (ids from `modpub jobs --failed`), or with --all-failed every\n"
+      "failed job, back to the queue with their attempts reset, and wake modpubd (with\n"
+      "--config). With a cluster queue in the configuration its dead letters are looked\n"
+      "at first, then the spool. Prints \"modpub: re-queued <id>\" per job on stdout, and\n"
+      "the audit line modpubd's admin API writes for the same operation on stderr\n"
+      "(\"admin: job <id> re-queued (spool); retry by unix:<user>\"). The HTTP twins:\n"
+      "POST /api/jobs/<id>/retry and POST /api/jobs/retry-failed. Exit status 1 when a\n"
+      "job is not in the failed list; 2 when the spool or queue is unusable (--all-failed:\n"
+      "a queue that cannot be listed or a job not moved).");
   AddSpoolOptions(r, ro.get());
-  r->add_option("job", *ids, "job id(s)")->required();
-  r->callback([ro, ids, exit_code] { *exit_code = RunRetry(*ro, *ids); });
+  auto all_failed = std::make_shared<bool>(false);
+  auto* job_ids = r->add_option("job", *ids, "job id(s)");
+  auto* all = r->add_flag("--all-failed", *all_failed,
+                          "every failed job (of the spool and the cluster queue); not with "
+                          "job ids");
+  all->excludes(job_ids);
+  job_ids->excludes(all);
+  r->callback([r, ro, ids, all_failed, exit_code] {
+    if (ids->empty() && !*all_failed) {
+      std::cerr << "modpub: retry: give job ids (from `modpub jobs --failed`) or --all-failed\n"
+                << r->help();
+      *exit_code = kExitUsage;
+      return;
+    }
+    *exit_code = RunRetry(*ro, *ids, *all_failed);
+  });
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "modpub/admin/operations.hpp"
 #include "modpub/git/git.hpp"
 #include "modpub/publish/backfill.hpp"
 #include "modpub/publish/publish.hpp"
@@ -383,8 +384,13 @@ int RunBackfill(PublishOptions& o) {
     std::cout.flush();
   };
   auto backends = Pointers(opened->backends);
-  auto summary = publish::Backfill(
-      opened->repo, o.import_path, backends, opened->extras.options(), observer,
+  // The audit lines modpubd's POST /api/backfill writes too, on stderr (the log level,
+  // warn unless -v, would hide them).
+  const auto caller = admin::UnixCaller([](const std::string& line) {
+    if (!spdlog::should_log(spdlog::level::info)) std::cerr << "modpub: " << line << "\n";
+  });
+  auto summary = admin::BackfillRepository(
+      caller, opened->repo, o.import_path, backends, opened->extras.options(), observer,
       o.dry_run ? publish::BackfillMode::kDryRun : publish::BackfillMode::kPublish);
   if (!summary) {
     std::cerr << "modpub: " << summary.message() << "\n";
@@ -590,7 +596,9 @@ void RegisterPublish(CLI::App& app, int* exit_code) {
       "published or unchanged, also when some tags are invalid (history cannot be\n"
       "changed; they are listed) unless --strict; 1 = a version refused (other content\n"
       "stored, checksum database conflict), or with --strict an invalid tag; 2 = a\n"
-      "failure (re-run to complete). A dry run exits as the run would.");
+      "failure (re-run to complete). A dry run exits as the run would. On stderr, two\n"
+      "audit lines, as modpubd's POST /api/backfill logs them: \"admin: backfill of <module>\n"
+      "started; backfill by unix:<user>\" and \"... finished: <counts per storage>; ...\".");
   AddCommon(b, bf.get());
   b->add_flag("--json", bf->json, "JSON lines on stdout (see above)");
   b->add_flag("--dry-run", bf->dry_run, "say what would be published; write nothing");

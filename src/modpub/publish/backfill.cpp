@@ -189,6 +189,11 @@ Result<BackfillSummary> Backfill(git::Repository& repo, const std::string& impor
   if (observer.planned) observer.planned(tags.versions);
   for (std::size_t i = 0; i < tags.versions.size(); ++i) {
     const std::string& tag = tags.versions[i];
+    if (observer.stop && observer.stop()) {
+      summary.version_tags = i;
+      summary.stopped = true;
+      break;
+    }
     if (observer.starting) observer.starting(i + 1, tags.versions.size(), tag);
     TagResult result = PublishTag(repo, import_path, tag, targets, used);
     if (result.kind == TagResult::kInvalid) summary.invalid.push_back(tag);

@@ -34,6 +34,9 @@ struct BackfillObserver {
   std::function<void(std::size_t i, std::size_t n, const std::string& tag)> starting;
   // After it: kDone with a report per module version and backend, or kInvalid / kFailed.
   std::function<void(const std::string& tag, const TagResult& result)> finished;
+  // Asked before each tag: true ends the run there (a daemon stopping), the summary
+  // counting the tags tried so far, with `stopped` set.
+  std::function<bool()> stop;
 };
 
 struct BackfillSummary {
@@ -45,6 +48,7 @@ struct BackfillSummary {
   std::vector<std::string> invalid;        // version tags go could never fetch
   int tag_failures = 0;                    // tags that failed before reaching a backend
   std::map<std::string, Counts> backends;  // by backend URL, every backend present
+  bool stopped = false;                    // observer.stop ended it before the last tag
 };
 
 enum class BackfillMode { kPublish, kDryRun };
