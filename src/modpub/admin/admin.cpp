@@ -59,28 +59,11 @@ std::optional<std::map<std::string, std::string>> Parameters(
   return std::move(*q);
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 Result<std::string> Unescape(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {  // '+' too: a path may hold one, and %20 is a space
-      out += s[i];
-    } else {
-      const int hi = i + 2 < s.size() ? HexDigit(s[i + 1]) : -1;
-      const int lo = hi >= 0 ? HexDigit(s[i + 2]) : -1;
-      if (lo < 0) return Fail("a '%' in the query must be followed by two hex digits");
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-  }
-  if (out.find('\0') != std::string::npos) return Fail("the query must not contain NUL");
-  return out;
+  auto out = http::PercentDecode(s, /*strict=*/true);  // '+' too: a path may hold one
+  if (!out) return Fail("a '%' in the query must be followed by two hex digits");
+  if (out->find('\0') != std::string::npos) return Fail("the query must not contain NUL");
+  return std::move(*out);
 }
 
 std::string AllowedNames(const std::vector<std::string>& allowed) {

@@ -18,7 +18,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -76,26 +75,9 @@ struct Shared {
   Throttled refused_log, header_log, body_log, write_log;
 };
 
-bool IsHex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
-
-int HexValue(char c) {
-  return c <= '9' ? c - '0' : (std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
-}
-
 // The target's path without the query, %XX decoded once; a malformed escape stays as is.
 std::string DecodePath(std::string_view target) {
-  target = target.substr(0, target.find('?'));
-  std::string out;
-  out.reserve(target.size());
-  for (std::size_t i = 0; i < target.size(); ++i) {
-    if (target[i] == '%' && i + 2 < target.size() && IsHex(target[i + 1]) && IsHex(target[i + 2])) {
-      out += static_cast<char>(HexValue(target[i + 1]) * 16 + HexValue(target[i + 2]));
-      i += 2;
-    } else {
-      out += target[i];
-    }
-  }
-  return out;
+  return *PercentDecode(target.substr(0, target.find('?')), /*strict=*/false);
 }
 
 Response Plain(int status, const char* text) {
