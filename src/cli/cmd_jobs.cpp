@@ -243,6 +243,16 @@ admin::Caller RetryCaller() {
   });
 }
 
+// Wakes modpubd (with --config); jobs put back in this machine's spool wait for it, so a
+// daemon that is not running is worth saying.
+void WakeDaemon(const SpoolOptions& o, bool spool_requeued) {
+  if (o.socket.empty()) return;
+  if (jobs::Poke(o.socket) == jobs::Wake::kNotRunning && spool_requeued) {
+    std::cerr << "modpub: modpubd is not running (no daemon listens on " << o.socket
+              << "): the jobs wait in the spool until it starts\n";
+  }
+}
+
 int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids, bool all_failed) {
   auto spool = OpenSpool(o);
   if (!spool) return kExitFailed;
@@ -251,9 +261,11 @@ int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids, bool all_fail
   const admin::Queues queues{spool.get(), q.get()};
   const admin::Caller caller = RetryCaller();
   int code = 0;
+  bool spool_requeued = false;
   if (all_failed) {
     auto r = admin::RetryAllFailed(caller, queues);
     for (const auto& j : r.requeued) {
+      spool_requeued |= j.where != admin::kClusterQueue;
       std::cout << "modpub: re-queued " << j.id
                 << (j.where == admin::kClusterQueue ? " in the cluster queue" : "") << "\n";
     }
@@ -270,8 +282,9 @@ int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids, bool all_fail
     }
     std::cout << "modpub: re-queued " << id
               << (r->where == admin::kClusterQueue ? " in the cluster queue" : "") << "\n";
+    spool_requeued |= r->where != admin::kClusterQueue;
   }
-  if (!o.socket.empty()) jobs::Poke(o.socket);
+  WakeDaemon(o, spool_requeued);
   return code;
 }
 

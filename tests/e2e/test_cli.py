@@ -249,6 +249,8 @@ def test_jobs_table_json_and_empty_results(world):
     assert [j["Id"] for j in json_lines(r.stdout)] == [a, b]
     r = run_modpub("retry", f, env={"MODPUB_CONFIG": str(world["config"])})
     assert r.returncode == 0 and f"re-queued {f}" in r.stdout, r.stderr
+    # No modpubd here: the job waits in the spool, and retry says so.
+    assert "modpubd is not running (no daemon listens on" in r.stderr, r.stderr
     r = run_modpub("jobs", env={"MODPUB_CONFIG": str(world["tmp"] / "missing.toml")})
     assert r.returncode == 2 and "missing.toml (from $MODPUB_CONFIG)" in r.stderr, r.stderr
     r = run_modpub("jobs", "forward", env={"MODPUB_CONFIG": str(world["config"])})
