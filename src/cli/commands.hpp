@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "modpub/base/text.hpp"  // Plural
 #include "modpub/config/config.hpp"
 #include "modpub/publish/publish.hpp"
 
@@ -35,9 +36,6 @@ std::string ConfigPath(const std::string& flag);
 std::optional<config::Config> LoadCliConfig(const std::string& path);
 // The help line of a --config option: what the command takes from the file.
 std::string ConfigHelp(const std::string& what);
-
-// "1 repository", "2 repositories", "0 repositories".
-std::string Plural(std::size_t n, std::string_view one, std::string_view many);
 
 // A table for people: a header row and rows, every column but the last padded to its
 // widest cell, two spaces apart. Scripts use a command's --json instead.

@@ -45,10 +45,6 @@ int ReportUnpublished(const std::string& tag, const publish::TagResult& result) 
   return 0;
 }
 
-std::string Plural(std::size_t n, std::string_view one, std::string_view many) {
-  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
-
 void Table::Print(std::ostream& out) const {
   std::vector<std::size_t> width;
   for (const auto& row : rows_) {

@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "modpub/base/text.hpp"
+
 namespace modpub::admin {
 namespace {
 
@@ -21,10 +23,6 @@ std::string OneLine(std::string s) {
     if (c == '\n' || c == '\r') c = ';';
   }
   return s;
-}
-
-std::string Count(std::size_t n, const std::string& one, const std::string& many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
 // RetryJob's work, audited as `action` ("retry" or "retry-failed").
@@ -122,9 +120,9 @@ RetryAllResult RetryAllFailed(const Caller& caller, const Queues& queues) {
     if (w.ends_with(": ")) w += "none";
   }
   Audit(caller, "retry-failed",
-        Count(out.requeued.size(), "failed job", "failed jobs") + " re-queued (" +
+        Plural(out.requeued.size(), "failed job", "failed jobs") + " re-queued (" +
             Join(where, "; ") + ")" +
-            (out.errors.empty() ? "" : "; " + Count(out.errors.size(), "error", "errors")),
+            (out.errors.empty() ? "" : "; " + Plural(out.errors.size(), "error", "errors")),
         out.errors.empty());
   return out;
 }
@@ -136,15 +134,15 @@ std::string DescribeSummary(const publish::BackfillSummary& summary) {
                     std::to_string(c.unchanged) + " unchanged, " + std::to_string(c.refused) +
                     " refused, " + std::to_string(c.failed) + " failed");
   }
-  std::string invalid = Count(summary.invalid.size(), "invalid tag", "invalid tags");
+  std::string invalid = Plural(summary.invalid.size(), "invalid tag", "invalid tags");
   if (!summary.invalid.empty()) invalid += " (" + Join(summary.invalid, " ") + ")";
   parts.push_back(invalid);
   if (summary.tag_failures > 0) {
     parts.push_back(
-        Count(static_cast<std::size_t>(summary.tag_failures), "tag failed", "tags failed") +
+        Plural(static_cast<std::size_t>(summary.tag_failures), "tag failed", "tags failed") +
         " before reaching a storage");
   }
-  parts.push_back(Count(summary.version_tags, "version tag", "version tags") +
+  parts.push_back(Plural(summary.version_tags, "version tag", "version tags") +
                   (summary.stopped ? ", stopped early" : ""));
   return Join(parts, "; ");
 }

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "modpub/base/text.hpp"
 #include "modpub/module/module.hpp"
 
 namespace modpub::status {
@@ -83,10 +84,6 @@ std::string ListUrl(const PageContext& page, const std::string& module) {
   auto escaped = module::EscapePath(module);
   if (!escaped) return "";
   return page.proxy_prefix + "/" + *escaped + "/@v/list";
-}
-
-std::string Plural(std::size_t n, std::string_view one, std::string_view many) {
-  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
 
 std::string ModuleItem(const ModuleStatus& m, const PageContext& page) {
