@@ -22,7 +22,6 @@
 // --failed` adds the dead-letter stream's, and `retry` looks there first.
 // Exit status: 0 = done, 1 = a job to retry is not in failed/, 2 = spool, config or queue
 // unusable (--all-failed: a queue not listed or a job not moved).
-#include <spdlog/spdlog.h>
 
 #include <iostream>
 #include <memory>
@@ -235,14 +234,6 @@ int RunJobs(SpoolOptions& o, bool failed, bool json) {
   return 0;
 }
 
-// Where the audit lines of `retry` go besides the log: stderr, which the log level (warn
-// unless -v) would keep them from.
-admin::Caller RetryCaller() {
-  return admin::UnixCaller([](const std::string& line) {
-    if (!spdlog::should_log(spdlog::level::info)) std::cerr << "modpub: " << line << "\n";
-  });
-}
-
 // Wakes modpubd (with --config); jobs put back in this machine's spool wait for it, so a
 // daemon that is not running is worth saying.
 void WakeDaemon(const SpoolOptions& o, bool spool_requeued) {
@@ -259,7 +250,7 @@ int RunRetry(SpoolOptions& o, const std::vector<std::string>& ids, bool all_fail
   std::unique_ptr<jobs::RedisQueue> q;
   if (!o.queue.empty() && !(q = OpenQueue(o, "modpub-retry"))) return kExitFailed;
   const admin::Queues queues{spool.get(), q.get()};
-  const admin::Caller caller = RetryCaller();
+  const admin::Caller caller = AuditCaller();
   int code = 0;
   bool spool_requeued = false;
   if (all_failed) {

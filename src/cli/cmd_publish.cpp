@@ -27,7 +27,6 @@
 #include <optional>
 
 #include "cli/commands.hpp"
-#include "modpub/admin/operations.hpp"
 #include "modpub/git/git.hpp"
 #include "modpub/publish/backfill.hpp"
 #include "modpub/publish/publish.hpp"
@@ -384,13 +383,9 @@ int RunBackfill(PublishOptions& o) {
     std::cout.flush();
   };
   auto backends = Pointers(opened->backends);
-  // The audit lines modpubd's POST /api/backfill writes too, on stderr (the log level,
-  // warn unless -v, would hide them).
-  const auto caller = admin::UnixCaller([](const std::string& line) {
-    if (!spdlog::should_log(spdlog::level::info)) std::cerr << "modpub: " << line << "\n";
-  });
+  // The audit lines modpubd's POST /api/backfill writes too.
   auto summary = admin::BackfillRepository(
-      caller, opened->repo, o.import_path, backends, opened->extras.options(), observer,
+      AuditCaller(), opened->repo, o.import_path, backends, opened->extras.options(), observer,
       o.dry_run ? publish::BackfillMode::kDryRun : publish::BackfillMode::kPublish);
   if (!summary) {
     std::cerr << "modpub: " << summary.message() << "\n";

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "modpub/admin/operations.hpp"
 #include "modpub/base/text.hpp"  // Plural
 #include "modpub/config/config.hpp"
 #include "modpub/publish/publish.hpp"
@@ -36,6 +37,11 @@ std::string ConfigPath(const std::string& flag);
 std::optional<config::Config> LoadCliConfig(const std::string& path);
 // The help line of a --config option: what the command takes from the file.
 std::string ConfigHelp(const std::string& what);
+
+// The caller of an admin operation from the command line (admin/operations.hpp):
+// unix:<user>, its audit lines also on stderr, which the log level (warn unless -v) would
+// keep them from.
+admin::Caller AuditCaller();
 
 // A table for people: a header row and rows, every column but the last padded to its
 // widest cell, two spaces apart. Scripts use a command's --json instead.

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <iostream>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/commands.hpp"
 
 namespace modpub::cli {
@@ -61,6 +63,12 @@ void Table::Print(std::ostream& out) const {
     out << line << "\n";
   }
   out.flush();
+}
+
+admin::Caller AuditCaller() {
+  return admin::UnixCaller([](const std::string& line) {
+    if (!spdlog::should_log(spdlog::level::info)) std::cerr << "modpub: " << line << "\n";
+  });
 }
 
 }  // namespace modpub::cli
