@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from support import (REPO_ROOT, clean_gopath, each_go, free_port, go_download, go_env,
-                     needs_go, publish_small_module, run_modpub, wait_for_port, write_netrc)
+                     make_cert, needs_go, publish_small_module, run_modpub, wait_for_port,
+                     write_netrc)
 
 pytestmark = needs_go
 
@@ -107,10 +108,7 @@ def test_nginx_auth_basic_example_with_netrc(published, gotool):
     work = published["work"]
     prefix = work / f"nginx-auth-{gotool.label}"
     prefix.mkdir()
-    cert, key = prefix / "tls.crt", prefix / "tls.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = make_cert(prefix)
     h = run_modpub("auth-hash", input="alice-pw\n")
     assert h.returncode == 0, h.stderr
     htpasswd = prefix / "htpasswd"
