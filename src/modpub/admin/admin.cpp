@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "modpub/admin/operations.hpp"
+#include "modpub/base/text.hpp"
 
 namespace modpub::admin {
 namespace {
@@ -60,7 +61,7 @@ std::optional<std::map<std::string, std::string>> Parameters(
 }
 
 Result<std::string> Unescape(std::string_view s) {
-  auto out = http::PercentDecode(s, /*strict=*/true);  // '+' too: a path may hold one
+  auto out = PercentDecode(s, /*strict=*/true);  // '+' too: a path may hold one
   if (!out) return Fail("a '%' in the query must be followed by two hex digits");
   if (out->find('\0') != std::string::npos) return Fail("the query must not contain NUL");
   return std::move(*out);

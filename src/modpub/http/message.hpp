@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,11 +24,6 @@ namespace modpub::http {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 bool HeaderNameEquals(std::string_view a, std::string_view b);
-
-// `s` with each %XX escape decoded once ('+' stays a plus sign). A '%' not followed by two
-// hex digits is kept as it is when `strict` is false (a request path), and makes the
-// result nullopt when it is true (a query parameter a handler must read exactly).
-std::optional<std::string> PercentDecode(std::string_view s, bool strict);
 
 struct Request {
   std::string method;  // "GET", "HEAD", "POST", ...

@@ -3,6 +3,7 @@
 // handler on the worker pool -> write (per-write progress timeout) -> next request, whose
 // bytes may already be in the buffer (pipelining).
 #include "modpub/http/server.hpp"
+#include "modpub/base/text.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>

@@ -1,4 +1,5 @@
 #include "modpub/storage/s3_url.hpp"
+#include "modpub/base/text.hpp"
 
 #include <cctype>
 #include <cstdlib>
@@ -111,33 +112,12 @@ Status ApplyParameter(const std::string& url, const std::string& key, const std:
 
 }  // namespace
 
-namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
 Result<std::string> PercentDecode(const std::string& url, std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    int hi = i + 1 < s.size() ? HexValue(s[i + 1]) : -1;
-    int lo = i + 2 < s.size() ? HexValue(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-      return Fail("storage URL \"" + url + "\": malformed %-escape");
-    }
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
+  auto out = modpub::PercentDecode(s, /*strict=*/true);
+  if (!out || out->find('\0') != std::string::npos) {
+    return Fail("storage URL \"" + url + "\": malformed %-escape");
   }
-  return out;
+  return std::move(*out);
 }
 
 Result<S3Url> ParseS3Url(const std::string& url) {
